@@ -1,0 +1,168 @@
+//! Signed tree heads (checkpoints): `(store, size, root, time)` signed with the store's Ed25519
+//! audit key. Exported to a file kept elsewhere, a checkpoint is an anchor: a later log must
+//! extend it (consistency proof), so truncation and rollback to an older copy are caught.
+
+use super::merkle::Hash;
+use crate::codec;
+use crate::crypto::keys::{SigningSecret, verify_signature};
+use crate::error::{Error, Result};
+use crate::model::{StoreId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// What a checkpoint signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeHead {
+    /// Store.
+    pub store: StoreId,
+    /// Number of events.
+    pub size: u64,
+    /// Merkle root of the first `size` events.
+    pub root: Hash,
+    /// When it was signed.
+    pub time: Timestamp,
+}
+
+/// A signed tree head.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The signed content.
+    pub head: TreeHead,
+    /// Ed25519 public key of the store's audit key.
+    pub signer: [u8; 32],
+    /// Ed25519 signature.
+    #[serde(with = "sig_bytes")]
+    pub signature: [u8; 64],
+}
+
+mod sig_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(v))
+        } else {
+            s.serialize_bytes(v)
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let bytes: Vec<u8> = if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            hex::decode(s).map_err(serde::de::Error::custom)?
+        } else {
+            serde_bytes_vec(d)?
+        };
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
+    }
+    fn serde_bytes_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Vec::<u8>::deserialize(d)
+    }
+}
+
+fn message(head: &TreeHead) -> Result<Vec<u8>> {
+    let mut m = b"medvault/checkpoint/v1".to_vec();
+    m.extend_from_slice(&codec::encode(head)?);
+    Ok(m)
+}
+
+impl Checkpoint {
+    /// Signs a tree head.
+    pub fn sign(head: TreeHead, key: &SigningSecret) -> Result<Checkpoint> {
+        let signature = key.sign(&message(&head)?);
+        Ok(Checkpoint {
+            head,
+            signer: key.verifying_key(),
+            signature,
+        })
+    }
+
+    /// Checks the signature against the expected audit public key and store.
+    pub fn verify(&self, expected_signer: &[u8; 32], store: StoreId) -> Result<()> {
+        if &self.signer != expected_signer {
+            return Err(Error::Integrity(
+                "checkpoint signed by another key than this store's audit key".into(),
+            ));
+        }
+        if self.head.store != store {
+            return Err(Error::Integrity(
+                "checkpoint belongs to another store".into(),
+            ));
+        }
+        if !verify_signature(&self.signer, &message(&self.head)?, &self.signature) {
+            return Err(Error::Integrity(format!(
+                "checkpoint at size {} has a bad signature",
+                self.head.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// JSON form for anchoring files.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct J<'a> {
+            format: &'static str,
+            store: String,
+            size: u64,
+            root: String,
+            time: String,
+            time_ms: i64,
+            signer: String,
+            signature: String,
+            #[serde(skip)]
+            _p: std::marker::PhantomData<&'a ()>,
+        }
+        let j = J {
+            format: "medvault-checkpoint-v1",
+            store: self.head.store.to_string(),
+            size: self.head.size,
+            root: hex::encode(self.head.root),
+            time: self.head.time.to_string(),
+            time_ms: self.head.time.0,
+            signer: hex::encode(self.signer),
+            signature: hex::encode(self.signature),
+            _p: std::marker::PhantomData,
+        };
+        // invariant: plain strings and integers always serialize.
+        serde_json::to_string_pretty(&j).expect("invariant: checkpoint JSON")
+    }
+
+    /// Parses the JSON anchoring form (signature not yet checked).
+    pub fn from_json(text: &str) -> Result<Checkpoint> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct J {
+            format: String,
+            store: String,
+            size: u64,
+            root: String,
+            #[allow(dead_code)]
+            time: String,
+            time_ms: i64,
+            signer: String,
+            signature: String,
+        }
+        let bad = |what: &str| Error::Invalid(format!("checkpoint file: {what}"));
+        let j: J = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+        if j.format != "medvault-checkpoint-v1" {
+            return Err(bad("unknown format"));
+        }
+        let hex32 = |s: &str, what: &str| -> Result<[u8; 32]> {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(s, &mut out).map_err(|_| bad(what))?;
+            Ok(out)
+        };
+        let mut signature = [0u8; 64];
+        hex::decode_to_slice(&j.signature, &mut signature).map_err(|_| bad("signature"))?;
+        Ok(Checkpoint {
+            head: TreeHead {
+                store: StoreId::parse(&j.store)?,
+                size: j.size,
+                root: hex32(&j.root, "root")?,
+                time: Timestamp(j.time_ms),
+            },
+            signer: hex32(&j.signer, "signer")?,
+            signature,
+        })
+    }
+}

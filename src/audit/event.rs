@@ -1,0 +1,296 @@
+//! Audit events, mapped to FHIR AuditEvent. No clinical content, minimal personal data: ids,
+//! user names, roles, codes, and a hash instead of a search query.
+
+use crate::model::{EntryId, PatientId, Section, SessionId, Timestamp, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Action {
+    /// Store created.
+    StoreCreate,
+    /// Unlock attempt (success or failure).
+    Unlock,
+    /// A section read.
+    Read,
+    /// A patient created.
+    PatientCreate,
+    /// An entry or revision written.
+    Write,
+    /// A reception lookup (one event per patient returned).
+    Search,
+    /// An export.
+    Export,
+    /// A user created.
+    UserAdd,
+    /// A user revoked.
+    UserRevoke,
+    /// Roles of a user changed.
+    RoleChange,
+    /// A user changed their passphrase.
+    PassphraseChange,
+    /// Keys delivered (sealed) to a user.
+    KeyDelivery,
+    /// A new key version created.
+    KeyCreate,
+    /// Access restored with recovery shares.
+    Recover,
+    /// An auditor queried the log.
+    AuditQuery,
+    /// The log was verified.
+    AuditVerify,
+    /// A checkpoint was exported (anchored).
+    CheckpointExport,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 17] = [
+        Action::StoreCreate,
+        Action::Unlock,
+        Action::Read,
+        Action::PatientCreate,
+        Action::Write,
+        Action::Search,
+        Action::Export,
+        Action::UserAdd,
+        Action::UserRevoke,
+        Action::RoleChange,
+        Action::PassphraseChange,
+        Action::KeyDelivery,
+        Action::KeyCreate,
+        Action::Recover,
+        Action::AuditQuery,
+        Action::AuditVerify,
+        Action::CheckpointExport,
+    ];
+    /// Stable kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::StoreCreate => "store-create",
+            Action::Unlock => "unlock",
+            Action::Read => "read",
+            Action::PatientCreate => "patient-create",
+            Action::Write => "write",
+            Action::Search => "search",
+            Action::Export => "export",
+            Action::UserAdd => "user-add",
+            Action::UserRevoke => "user-revoke",
+            Action::RoleChange => "role-change",
+            Action::PassphraseChange => "passphrase-change",
+            Action::KeyDelivery => "key-delivery",
+            Action::KeyCreate => "key-create",
+            Action::Recover => "recover",
+            Action::AuditQuery => "audit-query",
+            Action::AuditVerify => "audit-verify",
+            Action::CheckpointExport => "checkpoint-export",
+        }
+    }
+    /// Parses a kebab-case name.
+    pub fn parse(s: &str) -> crate::Result<Action> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| crate::Error::Invalid(format!("unknown action {s:?}")))
+    }
+    /// FHIR AuditEvent.action code (C, R, U, D, E).
+    pub fn fhir_action(self) -> &'static str {
+        match self {
+            Action::PatientCreate | Action::UserAdd | Action::StoreCreate | Action::KeyCreate => {
+                "C"
+            }
+            Action::Read | Action::Search | Action::AuditQuery | Action::AuditVerify => "R",
+            Action::Write
+            | Action::RoleChange
+            | Action::PassphraseChange
+            | Action::KeyDelivery
+            | Action::Recover => "U",
+            Action::UserRevoke => "D",
+            Action::Unlock | Action::Export | Action::CheckpointExport => "E",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Done.
+    Success,
+    /// Refused by policy or authentication.
+    Denied,
+    /// Failed (integrity, missing key, storage).
+    Error,
+}
+
+impl Outcome {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+    /// Parses a name.
+    pub fn parse(s: &str) -> crate::Result<Outcome> {
+        [Outcome::Success, Outcome::Denied, Outcome::Error]
+            .into_iter()
+            .find(|o| o.name() == s)
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!("unknown outcome {s:?} (success, denied, error)"))
+            })
+    }
+}
+
+/// Why the access was made (FHIR purposeOfUse, HL7 v3 ActReason).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Purpose {
+    /// Care of the patient (TREAT).
+    Treatment,
+    /// Emergency / break-glass (ETREAT, BTG).
+    Emergency,
+    /// Billing (HPAYMT).
+    Billing,
+    /// The patient's own request (PATRQT).
+    PatientRequest,
+    /// Legal obligation, court or regulator (HLEGAL).
+    Legal,
+    /// Administration of the store itself (HOPERAT).
+    Operations,
+}
+
+impl Purpose {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::Treatment => "treatment",
+            Purpose::Emergency => "emergency",
+            Purpose::Billing => "billing",
+            Purpose::PatientRequest => "patient-request",
+            Purpose::Legal => "legal",
+            Purpose::Operations => "operations",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    /// The user (absent when the name given at unlock matched no account).
+    pub user: Option<UserId>,
+    /// The user name as given.
+    pub name: String,
+    /// Roles held when acting.
+    pub roles: Vec<String>,
+    /// The session (absent before unlock).
+    pub session: Option<SessionId>,
+    /// Workstation or application id given by the integrator.
+    pub workstation: String,
+}
+
+/// What was touched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entity {
+    /// Patient.
+    pub patient: Option<PatientId>,
+    /// Section.
+    pub section: Option<Section>,
+    /// Entry.
+    pub entry: Option<EntryId>,
+    /// Revision.
+    pub revision: Option<u32>,
+    /// Keyed hash of a search query (never the query itself).
+    pub query: Option<[u8; 32]>,
+    /// A user acted upon (user management, key delivery).
+    pub target_user: Option<String>,
+}
+
+/// One audit event as stored (the leaf data of the Merkle tree is its encoding).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Format version of the event encoding.
+    pub format: u16,
+    /// Sequence number (0-based, gap-free); equals the leaf index.
+    pub seq: u64,
+    /// When it was recorded (UTC).
+    pub recorded_at: Timestamp,
+    /// What happened.
+    pub action: Action,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Who.
+    pub agent: Agent,
+    /// Why.
+    pub purpose: Purpose,
+    /// On what.
+    pub entity: Entity,
+    /// A reason (denial cause, break-glass justification, revision reason is *not* put here).
+    pub detail: Option<String>,
+}
+
+/// An event before it has a sequence number and a time.
+#[derive(Clone, Debug)]
+pub struct EventDraft {
+    /// What happened.
+    pub action: Action,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Who.
+    pub agent: Agent,
+    /// Why.
+    pub purpose: Purpose,
+    /// On what.
+    pub entity: Entity,
+    /// A reason.
+    pub detail: Option<String>,
+}
+
+impl EventDraft {
+    /// A draft with no entity.
+    pub fn new(action: Action, outcome: Outcome, agent: Agent, purpose: Purpose) -> Self {
+        EventDraft {
+            action,
+            outcome,
+            agent,
+            purpose,
+            entity: Entity::default(),
+            detail: None,
+        }
+    }
+    /// Sets the entity.
+    pub fn entity(mut self, entity: Entity) -> Self {
+        self.entity = entity;
+        self
+    }
+    /// Sets the detail.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+    pub(crate) fn finish(self, seq: u64, recorded_at: Timestamp) -> AuditEvent {
+        AuditEvent {
+            format: 1,
+            seq,
+            recorded_at,
+            action: self.action,
+            outcome: self.outcome,
+            agent: self.agent,
+            purpose: self.purpose,
+            entity: self.entity,
+            detail: self.detail,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The append path: fail-closed, write-ahead, one atomic batch per call.
+//!
+//! One call appends one or more events *and* the operation's own writes (if any) in a single
+//! atomic batch: the events, their Merkle leaves and completed nodes, the index entries, the new
+//! frontier, and (when a session signs) a fresh signed tree head. Sequence numbers are taken
+//! under one lock, so the log has no gap and no fork; durability (fsync) happens outside the lock
+//! through the group committer, so concurrent sessions share flushes.
+//!
+//! The only way to obtain an [`AuditReceipt`] is a successful durable append; data leaves the
+//! library only in exchange for a receipt (see `crate::session::Opened`).
+
+use super::checkpoint::{Checkpoint, TreeHead};
+use super::event::{AuditEvent, EventDraft};
+use super::merkle::{Frontier, Hash, NodeSource};
+use crate::clock::Clock;
+use crate::codec;
+use crate::crypto::SigningSecret;
+use crate::error::{Error, Result};
+use crate::model::{PatientId, StoreId, Timestamp};
+use crate::storage::{Backend, Batch, Committer, Durability, Space};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+pub(crate) const META_TREE: &[u8] = b"audit-tree";
+pub(crate) const META_HEAD: &[u8] = b"audit-head";
+
+/// Proof that audit events were durably appended. Only the audit log constructs it.
+#[derive(Debug)]
+pub struct AuditReceipt {
+    first_seq: u64,
+    count: u64,
+}
+
+/// An applied append whose durability may still be pending.
+#[must_use]
+pub struct PendingReceipt {
+    receipt: AuditReceipt,
+    ticket: u64,
+    durability: Durability,
+}
+
+impl PendingReceipt {
+    /// Waits until the append is durable (for `Immediate`), then hands out the receipt.
+    pub fn durable(self, committer: &Committer) -> Result<AuditReceipt> {
+        if self.durability == Durability::Immediate {
+            committer
+                .sync(self.ticket)
+                .map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+        }
+        Ok(self.receipt)
+    }
+}
+
+impl AuditReceipt {
+    /// Sequence number of the first event appended.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+    /// Sequence numbers appended.
+    pub fn seqs(&self) -> std::ops::Range<u64> {
+        self.first_seq..self.first_seq + self.count
+    }
+}
+
+/// Storage key of node (level, index).
+pub(crate) fn node_key(level: u8, index: u64) -> Vec<u8> {
+    let mut k = vec![level];
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// Index key of a user name (names are hashed so index keys have a fixed width).
+pub(crate) fn user_index_prefix(name: &str) -> [u8; 16] {
+    let h = Sha256::digest([b"medvault/user-index/".as_slice(), name.as_bytes()].concat());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h[..16]);
+    out
+}
+
+/// Index key of a time (sortable big-endian, sign bit flipped).
+pub(crate) fn time_index_prefix(t: Timestamp) -> [u8; 8] {
+    ((t.0 as u64) ^ (1u64 << 63)).to_be_bytes()
+}
+
+pub(crate) fn patient_index_key(p: PatientId, seq: u64) -> Vec<u8> {
+    [p.0.as_slice(), &seq.to_be_bytes()].concat()
+}
+
+/// Reads perfect nodes straight from a backend.
+pub(crate) struct BackendNodes<'a>(pub &'a dyn Backend);
+
+impl NodeSource for BackendNodes<'_> {
+    fn node(&self, level: u8, index: u64) -> Option<Hash> {
+        let v = self
+            .0
+            .get(Space::AuditNodes, &node_key(level, index))
+            .ok()??;
+        v.try_into().ok()
+    }
+}
+
+/// The append-only, tamper-evident audit log of one store.
+pub struct AuditLog {
+    store: StoreId,
+    frontier: Mutex<Frontier>,
+    checkpoint_interval: u64,
+    clock: Arc<dyn Clock>,
+}
+
+impl AuditLog {
+    /// Loads the log state of a store.
+    pub fn load(
+        backend: &dyn Backend,
+        store: StoreId,
+        checkpoint_interval: u64,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let frontier = match backend.get(Space::Meta, META_TREE)? {
+            Some(bytes) => codec::decode(&bytes, "audit tree state")?,
+            None => Frontier::default(),
+        };
+        Ok(AuditLog {
+            store,
+            frontier: Mutex::new(frontier),
+            checkpoint_interval: checkpoint_interval.max(1),
+            clock,
+        })
+    }
+
+    /// Number of events in the log.
+    pub fn size(&self) -> u64 {
+        self.frontier.lock().size
+    }
+
+    /// The current tree head (unsigned).
+    pub fn head(&self) -> TreeHead {
+        let f = self.frontier.lock();
+        TreeHead {
+            store: self.store,
+            size: f.size,
+            root: f.root(),
+            time: self.clock.now(),
+        }
+    }
+
+    /// Appends `drafts` and `extra` atomically. The result must be made durable with
+    /// [`PendingReceipt::durable`] (outside any caller lock, so that flushes are shared).
+    /// On any failure nothing is appended and the caller must return no data.
+    pub fn append(
+        &self,
+        committer: &Committer,
+        drafts: Vec<EventDraft>,
+        extra: Batch,
+        signer: Option<&SigningSecret>,
+        durability: Durability,
+    ) -> Result<PendingReceipt> {
+        let ticket;
+        let first_seq;
+        let count = drafts.len() as u64;
+        {
+            let mut guard = self.frontier.lock();
+            let mut frontier = guard.clone();
+            first_seq = frontier.size;
+            let now = self.clock.now();
+            let mut batch = Batch::new();
+            for draft in drafts {
+                let event = draft.finish(frontier.size, now);
+                self.stage_event(&mut batch, &mut frontier, &event)?;
+            }
+            if let Some(key) = signer {
+                let head = TreeHead {
+                    store: self.store,
+                    size: frontier.size,
+                    root: frontier.root(),
+                    time: now,
+                };
+                let cp = Checkpoint::sign(head, key)?;
+                let bytes = codec::encode(&cp)?;
+                let crossed = first_seq / self.checkpoint_interval
+                    != frontier.size / self.checkpoint_interval;
+                if crossed {
+                    batch.put(
+                        Space::Checkpoints,
+                        frontier.size.to_be_bytes().to_vec(),
+                        bytes.clone(),
+                    );
+                }
+                batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
+            }
+            batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&frontier)?);
+            batch.extend(extra);
+            ticket = committer
+                .apply(&batch)
+                .map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+            *guard = frontier;
+        }
+        Ok(PendingReceipt {
+            receipt: AuditReceipt { first_seq, count },
+            ticket,
+            durability,
+        })
+    }
+
+    fn stage_event(
+        &self,
+        batch: &mut Batch,
+        frontier: &mut Frontier,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let seq = event.seq;
+        let bytes = codec::encode(event)?;
+        let leaf = super::merkle::leaf_hash(&bytes);
+        for (level, index, hash) in frontier.push(leaf) {
+            batch.put(Space::AuditNodes, node_key(level, index), hash.to_vec());
+        }
+        let seq_be = seq.to_be_bytes();
+        batch.put(Space::AuditEvents, seq_be.to_vec(), bytes);
+        if let Some(p) = event.entity.patient {
+            batch.put(Space::AuditByPatient, patient_index_key(p, seq), Vec::new());
+        }
+        batch.put(
+            Space::AuditByUser,
+            [user_index_prefix(&event.agent.name).as_slice(), &seq_be].concat(),
+            Vec::new(),
+        );
+        batch.put(
+            Space::AuditByTime,
+            [time_index_prefix(event.recorded_at).as_slice(), &seq_be].concat(),
+            Vec::new(),
+        );
+        Ok(())
+    }
+
+    /// Signs and stores a checkpoint of the current tree (on close, or on demand).
+    pub fn checkpoint(&self, committer: &Committer, key: &SigningSecret) -> Result<Checkpoint> {
+        let guard = self.frontier.lock();
+        let head = TreeHead {
+            store: self.store,
+            size: guard.size,
+            root: guard.root(),
+            time: self.clock.now(),
+        };
+        let cp = Checkpoint::sign(head, key)?;
+        let bytes = codec::encode(&cp)?;
+        let mut batch = Batch::new();
+        batch.put(
+            Space::Checkpoints,
+            guard.size.to_be_bytes().to_vec(),
+            bytes.clone(),
+        );
+        batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
+        let ticket = committer.apply(&batch)?;
+        drop(guard);
+        committer.sync(ticket)?;
+        Ok(cp)
+    }
+}

@@ -1,0 +1,125 @@
+//! Associated data: what every ciphertext is bound to.
+//!
+//! `aad = "medvault/aad" || format_version (u16 LE) || codec(Binding)`. The key id (kind and
+//! version) is inside the AAD, so a header's key id is only a hint: a ciphertext moved to another
+//! patient, section, entry, revision, user or key version fails to open.
+
+use crate::model::{EntryId, PatientId, Section, StoreId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The on-disk format version bound into every ciphertext.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Which key a wrapper holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// A section key.
+    Section(Section),
+    /// The blind-index key (reception lookups); granted with identity read.
+    BlindIndex,
+    /// The audit signing key (every user holds it: every session signs tree heads).
+    AuditSigning,
+    /// The directory signing key (admins: signs user records and the policy).
+    Directory,
+}
+
+impl KeyKind {
+    /// Storage byte of this kind.
+    pub fn code(self) -> u8 {
+        match self {
+            KeyKind::Section(s) => s.code(),
+            KeyKind::BlindIndex => 0x10,
+            KeyKind::AuditSigning => 0x11,
+            KeyKind::Directory => 0x12,
+        }
+    }
+    /// Kind of a storage byte.
+    pub fn from_code(b: u8) -> Option<KeyKind> {
+        match b {
+            0x10 => Some(KeyKind::BlindIndex),
+            0x11 => Some(KeyKind::AuditSigning),
+            0x12 => Some(KeyKind::Directory),
+            _ => Section::from_code(b).map(KeyKind::Section),
+        }
+    }
+}
+
+/// Where a ciphertext belongs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[non_exhaustive]
+pub enum Binding {
+    /// An entry revision's content, under its data key.
+    EntryPayload {
+        /// Store.
+        store: StoreId,
+        /// Patient.
+        patient: PatientId,
+        /// Section.
+        section: Section,
+        /// Entry.
+        entry: EntryId,
+        /// Revision.
+        revision: u32,
+        /// Version of the section key that wraps the data key.
+        key_version: u32,
+    },
+    /// An entry revision's data key, under a section key version.
+    DataKeyWrap {
+        /// Store.
+        store: StoreId,
+        /// Patient.
+        patient: PatientId,
+        /// Section.
+        section: Section,
+        /// Entry.
+        entry: EntryId,
+        /// Revision.
+        revision: u32,
+        /// Section key version used.
+        key_version: u32,
+    },
+    /// A user's private bundle (X25519 secret), under the user's passphrase key.
+    UserBundle {
+        /// Store.
+        store: StoreId,
+        /// User.
+        user: UserId,
+    },
+    /// A key sealed to a user's X25519 public key.
+    Grant {
+        /// Store.
+        store: StoreId,
+        /// Recipient.
+        user: UserId,
+        /// Which key.
+        kind: KeyKind,
+        /// Its version.
+        version: u32,
+    },
+    /// A key wrapped under the recovery key.
+    RecoveryWrap {
+        /// Store.
+        store: StoreId,
+        /// Which key.
+        kind: KeyKind,
+        /// Its version.
+        version: u32,
+    },
+    /// The check value proving a reconstructed recovery key is the right one.
+    RecoveryCheck {
+        /// Store.
+        store: StoreId,
+    },
+}
+
+impl Binding {
+    /// The associated-data bytes for this binding.
+    pub fn to_aad(&self) -> Vec<u8> {
+        let mut out = b"medvault/aad".to_vec();
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // invariant: a Binding holds only fixed-size ids and enums; encoding cannot fail.
+        out.extend_from_slice(&crate::codec::encode(self).expect("invariant: binding encodes"));
+        out
+    }
+}

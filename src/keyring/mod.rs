@@ -1,0 +1,391 @@
+//! Users and their keys: accounts, sealed key grants, key versions, recovery.
+//!
+//! Invariants:
+//! - A user's key set is exactly what their (directory-signed) entitlements allow and what has
+//!   been sealed to them; a session never holds a key its roles do not grant.
+//! - Every key a session accepts has a directory-signed fingerprint: keys planted through raw
+//!   storage access are refused.
+//! - Every key version is sealed to the recovery public key when it is created, so k recovery
+//!   shares can always restore access.
+//! - An administrator's session holds no section key; it creates a section key version only
+//!   when granting a section that has none yet, seals it and drops it at once.
+
+pub mod records;
+
+pub use records::{Bundle, KeyVersion, Signed, StoreHeader, UserIdentity, UserRecord};
+
+use crate::codec;
+use crate::crypto::sealbox::{self, BoxSecret};
+use crate::crypto::{Binding, KdfParams, Key32, KeyKind, SigningSecret, aead};
+use crate::error::{Error, Result};
+use crate::model::{Section, StoreId, Timestamp, UserId, random_bytes};
+use crate::storage::{Backend, Batch, Space};
+use records::{fingerprint, grant_key, key_version_key};
+use std::collections::BTreeMap;
+
+pub(crate) const META_HEADER: &[u8] = b"header";
+
+/// The keys one session holds. No `Debug`; every key zeroizes on drop.
+pub struct HeldKeys {
+    pub(crate) keys: BTreeMap<(KeyKind, u32), Key32>,
+}
+
+impl HeldKeys {
+    /// A key of a given version.
+    pub fn key(&self, kind: KeyKind, version: u32) -> Option<&Key32> {
+        self.keys.get(&(kind, version))
+    }
+    /// The newest version held of a kind.
+    pub fn newest(&self, kind: KeyKind) -> Option<(u32, &Key32)> {
+        self.keys
+            .range((kind, 0)..=(kind, u32::MAX))
+            .next_back()
+            .map(|((_, v), k)| (*v, k))
+    }
+    /// Whether some version of `kind` is held.
+    pub fn holds(&self, kind: KeyKind) -> bool {
+        self.newest(kind).is_some()
+    }
+    /// The sections this session can decrypt.
+    pub fn sections(&self) -> Vec<Section> {
+        Section::ALL
+            .into_iter()
+            .filter(|s| self.holds(KeyKind::Section(*s)))
+            .collect()
+    }
+    /// A signing key (audit or directory), rebuilt from its newest version.
+    pub fn signer(&self, kind: KeyKind) -> Option<SigningSecret> {
+        self.newest(kind).map(|(_, k)| SigningSecret::from_key(k))
+    }
+}
+
+/// Reads and checks the store header against a trusted directory key.
+pub fn load_header(
+    backend: &dyn Backend,
+    directory_public: Option<&[u8; 32]>,
+) -> Result<StoreHeader> {
+    let bytes = backend
+        .get(Space::Meta, META_HEADER)?
+        .ok_or_else(|| Error::NotFound("no medvault store here (missing header)".into()))?;
+    let signed: Signed<StoreHeader> = codec::decode(&bytes, "store header")?;
+    let trusted = directory_public
+        .copied()
+        .unwrap_or(signed.body.directory_public);
+    signed.verify("header", &trusted)?;
+    if signed.body.format != crate::crypto::aad::FORMAT_VERSION {
+        return Err(Error::Integrity(format!(
+            "unsupported store format {}",
+            signed.body.format
+        )));
+    }
+    Ok(signed.body)
+}
+
+/// Looks a user up by name.
+pub fn user_by_name(backend: &dyn Backend, name: &str) -> Result<Option<UserRecord>> {
+    let Some(id) = backend.get(Space::UserNames, name.as_bytes())? else {
+        return Ok(None);
+    };
+    let id: [u8; 16] = id
+        .try_into()
+        .map_err(|_| Error::Integrity("user name index".into()))?;
+    user_by_id(backend, UserId(id))
+}
+
+/// Looks a user up by id.
+pub fn user_by_id(backend: &dyn Backend, id: UserId) -> Result<Option<UserRecord>> {
+    match backend.get(Space::Users, &id.0)? {
+        Some(bytes) => Ok(Some(codec::decode(&bytes, "user record")?)),
+        None => Ok(None),
+    }
+}
+
+/// Every user record.
+pub fn all_users(backend: &dyn Backend) -> Result<Vec<UserRecord>> {
+    backend
+        .scan_prefix(Space::Users, &[])?
+        .into_iter()
+        .map(|(_, v)| codec::decode(&v, "user record"))
+        .collect()
+}
+
+/// Checks a user name: 1-64 characters, letters, digits, '.', '-', '_'.
+pub fn validate_user_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+    {
+        return Err(Error::Invalid(
+            "user name must be 1-64 characters: letters, digits, '.', '-', '_'".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A new account: its record (not yet signed into the batch) and its box secret.
+pub struct NewUser {
+    /// The record to store.
+    pub record: UserRecord,
+    /// The box secret (to seal keys to, and to open them at once).
+    pub box_secret: BoxSecret,
+}
+
+/// Creates an account record; the caller stores it.
+pub fn new_user(
+    header: &StoreHeader,
+    name: &str,
+    roles: Vec<String>,
+    passphrase: &[u8],
+    directory: &SigningSecret,
+    now: Timestamp,
+) -> Result<NewUser> {
+    validate_user_name(name)?;
+    if passphrase.len() < 8 {
+        return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+    }
+    if roles.is_empty() {
+        return Err(Error::Invalid("a user needs at least one role".into()));
+    }
+    for r in &roles {
+        header.policy.role(r)?;
+    }
+    let id = UserId::random();
+    let box_secret = BoxSecret::random();
+    let identity = UserIdentity {
+        store: header.store,
+        id,
+        name: name.to_string(),
+        entitled: header.policy.key_kinds(&roles).into_iter().collect(),
+        roles,
+        box_public: box_secret.public(),
+        revoked: false,
+        created_at: now,
+    };
+    let (kdf, salt, bundle) = seal_bundle(header, id, &box_secret, passphrase, header.kdf)?;
+    Ok(NewUser {
+        record: UserRecord {
+            signed: Signed::sign("user", identity, directory)?,
+            kdf,
+            salt,
+            bundle,
+        },
+        box_secret,
+    })
+}
+
+/// Seals a user's bundle under a fresh passphrase key.
+pub fn seal_bundle(
+    header: &StoreHeader,
+    user: UserId,
+    box_secret: &BoxSecret,
+    passphrase: &[u8],
+    kdf: KdfParams,
+) -> Result<(KdfParams, [u8; 16], Vec<u8>)> {
+    let salt: [u8; 16] = random_bytes();
+    let kek = kdf.derive(passphrase, &salt)?;
+    let bundle = Bundle {
+        box_secret: *box_secret.to_key().expose(),
+        directory_public: header.directory_public,
+    };
+    let plain = zeroize::Zeroizing::new(codec::encode(&bundle)?);
+    let sealed = aead::seal(
+        &kek,
+        &Binding::UserBundle {
+            store: header.store,
+            user,
+        },
+        &plain,
+    );
+    Ok((kdf, salt, sealed))
+}
+
+/// Opens a user's bundle with their passphrase. Any failure is [`Error::Authentication`].
+pub fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]) -> Result<Bundle> {
+    let kek = record
+        .kdf
+        .derive(passphrase, &record.salt)
+        .map_err(|_| Error::Authentication)?;
+    let user = record.signed.body.id;
+    let plain = aead::open(&kek, &Binding::UserBundle { store, user }, &record.bundle)
+        .map_err(|_| Error::Authentication)?;
+    codec::decode(&plain, "user bundle").map_err(|_| Error::Authentication)
+}
+
+/// Puts a user record (and its name index) into a batch.
+pub fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
+    let id = record.signed.body.id;
+    batch.put(Space::Users, id.0.to_vec(), codec::encode(record)?);
+    batch.put(
+        Space::UserNames,
+        record.signed.body.name.as_bytes().to_vec(),
+        id.0.to_vec(),
+    );
+    Ok(())
+}
+
+/// Every signed key version of a kind, checked, oldest first.
+pub fn key_versions(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    kind: KeyKind,
+) -> Result<Vec<KeyVersion>> {
+    backend
+        .scan_prefix(Space::KeyVersions, &[kind.code()])?
+        .into_iter()
+        .map(|(_, v)| {
+            let s: Signed<KeyVersion> = codec::decode(&v, "key version")?;
+            let body = s.verify("key-version", &header.directory_public)?.clone();
+            if body.store != header.store || body.kind != kind {
+                return Err(Error::Integrity("key version record out of place".into()));
+            }
+            Ok(body)
+        })
+        .collect()
+}
+
+/// Creates a key version: signed record + recovery wrap. Returns the key.
+pub fn stage_key_version(
+    batch: &mut Batch,
+    header: &StoreHeader,
+    kind: KeyKind,
+    version: u32,
+    key: &Key32,
+    directory: &SigningSecret,
+    now: Timestamp,
+) -> Result<()> {
+    let record = KeyVersion {
+        store: header.store,
+        kind,
+        version,
+        fingerprint: fingerprint(header.store, kind, version, key),
+        created_at: now,
+    };
+    batch.put(
+        Space::KeyVersions,
+        key_version_key(kind, version),
+        codec::encode(&Signed::sign("key-version", record, directory)?)?,
+    );
+    let wrap = sealbox::seal_key(
+        &header.recovery_public,
+        &Binding::RecoveryWrap {
+            store: header.store,
+            kind,
+            version,
+        },
+        key,
+    )?;
+    batch.put(Space::RecoveryWraps, key_version_key(kind, version), wrap);
+    Ok(())
+}
+
+/// Seals a key to a user.
+pub fn stage_grant(
+    batch: &mut Batch,
+    store: StoreId,
+    user: &UserIdentity,
+    kind: KeyKind,
+    version: u32,
+    key: &Key32,
+) -> Result<()> {
+    let sealed = sealbox::seal_key(
+        &user.box_public,
+        &Binding::Grant {
+            store,
+            user: user.id,
+            kind,
+            version,
+        },
+        key,
+    )?;
+    batch.put(Space::Grants, grant_key(user.id, kind, version), sealed);
+    Ok(())
+}
+
+/// Opens every key sealed to a user, keeping only entitled kinds with a signed fingerprint.
+pub fn open_grants(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    user: &UserIdentity,
+    secret: &BoxSecret,
+) -> Result<HeldKeys> {
+    let mut keys = BTreeMap::new();
+    let mut versions: BTreeMap<KeyKind, Vec<KeyVersion>> = BTreeMap::new();
+    for (k, v) in backend.scan_prefix(Space::Grants, &user.id.0)? {
+        if k.len() != 16 + 5 {
+            return Err(Error::Integrity("grant key length".into()));
+        }
+        let kind = KeyKind::from_code(k[16])
+            .ok_or_else(|| Error::Integrity("grant of an unknown key kind".into()))?;
+        let version = u32::from_be_bytes([k[17], k[18], k[19], k[20]]);
+        if !user.entitled.contains(&kind) {
+            continue; // left over from a removed role: never used
+        }
+        let key = sealbox::open_key(
+            secret,
+            &Binding::Grant {
+                store: header.store,
+                user: user.id,
+                kind,
+                version,
+            },
+            &v,
+        )?;
+        if !versions.contains_key(&kind) {
+            versions.insert(kind, key_versions(backend, header, kind)?);
+        }
+        let known = versions[&kind].iter().find(|kv| kv.version == version);
+        match known {
+            Some(kv) if kv.fingerprint == fingerprint(header.store, kind, version, &key) => {
+                keys.insert((kind, version), key);
+            }
+            _ => {
+                return Err(Error::Integrity(format!(
+                    "a key sealed to {} has no signed fingerprint (planted?)",
+                    user.name
+                )));
+            }
+        }
+    }
+    Ok(HeldKeys { keys })
+}
+
+/// Seals every key this session holds to users entitled to it who lack it. Returns the batch
+/// and, per recipient, the kinds delivered.
+pub fn deliver_pending(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    held: &HeldKeys,
+) -> Result<(Batch, Vec<(String, Vec<KeyKind>)>)> {
+    let mut batch = Batch::new();
+    let mut delivered = Vec::new();
+    for record in all_users(backend)? {
+        let Ok(user) = record.signed.verify("user", &header.directory_public) else {
+            tracing::warn!("skipping a user record with a bad directory signature");
+            continue;
+        };
+        if user.revoked {
+            continue;
+        }
+        let mut kinds = Vec::new();
+        for ((kind, version), key) in &held.keys {
+            if !user.entitled.contains(kind) {
+                continue;
+            }
+            if backend
+                .get(Space::Grants, &grant_key(user.id, *kind, *version))?
+                .is_none()
+            {
+                stage_grant(&mut batch, header.store, user, *kind, *version, key)?;
+                if !kinds.contains(kind) {
+                    kinds.push(*kind);
+                }
+            }
+        }
+        if !kinds.is_empty() {
+            delivered.push((user.name.clone(), kinds));
+        }
+    }
+    Ok((batch, delivered))
+}

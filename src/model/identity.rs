@@ -1,0 +1,230 @@
+//! The identity section: INS traits and administrative data.
+
+use super::{Date, Section, SectionContent, check_text, redacted_debug};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Administrative sex as the INS records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Sex {
+    /// Female.
+    F,
+    /// Male.
+    M,
+    /// Unknown / undetermined.
+    U,
+}
+
+/// Identity status of the INS referential (only `QUAL` may be shared with its matricule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum IdentityStatus {
+    /// Provisional identity.
+    PROV,
+    /// Retrieved from the INSi teleservice, not checked against an ID document.
+    RECUP,
+    /// Validated against an identity document.
+    VALI,
+    /// Qualified: retrieved and validated.
+    QUAL,
+}
+
+/// The identity section of a patient.
+#[derive(Clone, PartialEq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// Birth name (nom de naissance).
+    pub birth_name: String,
+    /// All first names in civil-status order; the first is the INS "first first-name".
+    pub first_names: Vec<String>,
+    /// Birth date.
+    #[zeroize(skip)]
+    pub birth_date: Date,
+    /// Sex.
+    #[zeroize(skip)]
+    pub sex: Sex,
+    /// INSEE code of the birth place (5 characters; 99xxx for abroad).
+    pub birth_place_insee: String,
+    /// Used name (nom utilisé), if different.
+    #[serde(default)]
+    pub used_name: Option<String>,
+    /// INS matricule: NIR or NIA, 15 characters including the key.
+    #[serde(default)]
+    pub ins_matricule: Option<String>,
+    /// OID of the matricule's authority (NIR: 1.2.250.1.213.1.4.8, NIA: 1.2.250.1.213.1.4.9).
+    #[serde(default)]
+    pub ins_oid: Option<String>,
+    /// Identity status.
+    #[zeroize(skip)]
+    pub identity_status: IdentityStatus,
+    /// Postal address.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// E-mail.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Insurance (organism and contract).
+    #[serde(default)]
+    pub insurance: Option<String>,
+    /// Emergency contact (person to notify).
+    #[serde(default)]
+    pub emergency_contact: Option<String>,
+    /// Date of death.
+    #[serde(default)]
+    #[zeroize(skip)]
+    pub date_of_death: Option<Date>,
+}
+redacted_debug!(Identity);
+
+impl SectionContent for Identity {
+    const SECTION: Section = Section::Identity;
+    fn as_identity(&self) -> Option<&Identity> {
+        Some(self)
+    }
+    fn validate(&self) -> Result<()> {
+        check_text("birth_name", &self.birth_name, 200)?;
+        if self.first_names.is_empty() {
+            return Err(Error::Invalid(
+                "field `first_names` must list at least one first name".into(),
+            ));
+        }
+        for n in &self.first_names {
+            check_text("first_names", n, 200)?;
+        }
+        let insee = &self.birth_place_insee;
+        if insee.len() != 5 || !insee.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(Error::Invalid(
+                "field `birth_place_insee` must be a 5-character INSEE code".into(),
+            ));
+        }
+        if let Some(m) = &self.ins_matricule {
+            validate_ins_matricule(m)?;
+            match self.ins_oid.as_deref() {
+                Some("1.2.250.1.213.1.4.8") | Some("1.2.250.1.213.1.4.9") => {}
+                _ => {
+                    return Err(Error::Invalid(
+                        "field `ins_oid` must be 1.2.250.1.213.1.4.8 (NIR) or 1.2.250.1.213.1.4.9 (NIA) when `ins_matricule` is set".into(),
+                    ));
+                }
+            }
+        } else if self.identity_status == IdentityStatus::QUAL {
+            return Err(Error::Invalid(
+                "a QUAL identity must carry `ins_matricule`".into(),
+            ));
+        }
+        if let Some(d) = self.date_of_death {
+            if d < self.birth_date {
+                return Err(Error::Invalid(
+                    "field `date_of_death` is before `birth_date`".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks an INS matricule: 13 characters (digits, or 2A/2B for Corsica at positions 6-7) and
+/// a 2-digit key equal to 97 - (number mod 97). The error never repeats the value.
+pub fn validate_ins_matricule(m: &str) -> Result<()> {
+    let bad = || {
+        Error::Invalid(
+            "field `ins_matricule` is not a valid NIR/NIA (15 characters with a correct key)"
+                .into(),
+        )
+    };
+    if m.len() != 15 || !m.is_ascii() {
+        return Err(bad());
+    }
+    let (body, key) = m.split_at(13);
+    let dept = &body[5..7];
+    let digits: String = match dept {
+        "2A" | "2a" => format!("{}19{}", &body[..5], &body[7..]),
+        "2B" | "2b" => format!("{}18{}", &body[..5], &body[7..]),
+        _ => body.to_string(),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let k: u64 = key.parse().map_err(|_| bad())?;
+    if !digits.chars().all(|c| c.is_ascii_digit()) || 97 - (n % 97) != k {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Normalises a name for the blind index: upper case, accents removed, only A-Z kept, so that
+/// "Lefèvre" and "LEFEVRE" find the same patient.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let base = match c {
+            'à' | 'â' | 'ä' | 'á' | 'À' | 'Â' | 'Ä' | 'Á' => 'A',
+            'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'E',
+            'î' | 'ï' | 'í' | 'Î' | 'Ï' | 'Í' => 'I',
+            'ô' | 'ö' | 'ó' | 'Ô' | 'Ö' | 'Ó' => 'O',
+            'ù' | 'û' | 'ü' | 'ú' | 'Ù' | 'Û' | 'Ü' | 'Ú' => 'U',
+            'ç' | 'Ç' => 'C',
+            'ÿ' | 'Ÿ' => 'Y',
+            'æ' | 'Æ' => {
+                out.push_str("AE");
+                continue;
+            }
+            'œ' | 'Œ' => {
+                out.push_str("OE");
+                continue;
+            }
+            c if c.is_ascii_alphabetic() => c.to_ascii_uppercase(),
+            _ => continue,
+        };
+        out.push(base);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ins_key_is_checked() {
+        // 2 84 05 75 112 345 key = 97 - (2840575112345 mod 97)
+        let body = "2840575112345";
+        let key = 97 - body.parse::<u64>().unwrap() % 97;
+        validate_ins_matricule(&format!("{body}{key:02}")).unwrap();
+        assert!(validate_ins_matricule(&format!("{body}{:02}", (key + 1) % 97)).is_err());
+        assert!(validate_ins_matricule("12345").is_err());
+        // Corsica: 2A counts as 19, 2B as 18 in the key computation.
+        let key = 97 - "1840218112345".parse::<u64>().unwrap() % 97;
+        validate_ins_matricule(&format!("184022B112345{key:02}")).unwrap();
+    }
+
+    #[test]
+    fn names_normalise() {
+        assert_eq!(normalize_name("Lefèvre-Ça d'Œuf"), "LEFEVRECADOEUF");
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let id = Identity {
+            birth_name: "SECRETNAME".into(),
+            first_names: vec!["X".into()],
+            birth_date: Date::parse("2000-01-01").unwrap(),
+            sex: Sex::F,
+            birth_place_insee: "75056".into(),
+            used_name: None,
+            ins_matricule: None,
+            ins_oid: None,
+            identity_status: IdentityStatus::PROV,
+            address: None,
+            phone: None,
+            email: None,
+            insurance: None,
+            emergency_contact: None,
+            date_of_death: None,
+        };
+        assert!(!format!("{id:?}").contains("SECRETNAME"));
+    }
+}

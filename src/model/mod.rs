@@ -1,0 +1,135 @@
+//! The domain: patients, their three sections, and the entries of each section.
+//!
+//! Invariant: no type here prints its content. `Debug` of every section type is redacted, so a
+//! stray `{:?}` in a log or an error cannot leak a patient's data. Section content is zeroized
+//! when dropped.
+
+mod exam;
+mod identity;
+mod ids;
+mod report;
+
+pub use exam::{Exam, ExamKind, Interpretation};
+pub use identity::{Identity, IdentityStatus, Sex, normalize_name, validate_ins_matricule};
+pub(crate) use ids::random_bytes;
+pub use ids::{Date, EntryId, PatientId, SessionId, StoreId, Timestamp, UserId};
+pub use report::{Report, ReportKind};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::fmt;
+
+/// The three sections (volets) of a medical file. Each has its own keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Section {
+    /// Administrative identity (INS).
+    Identity = 1,
+    /// Typed reports (comptes rendus) and letters.
+    Reports = 2,
+    /// Lab results and imaging or other exams.
+    Exams = 3,
+}
+
+impl Section {
+    /// All sections, in storage order.
+    pub const ALL: [Section; 3] = [Section::Identity, Section::Reports, Section::Exams];
+
+    /// The byte used for this section in storage keys and associated data.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+    /// The section of a storage byte.
+    pub fn from_code(b: u8) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| s.code() == b)
+    }
+    /// Lower-case name (`identity`, `reports`, `exams`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Identity => "identity",
+            Section::Reports => "reports",
+            Section::Exams => "exams",
+        }
+    }
+    /// Parses a lower-case name.
+    pub fn parse(s: &str) -> crate::Result<Section> {
+        Section::ALL
+            .into_iter()
+            .find(|sec| sec.name() == s)
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!("unknown section {s:?} (identity, reports, exams)"))
+            })
+    }
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Content that lives in one section: the link between a Rust type and its section.
+pub trait SectionContent: Serialize + DeserializeOwned + Clone + fmt::Debug {
+    /// The section this content belongs to.
+    const SECTION: Section;
+    /// Checks the content's own rules (required fields, formats).
+    fn validate(&self) -> crate::Result<()>;
+    /// The identity, when this content is one (its writes refresh the blind index).
+    fn as_identity(&self) -> Option<&Identity> {
+        None
+    }
+}
+
+/// One revision of one entry, as handed back to an authorized reader.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Entry<T> {
+    /// The entry (all revisions of one report share it).
+    pub entry_id: EntryId,
+    /// 1 for the original, then 2, 3, ... for each correction.
+    pub revision: u32,
+    /// When this revision was written (UTC).
+    pub recorded_at: Timestamp,
+    /// User name of the writer.
+    pub recorded_by: String,
+    /// Why this revision replaced the previous one (`None` for revision 1).
+    pub reason: Option<String>,
+    /// The content itself.
+    pub content: T,
+}
+
+impl<T> fmt::Debug for Entry<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("entry_id", &self.entry_id)
+            .field("revision", &self.revision)
+            .field("recorded_at", &self.recorded_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes `Type { <redacted> }` so that a section's content never reaches a log by `{:?}`.
+macro_rules! redacted_debug {
+    ($t:ty) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($t), " { <redacted> }"))
+            }
+        }
+    };
+}
+pub(crate) use redacted_debug;
+
+/// Rejects empty or over-long text fields.
+pub(crate) fn check_text(field: &str, value: &str, max: usize) -> crate::Result<()> {
+    if value.trim().is_empty() {
+        return Err(crate::Error::Invalid(format!(
+            "field `{field}` must not be empty"
+        )));
+    }
+    if value.len() > max {
+        return Err(crate::Error::Invalid(format!(
+            "field `{field}` is longer than {max} bytes"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! [`Session`]: one unlocked user, the keys their roles grant, and every operation on data.
+//!
+//! Data flows one way: policy check -> storage fetch -> decrypt into [`Opened`] -> durable audit
+//! append -> release. [`Opened::release`] needs an [`AuditReceipt`], and only a durable audit
+//! append makes one, so no path hands out plaintext before its event is on disk.
+
+mod opened;
+mod records;
+mod users;
+
+pub use opened::Opened;
+pub use records::FindQuery;
+pub use users::{UserAdded, UserSummary};
+
+use crate::audit::{Action, Agent, AuditReceipt, Entity, EventDraft, Outcome, Purpose};
+use crate::crypto::KeyKind;
+use crate::error::{Denied, Error, Result};
+use crate::keyring::{self, HeldKeys, UserIdentity};
+use crate::model::{SessionId, UserId};
+use crate::storage::Batch;
+use crate::store::Inner;
+use std::sync::Arc;
+
+/// Who is acting from where, and why: recorded in every audit event of the session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessContext {
+    /// Workstation or application id, given by the integrator ("accueil-poste-2", "agenda-v3").
+    pub workstation: String,
+    /// Purpose of use.
+    pub purpose: Purpose,
+}
+
+impl AccessContext {
+    /// A context for care of patients.
+    pub fn treatment(workstation: impl Into<String>) -> Self {
+        AccessContext {
+            workstation: workstation.into(),
+            purpose: Purpose::Treatment,
+        }
+    }
+    /// A context for administering the store.
+    pub fn operations(workstation: impl Into<String>) -> Self {
+        AccessContext {
+            workstation: workstation.into(),
+            purpose: Purpose::Operations,
+        }
+    }
+}
+
+/// An unlocked user. Holds only the keys the user's roles grant; dropping it zeroizes them.
+pub struct Session {
+    inner: Arc<Inner>,
+    user: UserIdentity,
+    keys: HeldKeys,
+    id: SessionId,
+    context: AccessContext,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user", &self.user.name)
+            .field("roles", &self.user.roles)
+            .field("session", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        user: UserIdentity,
+        keys: HeldKeys,
+        id: SessionId,
+        context: AccessContext,
+    ) -> Self {
+        Session {
+            inner,
+            user,
+            keys,
+            id,
+            context,
+        }
+    }
+
+    /// The user's name.
+    pub fn user_name(&self) -> &str {
+        &self.user.name
+    }
+    /// The user's id.
+    pub fn user_id(&self) -> UserId {
+        self.user.id
+    }
+    /// The user's roles.
+    pub fn roles(&self) -> &[String] {
+        &self.user.roles
+    }
+    /// This session's id (in every audit event it causes).
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+    /// The sections whose key this session holds (what it can decrypt).
+    pub fn readable_sections(&self) -> Vec<crate::model::Section> {
+        self.keys.sections()
+    }
+    pub(crate) fn keys(&self) -> &HeldKeys {
+        &self.keys
+    }
+
+    /// Test-only: the raw key material this session holds, to prove that enforcement is
+    /// cryptographic (code that skips every check still cannot decrypt).
+    #[cfg(feature = "testing")]
+    pub fn testing_held_keys(&self) -> &HeldKeys {
+        &self.keys
+    }
+
+    pub(crate) fn agent(&self) -> Agent {
+        Agent {
+            user: Some(self.user.id),
+            name: self.user.name.clone(),
+            roles: self.user.roles.clone(),
+            session: Some(self.id),
+            workstation: self.context.workstation.clone(),
+        }
+    }
+
+    pub(crate) fn draft(&self, action: Action, outcome: Outcome, entity: Entity) -> EventDraft {
+        EventDraft::new(action, outcome, self.agent(), self.context.purpose).entity(entity)
+    }
+
+    /// Appends events (and the operation's writes) and waits for durability.
+    pub(crate) fn commit(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<AuditReceipt> {
+        let signer = self.keys.signer(KeyKind::AuditSigning);
+        self.inner
+            .audit
+            .append(
+                &self.inner.committer,
+                drafts,
+                batch,
+                signer.as_ref(),
+                self.inner.durability,
+            )?
+            .durable(&self.inner.committer)
+    }
+
+    /// Records a refused or failed access, then returns `err` (or the audit failure).
+    pub(crate) fn refuse(&self, action: Action, entity: Entity, err: Error) -> Error {
+        let outcome = if err.is_denied() {
+            Outcome::Denied
+        } else {
+            Outcome::Error
+        };
+        let draft = self.draft(action, outcome, entity).detail(err.to_string());
+        match self.commit(vec![draft], Batch::new()) {
+            Ok(_) => err,
+            Err(audit_err) => audit_err,
+        }
+    }
+
+    pub(crate) fn require(
+        &self,
+        ok: bool,
+        action: Action,
+        entity: Entity,
+        denied: Denied,
+    ) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.refuse(action, entity, Error::Denied(denied)))
+        }
+    }
+
+    /// Audits the unlock and delivers pending keys this session holds to entitled users.
+    pub(crate) fn record_unlock(&self) -> Result<()> {
+        let (batch, delivered) =
+            keyring::deliver_pending(self.inner.backend.as_ref(), &self.inner.header, &self.keys)?;
+        let mut drafts = vec![self.draft(Action::Unlock, Outcome::Success, Entity::default())];
+        for (name, kinds) in delivered {
+            let what: Vec<String> = kinds
+                .iter()
+                .map(|k| format!("{k:?}").to_lowercase())
+                .collect();
+            drafts.push(
+                self.draft(
+                    Action::KeyDelivery,
+                    Outcome::Success,
+                    Entity {
+                        target_user: Some(name),
+                        ..Entity::default()
+                    },
+                )
+                .detail(what.join(",")),
+            );
+        }
+        self.commit(drafts, batch).map(|_| ())
+    }
+}

@@ -1,0 +1,575 @@
+//! Patients and their three sections: create, read, write revisions, find.
+//!
+//! Storage layout (docs/format.md): `Records[patient || section || entry || revision]` =
+//! `codec(StoredRevision)`: the data key sealed under the section key version, and the entry
+//! sealed under the data key, each bound to exactly this place.
+
+use super::{Opened, Session};
+use crate::audit::{Action, Entity, Outcome};
+use crate::codec;
+use crate::crypto::blind::{self, BlindKind};
+use crate::crypto::{Binding, Key32, KeyKind, aead};
+use crate::error::{Denied, Error, Result};
+use crate::model::{
+    Date, Entry, EntryId, Exam, Identity, PatientId, Report, Section, SectionContent, Timestamp,
+    UserId, normalize_name,
+};
+use crate::storage::{Batch, Space};
+use serde::{Deserialize, Serialize};
+
+/// Format version of stored revisions.
+const REVISION_FORMAT: u16 = 1;
+
+/// One stored revision: ciphertext only.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StoredRevision {
+    pub format: u16,
+    pub key_version: u32,
+    pub wrapped_key: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// Patient header: no personal data.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PatientHeader {
+    pub format: u16,
+    pub created_at: Timestamp,
+    pub created_by: UserId,
+}
+
+/// A reception lookup.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum FindQuery {
+    /// By INS matricule (NIR or NIA, 15 characters).
+    InsMatricule(String),
+    /// By birth name and birth date.
+    BirthNameAndDate(String, Date),
+}
+
+pub(crate) fn record_prefix(patient: PatientId, section: Section) -> Vec<u8> {
+    let mut k = patient.0.to_vec();
+    k.push(section.code());
+    k
+}
+
+pub(crate) fn record_key(
+    patient: PatientId,
+    section: Section,
+    entry: EntryId,
+    revision: u32,
+) -> Vec<u8> {
+    let mut k = record_prefix(patient, section);
+    k.extend_from_slice(&entry.0);
+    k.extend_from_slice(&revision.to_be_bytes());
+    k
+}
+
+fn parse_record_key(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
+    if k.len() != 16 + 1 + 16 + 4 {
+        return Err(Error::Integrity("record key length".into()));
+    }
+    let mut p = [0u8; 16];
+    p.copy_from_slice(&k[..16]);
+    let section =
+        Section::from_code(k[16]).ok_or_else(|| Error::Integrity("record key section".into()))?;
+    let mut e = [0u8; 16];
+    e.copy_from_slice(&k[17..33]);
+    let rev = u32::from_be_bytes([k[33], k[34], k[35], k[36]]);
+    Ok((PatientId(p), section, EntryId(e), rev))
+}
+
+fn entity(patient: PatientId, section: Section) -> Entity {
+    Entity {
+        patient: Some(patient),
+        section: Some(section),
+        ..Entity::default()
+    }
+}
+
+impl Session {
+    fn store_id(&self) -> crate::model::StoreId {
+        self.inner.header.store
+    }
+
+    fn patient_exists(&self, patient: PatientId) -> Result<bool> {
+        Ok(self
+            .inner
+            .backend
+            .get(Space::Patients, &patient.0)?
+            .is_some())
+    }
+
+    fn seal_revision<T: SectionContent>(
+        &self,
+        patient: PatientId,
+        entry: &Entry<T>,
+    ) -> Result<Vec<u8>> {
+        let section = T::SECTION;
+        let (key_version, section_key) = self
+            .keys
+            .newest(KeyKind::Section(section))
+            .ok_or(Error::KeyPending(section))?;
+        let store = self.store_id();
+        let (e, revision) = (entry.entry_id, entry.revision);
+        let data_key = Key32::random();
+        let wrapped_key = aead::wrap_key(
+            section_key,
+            &Binding::DataKeyWrap {
+                store,
+                patient,
+                section,
+                entry: e,
+                revision,
+                key_version,
+            },
+            &data_key,
+        );
+        let plain = zeroize::Zeroizing::new(codec::encode(entry)?);
+        let payload = aead::seal(
+            &data_key,
+            &Binding::EntryPayload {
+                store,
+                patient,
+                section,
+                entry: e,
+                revision,
+                key_version,
+            },
+            &plain,
+        );
+        codec::encode(&StoredRevision {
+            format: REVISION_FORMAT,
+            key_version,
+            wrapped_key,
+            payload,
+        })
+    }
+
+    fn open_revision<T: SectionContent>(&self, key: &[u8], value: &[u8]) -> Result<Entry<T>> {
+        let (patient, section, entry, revision) = parse_record_key(key)?;
+        if section != T::SECTION {
+            return Err(Error::Decrypt);
+        }
+        let stored: StoredRevision =
+            codec::decode(value, "stored revision").map_err(|_| Error::Decrypt)?;
+        if stored.format != REVISION_FORMAT {
+            return Err(Error::Decrypt);
+        }
+        let key_version = stored.key_version;
+        let section_key = self
+            .keys
+            .key(KeyKind::Section(section), key_version)
+            .ok_or(Error::KeyPending(section))?;
+        let store = self.store_id();
+        let data_key = aead::unwrap_key(
+            section_key,
+            &Binding::DataKeyWrap {
+                store,
+                patient,
+                section,
+                entry,
+                revision,
+                key_version,
+            },
+            &stored.wrapped_key,
+        )?;
+        let plain = aead::open(
+            &data_key,
+            &Binding::EntryPayload {
+                store,
+                patient,
+                section,
+                entry,
+                revision,
+                key_version,
+            },
+            &stored.payload,
+        )?;
+        let value: Entry<T> = codec::decode(&plain, "entry").map_err(|_| Error::Decrypt)?;
+        if value.entry_id != entry || value.revision != revision {
+            return Err(Error::Decrypt);
+        }
+        Ok(value)
+    }
+
+    /// Decrypts every revision of a section, without releasing it.
+    fn open_section<T: SectionContent>(&self, patient: PatientId) -> Result<Opened<Vec<Entry<T>>>> {
+        let rows = self
+            .inner
+            .backend
+            .scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, v) in rows {
+            out.push(self.open_revision::<T>(&k, &v)?);
+        }
+        Ok(Opened::new(out))
+    }
+
+    /// Reads every revision of every entry of one section (oldest first). Audited.
+    pub fn read<T: SectionContent>(&self, patient: PatientId) -> Result<Vec<Entry<T>>> {
+        let section = T::SECTION;
+        let ent = entity(patient, section);
+        self.require(
+            self.policy().may_read(&self.user.roles, section),
+            Action::Read,
+            ent.clone(),
+            Denied::SectionRead(section),
+        )?;
+        if !self.patient_exists(patient)? {
+            return Err(self.refuse(
+                Action::Read,
+                ent,
+                Error::NotFound(format!("patient {patient}")),
+            ));
+        }
+        let opened = match self.open_section::<T>(patient) {
+            Ok(o) => o,
+            Err(e) => return Err(self.refuse(Action::Read, ent, e)),
+        };
+        let receipt = self.commit(
+            vec![self.draft(Action::Read, Outcome::Success, ent)],
+            Batch::new(),
+        )?;
+        Ok(opened.release(&receipt))
+    }
+
+    /// Every revision of the identity (the last one is current).
+    pub fn read_identity(&self, patient: PatientId) -> Result<Vec<Entry<Identity>>> {
+        self.read::<Identity>(patient)
+    }
+    /// Every revision of every report.
+    pub fn read_reports(&self, patient: PatientId) -> Result<Vec<Entry<Report>>> {
+        self.read::<Report>(patient)
+    }
+    /// Every revision of every exam.
+    pub fn read_exams(&self, patient: PatientId) -> Result<Vec<Entry<Exam>>> {
+        self.read::<Exam>(patient)
+    }
+
+    fn policy(&self) -> &crate::policy::Policy {
+        &self.inner.header.policy
+    }
+
+    /// Creates a patient with their identity. The creating user is recorded; audited.
+    pub fn create_patient(&self, identity: Identity) -> Result<PatientId> {
+        let patient = PatientId::random();
+        let ent = entity(patient, Section::Identity);
+        self.require(
+            self.policy().may_write(&self.user.roles, Section::Identity),
+            Action::PatientCreate,
+            ent.clone(),
+            Denied::SectionWrite(Section::Identity),
+        )?;
+        identity.validate()?;
+        if !self.keys.holds(KeyKind::Section(Section::Identity)) {
+            return Err(self.refuse(
+                Action::PatientCreate,
+                ent,
+                Error::KeyPending(Section::Identity),
+            ));
+        }
+        let now = self.inner.clock.now();
+        let mut batch = Batch::new();
+        let header = PatientHeader {
+            format: 1,
+            created_at: now,
+            created_by: self.user.id,
+        };
+        batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
+        self.stage_blind_index(&mut batch, patient, &identity)?;
+        let entry = Entry {
+            entry_id: EntryId::IDENTITY,
+            revision: 1,
+            recorded_at: now,
+            recorded_by: self.user.name.clone(),
+            reason: None,
+            content: identity,
+        };
+        batch.put(
+            Space::Records,
+            record_key(patient, Section::Identity, EntryId::IDENTITY, 1),
+            self.seal_revision(patient, &entry)?,
+        );
+        let ev = Entity {
+            entry: Some(EntryId::IDENTITY),
+            revision: Some(1),
+            ..ent
+        };
+        self.commit(
+            vec![self.draft(Action::PatientCreate, Outcome::Success, ev)],
+            batch,
+        )?;
+        Ok(patient)
+    }
+
+    /// Writes a new entry (`entry = None`) or a new revision of an existing one (with a reason).
+    /// Returns the entry id and revision. Audited, atomically with the write.
+    pub fn write<T: SectionContent>(
+        &self,
+        patient: PatientId,
+        entry: Option<EntryId>,
+        content: T,
+        reason: Option<&str>,
+    ) -> Result<(EntryId, u32)> {
+        let section = T::SECTION;
+        let ent = entity(patient, section);
+        self.require(
+            self.policy().may_write(&self.user.roles, section),
+            Action::Write,
+            ent.clone(),
+            Denied::SectionWrite(section),
+        )?;
+        content.validate()?;
+        if entry.is_some() && reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(Error::Invalid(
+                "a correction needs a reason (RGPD art. 16: history stays readable)".into(),
+            ));
+        }
+        if !self.patient_exists(patient)? {
+            return Err(self.refuse(
+                Action::Write,
+                ent,
+                Error::NotFound(format!("patient {patient}")),
+            ));
+        }
+        if !self.keys.holds(KeyKind::Section(section)) {
+            return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
+        }
+        let now = self.inner.clock.now();
+        let guard = self.inner.write_lock.lock();
+        let (entry_id, revision) = match entry {
+            None => (EntryId::random(), 1),
+            Some(e) => {
+                let mut prefix = record_prefix(patient, section);
+                prefix.extend_from_slice(&e.0);
+                let last = self.inner.backend.range(
+                    Space::Records,
+                    &prefix,
+                    crate::storage::prefix_end(&prefix).as_deref(),
+                    crate::storage::Order::Descending,
+                    1,
+                )?;
+                let Some((k, _)) = last.first() else {
+                    drop(guard);
+                    return Err(Error::NotFound(format!("entry {e} of patient {patient}")));
+                };
+                let (_, _, _, rev) = parse_record_key(k)?;
+                (e, rev + 1)
+            }
+        };
+        let value = Entry {
+            entry_id,
+            revision,
+            recorded_at: now,
+            recorded_by: self.user.name.clone(),
+            reason: reason.map(str::to_string),
+            content,
+        };
+        let mut batch = Batch::new();
+        batch.put(
+            Space::Records,
+            record_key(patient, section, entry_id, revision),
+            self.seal_revision(patient, &value)?,
+        );
+        if let Some(identity) = value.content.as_identity() {
+            self.stage_blind_index(&mut batch, patient, identity)?;
+        }
+        let ev = Entity {
+            entry: Some(entry_id),
+            revision: Some(revision),
+            ..ent
+        };
+        let pending = self.inner.audit.append(
+            &self.inner.committer,
+            vec![self.draft(Action::Write, Outcome::Success, ev)],
+            batch,
+            self.keys.signer(KeyKind::AuditSigning).as_ref(),
+            self.inner.durability,
+        )?;
+        drop(guard);
+        pending.durable(&self.inner.committer)?;
+        Ok((entry_id, revision))
+    }
+
+    /// Adds a report.
+    pub fn append_report(&self, patient: PatientId, report: Report) -> Result<EntryId> {
+        self.write(patient, None, report, None).map(|(e, _)| e)
+    }
+    /// Adds an exam or lab result.
+    pub fn append_exam(&self, patient: PatientId, exam: Exam) -> Result<EntryId> {
+        self.write(patient, None, exam, None).map(|(e, _)| e)
+    }
+    /// Records a corrected identity (new revision, with a reason).
+    pub fn update_identity(
+        &self,
+        patient: PatientId,
+        identity: Identity,
+        reason: &str,
+    ) -> Result<u32> {
+        self.write(patient, Some(EntryId::IDENTITY), identity, Some(reason))
+            .map(|(_, r)| r)
+    }
+
+    fn blind_tokens(&self, identity: &Identity) -> Result<Vec<Vec<u8>>> {
+        let (_, key) = self
+            .keys
+            .newest(KeyKind::BlindIndex)
+            .ok_or(Error::KeyPending(Section::Identity))?;
+        let mut out = Vec::new();
+        if let Some(m) = &identity.ins_matricule {
+            let t = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
+            out.push([&[BlindKind::InsMatricule as u8][..], &t].concat());
+        }
+        let name_date = format!(
+            "{}|{}",
+            normalize_name(&identity.birth_name),
+            identity.birth_date
+        );
+        let t = blind::token(key, BlindKind::NameAndBirthDate, &name_date);
+        out.push([&[BlindKind::NameAndBirthDate as u8][..], &t].concat());
+        Ok(out)
+    }
+
+    fn stage_blind_index(
+        &self,
+        batch: &mut Batch,
+        patient: PatientId,
+        identity: &Identity,
+    ) -> Result<()> {
+        if let Some(old) = self.inner.backend.get(Space::BlindByPatient, &patient.0)? {
+            let old: Vec<Vec<u8>> = codec::decode(&old, "blind tokens")?;
+            for t in old {
+                batch.delete(Space::Blind, [t.as_slice(), &patient.0].concat());
+            }
+        }
+        let tokens = self.blind_tokens(identity)?;
+        for t in &tokens {
+            batch.put(
+                Space::Blind,
+                [t.as_slice(), &patient.0].concat(),
+                Vec::new(),
+            );
+        }
+        batch.put(
+            Space::BlindByPatient,
+            patient.0.to_vec(),
+            codec::encode(&tokens)?,
+        );
+        Ok(())
+    }
+
+    /// Finds patients for reception, through the keyed blind index. One audit event per patient
+    /// returned (the query itself is recorded only as its keyed hash).
+    pub fn find_patient(&self, query: &FindQuery) -> Result<Vec<PatientId>> {
+        let ent = Entity {
+            section: Some(Section::Identity),
+            ..Entity::default()
+        };
+        self.require(
+            self.policy().may_read(&self.user.roles, Section::Identity),
+            Action::Search,
+            ent.clone(),
+            Denied::SectionRead(Section::Identity),
+        )?;
+        let Some((_, key)) = self.keys.newest(KeyKind::BlindIndex) else {
+            return Err(self.refuse(Action::Search, ent, Error::KeyPending(Section::Identity)));
+        };
+        let (kind, token) = match query {
+            FindQuery::InsMatricule(m) => {
+                let m = m.trim().to_ascii_uppercase();
+                (
+                    BlindKind::InsMatricule,
+                    blind::token(key, BlindKind::InsMatricule, &m),
+                )
+            }
+            FindQuery::BirthNameAndDate(name, date) => {
+                let v = format!("{}|{}", normalize_name(name), date);
+                (
+                    BlindKind::NameAndBirthDate,
+                    blind::token(key, BlindKind::NameAndBirthDate, &v),
+                )
+            }
+        };
+        let prefix = [&[kind as u8][..], &token].concat();
+        let mut found = Vec::new();
+        for (k, _) in self.inner.backend.scan_prefix(Space::Blind, &prefix)? {
+            let id: [u8; 16] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| Error::Integrity("blind index key".into()))?;
+            found.push(PatientId(id));
+        }
+        let q = Entity {
+            query: Some(token),
+            ..ent
+        };
+        let drafts = if found.is_empty() {
+            vec![self.draft(Action::Search, Outcome::Success, q)]
+        } else {
+            found
+                .iter()
+                .map(|p| {
+                    self.draft(
+                        Action::Search,
+                        Outcome::Success,
+                        Entity {
+                            patient: Some(*p),
+                            ..q.clone()
+                        },
+                    )
+                })
+                .collect()
+        };
+        let receipt = self.commit(drafts, Batch::new())?;
+        Ok(Opened::new(found).release(&receipt))
+    }
+
+    /// Test-only: tries to open every stored revision of a section of a patient with every key
+    /// this session holds, skipping every policy check. Proves that enforcement is by keys.
+    #[cfg(feature = "testing")]
+    pub fn testing_decrypt_bypassing_checks(
+        &self,
+        patient: PatientId,
+        section: Section,
+    ) -> Result<usize> {
+        let rows = self
+            .inner
+            .backend
+            .scan_prefix(Space::Records, &record_prefix(patient, section))?;
+        let mut opened = 0;
+        for (k, v) in rows {
+            let (_, _, entry, revision) = parse_record_key(&k)?;
+            let stored: StoredRevision = codec::decode(&v, "stored revision")?;
+            let key_version = stored.key_version;
+            let store = self.store_id();
+            for key in self.keys.keys.values() {
+                let bind = Binding::DataKeyWrap {
+                    store,
+                    patient,
+                    section,
+                    entry,
+                    revision,
+                    key_version,
+                };
+                if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
+                    let pb = Binding::EntryPayload {
+                        store,
+                        patient,
+                        section,
+                        entry,
+                        revision,
+                        key_version,
+                    };
+                    if aead::open(&dk, &pb, &stored.payload).is_ok() {
+                        opened += 1;
+                    }
+                }
+            }
+        }
+        if opened == 0 {
+            Err(Error::Decrypt)
+        } else {
+            Ok(opened)
+        }
+    }
+}

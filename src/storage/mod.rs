@@ -1,0 +1,268 @@
+//! Storage: a narrow backend trait (ordered keyspaces, atomic batch, durable flush) and its
+//! implementations.
+//!
+//! Invariants:
+//! - `storage` never sees plaintext of a section: the layers above hand it ciphertext, ids and
+//!   public metadata only.
+//! - A [`Batch`] is applied atomically: all its operations or none.
+//! - [`Backend::flush`] returns only once everything applied before it is durable.
+//!
+//! Backends: [`SledBackend`] (embedded default), [`MemoryBackend`] (tests, fuzzing) and
+//! [`FaultyBackend`] (fault injection around any backend).
+
+mod commit;
+mod faulty;
+mod memory;
+mod sled_backend;
+
+pub use commit::{Committer, Durability};
+pub use faulty::{Faults, FaultyBackend};
+pub use memory::MemoryBackend;
+pub use sled_backend::SledBackend;
+
+use crate::error::StorageError;
+
+/// Result of a storage operation.
+pub type StorageResult<T> = std::result::Result<T, StorageError>;
+
+/// A key-value pair read from a backend.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// The keyspaces of a store. The byte value is the key prefix on disk (docs/format.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Space {
+    /// Store header and singletons (policy, tree head, recovery check).
+    Meta = 0x01,
+    /// User records, by user id.
+    Users = 0x02,
+    /// User name -> user id.
+    UserNames = 0x03,
+    /// Keys sealed to users: user id || kind || version.
+    Grants = 0x04,
+    /// Keys wrapped under the recovery key: kind || version.
+    RecoveryWraps = 0x05,
+    /// Patient headers (no personal data).
+    Patients = 0x06,
+    /// Entry revisions: patient || section || entry || revision.
+    Records = 0x07,
+    /// Blind index: kind || token || patient.
+    Blind = 0x08,
+    /// Blind tokens of each patient, so that an identity revision replaces them.
+    BlindByPatient = 0x09,
+    /// Audit events by sequence number.
+    AuditEvents = 0x0A,
+    /// Merkle tree nodes: level || index.
+    AuditNodes = 0x0B,
+    /// Audit index: patient || sequence.
+    AuditByPatient = 0x0C,
+    /// Audit index: user || sequence.
+    AuditByUser = 0x0D,
+    /// Audit index: time || sequence.
+    AuditByTime = 0x0E,
+    /// Signed checkpoints by tree size.
+    Checkpoints = 0x0F,
+    /// Section key versions: kind || version.
+    KeyVersions = 0x10,
+}
+
+impl Space {
+    /// Every keyspace.
+    pub const ALL: [Space; 16] = [
+        Space::Meta,
+        Space::Users,
+        Space::UserNames,
+        Space::Grants,
+        Space::RecoveryWraps,
+        Space::Patients,
+        Space::Records,
+        Space::Blind,
+        Space::BlindByPatient,
+        Space::AuditEvents,
+        Space::AuditNodes,
+        Space::AuditByPatient,
+        Space::AuditByUser,
+        Space::AuditByTime,
+        Space::Checkpoints,
+        Space::KeyVersions,
+    ];
+    /// Whether this keyspace belongs to the audit log.
+    pub fn is_audit(self) -> bool {
+        matches!(
+            self,
+            Space::AuditEvents
+                | Space::AuditNodes
+                | Space::AuditByPatient
+                | Space::AuditByUser
+                | Space::AuditByTime
+                | Space::Checkpoints
+        )
+    }
+}
+
+/// One write of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Insert or replace.
+    Put(Space, Vec<u8>, Vec<u8>),
+    /// Remove (no error if absent).
+    Delete(Space, Vec<u8>),
+}
+
+/// A set of writes applied atomically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds a put.
+    pub fn put(&mut self, space: Space, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(space, key.into(), value.into()));
+    }
+    /// Adds a delete.
+    pub fn delete(&mut self, space: Space, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(space, key.into()));
+    }
+    /// The operations, in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+    /// Whether the batch writes to the given keyspace.
+    pub fn touches(&self, space: Space) -> bool {
+        self.ops.iter().any(|op| match op {
+            Op::Put(s, ..) | Op::Delete(s, _) => *s == space,
+        })
+    }
+    /// Appends another batch's operations.
+    pub fn extend(&mut self, other: Batch) {
+        self.ops.extend(other.ops);
+    }
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Scan direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Smallest key first.
+    Ascending,
+    /// Largest key first.
+    Descending,
+}
+
+/// The narrow interface every storage backend implements.
+pub trait Backend: Send + Sync {
+    /// Reads one value.
+    fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>>;
+    /// Up to `limit` pairs with `lo <= key < hi` (`hi = None`: to the end of the keyspace).
+    fn range(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> StorageResult<Vec<Pair>>;
+    /// Applies every operation of the batch, or none.
+    fn apply(&self, batch: &Batch) -> StorageResult<()>;
+    /// Makes everything applied so far durable (survives power loss).
+    fn flush(&self) -> StorageResult<()>;
+
+    /// Every pair whose key starts with `prefix`, ascending.
+    fn scan_prefix(&self, space: Space, prefix: &[u8]) -> StorageResult<Vec<Pair>> {
+        self.range(
+            space,
+            prefix,
+            prefix_end(prefix).as_deref(),
+            Order::Ascending,
+            usize::MAX,
+        )
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix` (`None`: no upper bound).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// The physical key of `key` in `space`: one prefix byte, then the key.
+pub(crate) fn physical_key(space: Space, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.push(space as u8);
+    k.extend_from_slice(key);
+    k
+}
+
+/// Physical bounds `[lo, hi)` of a logical range in `space`.
+pub(crate) fn physical_bounds(space: Space, lo: &[u8], hi: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+    let plo = physical_key(space, lo);
+    let phi = match hi {
+        Some(h) => physical_key(space, h),
+        None => vec![space as u8 + 1],
+    };
+    (plo, phi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_handles_carries() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+    }
+
+    /// The contract every backend must meet, run against each implementation.
+    pub(crate) fn backend_contract(b: &dyn Backend) {
+        let mut batch = Batch::new();
+        batch.put(Space::Records, b"a1".to_vec(), b"x".to_vec());
+        batch.put(Space::Records, b"a2".to_vec(), b"y".to_vec());
+        batch.put(Space::Records, b"b1".to_vec(), b"z".to_vec());
+        batch.put(Space::Users, b"a1".to_vec(), b"other".to_vec());
+        b.apply(&batch).unwrap();
+        assert_eq!(b.get(Space::Records, b"a1").unwrap(), Some(b"x".to_vec()));
+        assert_eq!(b.get(Space::Users, b"a1").unwrap(), Some(b"other".to_vec()));
+        let a: Vec<_> = b.scan_prefix(Space::Records, b"a").unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].0, b"a1".to_vec());
+        let rev = b
+            .range(Space::Records, b"", None, Order::Descending, 2)
+            .unwrap();
+        assert_eq!(
+            rev.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+            vec![b"b1".to_vec(), b"a2".to_vec()]
+        );
+        let mut del = Batch::new();
+        del.delete(Space::Records, b"a1".to_vec());
+        b.apply(&del).unwrap();
+        assert_eq!(b.get(Space::Records, b"a1").unwrap(), None);
+        b.flush().unwrap();
+    }
+
+    #[test]
+    fn memory_backend_meets_contract() {
+        backend_contract(&MemoryBackend::new());
+    }
+
+    #[test]
+    fn sled_backend_meets_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        backend_contract(&SledBackend::open(dir.path()).unwrap());
+    }
+}

@@ -1,0 +1,509 @@
+//! [`Store`]: opening, creating, unlocking and recovering a store. Every path to patient data
+//! goes through a [`Session`] obtained here.
+
+use crate::audit::{Action, Agent, AuditLog, EventDraft, Outcome, Purpose};
+use crate::clock::{Clock, SystemClock};
+use crate::codec;
+use crate::crypto::recovery::{self, RecoveryShare};
+use crate::crypto::sealbox::{self, BoxSecret};
+use crate::crypto::{Binding, KdfParams, Key32, KeyKind, SigningSecret};
+use crate::error::{Error, Result};
+use crate::keyring::{self, META_HEADER, Signed, StoreHeader};
+use crate::model::{SessionId, StoreId, UserId};
+use crate::policy::Policy;
+use crate::session::{AccessContext, Session};
+use crate::storage::{Backend, Batch, Committer, Durability, SledBackend, Space};
+use parking_lot::Mutex;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Options for creating a store.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Role matrix (default: design notes §3).
+    pub policy: Policy,
+    /// Argon2id parameters for passphrases (default: 64 MiB, t=3, p=4).
+    pub kdf: KdfParams,
+    /// Recovery shares issued.
+    pub recovery_shares: u8,
+    /// Recovery shares needed.
+    pub recovery_threshold: u8,
+    /// A signed checkpoint is stored every this many events (and on close).
+    pub checkpoint_interval: u64,
+    /// Clock (tests inject one).
+    pub clock: Arc<dyn Clock>,
+    /// When audit events and writes are acknowledged.
+    pub durability: Durability,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            policy: Policy::default(),
+            kdf: KdfParams::RECOMMENDED,
+            recovery_shares: 5,
+            recovery_threshold: 3,
+            checkpoint_interval: 256,
+            clock: Arc::new(SystemClock),
+            durability: Durability::Immediate,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// Options with cheap key stretching, for tests and examples only.
+    pub fn insecure_fast_for_tests() -> Self {
+        StoreOptions {
+            kdf: KdfParams::INSECURE_FAST,
+            ..Self::default()
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) committer: Committer,
+    pub(crate) header: StoreHeader,
+    pub(crate) audit: AuditLog,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) durability: Durability,
+    /// Serialises revision numbering of record writes.
+    pub(crate) write_lock: Mutex<()>,
+    /// The audit key, learned from the first unlocked session, to sign a checkpoint on close.
+    pub(crate) closing_signer: Mutex<Option<SigningSecret>>,
+}
+
+/// An open store. Cheap to share between threads (`Clone` is a reference count).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("id", &self.inner.header.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Creates a store in `dir` (sled) with its first administrator. Returns the recovery shares,
+    /// which exist nowhere else: hand each to its holder.
+    pub fn create(
+        dir: &Path,
+        admin: &str,
+        passphrase: &[u8],
+        options: StoreOptions,
+    ) -> Result<(Store, Vec<RecoveryShare>)> {
+        if dir.join("conf").exists() || dir.join("db").exists() {
+            return Err(Error::AlreadyExists(format!(
+                "a store already exists in {}",
+                dir.display()
+            )));
+        }
+        let backend = Arc::new(SledBackend::open(dir)?);
+        Self::create_with_backend(backend, admin, passphrase, options)
+    }
+
+    /// Creates a store on any backend.
+    pub fn create_with_backend(
+        backend: Arc<dyn Backend>,
+        admin: &str,
+        passphrase: &[u8],
+        options: StoreOptions,
+    ) -> Result<(Store, Vec<RecoveryShare>)> {
+        if backend.get(Space::Meta, META_HEADER)?.is_some() {
+            return Err(Error::AlreadyExists(
+                "this backend already holds a store".into(),
+            ));
+        }
+        options.policy.validate()?;
+        options.kdf.validate()?;
+        if !options.kdf.meets_recommendation() {
+            tracing::warn!(
+                m_kib = options.kdf.m_kib,
+                t = options.kdf.t,
+                "Argon2id parameters below the RFC 9106 recommendation"
+            );
+        }
+        let admin_role = options
+            .policy
+            .roles
+            .iter()
+            .find(|(_, r)| r.manage_users)
+            .map(|(n, _)| n.clone())
+            .ok_or_else(|| Error::Policy("no role may manage users".into()))?;
+        let now = options.clock.now();
+        let store = StoreId::random();
+        let directory = SigningSecret::random();
+        let audit_key = SigningSecret::random();
+        let recovery_secret = BoxSecret::random();
+        let shares = recovery::split(
+            &recovery_secret.to_key(),
+            store,
+            options.recovery_threshold,
+            options.recovery_shares,
+        )?;
+        let header = StoreHeader {
+            format: crate::crypto::aad::FORMAT_VERSION,
+            store,
+            created_at: now,
+            directory_public: directory.verifying_key(),
+            audit_public: audit_key.verifying_key(),
+            recovery_public: recovery_secret.public(),
+            recovery_threshold: options.recovery_threshold,
+            recovery_shares: options.recovery_shares,
+            policy: options.policy.clone(),
+            kdf: options.kdf,
+            checkpoint_interval: options.checkpoint_interval,
+        };
+        drop(recovery_secret);
+        let mut batch = Batch::new();
+        batch.put(
+            Space::Meta,
+            META_HEADER.to_vec(),
+            codec::encode(&Signed::sign("header", header.clone(), &directory)?)?,
+        );
+        let new_admin = keyring::new_user(
+            &header,
+            admin,
+            vec![admin_role.clone()],
+            passphrase,
+            &directory,
+            now,
+        )?;
+        keyring::stage_user(&mut batch, &new_admin.record)?;
+        let admin_identity = &new_admin.record.signed.body;
+        for (kind, key) in [
+            (KeyKind::Directory, directory.to_key()),
+            (KeyKind::AuditSigning, audit_key.to_key()),
+        ] {
+            keyring::stage_key_version(&mut batch, &header, kind, 1, &key, &directory, now)?;
+            keyring::stage_grant(&mut batch, store, admin_identity, kind, 1, &key)?;
+        }
+        let committer = Committer::new(backend.clone());
+        let audit = AuditLog::load(
+            backend.as_ref(),
+            store,
+            header.checkpoint_interval,
+            options.clock.clone(),
+        )?;
+        let agent = Agent {
+            user: Some(admin_identity.id),
+            name: admin.to_string(),
+            roles: vec![admin_role],
+            session: None,
+            workstation: "medvault-init".into(),
+        };
+        let draft = EventDraft::new(
+            Action::StoreCreate,
+            Outcome::Success,
+            agent,
+            Purpose::Operations,
+        );
+        audit
+            .append(
+                &committer,
+                vec![draft],
+                batch,
+                Some(&audit_key),
+                Durability::Immediate,
+            )?
+            .durable(&committer)?;
+        tracing::info!(store = %store, "store created");
+        let s = Store::assemble(
+            backend,
+            header,
+            committer,
+            audit,
+            options.clock,
+            options.durability,
+        );
+        Ok((s, shares))
+    }
+
+    /// Opens the sled store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        if !dir.join("conf").exists() && !dir.join("db").exists() {
+            return Err(Error::NotFound(format!("no store in {}", dir.display())));
+        }
+        Self::open_with_backend(Arc::new(SledBackend::open(dir)?), Arc::new(SystemClock))
+    }
+
+    /// Opens a store on any backend.
+    pub fn open_with_backend(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Result<Store> {
+        // Self-signed check only: the directory key is trusted at unlock, from the user's bundle.
+        let header = keyring::load_header(backend.as_ref(), None)?;
+        let committer = Committer::new(backend.clone());
+        let audit = AuditLog::load(
+            backend.as_ref(),
+            header.store,
+            header.checkpoint_interval,
+            clock.clone(),
+        )?;
+        Ok(Store::assemble(
+            backend,
+            header,
+            committer,
+            audit,
+            clock,
+            Durability::Immediate,
+        ))
+    }
+
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        header: StoreHeader,
+        committer: Committer,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        durability: Durability,
+    ) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                backend,
+                committer,
+                header,
+                audit,
+                clock,
+                durability,
+                write_lock: Mutex::new(()),
+                closing_signer: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Sets the durability of later operations (see [`Durability`]).
+    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
+            Error::Invalid("durability can only be changed before sessions are opened".into())
+        })?;
+        inner.durability = durability;
+        Ok(())
+    }
+
+    /// The store's id.
+    pub fn id(&self) -> StoreId {
+        self.inner.header.store
+    }
+    /// The role matrix.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.header.policy
+    }
+    /// The audit public key (checks checkpoints and extracts).
+    pub fn audit_public_key(&self) -> [u8; 32] {
+        self.inner.header.audit_public
+    }
+    /// Number of audit events.
+    pub fn audit_size(&self) -> u64 {
+        self.inner.audit.size()
+    }
+
+    /// Unlocks a user's session. Every attempt is audited; any failure is the one opaque
+    /// [`Error::Authentication`] (the audit event tells the DPO which case it was).
+    pub fn unlock(&self, user: &str, passphrase: &[u8], context: AccessContext) -> Result<Session> {
+        let inner = &self.inner;
+        let record = keyring::user_by_name(inner.backend.as_ref(), user)?;
+        let fail = |uid: Option<UserId>, roles: Vec<String>, why: &str| -> Error {
+            let agent = Agent {
+                user: uid,
+                name: user.to_string(),
+                roles,
+                session: None,
+                workstation: context.workstation.clone(),
+            };
+            let draft = EventDraft::new(Action::Unlock, Outcome::Denied, agent, context.purpose)
+                .detail(why);
+            match inner
+                .audit
+                .append(
+                    &inner.committer,
+                    vec![draft],
+                    Batch::new(),
+                    None,
+                    Durability::Immediate,
+                )
+                .and_then(|r| r.durable(&inner.committer))
+            {
+                Ok(_) => Error::Authentication,
+                Err(e) => e,
+            }
+        };
+        let Some(record) = record else {
+            // Same work as a real attempt, so timing does not reveal which names exist.
+            let _ = inner.header.kdf.derive(passphrase, &[0u8; 16]);
+            return Err(fail(None, vec![], "unknown user"));
+        };
+        let ident = record.signed.body.clone();
+        if ident.revoked || record.bundle.is_empty() {
+            let _ = record.kdf.derive(passphrase, &record.salt);
+            return Err(fail(Some(ident.id), ident.roles.clone(), "revoked user"));
+        }
+        let bundle = match keyring::open_bundle(inner.header.store, &record, passphrase) {
+            Ok(b) => b,
+            Err(_) => {
+                return Err(fail(
+                    Some(ident.id),
+                    ident.roles.clone(),
+                    "wrong passphrase",
+                ));
+            }
+        };
+        if bundle.directory_public != inner.header.directory_public {
+            return Err(Error::Integrity(
+                "store header does not match the directory key this user trusts".into(),
+            ));
+        }
+        let ident = record
+            .signed
+            .verify("user", &bundle.directory_public)?
+            .clone();
+        let secret = BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
+        let keys = keyring::open_grants(inner.backend.as_ref(), &inner.header, &ident, &secret)?;
+        let session = Session::new(
+            self.inner.clone(),
+            ident,
+            keys,
+            SessionId::random(),
+            context,
+        );
+        session.record_unlock()?;
+        if let Some(signer) = session.keys().signer(KeyKind::AuditSigning) {
+            inner.closing_signer.lock().get_or_insert(signer);
+        }
+        Ok(session)
+    }
+
+    /// Restores a user's access with `k` recovery shares: sets `new_passphrase`, and seals to
+    /// the user every key version their roles entitle them to. Audited.
+    pub fn recover(
+        &self,
+        shares: &[RecoveryShare],
+        user: &str,
+        new_passphrase: &[u8],
+        context: AccessContext,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let header = &inner.header;
+        let secret_key = recovery::combine(shares, header.store)?;
+        let secret = BoxSecret::from_key(&secret_key);
+        if secret.public() != header.recovery_public {
+            return Err(Error::Recovery(
+                "these shares do not rebuild this store's recovery key".into(),
+            ));
+        }
+        // Every key version, from the recovery wraps.
+        let mut all = std::collections::BTreeMap::new();
+        for (k, v) in inner.backend.scan_prefix(Space::RecoveryWraps, &[])? {
+            if k.len() != 5 {
+                return Err(Error::Integrity("recovery wrap key length".into()));
+            }
+            let kind = KeyKind::from_code(k[0])
+                .ok_or_else(|| Error::Integrity("unknown key kind".into()))?;
+            let version = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
+            let key = sealbox::open_key(
+                &secret,
+                &Binding::RecoveryWrap {
+                    store: header.store,
+                    kind,
+                    version,
+                },
+                &v,
+            )?;
+            all.insert((kind, version), key);
+        }
+        let directory = all
+            .range((KeyKind::Directory, 0)..=(KeyKind::Directory, u32::MAX))
+            .next_back()
+            .map(|(_, k)| SigningSecret::from_key(k))
+            .ok_or_else(|| Error::Integrity("no directory key in the recovery wraps".into()))?;
+        if directory.verifying_key() != header.directory_public {
+            return Err(Error::Integrity(
+                "recovered directory key does not match the store header".into(),
+            ));
+        }
+        keyring::load_header(inner.backend.as_ref(), Some(&header.directory_public))?;
+        let record = keyring::user_by_name(inner.backend.as_ref(), user)?
+            .ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
+        let mut ident = record
+            .signed
+            .verify("user", &header.directory_public)?
+            .clone();
+        if new_passphrase.len() < 8 {
+            return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+        }
+        let box_secret = BoxSecret::random();
+        ident.box_public = box_secret.public();
+        ident.revoked = false;
+        let (kdf, salt, bundle) =
+            keyring::seal_bundle(header, ident.id, &box_secret, new_passphrase, header.kdf)?;
+        let mut batch = Batch::new();
+        // Old grants were sealed to the lost box key: replace them all.
+        for (k, _) in inner.backend.scan_prefix(Space::Grants, &ident.id.0)? {
+            batch.delete(Space::Grants, k);
+        }
+        for ((kind, version), key) in &all {
+            if ident.entitled.contains(kind) {
+                keyring::stage_grant(&mut batch, header.store, &ident, *kind, *version, key)?;
+            }
+        }
+        let record = keyring::UserRecord {
+            signed: Signed::sign("user", ident.clone(), &directory)?,
+            kdf,
+            salt,
+            bundle,
+        };
+        keyring::stage_user(&mut batch, &record)?;
+        let audit_key = all
+            .range((KeyKind::AuditSigning, 0)..=(KeyKind::AuditSigning, u32::MAX))
+            .next_back()
+            .map(|(_, k)| SigningSecret::from_key(k));
+        let agent = Agent {
+            user: None,
+            name: "recovery-shares".into(),
+            roles: vec![],
+            session: None,
+            workstation: context.workstation.clone(),
+        };
+        let draft = EventDraft::new(Action::Recover, Outcome::Success, agent, context.purpose)
+            .entity(crate::audit::Entity {
+                target_user: Some(ident.name.clone()),
+                ..Default::default()
+            })
+            .detail(format!("{} shares", shares.len()));
+        inner
+            .audit
+            .append(
+                &inner.committer,
+                vec![draft],
+                batch,
+                audit_key.as_ref(),
+                Durability::Immediate,
+            )?
+            .durable(&inner.committer)?;
+        tracing::info!(user = %ident.name, "access restored with recovery shares");
+        Ok(())
+    }
+
+    /// Makes every acknowledged operation durable (needed only with [`Durability::Buffered`]).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.committer.sync_all().map_err(Error::from)
+    }
+
+    /// Signs a closing checkpoint (if a session was ever unlocked) and flushes.
+    pub fn close(self) -> Result<()> {
+        if let Some(signer) = self.inner.closing_signer.lock().take() {
+            self.inner
+                .audit
+                .checkpoint(&self.inner.committer, &signer)?;
+        }
+        self.flush()
+    }
+
+    /// Test-only access to the raw backend (tamper tests).
+    #[cfg(feature = "testing")]
+    pub fn testing_backend(&self) -> Arc<dyn Backend> {
+        self.inner.backend.clone()
+    }
+}

@@ -1,0 +1,188 @@
+//! No plaintext on disk, in tracing output, in errors or in `Debug`.
+
+mod common;
+
+use medvault::{
+    AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Sex, Store,
+    StoreOptions,
+};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+const MARKERS: &[&str] = &[
+    "ZQXBIRTHNAME",
+    "ZQXFIRSTNAME",
+    "ZQXUSEDNAME",
+    "ZQXADDRESS",
+    "ZQXPHONE",
+    "ZQXMAIL",
+    "ZQXINSURANCE",
+    "ZQXCONTACT",
+    "ZQXAUTHOR",
+    "ZQXTITLE",
+    "ZQXBODY",
+    "ZQXLABEL",
+    "ZQXVALUE",
+    "ZQXUNIT",
+    "ZQXRANGE",
+    "ZQXTEXT",
+    "ZQXPERFORMER",
+    "ZQXREASON",
+    "ZQXCODE",
+];
+
+fn marked_identity() -> Identity {
+    let body = "2841275112345";
+    let key = 97 - body.parse::<u64>().unwrap() % 97;
+    Identity {
+        birth_name: "ZQXBIRTHNAME".into(),
+        first_names: vec!["ZQXFIRSTNAME".into()],
+        birth_date: Date::parse("1984-12-01").unwrap(),
+        sex: Sex::F,
+        birth_place_insee: "75056".into(),
+        used_name: Some("ZQXUSEDNAME".into()),
+        ins_matricule: Some(format!("{body}{key:02}")),
+        ins_oid: Some("1.2.250.1.213.1.4.8".into()),
+        identity_status: IdentityStatus::QUAL,
+        address: Some("ZQXADDRESS".into()),
+        phone: Some("ZQXPHONE".into()),
+        email: Some("ZQXMAIL".into()),
+        insurance: Some("ZQXINSURANCE".into()),
+        emergency_contact: Some("ZQXCONTACT".into()),
+        date_of_death: None,
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn scan_dir(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        for n in needles {
+            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                found.push(format!("{n} in {}", entry.display()));
+            }
+        }
+    }
+    found
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+#[test]
+fn no_marker_reaches_disk_tracing_errors_or_debug() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let mut debug_output = String::new();
+    tracing::subscriber::with_default(subscriber, || {
+        let (store, _shares) = Store::create(
+            &path,
+            "admin",
+            b"admin passphrase",
+            StoreOptions::insecure_fast_for_tests(),
+        )
+        .unwrap();
+        let ctx = AccessContext::treatment("poste-1");
+        let admin = store
+            .unlock("admin", b"admin passphrase", ctx.clone())
+            .unwrap();
+        admin
+            .add_user("doc", &["physician".into()], b"doctor passphrase")
+            .unwrap();
+        let doc = store
+            .unlock("doc", b"doctor passphrase", ctx.clone())
+            .unwrap();
+        let p = doc.create_patient(marked_identity()).unwrap();
+        let d = Date::parse("2026-11-22").unwrap();
+        let report = Report {
+            kind: ReportKind::Consultation,
+            author: "ZQXAUTHOR".into(),
+            date: d,
+            title: "ZQXTITLE".into(),
+            body: "ZQXBODY".into(),
+        };
+        let e = doc.append_report(p, report.clone()).unwrap();
+        doc.write(p, Some(e), report, Some("ZQXREASON")).unwrap();
+        let exam = Exam {
+            kind: ExamKind::Lab,
+            code_system: Some("http://loinc.org".into()),
+            code: Some("ZQXCODE".into()),
+            label: "ZQXLABEL".into(),
+            value: Some("ZQXVALUE".into()),
+            unit: Some("ZQXUNIT".into()),
+            reference_range: Some("ZQXRANGE".into()),
+            interpretation: None,
+            text: Some("ZQXTEXT".into()),
+            date: d,
+            performer: "ZQXPERFORMER".into(),
+        };
+        doc.append_exam(p, exam).unwrap();
+        // Everything reads back, and its Debug output shows nothing.
+        let ids = doc.read_identity(p).unwrap();
+        let reps = doc.read_reports(p).unwrap();
+        let exams = doc.read_exams(p).unwrap();
+        assert_eq!(ids[0].content.birth_name, "ZQXBIRTHNAME");
+        assert_eq!(reps.len(), 2);
+        debug_output = format!(
+            "{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}",
+            ids[0].content, reps[0].content, exams[0].content
+        );
+        // An error about bad content names the field, not the value.
+        let mut bad = marked_identity();
+        bad.ins_matricule = Some("ZQXBIRTHNAME12".into());
+        debug_output.push_str(
+            &doc.update_identity(p, bad, "ZQXREASON")
+                .unwrap_err()
+                .to_string(),
+        );
+        // Scan after flush, while the store is open...
+        store.flush().unwrap();
+        let found = scan_dir(&path, MARKERS);
+        assert!(found.is_empty(), "plaintext on disk after flush: {found:?}");
+        drop((doc, admin));
+        store.close().unwrap();
+    });
+    // ...and after close.
+    let found = scan_dir(&path, MARKERS);
+    assert!(found.is_empty(), "plaintext on disk after close: {found:?}");
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("store created"),
+        "the capture must see the library's tracing: {logs}"
+    );
+    for m in MARKERS {
+        assert!(!logs.contains(m), "{m} in tracing output");
+        assert!(
+            !debug_output.contains(m),
+            "{m} in Debug or error output: {debug_output}"
+        );
+    }
+}
