@@ -274,15 +274,6 @@ impl Store {
         }
     }
 
-    /// Sets the durability of later operations (see [`Durability`]).
-    pub fn set_durability(&mut self, durability: Durability) -> Result<()> {
-        let inner = Arc::get_mut(&mut self.inner).ok_or_else(|| {
-            Error::Invalid("durability can only be changed before sessions are opened".into())
-        })?;
-        inner.durability = durability;
-        Ok(())
-    }
-
     /// The store's id.
     pub fn id(&self) -> StoreId {
         self.inner.header.store

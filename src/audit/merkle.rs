@@ -98,7 +98,7 @@ pub fn range_hash<S: NodeSource + ?Sized>(src: &S, lo: u64, hi: u64) -> Result<H
     if n == 0 {
         return Ok(empty_root());
     }
-    if n.is_power_of_two() && lo % n == 0 {
+    if n.is_power_of_two() && lo.is_multiple_of(n) {
         return src
             .node(n.trailing_zeros() as u8, lo / n)
             .ok_or(MissingNode);

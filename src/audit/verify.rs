@@ -197,10 +197,10 @@ pub fn verify(
     }
     let size = frontier.size;
     // Signed heads beyond the end: the log was truncated.
-    if let Some((&max_signed, _)) = checkpoints.iter().next_back() {
-        if max_signed > size {
-            problems.push(Problem { seq: size, what: format!("log ends at {size} events but a signed head covers {max_signed}: truncated or rolled back") });
-        }
+    if let Some((&max_signed, _)) = checkpoints.iter().next_back()
+        && max_signed > size
+    {
+        problems.push(Problem { seq: size, what: format!("log ends at {size} events but a signed head covers {max_signed}: truncated or rolled back") });
     }
     if !unsigned_kinds_ok && signed_size < size {
         problems.push(Problem {
@@ -223,18 +223,20 @@ pub fn verify(
         }
     }
     // Anchor: the current log must extend it, by a consistency proof over the stored nodes.
-    if let Some(a) = anchor {
-        if a.head.size <= size && a.head.size > 0 && problems.is_empty() {
-            let root = frontier.root();
-            let ok = merkle::consistency_proof(&BackendNodes(backend), a.head.size, size)
-                .map(|p| merkle::verify_consistency(a.head.size, size, &a.head.root, &root, &p))
-                .unwrap_or(false);
-            if !ok {
-                problems.push(Problem {
-                    seq: a.head.size,
-                    what: "no valid consistency proof from the anchor to the current log".into(),
-                });
-            }
+    if let Some(a) = anchor
+        && a.head.size <= size
+        && a.head.size > 0
+        && problems.is_empty()
+    {
+        let root = frontier.root();
+        let ok = merkle::consistency_proof(&BackendNodes(backend), a.head.size, size)
+            .map(|p| merkle::verify_consistency(a.head.size, size, &a.head.root, &root, &p))
+            .unwrap_or(false);
+        if !ok {
+            problems.push(Problem {
+                seq: a.head.size,
+                what: "no valid consistency proof from the anchor to the current log".into(),
+            });
         }
     }
     problems.sort_by_key(|p| p.seq);

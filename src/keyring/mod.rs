@@ -332,8 +332,8 @@ pub fn open_grants(
             },
             &v,
         )?;
-        if !versions.contains_key(&kind) {
-            versions.insert(kind, key_versions(backend, header, kind)?);
+        if let std::collections::btree_map::Entry::Vacant(slot) = versions.entry(kind) {
+            slot.insert(key_versions(backend, header, kind)?);
         }
         let known = versions[&kind].iter().find(|kv| kv.version == version);
         match known {
@@ -351,13 +351,16 @@ pub fn open_grants(
     Ok(HeldKeys { keys })
 }
 
+/// Keys sealed to one user: (user name, kinds delivered).
+pub type Delivery = (String, Vec<KeyKind>);
+
 /// Seals every key this session holds to users entitled to it who lack it. Returns the batch
 /// and, per recipient, the kinds delivered.
 pub fn deliver_pending(
     backend: &dyn Backend,
     header: &StoreHeader,
     held: &HeldKeys,
-) -> Result<(Batch, Vec<(String, Vec<KeyKind>)>)> {
+) -> Result<(Batch, Vec<Delivery>)> {
     let mut batch = Batch::new();
     let mut delivered = Vec::new();
     for record in all_users(backend)? {

@@ -117,12 +117,12 @@ impl SectionContent for Identity {
                 "a QUAL identity must carry `ins_matricule`".into(),
             ));
         }
-        if let Some(d) = self.date_of_death {
-            if d < self.birth_date {
-                return Err(Error::Invalid(
-                    "field `date_of_death` is before `birth_date`".into(),
-                ));
-            }
+        if let Some(d) = self.date_of_death
+            && d < self.birth_date
+        {
+            return Err(Error::Invalid(
+                "field `date_of_death` is before `birth_date`".into(),
+            ));
         }
         Ok(())
     }

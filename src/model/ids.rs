@@ -207,11 +207,14 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// RFC 3339, UTC, always with milliseconds: `2026-11-22T08:00:00.000Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use time::format_description::well_known::Rfc3339;
+        let fmt = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
         match time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
             .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
+            .and_then(|t| t.format(&fmt).ok())
         {
             Some(s) => f.write_str(&s),
             None => write!(f, "@{}ms", self.0),
@@ -246,7 +249,8 @@ mod tests {
 
     #[test]
     fn timestamps_print_rfc3339() {
-        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(1).to_string(), "1970-01-01T00:00:00.001Z");
         assert_eq!(
             Timestamp::parse("1970-01-02").unwrap(),
             Timestamp(86_400_000)

@@ -17,7 +17,7 @@ use crate::crypto::KeyKind;
 use crate::error::{Denied, Error, Result};
 use crate::keyring::{self, HeldKeys, UserIdentity};
 use crate::model::{SessionId, UserId};
-use crate::storage::Batch;
+use crate::storage::{Batch, Durability};
 use crate::store::Inner;
 use std::sync::Arc;
 
@@ -54,6 +54,7 @@ pub struct Session {
     keys: HeldKeys,
     id: SessionId,
     context: AccessContext,
+    durability: Durability,
 }
 
 impl std::fmt::Debug for Session {
@@ -74,13 +75,22 @@ impl Session {
         id: SessionId,
         context: AccessContext,
     ) -> Self {
+        let durability = inner.durability;
         Session {
             inner,
             user,
             keys,
             id,
             context,
+            durability,
         }
+    }
+
+    /// Sets when this session's operations are acknowledged. [`Durability::Buffered`] is for
+    /// bulk jobs (imports): call [`crate::Store::flush`] at the end; a crash may lose the last
+    /// operations acknowledged before it, never leave a gap in the log.
+    pub fn set_durability(&mut self, durability: Durability) {
+        self.durability = durability;
     }
 
     /// The user's name.

@@ -385,7 +385,7 @@ impl Session {
             vec![self.draft(Action::Write, Outcome::Success, ev)],
             batch,
             self.keys.signer(KeyKind::AuditSigning).as_ref(),
-            self.inner.durability,
+            self.durability,
         )?;
         drop(guard);
         pending.durable(&self.inner.committer)?;

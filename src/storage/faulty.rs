@@ -54,10 +54,10 @@ impl Backend for FaultyBackend {
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
         {
             let mut f = self.faults.lock();
-            if let Some(space) = f.fail_batches_touching {
-                if batch.touches(space) {
-                    return Err(StorageError::Injected("batch refused"));
-                }
+            if let Some(space) = f.fail_batches_touching
+                && batch.touches(space)
+            {
+                return Err(StorageError::Injected("batch refused"));
             }
             if let Some(n) = f.fail_after_batches.as_mut() {
                 if *n == 0 {

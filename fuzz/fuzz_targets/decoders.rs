@@ -1,0 +1,18 @@
+//! Every decoder of stored or imported bytes must return an error, never panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use medvault::audit::{AuditEvent, Checkpoint};
+use medvault::keyring::{Signed, StoreHeader, UserRecord};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = medvault::codec::decode::<AuditEvent>(data, "fuzz");
+    let _ = medvault::codec::decode::<Checkpoint>(data, "fuzz");
+    let _ = medvault::codec::decode::<UserRecord>(data, "fuzz");
+    let _ = medvault::codec::decode::<Signed<StoreHeader>>(data, "fuzz");
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Checkpoint::from_json(text);
+        let _ = medvault::RecoveryShare::parse(text);
+        let _ = medvault::Policy::from_json(text);
+        let _ = serde_json::from_str::<medvault::Identity>(text);
+    }
+});
