@@ -440,6 +440,7 @@ impl Store {
             }
         }
         let record = keyring::UserRecord {
+            format: 1,
             signed: Signed::sign("user", ident.clone(), &directory)?,
             kdf,
             salt,

@@ -25,6 +25,8 @@ pub struct TreeHead {
 /// A signed tree head.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// Format version (1).
+    pub format: u16,
     /// The signed content.
     pub head: TreeHead,
     /// Ed25519 public key of the store's audit key.
@@ -70,6 +72,7 @@ impl Checkpoint {
     pub fn sign(head: TreeHead, key: &SigningSecret) -> Result<Checkpoint> {
         let signature = key.sign(&message(&head)?);
         Ok(Checkpoint {
+            format: 1,
             head,
             signer: key.verifying_key(),
             signature,
@@ -155,6 +158,7 @@ impl Checkpoint {
         let mut signature = [0u8; 64];
         hex::decode_to_slice(&j.signature, &mut signature).map_err(|_| bad("signature"))?;
         Ok(Checkpoint {
+            format: 1,
             head: TreeHead {
                 store: StoreId::parse(&j.store)?,
                 size: j.size,

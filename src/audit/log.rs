@@ -63,6 +63,19 @@ impl AuditReceipt {
     }
 }
 
+const FRONTIER_FORMAT: u16 = 1;
+
+/// Decodes the stored `(format, frontier)` pair.
+pub(crate) fn decode_frontier(bytes: &[u8]) -> Result<Frontier> {
+    let (format, frontier): (u16, Frontier) = codec::decode(bytes, "audit tree state")?;
+    if format != FRONTIER_FORMAT {
+        return Err(Error::Integrity(format!(
+            "unsupported audit tree state format {format}"
+        )));
+    }
+    Ok(frontier)
+}
+
 /// Storage key of node (level, index).
 pub(crate) fn node_key(level: u8, index: u64) -> Vec<u8> {
     let mut k = vec![level];
@@ -117,7 +130,7 @@ impl AuditLog {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let frontier = match backend.get(Space::Meta, META_TREE)? {
-            Some(bytes) => codec::decode(&bytes, "audit tree state")?,
+            Some(bytes) => decode_frontier(&bytes)?,
             None => Frontier::default(),
         };
         Ok(AuditLog {
@@ -188,7 +201,11 @@ impl AuditLog {
                 }
                 batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
             }
-            batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&frontier)?);
+            batch.put(
+                Space::Meta,
+                META_TREE.to_vec(),
+                codec::encode(&(FRONTIER_FORMAT, &frontier))?,
+            );
             batch.extend(extra);
             ticket = committer
                 .apply(&batch)

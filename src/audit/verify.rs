@@ -210,7 +210,7 @@ pub fn verify(
     }
     // The stored frontier must agree with what was recomputed.
     if let Some(bytes) = backend.get(Space::Meta, META_TREE)? {
-        match codec::decode::<Frontier>(&bytes, "audit tree state") {
+        match super::log::decode_frontier(&bytes) {
             Ok(f) if f == frontier => {}
             Ok(f) => problems.push(Problem {
                 seq: f.size.min(size),

@@ -166,6 +166,7 @@ pub fn new_user(
     let (kdf, salt, bundle) = seal_bundle(header, id, &box_secret, passphrase, header.kdf)?;
     Ok(NewUser {
         record: UserRecord {
+            format: 1,
             signed: Signed::sign("user", identity, directory)?,
             kdf,
             salt,
@@ -256,6 +257,7 @@ pub fn stage_key_version(
     now: Timestamp,
 ) -> Result<()> {
     let record = KeyVersion {
+        format: 1,
         store: header.store,
         kind,
         version,

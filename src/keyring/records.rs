@@ -82,6 +82,8 @@ pub struct StoreHeader {
 /// A user account (Users space).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserRecord {
+    /// Format version of this record (1).
+    pub format: u16,
     /// Signed part: who the user is and what they are given.
     pub signed: Signed<UserIdentity>,
     /// Argon2id parameters of this user's passphrase.
@@ -125,6 +127,8 @@ pub struct Bundle {
 /// A key version (KeyVersions space).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyVersion {
+    /// Format version of this record (1).
+    pub format: u16,
     /// Store.
     pub store: StoreId,
     /// Which key.

@@ -438,7 +438,7 @@ impl Session {
         identity: &Identity,
     ) -> Result<()> {
         if let Some(old) = self.inner.backend.get(Space::BlindByPatient, &patient.0)? {
-            let old: Vec<Vec<u8>> = codec::decode(&old, "blind tokens")?;
+            let (_format, old): (u16, Vec<Vec<u8>>) = codec::decode(&old, "blind tokens")?;
             for t in old {
                 batch.delete(Space::Blind, [t.as_slice(), &patient.0].concat());
             }
@@ -454,7 +454,7 @@ impl Session {
         batch.put(
             Space::BlindByPatient,
             patient.0.to_vec(),
-            codec::encode(&tokens)?,
+            codec::encode(&(1u16, &tokens))?,
         );
         Ok(())
     }

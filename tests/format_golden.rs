@@ -1,0 +1,116 @@
+//! Golden fixtures: the bytes of format 1 must not drift, and data sealed by format 1 must keep
+//! opening. Regenerate only for a new format version: `MEDVAULT_BLESS=1 cargo test --test format_golden`.
+
+use medvault::audit::{Action, Agent, AuditEvent, Checkpoint, Entity, Outcome, Purpose, TreeHead};
+use medvault::crypto::{Binding, KdfParams, Key32, SigningSecret, aead};
+use medvault::model::{EntryId, PatientId, SessionId, StoreId, UserId};
+use medvault::{Section, Timestamp};
+use std::path::PathBuf;
+
+fn golden(name: &str, bytes: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/golden")
+        .join(format!("{name}.hex"));
+    let hex = hex::encode(bytes);
+    if std::env::var_os("MEDVAULT_BLESS").is_some() {
+        std::fs::write(&path, format!("{hex}\n")).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing fixture {}", path.display()));
+    assert_eq!(hex, want.trim(), "{name}: encoding drifted from format 1");
+}
+
+fn event() -> AuditEvent {
+    AuditEvent {
+        format: 1,
+        seq: 42,
+        recorded_at: Timestamp(1_795_334_400_000),
+        action: Action::Read,
+        outcome: Outcome::Denied,
+        agent: Agent {
+            user: Some(UserId([1; 16])),
+            name: "claire".into(),
+            roles: vec!["secretary".into()],
+            session: Some(SessionId([2; 16])),
+            workstation: "accueil-1".into(),
+        },
+        purpose: Purpose::Treatment,
+        entity: Entity {
+            patient: Some(PatientId([3; 16])),
+            section: Some(Section::Exams),
+            ..Entity::default()
+        },
+        detail: Some("no role of this user may read the exams section".into()),
+    }
+}
+
+#[test]
+fn audit_event_encoding_is_stable() {
+    let bytes = medvault::codec::encode(&event()).unwrap();
+    golden("audit_event", &bytes);
+    assert_eq!(
+        medvault::codec::decode::<AuditEvent>(&bytes, "event").unwrap(),
+        event()
+    );
+    golden(
+        "audit_event_leaf",
+        &medvault::audit::merkle::leaf_hash(&bytes),
+    );
+}
+
+#[test]
+fn checkpoint_encoding_and_signature_are_stable() {
+    // Ed25519 signatures are deterministic: a fixed key gives fixed bytes.
+    let key = SigningSecret::from_key(&Key32::from_bytes([7; 32]));
+    let head = TreeHead {
+        store: StoreId([9; 16]),
+        size: 1000,
+        root: [0xAB; 32],
+        time: Timestamp(1_795_334_400_000),
+    };
+    let cp = Checkpoint::sign(head, &key).unwrap();
+    golden("checkpoint", &medvault::codec::encode(&cp).unwrap());
+    cp.verify(&key.verifying_key(), StoreId([9; 16])).unwrap();
+}
+
+#[test]
+fn associated_data_is_stable() {
+    let b = Binding::EntryPayload {
+        store: StoreId([1; 16]),
+        patient: PatientId([2; 16]),
+        section: Section::Reports,
+        entry: EntryId([3; 16]),
+        revision: 2,
+        key_version: 1,
+    };
+    golden("aad_entry_payload", &b.to_aad());
+}
+
+#[test]
+fn passphrase_derivation_is_stable() {
+    let k = KdfParams::INSECURE_FAST
+        .derive(b"correct horse battery staple", &[5; 16])
+        .unwrap();
+    let probe = aead::seal(
+        &k,
+        &Binding::RecoveryCheck {
+            store: StoreId([0; 16]),
+        },
+        b"probe",
+    );
+    // The derived key opens a value sealed by format 1.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden/sealed_probe.hex");
+    if std::env::var_os("MEDVAULT_BLESS").is_some() {
+        std::fs::write(&path, format!("{}\n", hex::encode(&probe))).unwrap();
+    }
+    let sealed = hex::decode(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+    let opened = aead::open(
+        &k,
+        &Binding::RecoveryCheck {
+            store: StoreId([0; 16]),
+        },
+        &sealed,
+    )
+    .unwrap();
+    assert_eq!(&opened[..], b"probe");
+}
