@@ -113,10 +113,16 @@ impl NodeSource for BackendNodes<'_> {
     }
 }
 
+struct State {
+    frontier: Frontier,
+    /// Size covered by the latest signed head.
+    signed_size: u64,
+}
+
 /// The append-only, tamper-evident audit log of one store.
 pub struct AuditLog {
     store: StoreId,
-    frontier: Mutex<Frontier>,
+    state: Mutex<State>,
     checkpoint_interval: u64,
     clock: Arc<dyn Clock>,
 }
@@ -133,9 +139,20 @@ impl AuditLog {
             Some(bytes) => decode_frontier(&bytes)?,
             None => Frontier::default(),
         };
+        let signed_size = match backend.get(Space::Meta, META_HEAD)? {
+            Some(bytes) => {
+                codec::decode::<Checkpoint>(&bytes, "signed head")?
+                    .head
+                    .size
+            }
+            None => 0,
+        };
         Ok(AuditLog {
             store,
-            frontier: Mutex::new(frontier),
+            state: Mutex::new(State {
+                frontier,
+                signed_size,
+            }),
             checkpoint_interval: checkpoint_interval.max(1),
             clock,
         })
@@ -143,16 +160,16 @@ impl AuditLog {
 
     /// Number of events in the log.
     pub fn size(&self) -> u64 {
-        self.frontier.lock().size
+        self.state.lock().frontier.size
     }
 
     /// The current tree head (unsigned).
     pub fn head(&self) -> TreeHead {
-        let f = self.frontier.lock();
+        let s = self.state.lock();
         TreeHead {
             store: self.store,
-            size: f.size,
-            root: f.root(),
+            size: s.frontier.size,
+            root: s.frontier.root(),
             time: self.clock.now(),
         }
     }
@@ -172,8 +189,12 @@ impl AuditLog {
         let first_seq;
         let count = drafts.len() as u64;
         {
-            let mut guard = self.frontier.lock();
-            let mut frontier = guard.clone();
+            let mut guard = self.state.lock();
+            // Never sign over unsigned events that could not legitimately be unsigned: that
+            // would bless events planted through raw storage access.
+            let signer = signer
+                .filter(|_| self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard));
+            let mut frontier = guard.frontier.clone();
             first_seq = frontier.size;
             let now = self.clock.now();
             let mut batch = Batch::new();
@@ -181,6 +202,7 @@ impl AuditLog {
                 let event = draft.finish(frontier.size, now);
                 self.stage_event(&mut batch, &mut frontier, &event)?;
             }
+            let signed = signer.is_some();
             if let Some(key) = signer {
                 let head = TreeHead {
                     store: self.store,
@@ -210,13 +232,48 @@ impl AuditLog {
             ticket = committer
                 .apply(&batch)
                 .map_err(|e| Error::AuditUnavailable(e.to_string()))?;
-            *guard = frontier;
+            if signed {
+                guard.signed_size = frontier.size;
+            }
+            guard.frontier = frontier;
         }
         Ok(PendingReceipt {
             receipt: AuditReceipt { first_seq, count },
             ticket,
             durability,
         })
+    }
+
+    /// Whether every event after the latest signed head is a failed unlock (the only events
+    /// appended without a key). Anything else there was not written by medvault.
+    fn unsigned_tail_is_legitimate(&self, backend: &dyn Backend, state: &State) -> bool {
+        if state.signed_size >= state.frontier.size {
+            return true;
+        }
+        let lo = state.signed_size.to_be_bytes();
+        let Ok(rows) = backend.range(
+            Space::AuditEvents,
+            &lo,
+            None,
+            crate::storage::Order::Ascending,
+            usize::MAX,
+        ) else {
+            return false;
+        };
+        let ok = rows.len() as u64 == state.frontier.size - state.signed_size
+            && rows.iter().all(|(_, v)| {
+                codec::decode::<AuditEvent>(v, "audit event").is_ok_and(|e| {
+                    e.action == super::event::Action::Unlock
+                        && e.outcome != super::event::Outcome::Success
+                })
+            });
+        if !ok {
+            tracing::error!(
+                from = state.signed_size,
+                "audit log holds unsigned events that are not failed unlocks; not signing (run verify)"
+            );
+        }
+        ok
     }
 
     fn stage_event(
@@ -251,11 +308,15 @@ impl AuditLog {
 
     /// Signs and stores a checkpoint of the current tree (on close, or on demand).
     pub fn checkpoint(&self, committer: &Committer, key: &SigningSecret) -> Result<Checkpoint> {
-        let guard = self.frontier.lock();
+        let mut guard = self.state.lock();
+        if !self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard) {
+            return Err(Error::Integrity("audit log holds unsigned events that are not failed unlocks; refusing to sign a checkpoint".into()));
+        }
+        let size = guard.frontier.size;
         let head = TreeHead {
             store: self.store,
-            size: guard.size,
-            root: guard.root(),
+            size,
+            root: guard.frontier.root(),
             time: self.clock.now(),
         };
         let cp = Checkpoint::sign(head, key)?;
@@ -263,11 +324,12 @@ impl AuditLog {
         let mut batch = Batch::new();
         batch.put(
             Space::Checkpoints,
-            guard.size.to_be_bytes().to_vec(),
+            size.to_be_bytes().to_vec(),
             bytes.clone(),
         );
         batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
         let ticket = committer.apply(&batch)?;
+        guard.signed_size = size;
         drop(guard);
         committer.sync(ticket)?;
         Ok(cp)

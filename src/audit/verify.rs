@@ -176,8 +176,14 @@ pub fn verify(
                 roots_at.insert(size, root);
                 for (what, cp) in &checkpoints[&size] {
                     if cp.head.root != root {
+                        // Name the first event found bad in this range, if one was.
+                        let precise = problems
+                            .iter()
+                            .map(|p| p.seq)
+                            .filter(|s| (last_good_cp..size).contains(s))
+                            .min();
                         problems.push(Problem {
-                            seq: last_good_cp,
+                            seq: precise.unwrap_or(last_good_cp),
                             what: format!("root of the first {size} events differs from the {what} (events {last_good_cp}..{size} altered)"),
                         });
                     }

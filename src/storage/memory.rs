@@ -19,6 +19,10 @@ impl MemoryBackend {
     pub fn snapshot(&self) -> BTreeMap<Vec<u8>, Vec<u8>> {
         self.map.read().clone()
     }
+    /// Replaces every stored pair by a snapshot (simulates restoring an older copy).
+    pub fn restore(&self, snapshot: BTreeMap<Vec<u8>, Vec<u8>>) {
+        *self.map.write() = snapshot;
+    }
 }
 
 impl Backend for MemoryBackend {
