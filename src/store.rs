@@ -34,6 +34,9 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// When audit events and writes are acknowledged.
     pub durability: Durability,
+    /// Audit payloads older than this many days may be pruned by an auditor (`None`, the
+    /// default: keep everything). Hospital traces: 6 months (CSP R6113-9-2); CNIL: 6-12 months.
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +49,7 @@ impl Default for StoreOptions {
             checkpoint_interval: 256,
             clock: Arc::new(SystemClock),
             durability: Durability::Immediate,
+            audit_retention_days: None,
         }
     }
 }
@@ -157,6 +161,7 @@ impl Store {
             policy: options.policy.clone(),
             kdf: options.kdf,
             checkpoint_interval: options.checkpoint_interval,
+            audit_retention_days: options.audit_retention_days,
         };
         drop(recovery_secret);
         let mut batch = Batch::new();

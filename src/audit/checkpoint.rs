@@ -81,6 +81,12 @@ impl Checkpoint {
 
     /// Checks the signature against the expected audit public key and store.
     pub fn verify(&self, expected_signer: &[u8; 32], store: StoreId) -> Result<()> {
+        if self.format != 1 {
+            return Err(Error::Integrity(format!(
+                "unsupported checkpoint format {}",
+                self.format
+            )));
+        }
         if &self.signer != expected_signer {
             return Err(Error::Integrity(
                 "checkpoint signed by another key than this store's audit key".into(),

@@ -44,11 +44,13 @@ pub enum Action {
     AuditVerify,
     /// A checkpoint was exported (anchored).
     CheckpointExport,
+    /// Audit payloads past retention were pruned.
+    AuditPrune,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::StoreCreate,
         Action::Unlock,
         Action::Read,
@@ -66,6 +68,7 @@ impl Action {
         Action::AuditQuery,
         Action::AuditVerify,
         Action::CheckpointExport,
+        Action::AuditPrune,
     ];
     /// Stable kebab-case name.
     pub fn name(self) -> &'static str {
@@ -87,6 +90,7 @@ impl Action {
             Action::AuditQuery => "audit-query",
             Action::AuditVerify => "audit-verify",
             Action::CheckpointExport => "checkpoint-export",
+            Action::AuditPrune => "audit-prune",
         }
     }
     /// Parses a kebab-case name.
@@ -108,7 +112,7 @@ impl Action {
             | Action::PassphraseChange
             | Action::KeyDelivery
             | Action::Recover => "U",
-            Action::UserRevoke => "D",
+            Action::UserRevoke | Action::AuditPrune => "D",
             Action::Unlock | Action::Export | Action::CheckpointExport => "E",
         }
     }

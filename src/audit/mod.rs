@@ -10,11 +10,14 @@ pub mod checkpoint;
 pub mod event;
 pub mod log;
 pub mod merkle;
+pub mod proof;
 pub mod query;
+pub mod retention;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, TreeHead};
 pub use event::{Action, Agent, AuditEvent, Entity, EventDraft, Outcome, Purpose};
 pub use log::{AuditLog, AuditReceipt, PendingReceipt};
+pub use proof::EventProof;
 pub use query::AuditQuery;
 pub use verify::{Problem, VerifyReport};

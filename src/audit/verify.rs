@@ -1,16 +1,18 @@
 //! Full verification of a store's audit log.
 //!
 //! Recomputes every leaf from the stored event bytes, rebuilds the tree, and checks: sequence
-//! numbers are gap-free and match their keys; stored leaves and nodes match the recomputed ones;
-//! every stored checkpoint (and the latest signed head) has a valid signature and the root of
-//! the recomputed tree at its size; events after the last signed head can only be failed unlock
-//! attempts (which happen before any key is available to sign); and, given an anchor, that the
-//! log extends it (same root at the anchor's size, and a consistency proof from stored nodes).
+//! numbers are gap-free and match their keys; stored leaves match the recomputed ones; every
+//! stored checkpoint (and the latest signed head) has a valid signature and the root of the
+//! recomputed tree at its size; events after the last signed head can only be failed unlock
+//! attempts (which happen before any key is available to sign); events below a signed pruning
+//! horizon may have lost their payload but keep their leaf; and, given an anchor, that the log
+//! extends it (same root at the anchor's size, and a consistency proof from stored nodes).
 
 use super::checkpoint::Checkpoint;
 use super::event::{Action, AuditEvent, Outcome};
 use super::log::{BackendNodes, META_HEAD, META_TREE, node_key};
 use super::merkle::{self, Frontier, Hash};
+use super::retention;
 use crate::codec;
 use crate::error::Result;
 use crate::model::StoreId;
@@ -38,6 +40,8 @@ pub struct VerifyReport {
     pub checkpoints_checked: usize,
     /// Size covered by the latest valid signature.
     pub signed_size: u64,
+    /// Events whose payload was pruned under the retention setting (leaves kept).
+    pub pruned: u64,
     /// Whether an anchor was checked.
     pub anchored: bool,
     /// Problems, in sequence order (empty: the log verifies).
@@ -55,16 +59,56 @@ impl VerifyReport {
     }
 }
 
-/// Verifies the whole log of a store.
-pub fn verify(
+type SignedHeads = BTreeMap<u64, Vec<(String, Checkpoint)>>;
+
+/// Rebuilds the tree leaf by leaf and checks each signed head as its size is reached.
+struct Walker<'a> {
+    frontier: Frontier,
+    heads: &'a SignedHeads,
+    last_good: u64,
+    problems: Vec<Problem>,
+}
+
+impl Walker<'_> {
+    fn push(&mut self, leaf: Hash) {
+        self.frontier.push(leaf);
+        let size = self.frontier.size;
+        let Some(heads) = self.heads.get(&size) else {
+            return;
+        };
+        let root = self.frontier.root();
+        let mut ok = true;
+        for (what, cp) in heads {
+            if cp.head.root != root {
+                ok = false;
+                // Name the first event found bad in this range, if one was.
+                let precise = self
+                    .problems
+                    .iter()
+                    .map(|p| p.seq)
+                    .filter(|s| (self.last_good..size).contains(s))
+                    .min();
+                let from = self.last_good;
+                self.problems.push(Problem {
+                    seq: precise.unwrap_or(from),
+                    what: format!("root of the first {size} events differs from the {what} (events {from}..{size} altered)"),
+                });
+            }
+        }
+        if ok && self.problems.is_empty() {
+            self.last_good = size;
+        }
+    }
+}
+
+fn signed_heads(
     backend: &dyn Backend,
     store: StoreId,
     audit_public: &[u8; 32],
     anchor: Option<&Checkpoint>,
-) -> Result<VerifyReport> {
-    let mut problems = Vec::new();
-    // Signed heads by size: stored checkpoints, the latest head, the anchor.
-    let mut checkpoints: BTreeMap<u64, Vec<(String, Checkpoint)>> = BTreeMap::new();
+    problems: &mut Vec<Problem>,
+) -> Result<(SignedHeads, u64)> {
+    let mut heads: SignedHeads = BTreeMap::new();
     for (k, v) in backend.scan_prefix(Space::Checkpoints, &[])? {
         match codec::decode::<Checkpoint>(&v, "checkpoint") {
             Ok(cp) => {
@@ -74,7 +118,7 @@ pub fn verify(
                         what: "checkpoint stored under another size".into(),
                     });
                 }
-                checkpoints
+                heads
                     .entry(cp.head.size)
                     .or_default()
                     .push(("checkpoint".into(), cp));
@@ -87,7 +131,7 @@ pub fn verify(
     }
     if let Some(v) = backend.get(Space::Meta, META_HEAD)? {
         match codec::decode::<Checkpoint>(&v, "signed head") {
-            Ok(cp) => checkpoints
+            Ok(cp) => heads
                 .entry(cp.head.size)
                 .or_default()
                 .push(("latest signed head".into(), cp)),
@@ -98,42 +142,87 @@ pub fn verify(
         }
     }
     if let Some(a) = anchor {
-        checkpoints
+        heads
             .entry(a.head.size)
             .or_default()
             .push(("anchor".into(), a.clone()));
     }
     let mut signed_size = 0u64;
-    let mut valid_sizes = Vec::new();
-    for (size, cps) in &checkpoints {
-        for (what, cp) in cps {
-            match cp.verify(audit_public, store) {
-                Ok(()) => {
-                    valid_sizes.push(*size);
-                    signed_size = signed_size.max(*size);
-                }
-                Err(e) => problems.push(Problem {
+    for (size, cps) in heads.iter_mut() {
+        cps.retain(|(what, cp)| match cp.verify(audit_public, store) {
+            Ok(()) => true,
+            Err(e) => {
+                problems.push(Problem {
                     seq: size.saturating_sub(1),
                     what: format!("{what}: {e}"),
-                }),
+                });
+                false
+            }
+        });
+        if !cps.is_empty() {
+            signed_size = signed_size.max(*size);
+        }
+    }
+    Ok((heads, signed_size))
+}
+
+/// Verifies the whole log of a store.
+pub fn verify(
+    backend: &dyn Backend,
+    store: StoreId,
+    audit_public: &[u8; 32],
+    anchor: Option<&Checkpoint>,
+) -> Result<VerifyReport> {
+    let mut problems = Vec::new();
+    let (heads, signed_size) = signed_heads(backend, store, audit_public, anchor, &mut problems)?;
+    let horizon = match retention::load_mark(backend)? {
+        Some(mark) => match mark.verify(audit_public, store) {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(Problem {
+                    seq: 0,
+                    what: format!("pruning mark: {e}"),
+                });
+                0
+            }
+        },
+        None => 0,
+    };
+    let mut w = Walker {
+        frontier: Frontier::default(),
+        heads: &heads,
+        last_good: 0,
+        problems,
+    };
+
+    // Below the pruning horizon only leaves remain; the signed roots vouch for them.
+    for seq in 0..horizon {
+        match backend
+            .get(Space::AuditNodes, &node_key(0, seq))?
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        {
+            Some(leaf) => w.push(leaf),
+            None => {
+                w.problems.push(Problem {
+                    seq,
+                    what: "leaf of a pruned event is missing".into(),
+                });
+                break;
             }
         }
     }
 
-    let mut frontier = Frontier::default();
-    let mut roots_at: BTreeMap<u64, Hash> = BTreeMap::new();
-    let mut last_good_cp = 0u64;
     let mut unsigned_kinds_ok = true;
-    let mut lo: Vec<u8> = Vec::new();
+    let mut lo: Vec<u8> = horizon.to_be_bytes().to_vec();
     'scan: loop {
         let page = backend.range(Space::AuditEvents, &lo, None, Order::Ascending, 4096)?;
         for (k, v) in &page {
-            let expected = frontier.size;
+            let expected = w.frontier.size;
             let key_seq = <[u8; 8]>::try_from(k.as_slice())
                 .map(u64::from_be_bytes)
                 .ok();
             if key_seq != Some(expected) {
-                problems.push(Problem {
+                w.problems.push(Problem {
                     seq: expected,
                     what: match key_seq {
                         Some(s) if s > expected => {
@@ -153,45 +242,23 @@ pub fn verify(
                         unsigned_kinds_ok = false;
                     }
                 }
-                Ok(ev) => problems.push(Problem {
+                Ok(ev) => w.problems.push(Problem {
                     seq: expected,
                     what: format!("event claims seq {} (moved or swapped)", ev.seq),
                 }),
-                Err(_) => problems.push(Problem {
+                Err(_) => w.problems.push(Problem {
                     seq: expected,
                     what: "event bytes do not decode (edited)".into(),
                 }),
             }
             let stored_leaf = backend.get(Space::AuditNodes, &node_key(0, expected))?;
             if stored_leaf.as_deref() != Some(leaf.as_slice()) {
-                problems.push(Problem {
+                w.problems.push(Problem {
                     seq: expected,
                     what: "event does not match its Merkle leaf (edited)".into(),
                 });
             }
-            frontier.push(leaf);
-            let size = frontier.size;
-            if checkpoints.contains_key(&size) {
-                let root = frontier.root();
-                roots_at.insert(size, root);
-                for (what, cp) in &checkpoints[&size] {
-                    if cp.head.root != root {
-                        // Name the first event found bad in this range, if one was.
-                        let precise = problems
-                            .iter()
-                            .map(|p| p.seq)
-                            .filter(|s| (last_good_cp..size).contains(s))
-                            .min();
-                        problems.push(Problem {
-                            seq: precise.unwrap_or(last_good_cp),
-                            what: format!("root of the first {size} events differs from the {what} (events {last_good_cp}..{size} altered)"),
-                        });
-                    }
-                }
-                if problems.is_empty() {
-                    last_good_cp = size;
-                }
-            }
+            w.push(leaf);
         }
         match page.last() {
             Some((k, _)) if page.len() == 4096 => {
@@ -201,9 +268,13 @@ pub fn verify(
             _ => break,
         }
     }
+    let Walker {
+        frontier,
+        mut problems,
+        ..
+    } = w;
     let size = frontier.size;
-    // Signed heads beyond the end: the log was truncated.
-    if let Some((&max_signed, _)) = checkpoints.iter().next_back()
+    if let Some((&max_signed, _)) = heads.iter().next_back()
         && max_signed > size
     {
         problems.push(Problem { seq: size, what: format!("log ends at {size} events but a signed head covers {max_signed}: truncated or rolled back") });
@@ -214,7 +285,6 @@ pub fn verify(
             what: format!("events {signed_size}..{size} are not covered by any signature and are not failed unlocks: inserted"),
         });
     }
-    // The stored frontier must agree with what was recomputed.
     if let Some(bytes) = backend.get(Space::Meta, META_TREE)? {
         match super::log::decode_frontier(&bytes) {
             Ok(f) if f == frontier => {}
@@ -250,8 +320,9 @@ pub fn verify(
     Ok(VerifyReport {
         size,
         root: hex::encode(frontier.root()),
-        checkpoints_checked: checkpoints.values().map(Vec::len).sum(),
+        checkpoints_checked: heads.values().map(Vec::len).sum(),
         signed_size,
+        pruned: horizon,
         anchored: anchor.is_some(),
         problems,
     })

@@ -77,6 +77,8 @@ pub struct StoreHeader {
     pub kdf: KdfParams,
     /// A checkpoint is stored every this many events.
     pub checkpoint_interval: u64,
+    /// Audit payloads older than this many days may be pruned (`None`: keep everything).
+    pub audit_retention_days: Option<u32>,
 }
 
 /// A user account (Users space).

@@ -387,3 +387,53 @@ impl Session {
         self.inner.audit.checkpoint(&self.inner.committer, &signer)
     }
 }
+
+impl Session {
+    /// Prunes the payloads of audit events older than the store's retention setting (auditors).
+    /// Leaves and signed roots stay, so the log still verifies. Audited. Returns how many event
+    /// payloads were pruned.
+    pub fn prune_audit(&self) -> Result<u64> {
+        self.require(
+            self.policy_ref().may_audit(&self.user.roles),
+            Action::AuditPrune,
+            Entity::default(),
+            Denied::Audit,
+        )?;
+        let Some(days) = self.inner.header.audit_retention_days else {
+            return Err(Error::Invalid(
+                "this store keeps every audit event (no retention setting)".into(),
+            ));
+        };
+        let signer = self
+            .keys
+            .signer(KeyKind::AuditSigning)
+            .ok_or(Error::Denied(Denied::Audit))?;
+        let now = self.inner.clock.now();
+        let cutoff = now.plus_millis(-(days as i64) * 86_400_000);
+        let (pruned, horizon) = crate::audit::retention::prune(
+            self.inner.backend.as_ref(),
+            &self.inner.committer,
+            self.inner.header.store,
+            &signer,
+            cutoff,
+            now,
+        )?;
+        self.commit(
+            vec![
+                self.draft(Action::AuditPrune, Outcome::Success, Entity::default())
+                    .detail(format!("{pruned} payloads pruned; horizon {horizon}")),
+            ],
+            Batch::new(),
+        )?;
+        Ok(pruned)
+    }
+}
+
+impl Session {
+    /// An inclusion proof of event `seq` against a freshly signed checkpoint (auditors).
+    /// Audited; the checkpoint covers the audit event of this very request.
+    pub fn prove_event(&self, seq: u64) -> Result<crate::audit::EventProof> {
+        let cp = self.export_checkpoint()?;
+        crate::audit::EventProof::build(self.inner.backend.as_ref(), seq, cp)
+    }
+}
