@@ -24,7 +24,9 @@ fn hammer(practice: &Practice, threads: usize, per_thread: usize) {
                         (0, "dr_martin") => {
                             drop(s.append_report(p, synth.report("Dr M", d)).unwrap())
                         }
-                        (0, "labo") => drop(s.append_exam(p, synth.lab_result("Labo", d)).unwrap()),
+                        (0, "labo") => {
+                            s.append_exam(p, synth.lab_result("Labo", d)).unwrap();
+                        }
                         (1, _) => drop(s.read_identity(p).unwrap()),
                         (2, "claire") => assert!(s.read_exams(p).is_err()),
                         (2, _) => drop(s.read_exams(p)),
