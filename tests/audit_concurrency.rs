@@ -22,7 +22,7 @@ fn hammer(practice: &Practice, threads: usize, per_thread: usize) {
                     let p = patients[(t + i) % patients.len()];
                     match (i % 5, user) {
                         (0, "dr_martin") => {
-                            drop(s.append_report(p, synth.report("Dr M", d)).unwrap())
+                            s.append_report(p, synth.report("Dr M", d)).unwrap();
                         }
                         (0, "labo") => {
                             s.append_exam(p, synth.lab_result("Labo", d)).unwrap();
