@@ -18,11 +18,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let n: u64 = std::env::var("MEDVAULT_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = std::env::var("MEDVAULT_BENCH_EVENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(dir.path()).expect("sled"));
     let committer = Committer::new(backend.clone());
-    let log = AuditLog::load(backend.as_ref(), StoreId::random(), 256, Arc::new(medvault::SystemClock)).expect("log");
+    let log = AuditLog::load(
+        backend.as_ref(),
+        StoreId::random(),
+        256,
+        Arc::new(medvault::SystemClock),
+    )
+    .expect("log");
     let patients: Vec<PatientId> = (0..20_000).map(|_| PatientId::random()).collect();
     let mut synth = Synth::new(42);
     let started = Instant::now();
@@ -33,16 +42,35 @@ fn main() {
             .map(|_| {
                 let p = patients[synth.below(patients.len() as u64) as usize];
                 let user = format!("user{:02}", synth.below(50));
-                let agent = Agent { user: None, name: user, roles: vec!["physician".into()], session: None, workstation: "bench".into() };
-                EventDraft::new(Action::Read, Outcome::Success, agent, Purpose::Treatment)
-                    .entity(Entity { patient: Some(p), section: Some(Section::Reports), ..Entity::default() })
+                let agent = Agent {
+                    user: None,
+                    name: user,
+                    roles: vec!["physician".into()],
+                    session: None,
+                    workstation: "bench".into(),
+                };
+                EventDraft::new(Action::Read, Outcome::Success, agent, Purpose::Treatment).entity(
+                    Entity {
+                        patient: Some(p),
+                        section: Some(Section::Reports),
+                        ..Entity::default()
+                    },
+                )
             })
             .collect();
-        let _ = log.append(&committer, drafts, Batch::new(), None, Durability::Buffered).expect("append").durable(&committer).expect("durable");
+        let _ = log
+            .append(&committer, drafts, Batch::new(), None, Durability::Buffered)
+            .expect("append")
+            .durable(&committer)
+            .expect("durable");
         written += chunk;
     }
     committer.sync_all().expect("flush");
-    println!("built {n} events in {:.1} s ({:.0} events/s)", started.elapsed().as_secs_f64(), n as f64 / started.elapsed().as_secs_f64());
+    println!(
+        "built {n} events in {:.1} s ({:.0} events/s)",
+        started.elapsed().as_secs_f64(),
+        n as f64 / started.elapsed().as_secs_f64()
+    );
 
     // The patient with the most events is the worst case for the indexed query.
     let target = patients[0];
@@ -50,17 +78,33 @@ fn main() {
     let mut got = 0;
     for _ in 0..50 {
         let t = Instant::now();
-        got = AuditQuery { patient: Some(target), limit: 100, ..Default::default() }.run(backend.as_ref()).expect("query").len();
+        got = AuditQuery {
+            patient: Some(target),
+            limit: 100,
+            ..Default::default()
+        }
+        .run(backend.as_ref())
+        .expect("query")
+        .len();
         indexed.push(t.elapsed());
     }
-    let all = AuditQuery { patient: Some(target), limit: 100_000, ..Default::default() }.run(backend.as_ref()).expect("query").len();
+    let all = AuditQuery {
+        patient: Some(target),
+        limit: 100_000,
+        ..Default::default()
+    }
+    .run(backend.as_ref())
+    .expect("query")
+    .len();
     let mut scans = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
         let mut lo = Vec::new();
         let mut hits = 0usize;
         loop {
-            let page = backend.range(Space::AuditEvents, &lo, None, Order::Ascending, 10_000).expect("scan");
+            let page = backend
+                .range(Space::AuditEvents, &lo, None, Order::Ascending, 10_000)
+                .expect("scan");
             for (_, v) in &page {
                 let e: medvault::AuditEvent = medvault::codec::decode(v, "e").expect("event");
                 hits += usize::from(e.entity.patient == Some(target));
@@ -78,7 +122,79 @@ fn main() {
     }
     let (qi, qs) = (median(indexed), median(scans));
     println!("patient with {all} events; newest {got} returned");
-    println!("indexed query (median of 50): {:.3} ms", qi.as_secs_f64() * 1e3);
-    println!("full scan     (median of 3):  {:.1} ms", qs.as_secs_f64() * 1e3);
-    println!("ratio scan / indexed: {:.0}x", qs.as_secs_f64() / qi.as_secs_f64());
+    println!(
+        "indexed query (median of 50): {:.3} ms",
+        qi.as_secs_f64() * 1e3
+    );
+    println!(
+        "full scan     (median of 3):  {:.1} ms",
+        qs.as_secs_f64() * 1e3
+    );
+    println!(
+        "ratio scan / indexed: {:.0}x",
+        qs.as_secs_f64() / qi.as_secs_f64()
+    );
+    group_commit();
+}
+
+/// Group commit: durable appends from 8 threads share flushes; one thread pays one each.
+fn group_commit() {
+    let run = |threads: usize, per_thread: usize| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(dir.path()).expect("sled"));
+        let committer = Committer::new(backend.clone());
+        let log = AuditLog::load(
+            backend.as_ref(),
+            StoreId::random(),
+            256,
+            Arc::new(medvault::SystemClock),
+        )
+        .expect("log");
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for _ in 0..per_thread {
+                        let agent = Agent {
+                            user: None,
+                            name: "u".into(),
+                            roles: vec![],
+                            session: None,
+                            workstation: "bench".into(),
+                        };
+                        let d = EventDraft::new(
+                            Action::Read,
+                            Outcome::Success,
+                            agent,
+                            Purpose::Treatment,
+                        );
+                        let _ = log
+                            .append(
+                                &committer,
+                                vec![d],
+                                Batch::new(),
+                                None,
+                                Durability::Immediate,
+                            )
+                            .expect("append")
+                            .durable(&committer)
+                            .expect("durable");
+                    }
+                });
+            }
+        });
+        let (applied, flushes) = committer.stats();
+        (t.elapsed(), applied, flushes)
+    };
+    let (t1, a1, f1) = run(1, 800);
+    let (t8, a8, f8) = run(8, 100);
+    println!(
+        "durable appends, 1 thread:  {a1} commits, {f1} flushes, {:.0} commits/s",
+        a1 as f64 / t1.as_secs_f64()
+    );
+    println!(
+        "durable appends, 8 threads: {a8} commits, {f8} flushes, {:.0} commits/s ({:.1} commits per flush)",
+        a8 as f64 / t8.as_secs_f64(),
+        a8 as f64 / f8.max(1) as f64
+    );
 }

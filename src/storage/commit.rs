@@ -28,6 +28,7 @@ pub struct Committer {
     backend: Arc<dyn Backend>,
     applied: AtomicU64,
     flushed: Mutex<u64>,
+    flushes: AtomicU64,
 }
 
 impl Committer {
@@ -37,6 +38,7 @@ impl Committer {
             backend,
             applied: AtomicU64::new(0),
             flushed: Mutex::new(0),
+            flushes: AtomicU64::new(0),
         }
     }
 
@@ -59,8 +61,18 @@ impl Committer {
         }
         let target = self.applied.load(Ordering::SeqCst);
         self.backend.flush()?;
+        self.flushes.fetch_add(1, Ordering::Relaxed);
         *flushed = target;
         Ok(())
+    }
+
+    /// (batches applied, flushes done) since this committer was made: their ratio is how many
+    /// commits share one flush.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.applied.load(Ordering::SeqCst),
+            self.flushes.load(Ordering::Relaxed),
+        )
     }
 
     /// Flushes everything applied so far.
