@@ -81,7 +81,6 @@ fn associated_data_is_stable() {
         section: Section::Reports,
         entry: EntryId([3; 16]),
         revision: 2,
-        key_version: 1,
     };
     golden("aad_entry_payload", &b.to_aad());
 }

@@ -61,10 +61,9 @@ pub enum Binding {
         entry: EntryId,
         /// Revision.
         revision: u32,
-        /// Version of the section key that wraps the data key.
-        key_version: u32,
     },
-    /// An entry revision's data key, under a section key version.
+    /// An entry revision's data key, under a section key version. (The payload is not bound to
+    /// the section key version, so that rotation can rewrap data keys without re-encrypting.)
     DataKeyWrap {
         /// Store.
         store: StoreId,

@@ -134,7 +134,6 @@ impl Session {
                 section,
                 entry: e,
                 revision,
-                key_version,
             },
             &plain,
         );
@@ -182,7 +181,6 @@ impl Session {
                 section,
                 entry,
                 revision,
-                key_version,
             },
             &stored.payload,
         )?;
@@ -558,7 +556,6 @@ impl Session {
                         section,
                         entry,
                         revision,
-                        key_version,
                     };
                     if aead::open(&dk, &pb, &stored.payload).is_ok() {
                         opened += 1;
