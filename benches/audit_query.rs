@@ -18,20 +18,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let n: u64 = std::env::var("MEDVAULT_BENCH_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
+    let n: u64 = std::env::var("MEDVAULT_BENCH_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(dir.path()).expect("sled"));
     let committer = Committer::new(backend.clone());
-    let log = AuditLog::load(
-        backend.as_ref(),
-        StoreId::random(),
-        256,
-        Arc::new(medvault::SystemClock),
-    )
-    .expect("log");
+    let log = AuditLog::load(backend.as_ref(), StoreId::random(), 256, Arc::new(medvault::SystemClock)).expect("log");
     let patients: Vec<PatientId> = (0..20_000).map(|_| PatientId::random()).collect();
     let mut synth = Synth::new(42);
     let started = Instant::now();
@@ -49,13 +40,11 @@ fn main() {
                     session: None,
                     workstation: "bench".into(),
                 };
-                EventDraft::new(Action::Read, Outcome::Success, agent, Purpose::Treatment).entity(
-                    Entity {
-                        patient: Some(p),
-                        section: Some(Section::Reports),
-                        ..Entity::default()
-                    },
-                )
+                EventDraft::new(Action::Read, Outcome::Success, agent, Purpose::Treatment).entity(Entity {
+                    patient: Some(p),
+                    section: Some(Section::Reports),
+                    ..Entity::default()
+                })
             })
             .collect();
         let _ = log
@@ -78,33 +67,23 @@ fn main() {
     let mut got = 0;
     for _ in 0..50 {
         let t = Instant::now();
-        got = AuditQuery {
-            patient: Some(target),
-            limit: 100,
-            ..Default::default()
-        }
+        got = AuditQuery { patient: Some(target), limit: 100, ..Default::default() }
+            .run(backend.as_ref())
+            .expect("query")
+            .len();
+        indexed.push(t.elapsed());
+    }
+    let all = AuditQuery { patient: Some(target), limit: 100_000, ..Default::default() }
         .run(backend.as_ref())
         .expect("query")
         .len();
-        indexed.push(t.elapsed());
-    }
-    let all = AuditQuery {
-        patient: Some(target),
-        limit: 100_000,
-        ..Default::default()
-    }
-    .run(backend.as_ref())
-    .expect("query")
-    .len();
     let mut scans = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
         let mut lo = Vec::new();
         let mut hits = 0usize;
         loop {
-            let page = backend
-                .range(Space::AuditEvents, &lo, None, Order::Ascending, 10_000)
-                .expect("scan");
+            let page = backend.range(Space::AuditEvents, &lo, None, Order::Ascending, 10_000).expect("scan");
             for (_, v) in &page {
                 let e: medvault::AuditEvent = medvault::codec::decode(v, "e").expect("event");
                 hits += usize::from(e.entity.patient == Some(target));
@@ -122,18 +101,9 @@ fn main() {
     }
     let (qi, qs) = (median(indexed), median(scans));
     println!("patient with {all} events; newest {got} returned");
-    println!(
-        "indexed query (median of 50): {:.3} ms",
-        qi.as_secs_f64() * 1e3
-    );
-    println!(
-        "full scan     (median of 3):  {:.1} ms",
-        qs.as_secs_f64() * 1e3
-    );
-    println!(
-        "ratio scan / indexed: {:.0}x",
-        qs.as_secs_f64() / qi.as_secs_f64()
-    );
+    println!("indexed query (median of 50): {:.3} ms", qi.as_secs_f64() * 1e3);
+    println!("full scan     (median of 3):  {:.1} ms", qs.as_secs_f64() * 1e3);
+    println!("ratio scan / indexed: {:.0}x", qs.as_secs_f64() / qi.as_secs_f64());
     group_commit();
 }
 
@@ -143,13 +113,8 @@ fn group_commit() {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend: Arc<dyn Backend> = Arc::new(SledBackend::open(dir.path()).expect("sled"));
         let committer = Committer::new(backend.clone());
-        let log = AuditLog::load(
-            backend.as_ref(),
-            StoreId::random(),
-            256,
-            Arc::new(medvault::SystemClock),
-        )
-        .expect("log");
+        let log =
+            AuditLog::load(backend.as_ref(), StoreId::random(), 256, Arc::new(medvault::SystemClock)).expect("log");
         let t = Instant::now();
         std::thread::scope(|s| {
             for _ in 0..threads {
@@ -162,20 +127,9 @@ fn group_commit() {
                             session: None,
                             workstation: "bench".into(),
                         };
-                        let d = EventDraft::new(
-                            Action::Read,
-                            Outcome::Success,
-                            agent,
-                            Purpose::Treatment,
-                        );
+                        let d = EventDraft::new(Action::Read, Outcome::Success, agent, Purpose::Treatment);
                         let _ = log
-                            .append(
-                                &committer,
-                                vec![d],
-                                Batch::new(),
-                                None,
-                                Durability::Immediate,
-                            )
+                            .append(&committer, vec![d], Batch::new(), None, Durability::Immediate)
                             .expect("append")
                             .durable(&committer)
                             .expect("durable");
@@ -188,10 +142,7 @@ fn group_commit() {
     };
     let (t1, a1, f1) = run(1, 800);
     let (t8, a8, f8) = run(8, 100);
-    println!(
-        "durable appends, 1 thread:  {a1} commits, {f1} flushes, {:.0} commits/s",
-        a1 as f64 / t1.as_secs_f64()
-    );
+    println!("durable appends, 1 thread:  {a1} commits, {f1} flushes, {:.0} commits/s", a1 as f64 / t1.as_secs_f64());
     println!(
         "durable appends, 8 threads: {a8} commits, {f8} flushes, {:.0} commits/s ({:.1} commits per flush)",
         a8 as f64 / t8.as_secs_f64(),

@@ -14,16 +14,12 @@ use serde::{Serialize, de::DeserializeOwned};
 pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
-        .with_little_endian()
-        .with_fixed_int_encoding()
-        .with_limit::<MAX_ENCODED_LEN>()
+    bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<MAX_ENCODED_LEN>()
 }
 
 /// Encodes a value in the store's fixed binary encoding.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, config())
-        .map_err(|e| Error::Invalid(format!("cannot encode structure: {e}")))
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| Error::Invalid(format!("cannot encode structure: {e}")))
 }
 
 /// Decodes a value, rejecting trailing bytes. `what` names the structure in the error.
@@ -31,10 +27,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     let (value, used) = bincode::serde::decode_from_slice(bytes, config())
         .map_err(|_| Error::Integrity(format!("{what}: undecodable bytes")))?;
     if used != bytes.len() {
-        return Err(Error::Integrity(format!(
-            "{what}: {} trailing bytes",
-            bytes.len() - used
-        )));
+        return Err(Error::Integrity(format!("{what}: {} trailing bytes", bytes.len() - used)));
     }
     Ok(value)
 }
@@ -52,47 +45,23 @@ mod tests {
 
     #[test]
     fn fixed_layout_is_stable() {
-        let bytes = encode(&Sample {
-            a: 0x0102,
-            b: "hé".into(),
-            c: Some([9, 8, 7, 6]),
-        })
-        .unwrap();
+        let bytes = encode(&Sample { a: 0x0102, b: "hé".into(), c: Some([9, 8, 7, 6]) }).unwrap();
         // u16 LE, u64 LE length + UTF-8, option tag 1 + 4 raw bytes.
-        assert_eq!(
-            hex::encode(&bytes),
-            "0201030000000000000068c3a901".to_owned() + "09080706"
-        );
+        assert_eq!(hex::encode(&bytes), "0201030000000000000068c3a901".to_owned() + "09080706");
     }
 
     #[test]
     fn trailing_bytes_are_rejected() {
-        let mut bytes = encode(&Sample {
-            a: 1,
-            b: String::new(),
-            c: None,
-        })
-        .unwrap();
+        let mut bytes = encode(&Sample { a: 1, b: String::new(), c: None }).unwrap();
         bytes.push(0);
-        assert!(matches!(
-            decode::<Sample>(&bytes, "sample"),
-            Err(Error::Integrity(_))
-        ));
+        assert!(matches!(decode::<Sample>(&bytes, "sample"), Err(Error::Integrity(_))));
     }
 
     #[test]
     fn truncated_bytes_are_rejected() {
-        let bytes = encode(&Sample {
-            a: 1,
-            b: "xyz".into(),
-            c: None,
-        })
-        .unwrap();
+        let bytes = encode(&Sample { a: 1, b: "xyz".into(), c: None }).unwrap();
         for cut in 0..bytes.len() {
-            assert!(
-                decode::<Sample>(&bytes[..cut], "sample").is_err(),
-                "cut at {cut}"
-            );
+            assert!(decode::<Sample>(&bytes[..cut], "sample").is_err(), "cut at {cut}");
         }
     }
 }

@@ -54,8 +54,8 @@ pub use crypto::recovery::RecoveryShare;
 pub use crypto::{KdfParams, KeyKind};
 pub use error::{Denied, Error, Result, StorageError};
 pub use model::{
-    Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, PatientId, Report, ReportKind,
-    Section, Sex, Timestamp,
+    Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, PatientId, Report, ReportKind, Section, Sex,
+    Timestamp,
 };
 pub use policy::Policy;
 pub use session::{AccessContext, FindQuery, Session};

@@ -57,10 +57,7 @@ impl Default for StoreOptions {
 impl StoreOptions {
     /// Options with cheap key stretching, for tests and examples only.
     pub fn insecure_fast_for_tests() -> Self {
-        StoreOptions {
-            kdf: KdfParams::INSECURE_FAST,
-            ..Self::default()
-        }
+        StoreOptions { kdf: KdfParams::INSECURE_FAST, ..Self::default() }
     }
 }
 
@@ -85,9 +82,7 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("id", &self.inner.header.store)
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("id", &self.inner.header.store).finish_non_exhaustive()
     }
 }
 
@@ -101,10 +96,7 @@ impl Store {
         options: StoreOptions,
     ) -> Result<(Store, Vec<RecoveryShare>)> {
         if dir.join("conf").exists() || dir.join("db").exists() {
-            return Err(Error::AlreadyExists(format!(
-                "a store already exists in {}",
-                dir.display()
-            )));
+            return Err(Error::AlreadyExists(format!("a store already exists in {}", dir.display())));
         }
         let backend = Arc::new(SledBackend::open(dir)?);
         Self::create_with_backend(backend, admin, passphrase, options)
@@ -118,9 +110,7 @@ impl Store {
         options: StoreOptions,
     ) -> Result<(Store, Vec<RecoveryShare>)> {
         if backend.get(Space::Meta, META_HEADER)?.is_some() {
-            return Err(Error::AlreadyExists(
-                "this backend already holds a store".into(),
-            ));
+            return Err(Error::AlreadyExists("this backend already holds a store".into()));
         }
         options.policy.validate()?;
         options.kdf.validate()?;
@@ -143,12 +133,8 @@ impl Store {
         let directory = SigningSecret::random();
         let audit_key = SigningSecret::random();
         let recovery_secret = BoxSecret::random();
-        let shares = recovery::split(
-            &recovery_secret.to_key(),
-            store,
-            options.recovery_threshold,
-            options.recovery_shares,
-        )?;
+        let shares =
+            recovery::split(&recovery_secret.to_key(), store, options.recovery_threshold, options.recovery_shares)?;
         let header = StoreHeader {
             format: crate::crypto::aad::FORMAT_VERSION,
             store,
@@ -170,30 +156,15 @@ impl Store {
             META_HEADER.to_vec(),
             codec::encode(&Signed::sign("header", header.clone(), &directory)?)?,
         );
-        let new_admin = keyring::new_user(
-            &header,
-            admin,
-            vec![admin_role.clone()],
-            passphrase,
-            &directory,
-            now,
-        )?;
+        let new_admin = keyring::new_user(&header, admin, vec![admin_role.clone()], passphrase, &directory, now)?;
         keyring::stage_user(&mut batch, &new_admin.record)?;
         let admin_identity = &new_admin.record.signed.body;
-        for (kind, key) in [
-            (KeyKind::Directory, directory.to_key()),
-            (KeyKind::AuditSigning, audit_key.to_key()),
-        ] {
+        for (kind, key) in [(KeyKind::Directory, directory.to_key()), (KeyKind::AuditSigning, audit_key.to_key())] {
             keyring::stage_key_version(&mut batch, &header, kind, 1, &key, &directory, now)?;
             keyring::stage_grant(&mut batch, store, admin_identity, kind, 1, &key)?;
         }
         let committer = Committer::new(backend.clone());
-        let audit = AuditLog::load(
-            backend.as_ref(),
-            store,
-            header.checkpoint_interval,
-            options.clock.clone(),
-        )?;
+        let audit = AuditLog::load(backend.as_ref(), store, header.checkpoint_interval, options.clock.clone())?;
         let agent = Agent {
             user: Some(admin_identity.id),
             name: admin.to_string(),
@@ -201,30 +172,10 @@ impl Store {
             session: None,
             workstation: "medvault-init".into(),
         };
-        let draft = EventDraft::new(
-            Action::StoreCreate,
-            Outcome::Success,
-            agent,
-            Purpose::Operations,
-        );
-        audit
-            .append(
-                &committer,
-                vec![draft],
-                batch,
-                Some(&audit_key),
-                Durability::Immediate,
-            )?
-            .durable(&committer)?;
+        let draft = EventDraft::new(Action::StoreCreate, Outcome::Success, agent, Purpose::Operations);
+        audit.append(&committer, vec![draft], batch, Some(&audit_key), Durability::Immediate)?.durable(&committer)?;
         tracing::info!(store = %store, "store created");
-        let s = Store::assemble(
-            backend,
-            header,
-            committer,
-            audit,
-            options.clock,
-            options.durability,
-        );
+        let s = Store::assemble(backend, header, committer, audit, options.clock, options.durability);
         Ok((s, shares))
     }
 
@@ -241,20 +192,8 @@ impl Store {
         // Self-signed check only: the directory key is trusted at unlock, from the user's bundle.
         let header = keyring::load_header(backend.as_ref(), None)?;
         let committer = Committer::new(backend.clone());
-        let audit = AuditLog::load(
-            backend.as_ref(),
-            header.store,
-            header.checkpoint_interval,
-            clock.clone(),
-        )?;
-        Ok(Store::assemble(
-            backend,
-            header,
-            committer,
-            audit,
-            clock,
-            Durability::Immediate,
-        ))
+        let audit = AuditLog::load(backend.as_ref(), header.store, header.checkpoint_interval, clock.clone())?;
+        Ok(Store::assemble(backend, header, committer, audit, clock, Durability::Immediate))
     }
 
     fn assemble(
@@ -309,17 +248,10 @@ impl Store {
                 session: None,
                 workstation: context.workstation.clone(),
             };
-            let draft = EventDraft::new(Action::Unlock, Outcome::Denied, agent, context.purpose)
-                .detail(why);
+            let draft = EventDraft::new(Action::Unlock, Outcome::Denied, agent, context.purpose).detail(why);
             match inner
                 .audit
-                .append(
-                    &inner.committer,
-                    vec![draft],
-                    Batch::new(),
-                    None,
-                    Durability::Immediate,
-                )
+                .append(&inner.committer, vec![draft], Batch::new(), None, Durability::Immediate)
                 .and_then(|r| r.durable(&inner.committer))
             {
                 Ok(_) => Error::Authentication,
@@ -339,31 +271,16 @@ impl Store {
         let bundle = match keyring::open_bundle(inner.header.store, &record, passphrase) {
             Ok(b) => b,
             Err(_) => {
-                return Err(fail(
-                    Some(ident.id),
-                    ident.roles.clone(),
-                    "wrong passphrase",
-                ));
+                return Err(fail(Some(ident.id), ident.roles.clone(), "wrong passphrase"));
             }
         };
         if bundle.directory_public != inner.header.directory_public {
-            return Err(Error::Integrity(
-                "store header does not match the directory key this user trusts".into(),
-            ));
+            return Err(Error::Integrity("store header does not match the directory key this user trusts".into()));
         }
-        let ident = record
-            .signed
-            .verify("user", &bundle.directory_public)?
-            .clone();
+        let ident = record.signed.verify("user", &bundle.directory_public)?.clone();
         let secret = BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
         let keys = keyring::open_grants(inner.backend.as_ref(), &inner.header, &ident, &secret)?;
-        let session = Session::new(
-            self.inner.clone(),
-            ident,
-            keys,
-            SessionId::random(),
-            context,
-        );
+        let session = Session::new(self.inner.clone(), ident, keys, SessionId::random(), context);
         session.record_unlock()?;
         if let Some(signer) = session.keys().signer(KeyKind::AuditSigning) {
             inner.closing_signer.lock().get_or_insert(signer);
@@ -385,9 +302,7 @@ impl Store {
         let secret_key = recovery::combine(shares, header.store)?;
         let secret = BoxSecret::from_key(&secret_key);
         if secret.public() != header.recovery_public {
-            return Err(Error::Recovery(
-                "these shares do not rebuild this store's recovery key".into(),
-            ));
+            return Err(Error::Recovery("these shares do not rebuild this store's recovery key".into()));
         }
         // Every key version, from the recovery wraps.
         let mut all = std::collections::BTreeMap::new();
@@ -395,18 +310,9 @@ impl Store {
             if k.len() != 5 {
                 return Err(Error::Integrity("recovery wrap key length".into()));
             }
-            let kind = KeyKind::from_code(k[0])
-                .ok_or_else(|| Error::Integrity("unknown key kind".into()))?;
+            let kind = KeyKind::from_code(k[0]).ok_or_else(|| Error::Integrity("unknown key kind".into()))?;
             let version = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
-            let key = sealbox::open_key(
-                &secret,
-                &Binding::RecoveryWrap {
-                    store: header.store,
-                    kind,
-                    version,
-                },
-                &v,
-            )?;
+            let key = sealbox::open_key(&secret, &Binding::RecoveryWrap { store: header.store, kind, version }, &v)?;
             all.insert((kind, version), key);
         }
         let directory = all
@@ -415,25 +321,19 @@ impl Store {
             .map(|(_, k)| SigningSecret::from_key(k))
             .ok_or_else(|| Error::Integrity("no directory key in the recovery wraps".into()))?;
         if directory.verifying_key() != header.directory_public {
-            return Err(Error::Integrity(
-                "recovered directory key does not match the store header".into(),
-            ));
+            return Err(Error::Integrity("recovered directory key does not match the store header".into()));
         }
         keyring::load_header(inner.backend.as_ref(), Some(&header.directory_public))?;
         let record = keyring::user_by_name(inner.backend.as_ref(), user)?
             .ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
-        let mut ident = record
-            .signed
-            .verify("user", &header.directory_public)?
-            .clone();
+        let mut ident = record.signed.verify("user", &header.directory_public)?.clone();
         if new_passphrase.len() < 8 {
             return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
         }
         let box_secret = BoxSecret::random();
         ident.box_public = box_secret.public();
         ident.revoked = false;
-        let (kdf, salt, bundle) =
-            keyring::seal_bundle(header, ident.id, &box_secret, new_passphrase, header.kdf)?;
+        let (kdf, salt, bundle) = keyring::seal_bundle(header, ident.id, &box_secret, new_passphrase, header.kdf)?;
         let mut batch = Batch::new();
         // Old grants were sealed to the lost box key: replace them all.
         for (k, _) in inner.backend.scan_prefix(Space::Grants, &ident.id.0)? {
@@ -464,20 +364,11 @@ impl Store {
             workstation: context.workstation.clone(),
         };
         let draft = EventDraft::new(Action::Recover, Outcome::Success, agent, context.purpose)
-            .entity(crate::audit::Entity {
-                target_user: Some(ident.name.clone()),
-                ..Default::default()
-            })
+            .entity(crate::audit::Entity { target_user: Some(ident.name.clone()), ..Default::default() })
             .detail(format!("{} shares", shares.len()));
         inner
             .audit
-            .append(
-                &inner.committer,
-                vec![draft],
-                batch,
-                audit_key.as_ref(),
-                Durability::Immediate,
-            )?
+            .append(&inner.committer, vec![draft], batch, audit_key.as_ref(), Durability::Immediate)?
             .durable(&inner.committer)?;
         tracing::info!(user = %ident.name, "access restored with recovery shares");
         Ok(())
@@ -491,9 +382,7 @@ impl Store {
     /// Signs a closing checkpoint (if a session was ever unlocked) and flushes.
     pub fn close(self) -> Result<()> {
         if let Some(signer) = self.inner.closing_signer.lock().take() {
-            self.inner
-                .audit
-                .checkpoint(&self.inner.committer, &signer)?;
+            self.inner.audit.checkpoint(&self.inner.committer, &signer)?;
         }
         self.flush()
     }

@@ -3,9 +3,7 @@
 //! unknown months, never drawn from a real record here), addresses in real towns, `.invalid`
 //! e-mail domains. Deterministic from a seed; never real data.
 
-use crate::model::{
-    Date, Exam, ExamKind, Identity, IdentityStatus, Interpretation, Report, ReportKind, Sex,
-};
+use crate::model::{Date, Exam, ExamKind, Identity, IdentityStatus, Interpretation, Report, ReportKind, Sex};
 
 const FAMILY: &[&str] = &[
     "MARTIN",
@@ -52,8 +50,7 @@ const FAMILY: &[&str] = &[
     "ROBIN",
 ];
 const FEMALE: &[&str] = &[
-    "Marie", "Camille", "Léa", "Manon", "Chloé", "Inès", "Jeanne", "Louise", "Émilie", "Nathalie",
-    "Sophie", "Hélène",
+    "Marie", "Camille", "Léa", "Manon", "Chloé", "Inès", "Jeanne", "Louise", "Émilie", "Nathalie", "Sophie", "Hélène",
 ];
 const MALE: &[&str] = &[
     "Jean",
@@ -96,9 +93,7 @@ pub struct Synth {
 impl Synth {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        Synth {
-            state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
-        }
+        Synth { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
     }
     /// Next pseudo-random number.
     pub fn next_u64(&mut self) -> u64 {
@@ -136,26 +131,21 @@ impl Synth {
         let birth_name = self.pick(FAMILY).to_string();
         let firsts = vec![self.pick(first).to_string(), self.pick(first).to_string()];
         let year = 1935 + self.below(85) as i32;
-        let birth_date = Date::new(year, 1 + self.below(12) as u8, 1 + self.below(28) as u8)
-            .unwrap_or_else(|_| unreachable_date());
+        let birth_date =
+            Date::new(year, 1 + self.below(12) as u8, 1 + self.below(28) as u8).unwrap_or_else(|_| unreachable_date());
         let (insee, cp, town) = TOWNS[self.below(TOWNS.len() as u64) as usize];
         let status = match self.below(3) {
             0 => IdentityStatus::QUAL,
             1 => IdentityStatus::VALI,
             _ => IdentityStatus::PROV,
         };
-        let ins =
-            (status != IdentityStatus::PROV).then(|| self.ins_matricule(sex, birth_date, insee));
+        let ins = (status != IdentityStatus::PROV).then(|| self.ins_matricule(sex, birth_date, insee));
         Identity {
             used_name: None,
             ins_oid: ins.as_ref().map(|_| "1.2.250.1.213.1.4.8".to_string()),
             ins_matricule: ins,
             identity_status: status,
-            address: Some(format!(
-                "{} {}, {cp} {town}",
-                1 + self.below(120),
-                self.pick(STREETS)
-            )),
+            address: Some(format!("{} {}, {cp} {town}", 1 + self.below(120), self.pick(STREETS))),
             phone: Some(format!(
                 "06 {:02} {:02} {:02} {:02}",
                 self.below(100),
@@ -163,11 +153,7 @@ impl Synth {
                 self.below(100),
                 self.below(100)
             )),
-            email: Some(format!(
-                "{}.{}@example.invalid",
-                firsts[0].to_lowercase(),
-                birth_name.to_lowercase()
-            )),
+            email: Some(format!("{}.{}@example.invalid", firsts[0].to_lowercase(), birth_name.to_lowercase())),
             insurance: Some(format!("CPAM {town}")),
             emergency_contact: None,
             date_of_death: None,
@@ -186,21 +172,11 @@ impl Synth {
                 "Consultation de suivi",
                 "Patient revu en consultation. Tension artérielle 13/8. Poursuite du traitement.",
             ),
-            1 => (
-                "Courrier au confrère",
-                "Cher confrère, je vous adresse ce patient pour avis cardiologique.",
-            ),
-            _ => (
-                "Compte rendu de consultation",
-                "Examen clinique sans particularité. Bilan biologique prescrit.",
-            ),
+            1 => ("Courrier au confrère", "Cher confrère, je vous adresse ce patient pour avis cardiologique."),
+            _ => ("Compte rendu de consultation", "Examen clinique sans particularité. Bilan biologique prescrit."),
         };
         Report {
-            kind: if title.starts_with("Courrier") {
-                ReportKind::Letter
-            } else {
-                ReportKind::Consultation
-            },
+            kind: if title.starts_with("Courrier") { ReportKind::Letter } else { ReportKind::Consultation },
             author: author.to_string(),
             date,
             title: title.into(),
@@ -223,11 +199,7 @@ impl Synth {
         } else {
             Interpretation::N
         };
-        let value = if unit == "umol/L" {
-            format!("{v}")
-        } else {
-            format!("{}.{}", v / 10, v % 10)
-        };
+        let value = if unit == "umol/L" { format!("{v}") } else { format!("{}.{}", v / 10, v % 10) };
         Exam {
             kind: ExamKind::Lab,
             code_system: Some("http://loinc.org".into()),

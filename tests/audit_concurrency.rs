@@ -68,10 +68,6 @@ fn concurrent_durable_appends_on_sled_verify_after_reopen() {
     drop(practice);
     drop(sled);
     let store = medvault::Store::open(dir.path()).unwrap();
-    let report = store
-        .unlock("dpo", PASS, ctx())
-        .unwrap()
-        .verify_audit(None)
-        .unwrap();
+    let report = store.unlock("dpo", PASS, ctx()).unwrap().verify_audit(None).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }

@@ -21,24 +21,13 @@ impl Recorder {
     fn take(&mut self) -> Seen {
         let rows = self
             .mem
-            .range(
-                Space::AuditEvents,
-                &self.next.to_be_bytes(),
-                None,
-                medvault::storage::Order::Ascending,
-                usize::MAX,
-            )
+            .range(Space::AuditEvents, &self.next.to_be_bytes(), None, medvault::storage::Order::Ascending, usize::MAX)
             .unwrap();
         self.next += rows.len() as u64;
         rows.iter()
             .map(|(_, v)| {
                 let e: AuditEvent = medvault::codec::decode(v, "e").unwrap();
-                (
-                    e.action,
-                    e.outcome,
-                    e.entity.section,
-                    e.entity.target_user.clone(),
-                )
+                (e.action, e.outcome, e.entity.section, e.entity.target_user.clone())
             })
             .collect()
     }
@@ -59,21 +48,11 @@ fn each_api_operation_produces_exactly_its_events() {
     use Action::*;
     use Outcome::*;
     let mem = Arc::new(MemoryBackend::new());
-    let options = StoreOptions {
-        audit_retention_days: Some(365),
-        ..StoreOptions::insecure_fast_for_tests()
-    };
+    let options = StoreOptions { audit_retention_days: Some(365), ..StoreOptions::insecure_fast_for_tests() };
     let practice = Practice::on(mem.clone(), options);
-    let mut r = Recorder {
-        mem: mem.clone(),
-        next: 0,
-    };
+    let mut r = Recorder { mem: mem.clone(), next: 0 };
     let all = r.take();
-    assert_eq!(
-        all[0],
-        ev(StoreCreate, Success),
-        "store creation is the first event"
-    );
+    assert_eq!(all[0], ev(StoreCreate, Success), "store creation is the first event");
 
     let store = &practice.store;
     // Unlock: success, then each failure.
@@ -87,16 +66,11 @@ fn each_api_operation_produces_exactly_its_events() {
     let mut s = Synth::new(1);
     let d = Date::parse("2026-11-22").unwrap();
     let p = doc.create_patient(s.identity()).unwrap();
-    assert_eq!(
-        r.take(),
-        vec![sec(PatientCreate, Success, Section::Identity)]
-    );
+    assert_eq!(r.take(), vec![sec(PatientCreate, Success, Section::Identity)]);
     let e = doc.append_report(p, s.report("Dr", d)).unwrap();
     doc.append_exam(p, s.lab_result("Labo", d)).unwrap();
-    doc.write(p, Some(e), s.report("Dr", d), Some("typo"))
-        .unwrap();
-    doc.update_identity(p, s.identity(), "rectification")
-        .unwrap();
+    doc.write(p, Some(e), s.report("Dr", d), Some("typo")).unwrap();
+    doc.update_identity(p, s.identity(), "rectification").unwrap();
     assert_eq!(
         r.take(),
         vec![
@@ -117,15 +91,9 @@ fn each_api_operation_produces_exactly_its_events() {
             sec(Read, Success, Section::Exams)
         ]
     );
-    let found = doc
-        .find_patient(&FindQuery::BirthNameAndDate("nobody".into(), d))
-        .unwrap();
+    let found = doc.find_patient(&FindQuery::BirthNameAndDate("nobody".into(), d)).unwrap();
     assert!(found.is_empty());
-    assert_eq!(
-        r.take(),
-        vec![sec(Search, Success, Section::Identity)],
-        "a search with no result is one event"
-    );
+    assert_eq!(r.take(), vec![sec(Search, Success, Section::Identity)], "a search with no result is one event");
 
     // Denials.
     let claire = store.unlock("claire", PASS, ctx()).unwrap();
@@ -159,24 +127,13 @@ fn each_api_operation_produces_exactly_its_events() {
     assert_eq!(r.take(), vec![user(PassphraseChange, Success, "dr_martin")]);
     admin.list_users().unwrap();
     assert_eq!(r.take(), vec![ev(AuditQuery, Success)]);
-    store
-        .recover(
-            &practice.shares[..3],
-            "dr_martin",
-            b"recovered passphrase",
-            ctx(),
-        )
-        .unwrap();
+    store.recover(&practice.shares[..3], "dr_martin", b"recovered passphrase", ctx()).unwrap();
     assert_eq!(r.take(), vec![user(Recover, Success, "dr_martin")]);
 
     // The auditors' own work.
     let dpo = store.unlock("dpo", PASS, ctx()).unwrap();
     r.take();
-    dpo.audit_query(&medvault::AuditQuery {
-        patient: Some(p),
-        ..Default::default()
-    })
-    .unwrap();
+    dpo.audit_query(&medvault::AuditQuery { patient: Some(p), ..Default::default() }).unwrap();
     dpo.verify_audit(None).unwrap();
     dpo.export_checkpoint().unwrap();
     dpo.prove_event(3).unwrap();
@@ -202,24 +159,14 @@ fn a_search_records_one_event_per_patient_returned_and_never_the_query() {
     id.birth_name = "Homonyme".into();
     let a = doc.create_patient(id.clone()).unwrap();
     let b = doc.create_patient(id.clone()).unwrap();
-    let mut r = Recorder {
-        mem: mem.clone(),
-        next: practice.store.audit_size(),
-    };
-    let found = doc
-        .find_patient(&FindQuery::BirthNameAndDate(
-            "HOMONYME".into(),
-            id.birth_date,
-        ))
-        .unwrap();
+    let mut r = Recorder { mem: mem.clone(), next: practice.store.audit_size() };
+    let found = doc.find_patient(&FindQuery::BirthNameAndDate("HOMONYME".into(), id.birth_date)).unwrap();
     assert_eq!(found.len(), 2);
     let seen = r.take();
     assert_eq!(seen.len(), 2);
     let rows = mem.scan_prefix(Space::AuditEvents, &[]).unwrap();
-    let last: Vec<AuditEvent> = rows[rows.len() - 2..]
-        .iter()
-        .map(|(_, v)| medvault::codec::decode(v, "e").unwrap())
-        .collect();
+    let last: Vec<AuditEvent> =
+        rows[rows.len() - 2..].iter().map(|(_, v)| medvault::codec::decode(v, "e").unwrap()).collect();
     let mut patients: Vec<_> = last.iter().map(|e| e.entity.patient.unwrap()).collect();
     patients.sort();
     let mut want = vec![a, b];
@@ -227,9 +174,6 @@ fn a_search_records_one_event_per_patient_returned_and_never_the_query() {
     assert_eq!(patients, want);
     assert!(last.iter().all(|e| e.entity.query.is_some()));
     for (_, v) in &rows {
-        assert!(
-            !v.windows(8).any(|w| w == b"HOMONYME" || w == b"Homonyme"),
-            "a search term reached the log"
-        );
+        assert!(!v.windows(8).any(|w| w == b"HOMONYME" || w == b"Homonyme"), "a search term reached the log");
     }
 }

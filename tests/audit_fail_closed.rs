@@ -20,10 +20,7 @@ fn a_read_whose_audit_append_fails_returns_an_error_and_no_data() {
     let (_mem, faulty, practice) = setup();
     let p = practice.patient(1);
     let doc = practice.session("dr_martin");
-    faulty.set(Faults {
-        fail_batches_touching: Some(Space::AuditEvents),
-        ..Faults::default()
-    });
+    faulty.set(Faults { fail_batches_touching: Some(Space::AuditEvents), ..Faults::default() });
     for r in [
         doc.read_identity(p).map(|v| v.len()),
         doc.read_reports(p).map(|v| v.len()),
@@ -31,29 +28,18 @@ fn a_read_whose_audit_append_fails_returns_an_error_and_no_data() {
     ] {
         assert!(matches!(r, Err(Error::AuditUnavailable(_))), "{r:?}");
     }
-    let found = doc.find_patient(&medvault::FindQuery::BirthNameAndDate(
-        "X".into(),
-        medvault::Date::parse("2000-01-01").unwrap(),
-    ));
+    let found = doc
+        .find_patient(&medvault::FindQuery::BirthNameAndDate("X".into(), medvault::Date::parse("2000-01-01").unwrap()));
     assert!(matches!(found, Err(Error::AuditUnavailable(_))));
     // A denied access whose denial cannot be recorded fails as well (and says why).
     let claire = {
         faulty.set(Faults::default());
         practice.session("claire")
     };
-    faulty.set(Faults {
-        fail_batches_touching: Some(Space::AuditEvents),
-        ..Faults::default()
-    });
-    assert!(matches!(
-        claire.read_exams(p),
-        Err(Error::AuditUnavailable(_))
-    ));
+    faulty.set(Faults { fail_batches_touching: Some(Space::AuditEvents), ..Faults::default() });
+    assert!(matches!(claire.read_exams(p), Err(Error::AuditUnavailable(_))));
     // Unlock itself is audited: it fails closed too.
-    assert!(matches!(
-        practice.store.unlock("ines", common::PASS, ctx()),
-        Err(Error::AuditUnavailable(_))
-    ));
+    assert!(matches!(practice.store.unlock("ines", common::PASS, ctx()), Err(Error::AuditUnavailable(_))));
     faulty.set(Faults::default());
     assert_eq!(doc.read_exams(p).unwrap().len(), 1);
 }
@@ -63,14 +49,8 @@ fn a_read_whose_flush_fails_returns_no_data() {
     let (_mem, faulty, practice) = setup();
     let p = practice.patient(2);
     let doc = practice.session("dr_martin");
-    faulty.set(Faults {
-        fail_flush: true,
-        ..Faults::default()
-    });
-    assert!(matches!(
-        doc.read_reports(p),
-        Err(Error::AuditUnavailable(_))
-    ));
+    faulty.set(Faults { fail_flush: true, ..Faults::default() });
+    assert!(matches!(doc.read_reports(p), Err(Error::AuditUnavailable(_))));
 }
 
 #[test]
@@ -80,21 +60,14 @@ fn a_write_whose_audit_append_fails_changes_nothing() {
     let doc = practice.session("dr_martin");
     let before = mem.snapshot();
     let size = practice.store.audit_size();
-    faulty.set(Faults {
-        fail_batches_touching: Some(Space::AuditEvents),
-        ..Faults::default()
-    });
+    faulty.set(Faults { fail_batches_touching: Some(Space::AuditEvents), ..Faults::default() });
     let mut s = medvault::synthetic::Synth::new(5);
     let d = medvault::Date::parse("2026-11-22").unwrap();
     assert!(doc.append_report(p, s.report("Dr X", d)).is_err());
     assert!(doc.append_exam(p, s.lab_result("Labo", d)).is_err());
     assert!(doc.update_identity(p, s.identity(), "correction").is_err());
     assert!(doc.create_patient(s.identity()).is_err());
-    assert_eq!(
-        mem.snapshot(),
-        before,
-        "a failed write left something behind"
-    );
+    assert_eq!(mem.snapshot(), before, "a failed write left something behind");
     assert_eq!(practice.store.audit_size(), size);
     // The same writes succeed once the log is back, and sequence numbers have no gap.
     faulty.set(Faults::default());

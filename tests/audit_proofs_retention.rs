@@ -19,10 +19,7 @@ fn an_event_proof_verifies_alone_and_every_corruption_fails() {
     for seq in [0, 5, size - 1] {
         let proof = dpo.prove_event(seq).unwrap();
         let bytes = proof.to_bytes().unwrap();
-        let ev = EventProof::from_bytes(&bytes)
-            .unwrap()
-            .verify(&public)
-            .unwrap();
+        let ev = EventProof::from_bytes(&bytes).unwrap().verify(&public).unwrap();
         assert_eq!(ev.seq, seq);
         // Trailing or missing bytes.
         let mut longer = bytes.clone();
@@ -46,11 +43,7 @@ fn an_event_proof_verifies_alone_and_every_corruption_fails() {
         extra.path.push([0; 32]);
         assert!(extra.verify(&public).is_err());
         // Another store's key.
-        assert!(
-            proof
-                .verify(&Practice::new().store.audit_public_key())
-                .is_err()
-        );
+        assert!(proof.verify(&Practice::new().store.audit_public_key()).is_err());
     }
 }
 
@@ -72,48 +65,25 @@ fn pruning_removes_old_payloads_but_the_log_still_verifies() {
     let dpo = practice.session("dpo");
     let pruned = dpo.prune_audit().unwrap();
     assert_eq!(pruned, old, "every event older than 180 days");
-    assert!(
-        mem.get(Space::AuditEvents, &0u64.to_be_bytes())
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        mem.get(Space::AuditEvents, &old.to_be_bytes())
-            .unwrap()
-            .is_some()
-    );
+    assert!(mem.get(Space::AuditEvents, &0u64.to_be_bytes()).unwrap().is_none());
+    assert!(mem.get(Space::AuditEvents, &old.to_be_bytes()).unwrap().is_some());
     let report = dpo.verify_audit(None).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.pruned, old);
     // Queries skip pruned events; recent ones remain.
-    let recent = dpo
-        .audit_query(&medvault::AuditQuery {
-            patient: Some(p),
-            ..Default::default()
-        })
-        .unwrap();
+    let recent = dpo.audit_query(&medvault::AuditQuery { patient: Some(p), ..Default::default() }).unwrap();
     assert!(recent.iter().all(|e| e.seq >= old) && !recent.is_empty());
     // Deleting a recent event and pretending it was pruned does not pass.
     let mut b = medvault::storage::Batch::new();
     b.delete(Space::AuditEvents, (old + 1).to_be_bytes().to_vec());
     mem.apply(&b).unwrap();
-    assert_eq!(
-        dpo.verify_audit(None).unwrap().first_bad_seq(),
-        Some(old + 1)
-    );
+    assert_eq!(dpo.verify_audit(None).unwrap().first_bad_seq(), Some(old + 1));
     let _ = ctx();
 }
 
 #[test]
 fn a_store_without_retention_refuses_to_prune() {
     let practice = Practice::new();
-    assert!(
-        practice
-            .session("dpo")
-            .prune_audit()
-            .unwrap_err()
-            .to_string()
-            .contains("keeps every audit event")
-    );
+    assert!(practice.session("dpo").prune_audit().unwrap_err().to_string().contains("keeps every audit event"));
     assert!(practice.session("claire").prune_audit().is_err());
 }

@@ -9,13 +9,8 @@ use std::sync::Arc;
 
 #[test]
 fn queries_filter_and_paginate_newest_first() {
-    let clock = Arc::new(ManualClock::new(
-        Timestamp::parse("2026-11-22T08:00:00Z").unwrap(),
-    ));
-    let options = StoreOptions {
-        clock: clock.clone(),
-        ..StoreOptions::insecure_fast_for_tests()
-    };
+    let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T08:00:00Z").unwrap()));
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
     let practice = Practice::on(Arc::new(medvault::storage::MemoryBackend::new()), options);
     let p = practice.patient(1);
     let q = practice.patient(2);
@@ -31,79 +26,35 @@ fn queries_filter_and_paginate_newest_first() {
     assert!(claire.read_exams(p).is_err());
     let dpo = practice.session("dpo");
 
-    let exams_p = dpo
-        .audit_query(&AuditQuery {
-            patient: Some(p),
-            section: Some(Section::Exams),
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(
-        exams_p.iter().filter(|e| e.action == Action::Read).count(),
-        6
-    );
-    assert!(
-        exams_p.windows(2).all(|w| w[0].seq > w[1].seq),
-        "newest first"
-    );
-    assert!(
-        exams_p
-            .iter()
-            .all(|e| e.entity.patient == Some(p) && e.entity.section == Some(Section::Exams))
-    );
+    let exams_p =
+        dpo.audit_query(&AuditQuery { patient: Some(p), section: Some(Section::Exams), ..Default::default() }).unwrap();
+    assert_eq!(exams_p.iter().filter(|e| e.action == Action::Read).count(), 6);
+    assert!(exams_p.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    assert!(exams_p.iter().all(|e| e.entity.patient == Some(p) && e.entity.section == Some(Section::Exams)));
 
     let by_user = dpo
-        .audit_query(&AuditQuery {
-            user: Some("ines".into()),
-            action: Some(Action::Read),
-            ..Default::default()
-        })
+        .audit_query(&AuditQuery { user: Some("ines".into()), action: Some(Action::Read), ..Default::default() })
         .unwrap();
     assert_eq!(by_user.len(), 10);
     let denied = dpo
-        .audit_query(&AuditQuery {
-            outcome: Some(Outcome::Denied),
-            action: Some(Action::Read),
-            ..Default::default()
-        })
+        .audit_query(&AuditQuery { outcome: Some(Outcome::Denied), action: Some(Action::Read), ..Default::default() })
         .unwrap();
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].agent.name, "claire");
-    let after_noon = dpo
-        .audit_query(&AuditQuery {
-            since: Some(noon),
-            ..Default::default()
-        })
-        .unwrap();
+    let after_noon = dpo.audit_query(&AuditQuery { since: Some(noon), ..Default::default() }).unwrap();
     assert!(after_noon.iter().all(|e| e.recorded_at >= noon));
     assert!(after_noon.iter().any(|e| e.agent.name == "claire"));
-    let before_noon = dpo
-        .audit_query(&AuditQuery {
-            until: Some(noon),
-            user: Some("claire".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let before_noon =
+        dpo.audit_query(&AuditQuery { until: Some(noon), user: Some("claire".into()), ..Default::default() }).unwrap();
     assert!(before_noon.iter().all(|e| e.recorded_at < noon));
 
     // Pagination: pages of 3 cover exactly the unpaginated result.
-    let full = dpo
-        .audit_query(&AuditQuery {
-            user: Some("ines".into()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .unwrap();
+    let full = dpo.audit_query(&AuditQuery { user: Some("ines".into()), limit: 1000, ..Default::default() }).unwrap();
     let mut paged = Vec::new();
     let mut cursor = None;
     loop {
         let page = dpo
-            .audit_query(&AuditQuery {
-                user: Some("ines".into()),
-                limit: 3,
-                before_seq: cursor,
-                ..Default::default()
-            })
+            .audit_query(&AuditQuery { user: Some("ines".into()), limit: 3, before_seq: cursor, ..Default::default() })
             .unwrap();
         let Some(last) = page.last() else { break };
         cursor = Some(last.seq);

@@ -7,17 +7,12 @@ use common::{PASS, Practice, ctx};
 use medvault::audit::merkle::{self, Frontier};
 use medvault::audit::{Agent, AuditEvent, Entity};
 use medvault::storage::{Backend, Batch, MemoryBackend, Space};
-use medvault::{
-    Action, Checkpoint, Outcome, Purpose, Store, StoreOptions, SystemClock, VerifyReport,
-};
+use medvault::{Action, Checkpoint, Outcome, Purpose, Store, StoreOptions, SystemClock, VerifyReport};
 use std::sync::Arc;
 
 fn setup() -> (Arc<MemoryBackend>, Practice) {
     let mem = Arc::new(MemoryBackend::new());
-    let options = StoreOptions {
-        checkpoint_interval: 8,
-        ..StoreOptions::insecure_fast_for_tests()
-    };
+    let options = StoreOptions { checkpoint_interval: 8, ..StoreOptions::insecure_fast_for_tests() };
     let practice = Practice::on(mem.clone(), options);
     for i in 0..4 {
         let p = practice.patient(i);
@@ -29,17 +24,11 @@ fn setup() -> (Arc<MemoryBackend>, Practice) {
 /// Reopens the store from the raw backend (tampering happens while it is closed) and verifies.
 fn verify(mem: &Arc<MemoryBackend>, anchor: Option<&Checkpoint>) -> VerifyReport {
     let store = Store::open_with_backend(mem.clone(), Arc::new(SystemClock)).unwrap();
-    store
-        .unlock("dpo", PASS, ctx())
-        .unwrap()
-        .verify_audit(anchor)
-        .unwrap()
+    store.unlock("dpo", PASS, ctx()).unwrap().verify_audit(anchor).unwrap()
 }
 
 fn event_at(mem: &MemoryBackend, seq: u64) -> Vec<u8> {
-    mem.get(Space::AuditEvents, &seq.to_be_bytes())
-        .unwrap()
-        .unwrap()
+    mem.get(Space::AuditEvents, &seq.to_be_bytes()).unwrap().unwrap()
 }
 
 fn put(mem: &MemoryBackend, space: Space, key: Vec<u8>, value: Vec<u8>) {
@@ -81,33 +70,17 @@ fn an_edited_event_with_recomputed_hashes_is_found_by_the_signatures() {
     let (mem, _practice) = setup();
     // The forger re-encodes a plausible event and rewrites its leaf: only signed roots remain.
     let mut ev: AuditEvent = medvault::codec::decode(&event_at(&mem, 12), "e").unwrap();
-    ev.outcome = if ev.outcome == Outcome::Success {
-        Outcome::Denied
-    } else {
-        Outcome::Success
-    };
+    ev.outcome = if ev.outcome == Outcome::Success { Outcome::Denied } else { Outcome::Success };
     let bytes = medvault::codec::encode(&ev).unwrap();
     let leaf = merkle::leaf_hash(&bytes);
-    put(
-        &mem,
-        Space::AuditEvents,
-        12u64.to_be_bytes().to_vec(),
-        bytes,
-    );
+    put(&mem, Space::AuditEvents, 12u64.to_be_bytes().to_vec(), bytes);
     let mut k = vec![0u8];
     k.extend_from_slice(&12u64.to_be_bytes());
     put(&mem, Space::AuditNodes, k, leaf.to_vec());
     let report = verify(&mem, None);
     let bad = report.first_bad_seq().expect("forgery not found");
     assert!(bad <= 12, "first bad {bad}: {:?}", report.problems);
-    assert!(
-        report
-            .problems
-            .iter()
-            .any(|p| p.what.contains("differs from")),
-        "{:?}",
-        report.problems
-    );
+    assert!(report.problems.iter().any(|p| p.what.contains("differs from")), "{:?}", report.problems);
 }
 
 #[test]
@@ -137,12 +110,7 @@ fn a_truncated_tail_is_found() {
         delete(&mem, Space::AuditEvents, seq.to_be_bytes().to_vec());
     }
     let report = verify(&mem, None);
-    assert_eq!(
-        report.first_bad_seq(),
-        Some(size - 5),
-        "{:?}",
-        report.problems
-    );
+    assert_eq!(report.first_bad_seq(), Some(size - 5), "{:?}", report.problems);
 }
 
 #[test]
@@ -169,30 +137,19 @@ fn a_forged_event_appended_with_consistent_hashes_is_found_and_never_signed() {
     };
     let bytes = medvault::codec::encode(&forged).unwrap();
     let (format, mut frontier): (u16, Frontier) =
-        medvault::codec::decode(&mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(), "f")
-            .unwrap();
+        medvault::codec::decode(&mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(), "f").unwrap();
     for (level, index, hash) in frontier.push(merkle::leaf_hash(&bytes)) {
         let mut k = vec![level];
         k.extend_from_slice(&index.to_be_bytes());
         put(&mem, Space::AuditNodes, k, hash.to_vec());
     }
     put(&mem, Space::AuditEvents, size.to_be_bytes().to_vec(), bytes);
-    put(
-        &mem,
-        Space::Meta,
-        b"audit-tree".to_vec(),
-        medvault::codec::encode(&(format, &frontier)).unwrap(),
-    );
+    put(&mem, Space::Meta, b"audit-tree".to_vec(), medvault::codec::encode(&(format, &frontier)).unwrap());
     // Honest sessions keep working but refuse to sign over the forgery.
     let report = verify(&mem, None);
     assert_eq!(report.first_bad_seq(), Some(size), "{:?}", report.problems);
     let report = verify(&mem, None);
-    assert_eq!(
-        report.first_bad_seq(),
-        Some(size),
-        "still caught after more appends: {:?}",
-        report.problems
-    );
+    assert_eq!(report.first_bad_seq(), Some(size), "still caught after more appends: {:?}", report.problems);
 }
 
 #[test]
@@ -203,16 +160,9 @@ fn replacing_the_store_with_an_older_copy_is_caught_by_an_anchor() {
     for i in 10..13 {
         practice.patient(i);
     }
-    let anchor_json = practice
-        .session("dpo")
-        .export_checkpoint()
-        .unwrap()
-        .to_json();
+    let anchor_json = practice.session("dpo").export_checkpoint().unwrap().to_json();
     let anchor = Checkpoint::from_json(&anchor_json).unwrap();
-    assert!(
-        verify(&mem, Some(&anchor)).is_ok(),
-        "the current log extends its own anchor"
-    );
+    assert!(verify(&mem, Some(&anchor)).is_ok(), "the current log extends its own anchor");
     drop(practice);
     mem.restore(old_copy.clone());
     // Without the anchor the older copy is self-consistent: that is why anchors exist.
@@ -221,11 +171,7 @@ fn replacing_the_store_with_an_older_copy_is_caught_by_an_anchor() {
     let report = verify(&mem, Some(&anchor));
     let bad = report.first_bad_seq().expect("rollback not found");
     // The DPO's unlock is appended before verification runs, at `old_size`.
-    assert!(
-        bad >= old_size && bad <= old_size + 1,
-        "first bad {bad}, copy taken at {old_size}: {:?}",
-        report.problems
-    );
+    assert!(bad >= old_size && bad <= old_size + 1, "first bad {bad}, copy taken at {old_size}: {:?}", report.problems);
     // An anchor from another store is refused.
     let other = Practice::new();
     let foreign = other.session("dpo").export_checkpoint().unwrap();

@@ -27,37 +27,17 @@ fn wrong_revoked_and_unknown_users_get_one_typed_error_and_change_nothing() {
     practice.session("admin").revoke_user("ines").unwrap();
     let before = non_audit_state(&mem);
     let size = practice.store.audit_size();
-    for (user, pass) in [
-        ("claire", &b"wrong passphrase"[..]),
-        ("ines", PASS),
-        ("nobody", PASS),
-        ("claire", b""),
-    ] {
+    for (user, pass) in [("claire", &b"wrong passphrase"[..]), ("ines", PASS), ("nobody", PASS), ("claire", b"")] {
         let r = practice.store.unlock(user, pass, ctx());
         assert!(matches!(r, Err(Error::Authentication)), "{user}: {r:?}");
     }
-    assert_eq!(
-        non_audit_state(&mem),
-        before,
-        "a failed unlock changed stored data"
-    );
-    assert_eq!(
-        practice.store.audit_size(),
-        size + 4,
-        "each failed unlock is one audit event"
-    );
+    assert_eq!(non_audit_state(&mem), before, "a failed unlock changed stored data");
+    assert_eq!(practice.store.audit_size(), size + 4, "each failed unlock is one audit event");
     let dpo = practice.session("dpo");
-    let q = AuditQuery {
-        action: Some(Action::Unlock),
-        outcome: Some(Outcome::Denied),
-        limit: 10,
-        ..Default::default()
-    };
+    let q =
+        AuditQuery { action: Some(Action::Unlock), outcome: Some(Outcome::Denied), limit: 10, ..Default::default() };
     let events = dpo.audit_query(&q).unwrap();
-    let details: Vec<_> = events
-        .iter()
-        .map(|e| (e.agent.name.as_str(), e.detail.as_deref().unwrap_or("")))
-        .collect();
+    let details: Vec<_> = events.iter().map(|e| (e.agent.name.as_str(), e.detail.as_deref().unwrap_or(""))).collect();
     assert_eq!(
         details,
         vec![
@@ -76,27 +56,14 @@ fn a_revoked_user_loses_access_at_once_and_passphrase_change_rewraps_only_the_bu
     let practice = Practice::new();
     let admin = practice.session("admin");
     admin.revoke_user("claire").unwrap();
-    assert!(matches!(
-        practice.store.unlock("claire", PASS, ctx()),
-        Err(Error::Authentication)
-    ));
-    assert!(
-        admin.revoke_user("admin").is_err(),
-        "the last administrator cannot be revoked"
-    );
+    assert!(matches!(practice.store.unlock("claire", PASS, ctx()), Err(Error::Authentication)));
+    assert!(admin.revoke_user("admin").is_err(), "the last administrator cannot be revoked");
     let doc = practice.session("dr_martin");
-    doc.change_passphrase(PASS, b"a brand new passphrase")
-        .unwrap();
+    doc.change_passphrase(PASS, b"a brand new passphrase").unwrap();
     assert!(practice.store.unlock("dr_martin", PASS, ctx()).is_err());
-    let doc = practice
-        .store
-        .unlock("dr_martin", b"a brand new passphrase", ctx())
-        .unwrap();
+    let doc = practice.store.unlock("dr_martin", b"a brand new passphrase", ctx()).unwrap();
     assert_eq!(doc.readable_sections().len(), 3);
-    assert!(matches!(
-        doc.change_passphrase(b"not the old one", b"whatever123"),
-        Err(Error::Authentication)
-    ));
+    assert!(matches!(doc.change_passphrase(b"not the old one", b"whatever123"), Err(Error::Authentication)));
 }
 
 #[test]
@@ -110,15 +77,6 @@ fn role_changes_give_and_take_keys() {
     assert_eq!(claire.readable_sections().len(), 3);
     admin.set_roles("claire", &["biologist".into()]).unwrap();
     let claire = practice.session("claire");
-    assert_eq!(
-        claire.readable_sections(),
-        vec![medvault::Section::Identity, medvault::Section::Exams]
-    );
-    assert!(
-        admin
-            .set_roles("claire", &["superuser".into()])
-            .unwrap_err()
-            .to_string()
-            .contains("unknown role")
-    );
+    assert_eq!(claire.readable_sections(), vec![medvault::Section::Identity, medvault::Section::Exams]);
+    assert!(admin.set_roles("claire", &["superuser".into()]).unwrap_err().to_string().contains("unknown role"));
 }

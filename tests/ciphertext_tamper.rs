@@ -9,10 +9,7 @@ use medvault::{Date, Error, PatientId, Section};
 fn records(practice: &Practice, p: PatientId, section: Section) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut prefix = p.0.to_vec();
     prefix.push(section as u8);
-    practice
-        .backend
-        .scan_prefix(Space::Records, &prefix)
-        .unwrap()
+    practice.backend.scan_prefix(Space::Records, &prefix).unwrap()
 }
 
 fn put(practice: &Practice, key: &[u8], value: &[u8]) {
@@ -57,19 +54,13 @@ fn swapped_ciphertexts_fail_between_patients_sections_and_revisions() {
     let (ka, va) = records(&practice, a, Section::Reports).remove(0);
     let (kb, vb) = records(&practice, b, Section::Reports).remove(0);
     put(&practice, &kb, &va);
-    assert!(matches!(
-        read(&practice, b, Section::Reports),
-        Err(Error::Decrypt)
-    ));
+    assert!(matches!(read(&practice, b, Section::Reports), Err(Error::Decrypt)));
     put(&practice, &kb, &vb);
     // Between sections: a report moved to the exams section of the same patient and entry.
     let mut moved = ka.clone();
     moved[16] = Section::Exams as u8;
     put(&practice, &moved, &va);
-    assert!(matches!(
-        read(&practice, a, Section::Exams),
-        Err(Error::Decrypt)
-    ));
+    assert!(matches!(read(&practice, a, Section::Exams), Err(Error::Decrypt)));
     let mut del = Batch::new();
     del.delete(Space::Records, moved);
     practice.backend.apply(&del).unwrap();
@@ -78,23 +69,16 @@ fn swapped_ciphertexts_fail_between_patients_sections_and_revisions() {
     let reps = doc.read_reports(a).unwrap();
     let mut r = reps[0].content.clone();
     r.title = "Corrigé".into();
-    doc.write(a, Some(reps[0].entry_id), r, Some("typo"))
-        .unwrap();
+    doc.write(a, Some(reps[0].entry_id), r, Some("typo")).unwrap();
     let revs = records(&practice, a, Section::Reports);
     assert_eq!(revs.len(), 2);
     put(&practice, &revs[1].0, &revs[0].1);
-    assert!(matches!(
-        read(&practice, a, Section::Reports),
-        Err(Error::Decrypt)
-    ));
+    assert!(matches!(read(&practice, a, Section::Reports), Err(Error::Decrypt)));
     // Identity of one patient swapped into another.
     let (kia, via) = records(&practice, a, Section::Identity).remove(0);
     let (kib, _) = records(&practice, b, Section::Identity).remove(0);
     put(&practice, &kib, &via);
-    assert!(matches!(
-        read(&practice, b, Section::Identity),
-        Err(Error::Decrypt)
-    ));
+    assert!(matches!(read(&practice, b, Section::Identity), Err(Error::Decrypt)));
     let _ = (kia, Date::parse("2026-01-01"));
 }
 
@@ -107,10 +91,7 @@ fn a_failed_decryption_is_audited_and_returns_nothing() {
     v[last] ^= 1;
     put(&practice, &k, &v);
     let before = practice.store.audit_size();
-    assert!(matches!(
-        read(&practice, p, Section::Exams),
-        Err(Error::Decrypt)
-    ));
+    assert!(matches!(read(&practice, p, Section::Exams), Err(Error::Decrypt)));
     // unlock + the failed read
     assert_eq!(practice.store.audit_size(), before + 2);
     let dpo = practice.session("dpo");

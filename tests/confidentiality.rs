@@ -3,8 +3,7 @@
 mod common;
 
 use medvault::{
-    AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Sex, Store,
-    StoreOptions,
+    AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Sex, Store, StoreOptions,
 };
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -82,11 +81,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p))
-        } else {
-            out.push(p)
-        }
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
     }
     out
 }
@@ -95,31 +90,18 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 fn no_marker_reaches_disk_tracing_errors_or_debug() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let mut debug_output = String::new();
     tracing::subscriber::with_default(subscriber, || {
-        let (store, _shares) = Store::create(
-            &path,
-            "admin",
-            b"admin passphrase",
-            StoreOptions::insecure_fast_for_tests(),
-        )
-        .unwrap();
+        let (store, _shares) =
+            Store::create(&path, "admin", b"admin passphrase", StoreOptions::insecure_fast_for_tests()).unwrap();
         let ctx = AccessContext::treatment("poste-1");
-        let admin = store
-            .unlock("admin", b"admin passphrase", ctx.clone())
-            .unwrap();
-        admin
-            .add_user("doc", &["physician".into()], b"doctor passphrase")
-            .unwrap();
-        let doc = store
-            .unlock("doc", b"doctor passphrase", ctx.clone())
-            .unwrap();
+        let admin = store.unlock("admin", b"admin passphrase", ctx.clone()).unwrap();
+        admin.add_user("doc", &["physician".into()], b"doctor passphrase").unwrap();
+        let doc = store.unlock("doc", b"doctor passphrase", ctx.clone()).unwrap();
         let p = doc.create_patient(marked_identity()).unwrap();
         let d = Date::parse("2026-11-22").unwrap();
         let report = Report {
@@ -151,18 +133,12 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
         let exams = doc.read_exams(p).unwrap();
         assert_eq!(ids[0].content.birth_name, "ZQXBIRTHNAME");
         assert_eq!(reps.len(), 2);
-        debug_output = format!(
-            "{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}",
-            ids[0].content, reps[0].content, exams[0].content
-        );
+        debug_output =
+            format!("{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}", ids[0].content, reps[0].content, exams[0].content);
         // An error about bad content names the field, not the value.
         let mut bad = marked_identity();
         bad.ins_matricule = Some("ZQXBIRTHNAME12".into());
-        debug_output.push_str(
-            &doc.update_identity(p, bad, "ZQXREASON")
-                .unwrap_err()
-                .to_string(),
-        );
+        debug_output.push_str(&doc.update_identity(p, bad, "ZQXREASON").unwrap_err().to_string());
         // Scan after flush, while the store is open...
         store.flush().unwrap();
         let found = scan_dir(&path, MARKERS);
@@ -174,15 +150,9 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
     let found = scan_dir(&path, MARKERS);
     assert!(found.is_empty(), "plaintext on disk after close: {found:?}");
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("store created"),
-        "the capture must see the library's tracing: {logs}"
-    );
+    assert!(logs.contains("store created"), "the capture must see the library's tracing: {logs}");
     for m in MARKERS {
         assert!(!logs.contains(m), "{m} in tracing output");
-        assert!(
-            !debug_output.contains(m),
-            "{m} in Debug or error output: {debug_output}"
-        );
+        assert!(!debug_output.contains(m), "{m} in Debug or error output: {debug_output}");
     }
 }

@@ -8,15 +8,12 @@ use medvault::{Section, Timestamp};
 use std::path::PathBuf;
 
 fn golden(name: &str, bytes: &[u8]) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/golden")
-        .join(format!("{name}.hex"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden").join(format!("{name}.hex"));
     let hex = hex::encode(bytes);
     if std::env::var_os("MEDVAULT_BLESS").is_some() {
         std::fs::write(&path, format!("{hex}\n")).unwrap();
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing fixture {}", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing fixture {}", path.display()));
     assert_eq!(hex, want.trim(), "{name}: encoding drifted from format 1");
 }
 
@@ -35,11 +32,7 @@ fn event() -> AuditEvent {
             workstation: "accueil-1".into(),
         },
         purpose: Purpose::Treatment,
-        entity: Entity {
-            patient: Some(PatientId([3; 16])),
-            section: Some(Section::Exams),
-            ..Entity::default()
-        },
+        entity: Entity { patient: Some(PatientId([3; 16])), section: Some(Section::Exams), ..Entity::default() },
         detail: Some("no role of this user may read the exams section".into()),
     }
 }
@@ -48,26 +41,15 @@ fn event() -> AuditEvent {
 fn audit_event_encoding_is_stable() {
     let bytes = medvault::codec::encode(&event()).unwrap();
     golden("audit_event", &bytes);
-    assert_eq!(
-        medvault::codec::decode::<AuditEvent>(&bytes, "event").unwrap(),
-        event()
-    );
-    golden(
-        "audit_event_leaf",
-        &medvault::audit::merkle::leaf_hash(&bytes),
-    );
+    assert_eq!(medvault::codec::decode::<AuditEvent>(&bytes, "event").unwrap(), event());
+    golden("audit_event_leaf", &medvault::audit::merkle::leaf_hash(&bytes));
 }
 
 #[test]
 fn checkpoint_encoding_and_signature_are_stable() {
     // Ed25519 signatures are deterministic: a fixed key gives fixed bytes.
     let key = SigningSecret::from_key(&Key32::from_bytes([7; 32]));
-    let head = TreeHead {
-        store: StoreId([9; 16]),
-        size: 1000,
-        root: [0xAB; 32],
-        time: Timestamp(1_795_334_400_000),
-    };
+    let head = TreeHead { store: StoreId([9; 16]), size: 1000, root: [0xAB; 32], time: Timestamp(1_795_334_400_000) };
     let cp = Checkpoint::sign(head, &key).unwrap();
     golden("checkpoint", &medvault::codec::encode(&cp).unwrap());
     cp.verify(&key.verifying_key(), StoreId([9; 16])).unwrap();
@@ -87,29 +69,14 @@ fn associated_data_is_stable() {
 
 #[test]
 fn passphrase_derivation_is_stable() {
-    let k = KdfParams::INSECURE_FAST
-        .derive(b"correct horse battery staple", &[5; 16])
-        .unwrap();
-    let probe = aead::seal(
-        &k,
-        &Binding::RecoveryCheck {
-            store: StoreId([0; 16]),
-        },
-        b"probe",
-    );
+    let k = KdfParams::INSECURE_FAST.derive(b"correct horse battery staple", &[5; 16]).unwrap();
+    let probe = aead::seal(&k, &Binding::RecoveryCheck { store: StoreId([0; 16]) }, b"probe");
     // The derived key opens a value sealed by format 1.
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden/sealed_probe.hex");
     if std::env::var_os("MEDVAULT_BLESS").is_some() {
         std::fs::write(&path, format!("{}\n", hex::encode(&probe))).unwrap();
     }
     let sealed = hex::decode(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
-    let opened = aead::open(
-        &k,
-        &Binding::RecoveryCheck {
-            store: StoreId([0; 16]),
-        },
-        &sealed,
-    )
-    .unwrap();
+    let opened = aead::open(&k, &Binding::RecoveryCheck { store: StoreId([0; 16]) }, &sealed).unwrap();
     assert_eq!(&opened[..], b"probe");
 }

@@ -10,36 +10,12 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 enum Op {
-    CreatePatient {
-        user: usize,
-        seed: u64,
-    },
-    AddReport {
-        user: usize,
-        patient: usize,
-        seed: u64,
-    },
-    AddExam {
-        user: usize,
-        patient: usize,
-        seed: u64,
-    },
-    ReviseReport {
-        user: usize,
-        patient: usize,
-        entry: usize,
-        seed: u64,
-    },
-    UpdateIdentity {
-        user: usize,
-        patient: usize,
-        seed: u64,
-    },
-    Read {
-        user: usize,
-        patient: usize,
-        section: usize,
-    },
+    CreatePatient { user: usize, seed: u64 },
+    AddReport { user: usize, patient: usize, seed: u64 },
+    AddExam { user: usize, patient: usize, seed: u64 },
+    ReviseReport { user: usize, patient: usize, entry: usize, seed: u64 },
+    UpdateIdentity { user: usize, patient: usize, seed: u64 },
+    Read { user: usize, patient: usize, section: usize },
 }
 
 const USERS: [&str; 5] = ["claire", "dr_martin", "ines", "labo", "dpo"];
@@ -48,34 +24,16 @@ fn op() -> impl Strategy<Value = Op> {
     let u = 0..USERS.len();
     prop_oneof![
         (u.clone(), any::<u64>()).prop_map(|(user, seed)| Op::CreatePatient { user, seed }),
-        (u.clone(), 0..4usize, any::<u64>()).prop_map(|(user, patient, seed)| Op::AddReport {
-            user,
-            patient,
-            seed
-        }),
-        (u.clone(), 0..4usize, any::<u64>()).prop_map(|(user, patient, seed)| Op::AddExam {
-            user,
-            patient,
-            seed
-        }),
-        (u.clone(), 0..4usize, 0..3usize, any::<u64>()).prop_map(|(user, patient, entry, seed)| {
-            Op::ReviseReport {
-                user,
-                patient,
-                entry,
-                seed,
-            }
-        }),
+        (u.clone(), 0..4usize, any::<u64>()).prop_map(|(user, patient, seed)| Op::AddReport { user, patient, seed }),
+        (u.clone(), 0..4usize, any::<u64>()).prop_map(|(user, patient, seed)| Op::AddExam { user, patient, seed }),
+        (u.clone(), 0..4usize, 0..3usize, any::<u64>())
+            .prop_map(|(user, patient, entry, seed)| { Op::ReviseReport { user, patient, entry, seed } }),
         (u.clone(), 0..4usize, any::<u64>()).prop_map(|(user, patient, seed)| Op::UpdateIdentity {
             user,
             patient,
             seed
         }),
-        (u, 0..4usize, 0..3usize).prop_map(|(user, patient, section)| Op::Read {
-            user,
-            patient,
-            section
-        }),
+        (u, 0..4usize, 0..3usize).prop_map(|(user, patient, section)| Op::Read { user, patient, section }),
     ]
 }
 
@@ -99,11 +57,7 @@ fn may(user: &str, section: Section, write: bool) -> bool {
         }
         .to_string(),
     ];
-    if write {
-        p.may_write(&roles, section)
-    } else {
-        p.may_read(&roles, section)
-    }
+    if write { p.may_write(&roles, section) } else { p.may_read(&roles, section) }
 }
 
 proptest! {

@@ -19,9 +19,7 @@ fn try_read(s: &Session, p: PatientId, section: Section) -> Result<usize, Error>
 fn try_write(s: &Session, p: PatientId, section: Section, synth: &mut Synth) -> Result<(), Error> {
     let d = Date::parse("2026-11-03").unwrap();
     match section {
-        Section::Identity => s
-            .update_identity(p, synth.identity(), "correction")
-            .map(|_| ()),
+        Section::Identity => s.update_identity(p, synth.identity(), "correction").map(|_| ()),
         Section::Reports => s.append_report(p, synth.report("Dr X", d)).map(|_| ()),
         Section::Exams => s.append_exam(p, synth.lab_result("Labo", d)).map(|_| ()),
         _ => unreachable!(),
@@ -64,10 +62,7 @@ fn every_role_section_and_operation_matches_the_default_matrix() {
         use Section::*;
         match role {
             "secretary" => (vec![Identity, Reports], vec![Identity, Reports]),
-            "physician" => (
-                vec![Identity, Reports, Exams],
-                vec![Identity, Reports, Exams],
-            ),
+            "physician" => (vec![Identity, Reports, Exams], vec![Identity, Reports, Exams]),
             "nurse" => (vec![Identity, Reports, Exams], vec![]),
             "biologist" => (vec![Identity, Exams], vec![Exams]),
             _ => (vec![], vec![]),
@@ -77,16 +72,8 @@ fn every_role_section_and_operation_matches_the_default_matrix() {
         let roles = vec![role.to_string()];
         let (r, w) = expect(role);
         for section in Section::ALL {
-            assert_eq!(
-                policy.may_read(&roles, section),
-                r.contains(&section),
-                "{role} read {section}"
-            );
-            assert_eq!(
-                policy.may_write(&roles, section),
-                w.contains(&section),
-                "{role} write {section}"
-            );
+            assert_eq!(policy.may_read(&roles, section), r.contains(&section), "{role} read {section}");
+            assert_eq!(policy.may_write(&roles, section), w.contains(&section), "{role} write {section}");
         }
     }
 }
@@ -97,10 +84,8 @@ fn sessions_hold_only_the_keys_of_their_roles() {
     for (user, role) in USERS {
         let s = practice.session(user);
         let roles = vec![role.to_string()];
-        let expected: Vec<Section> = Section::ALL
-            .into_iter()
-            .filter(|sec| practice.store.policy().may_read(&roles, *sec))
-            .collect();
+        let expected: Vec<Section> =
+            Section::ALL.into_iter().filter(|sec| practice.store.policy().may_read(&roles, *sec)).collect();
         assert_eq!(s.readable_sections(), expected, "{user}");
     }
     assert!(practice.session("admin").readable_sections().is_empty());
@@ -119,27 +104,14 @@ fn enforcement_is_cryptographic_even_with_every_check_bypassed() {
     for user in ["admin", "dpo"] {
         let s = practice.session(user);
         for section in Section::ALL {
-            assert!(
-                s.testing_decrypt_bypassing_checks(p, section).is_err(),
-                "{user} decrypted {section}"
-            );
+            assert!(s.testing_decrypt_bypassing_checks(p, section).is_err(), "{user} decrypted {section}");
         }
     }
     // The same bypass does open what the role holds: the probe can succeed.
     let nurse = practice.session("ines");
-    assert_eq!(
-        nurse
-            .testing_decrypt_bypassing_checks(p, Section::Exams)
-            .unwrap(),
-        1
-    );
+    assert_eq!(nurse.testing_decrypt_bypassing_checks(p, Section::Exams).unwrap(), 1);
     let secretary = practice.session("claire");
-    assert_eq!(
-        secretary
-            .testing_decrypt_bypassing_checks(p, Section::Reports)
-            .unwrap(),
-        1
-    );
+    assert_eq!(secretary.testing_decrypt_bypassing_checks(p, Section::Reports).unwrap(), 1);
 }
 
 #[test]
@@ -154,10 +126,5 @@ fn content_rules_are_checked_before_anything_is_written() {
     bad.ins_matricule = Some("123456789012345".into());
     bad.ins_oid = Some("1.2.250.1.213.1.4.8".into());
     assert!(bad.validate().is_err());
-    assert!(
-        !doc.create_patient(bad)
-            .unwrap_err()
-            .to_string()
-            .contains("123456789012345")
-    );
+    assert!(!doc.create_patient(bad).unwrap_err().to_string().contains("123456789012345"));
 }

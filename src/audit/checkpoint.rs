@@ -39,11 +39,7 @@ pub struct Checkpoint {
 mod sig_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
     pub fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&hex::encode(v))
-        } else {
-            s.serialize_bytes(v)
-        }
+        if s.is_human_readable() { s.serialize_str(&hex::encode(v)) } else { s.serialize_bytes(v) }
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let bytes: Vec<u8> = if d.is_human_readable() {
@@ -52,9 +48,7 @@ mod sig_bytes {
         } else {
             serde_bytes_vec(d)?
         };
-        bytes
-            .try_into()
-            .map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
+        bytes.try_into().map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
     }
     fn serde_bytes_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         Vec::<u8>::deserialize(d)
@@ -71,37 +65,22 @@ impl Checkpoint {
     /// Signs a tree head.
     pub fn sign(head: TreeHead, key: &SigningSecret) -> Result<Checkpoint> {
         let signature = key.sign(&message(&head)?);
-        Ok(Checkpoint {
-            format: 1,
-            head,
-            signer: key.verifying_key(),
-            signature,
-        })
+        Ok(Checkpoint { format: 1, head, signer: key.verifying_key(), signature })
     }
 
     /// Checks the signature against the expected audit public key and store.
     pub fn verify(&self, expected_signer: &[u8; 32], store: StoreId) -> Result<()> {
         if self.format != 1 {
-            return Err(Error::Integrity(format!(
-                "unsupported checkpoint format {}",
-                self.format
-            )));
+            return Err(Error::Integrity(format!("unsupported checkpoint format {}", self.format)));
         }
         if &self.signer != expected_signer {
-            return Err(Error::Integrity(
-                "checkpoint signed by another key than this store's audit key".into(),
-            ));
+            return Err(Error::Integrity("checkpoint signed by another key than this store's audit key".into()));
         }
         if self.head.store != store {
-            return Err(Error::Integrity(
-                "checkpoint belongs to another store".into(),
-            ));
+            return Err(Error::Integrity("checkpoint belongs to another store".into()));
         }
         if !verify_signature(&self.signer, &message(&self.head)?, &self.signature) {
-            return Err(Error::Integrity(format!(
-                "checkpoint at size {} has a bad signature",
-                self.head.size
-            )));
+            return Err(Error::Integrity(format!("checkpoint at size {} has a bad signature", self.head.size)));
         }
         Ok(())
     }

@@ -103,15 +103,11 @@ impl Action {
     /// FHIR AuditEvent.action code (C, R, U, D, E).
     pub fn fhir_action(self) -> &'static str {
         match self {
-            Action::PatientCreate | Action::UserAdd | Action::StoreCreate | Action::KeyCreate => {
-                "C"
-            }
+            Action::PatientCreate | Action::UserAdd | Action::StoreCreate | Action::KeyCreate => "C",
             Action::Read | Action::Search | Action::AuditQuery | Action::AuditVerify => "R",
-            Action::Write
-            | Action::RoleChange
-            | Action::PassphraseChange
-            | Action::KeyDelivery
-            | Action::Recover => "U",
+            Action::Write | Action::RoleChange | Action::PassphraseChange | Action::KeyDelivery | Action::Recover => {
+                "U"
+            }
             Action::UserRevoke | Action::AuditPrune => "D",
             Action::Unlock | Action::Export | Action::CheckpointExport => "E",
         }
@@ -151,9 +147,7 @@ impl Outcome {
         [Outcome::Success, Outcome::Denied, Outcome::Error]
             .into_iter()
             .find(|o| o.name() == s)
-            .ok_or_else(|| {
-                crate::Error::Invalid(format!("unknown outcome {s:?} (success, denied, error)"))
-            })
+            .ok_or_else(|| crate::Error::Invalid(format!("unknown outcome {s:?} (success, denied, error)")))
     }
 }
 
@@ -265,14 +259,7 @@ pub struct EventDraft {
 impl EventDraft {
     /// A draft with no entity.
     pub fn new(action: Action, outcome: Outcome, agent: Agent, purpose: Purpose) -> Self {
-        EventDraft {
-            action,
-            outcome,
-            agent,
-            purpose,
-            entity: Entity::default(),
-            detail: None,
-        }
+        EventDraft { action, outcome, agent, purpose, entity: Entity::default(), detail: None }
     }
     /// Sets the entity.
     pub fn entity(mut self, entity: Entity) -> Self {

@@ -44,9 +44,7 @@ impl PendingReceipt {
     /// Waits until the append is durable (for `Immediate`), then hands out the receipt.
     pub fn durable(self, committer: &Committer) -> Result<AuditReceipt> {
         if self.durability == Durability::Immediate {
-            committer
-                .sync(self.ticket)
-                .map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+            committer.sync(self.ticket).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
         }
         Ok(self.receipt)
     }
@@ -69,9 +67,7 @@ const FRONTIER_FORMAT: u16 = 1;
 pub(crate) fn decode_frontier(bytes: &[u8]) -> Result<Frontier> {
     let (format, frontier): (u16, Frontier) = codec::decode(bytes, "audit tree state")?;
     if format != FRONTIER_FORMAT {
-        return Err(Error::Integrity(format!(
-            "unsupported audit tree state format {format}"
-        )));
+        return Err(Error::Integrity(format!("unsupported audit tree state format {format}")));
     }
     Ok(frontier)
 }
@@ -105,10 +101,7 @@ pub(crate) struct BackendNodes<'a>(pub &'a dyn Backend);
 
 impl NodeSource for BackendNodes<'_> {
     fn node(&self, level: u8, index: u64) -> Option<Hash> {
-        let v = self
-            .0
-            .get(Space::AuditNodes, &node_key(level, index))
-            .ok()??;
+        let v = self.0.get(Space::AuditNodes, &node_key(level, index)).ok()??;
         v.try_into().ok()
     }
 }
@@ -140,19 +133,12 @@ impl AuditLog {
             None => Frontier::default(),
         };
         let signed_size = match backend.get(Space::Meta, META_HEAD)? {
-            Some(bytes) => {
-                codec::decode::<Checkpoint>(&bytes, "signed head")?
-                    .head
-                    .size
-            }
+            Some(bytes) => codec::decode::<Checkpoint>(&bytes, "signed head")?.head.size,
             None => 0,
         };
         Ok(AuditLog {
             store,
-            state: Mutex::new(State {
-                frontier,
-                signed_size,
-            }),
+            state: Mutex::new(State { frontier, signed_size }),
             checkpoint_interval: checkpoint_interval.max(1),
             clock,
         })
@@ -166,12 +152,7 @@ impl AuditLog {
     /// The current tree head (unsigned).
     pub fn head(&self) -> TreeHead {
         let s = self.state.lock();
-        TreeHead {
-            store: self.store,
-            size: s.frontier.size,
-            root: s.frontier.root(),
-            time: self.clock.now(),
-        }
+        TreeHead { store: self.store, size: s.frontier.size, root: s.frontier.root(), time: self.clock.now() }
     }
 
     /// Appends `drafts` and `extra` atomically. The result must be made durable with
@@ -192,8 +173,7 @@ impl AuditLog {
             let mut guard = self.state.lock();
             // Never sign over unsigned events that could not legitimately be unsigned: that
             // would bless events planted through raw storage access.
-            let signer = signer
-                .filter(|_| self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard));
+            let signer = signer.filter(|_| self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard));
             let mut frontier = guard.frontier.clone();
             first_seq = frontier.size;
             let now = self.clock.now();
@@ -204,44 +184,24 @@ impl AuditLog {
             }
             let signed = signer.is_some();
             if let Some(key) = signer {
-                let head = TreeHead {
-                    store: self.store,
-                    size: frontier.size,
-                    root: frontier.root(),
-                    time: now,
-                };
+                let head = TreeHead { store: self.store, size: frontier.size, root: frontier.root(), time: now };
                 let cp = Checkpoint::sign(head, key)?;
                 let bytes = codec::encode(&cp)?;
-                let crossed = first_seq / self.checkpoint_interval
-                    != frontier.size / self.checkpoint_interval;
+                let crossed = first_seq / self.checkpoint_interval != frontier.size / self.checkpoint_interval;
                 if crossed {
-                    batch.put(
-                        Space::Checkpoints,
-                        frontier.size.to_be_bytes().to_vec(),
-                        bytes.clone(),
-                    );
+                    batch.put(Space::Checkpoints, frontier.size.to_be_bytes().to_vec(), bytes.clone());
                 }
                 batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
             }
-            batch.put(
-                Space::Meta,
-                META_TREE.to_vec(),
-                codec::encode(&(FRONTIER_FORMAT, &frontier))?,
-            );
+            batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&(FRONTIER_FORMAT, &frontier))?);
             batch.extend(extra);
-            ticket = committer
-                .apply(&batch)
-                .map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+            ticket = committer.apply(&batch).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
             if signed {
                 guard.signed_size = frontier.size;
             }
             guard.frontier = frontier;
         }
-        Ok(PendingReceipt {
-            receipt: AuditReceipt { first_seq, count },
-            ticket,
-            durability,
-        })
+        Ok(PendingReceipt { receipt: AuditReceipt { first_seq, count }, ticket, durability })
     }
 
     /// Whether every event after the latest signed head is a failed unlock (the only events
@@ -251,20 +211,14 @@ impl AuditLog {
             return true;
         }
         let lo = state.signed_size.to_be_bytes();
-        let Ok(rows) = backend.range(
-            Space::AuditEvents,
-            &lo,
-            None,
-            crate::storage::Order::Ascending,
-            usize::MAX,
-        ) else {
+        let Ok(rows) = backend.range(Space::AuditEvents, &lo, None, crate::storage::Order::Ascending, usize::MAX)
+        else {
             return false;
         };
         let ok = rows.len() as u64 == state.frontier.size - state.signed_size
             && rows.iter().all(|(_, v)| {
                 codec::decode::<AuditEvent>(v, "audit event").is_ok_and(|e| {
-                    e.action == super::event::Action::Unlock
-                        && e.outcome != super::event::Outcome::Success
+                    e.action == super::event::Action::Unlock && e.outcome != super::event::Outcome::Success
                 })
             });
         if !ok {
@@ -276,12 +230,7 @@ impl AuditLog {
         ok
     }
 
-    fn stage_event(
-        &self,
-        batch: &mut Batch,
-        frontier: &mut Frontier,
-        event: &AuditEvent,
-    ) -> Result<()> {
+    fn stage_event(&self, batch: &mut Batch, frontier: &mut Frontier, event: &AuditEvent) -> Result<()> {
         let seq = event.seq;
         let bytes = codec::encode(event)?;
         let leaf = super::merkle::leaf_hash(&bytes);
@@ -293,16 +242,8 @@ impl AuditLog {
         if let Some(p) = event.entity.patient {
             batch.put(Space::AuditByPatient, patient_index_key(p, seq), Vec::new());
         }
-        batch.put(
-            Space::AuditByUser,
-            [user_index_prefix(&event.agent.name).as_slice(), &seq_be].concat(),
-            Vec::new(),
-        );
-        batch.put(
-            Space::AuditByTime,
-            [time_index_prefix(event.recorded_at).as_slice(), &seq_be].concat(),
-            Vec::new(),
-        );
+        batch.put(Space::AuditByUser, [user_index_prefix(&event.agent.name).as_slice(), &seq_be].concat(), Vec::new());
+        batch.put(Space::AuditByTime, [time_index_prefix(event.recorded_at).as_slice(), &seq_be].concat(), Vec::new());
         Ok(())
     }
 
@@ -310,23 +251,16 @@ impl AuditLog {
     pub fn checkpoint(&self, committer: &Committer, key: &SigningSecret) -> Result<Checkpoint> {
         let mut guard = self.state.lock();
         if !self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard) {
-            return Err(Error::Integrity("audit log holds unsigned events that are not failed unlocks; refusing to sign a checkpoint".into()));
+            return Err(Error::Integrity(
+                "audit log holds unsigned events that are not failed unlocks; refusing to sign a checkpoint".into(),
+            ));
         }
         let size = guard.frontier.size;
-        let head = TreeHead {
-            store: self.store,
-            size,
-            root: guard.frontier.root(),
-            time: self.clock.now(),
-        };
+        let head = TreeHead { store: self.store, size, root: guard.frontier.root(), time: self.clock.now() };
         let cp = Checkpoint::sign(head, key)?;
         let bytes = codec::encode(&cp)?;
         let mut batch = Batch::new();
-        batch.put(
-            Space::Checkpoints,
-            size.to_be_bytes().to_vec(),
-            bytes.clone(),
-        );
+        batch.put(Space::Checkpoints, size.to_be_bytes().to_vec(), bytes.clone());
         batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
         let ticket = committer.apply(&batch)?;
         guard.signed_size = size;

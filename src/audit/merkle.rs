@@ -53,10 +53,7 @@ impl Frontier {
         // A set low bit of `size` at `level` means a perfect subtree of that level is waiting.
         while (self.size >> level) & 1 == 1 {
             // invariant: one hash is stored per set bit of `size`, so the stack is non-empty.
-            let left = self
-                .hashes
-                .pop()
-                .expect("invariant: frontier matches size bits");
+            let left = self.hashes.pop().expect("invariant: frontier matches size bits");
             cur = node_hash(&left, &cur);
             level += 1;
             index >>= 1;
@@ -99,30 +96,15 @@ pub fn range_hash<S: NodeSource + ?Sized>(src: &S, lo: u64, hi: u64) -> Result<H
         return Ok(empty_root());
     }
     if n.is_power_of_two() && lo.is_multiple_of(n) {
-        return src
-            .node(n.trailing_zeros() as u8, lo / n)
-            .ok_or(MissingNode);
+        return src.node(n.trailing_zeros() as u8, lo / n).ok_or(MissingNode);
     }
     let k = largest_pow2_below(n);
-    Ok(node_hash(
-        &range_hash(src, lo, lo + k)?,
-        &range_hash(src, lo + k, hi)?,
-    ))
+    Ok(node_hash(&range_hash(src, lo, lo + k)?, &range_hash(src, lo + k, hi)?))
 }
 
 /// RFC 9162 §2.1.3.1 inclusion proof of leaf `m` in the tree of the first `n` leaves.
-pub fn inclusion_proof<S: NodeSource + ?Sized>(
-    src: &S,
-    m: u64,
-    n: u64,
-) -> Result<Vec<Hash>, MissingNode> {
-    fn path<S: NodeSource + ?Sized>(
-        src: &S,
-        m: u64,
-        lo: u64,
-        hi: u64,
-        out: &mut Vec<Hash>,
-    ) -> Result<(), MissingNode> {
+pub fn inclusion_proof<S: NodeSource + ?Sized>(src: &S, m: u64, n: u64) -> Result<Vec<Hash>, MissingNode> {
+    fn path<S: NodeSource + ?Sized>(src: &S, m: u64, lo: u64, hi: u64, out: &mut Vec<Hash>) -> Result<(), MissingNode> {
         let n = hi - lo;
         if n <= 1 {
             return Ok(());
@@ -146,11 +128,7 @@ pub fn inclusion_proof<S: NodeSource + ?Sized>(
 }
 
 /// RFC 9162 §2.1.4.1 consistency proof between the trees of the first `m` and `n` leaves.
-pub fn consistency_proof<S: NodeSource + ?Sized>(
-    src: &S,
-    m: u64,
-    n: u64,
-) -> Result<Vec<Hash>, MissingNode> {
+pub fn consistency_proof<S: NodeSource + ?Sized>(src: &S, m: u64, n: u64) -> Result<Vec<Hash>, MissingNode> {
     fn subproof<S: NodeSource + ?Sized>(
         src: &S,
         m: u64,
@@ -345,10 +323,7 @@ mod tests {
             }
             for m in 1..=n {
                 let p = consistency_proof(&t, m, n).unwrap();
-                assert!(
-                    verify_consistency(m, n, &roots[m as usize], &root, &p),
-                    "cons {m} {n}"
-                );
+                assert!(verify_consistency(m, n, &roots[m as usize], &root, &p), "cons {m} {n}");
                 if m < n {
                     let mut extra = p.clone();
                     extra.push(root);

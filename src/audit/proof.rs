@@ -30,26 +30,14 @@ impl EventProof {
     pub fn build(backend: &dyn Backend, seq: u64, checkpoint: Checkpoint) -> Result<EventProof> {
         let event = backend
             .get(Space::AuditEvents, &seq.to_be_bytes())?
-            .ok_or_else(|| {
-                Error::NotFound(format!("audit event {seq} (never written, or pruned)"))
-            })?;
+            .ok_or_else(|| Error::NotFound(format!("audit event {seq} (never written, or pruned)")))?;
         if backend.get(Space::AuditNodes, &node_key(0, seq))?.is_none() {
             return Err(Error::Integrity(format!("no Merkle leaf for event {seq}")));
         }
-        let path = merkle::inclusion_proof(&BackendNodes(backend), seq, checkpoint.head.size)
-            .map_err(|_| {
-                Error::Invalid(format!(
-                    "event {seq} is not covered by a checkpoint of size {}",
-                    checkpoint.head.size
-                ))
-            })?;
-        Ok(EventProof {
-            format: 1,
-            event,
-            seq,
-            path,
-            checkpoint,
-        })
+        let path = merkle::inclusion_proof(&BackendNodes(backend), seq, checkpoint.head.size).map_err(|_| {
+            Error::Invalid(format!("event {seq} is not covered by a checkpoint of size {}", checkpoint.head.size))
+        })?;
+        Ok(EventProof { format: 1, event, seq, path, checkpoint })
     }
 
     /// Encodes the proof (docs/format.md).
@@ -61,10 +49,7 @@ impl EventProof {
     pub fn from_bytes(bytes: &[u8]) -> Result<EventProof> {
         let p: EventProof = codec::decode(bytes, "event proof")?;
         if p.format != 1 {
-            return Err(Error::Integrity(format!(
-                "unsupported proof format {}",
-                p.format
-            )));
+            return Err(Error::Integrity(format!("unsupported proof format {}", p.format)));
         }
         Ok(p)
     }
@@ -72,16 +57,10 @@ impl EventProof {
     /// Checks everything: the checkpoint's signature by `audit_public`, the audit path to its
     /// root (every element consumed), and that the event decodes and carries its own index.
     pub fn verify(&self, audit_public: &[u8; 32]) -> Result<AuditEvent> {
-        self.checkpoint
-            .verify(audit_public, self.checkpoint.head.store)?;
+        self.checkpoint.verify(audit_public, self.checkpoint.head.store)?;
         let leaf = merkle::leaf_hash(&self.event);
-        if !merkle::verify_inclusion(
-            self.seq,
-            self.checkpoint.head.size,
-            &leaf,
-            &self.path,
-            &self.checkpoint.head.root,
-        ) {
+        if !merkle::verify_inclusion(self.seq, self.checkpoint.head.size, &leaf, &self.path, &self.checkpoint.head.root)
+        {
             return Err(Error::Integrity(format!(
                 "event {} is not in the log signed at size {}",
                 self.seq, self.checkpoint.head.size
@@ -89,9 +68,7 @@ impl EventProof {
         }
         let ev: AuditEvent = codec::decode(&self.event, "audit event")?;
         if ev.seq != self.seq {
-            return Err(Error::Integrity(
-                "event sequence number differs from its leaf index".into(),
-            ));
+            return Err(Error::Integrity("event sequence number differs from its leaf index".into()));
         }
         Ok(ev)
     }

@@ -48,31 +48,16 @@ impl AuditQuery {
         let before = self.before_seq.unwrap_or(u64::MAX);
         // Pick the narrowest index; its key ends with the 8-byte sequence number.
         let (space, lo, hi): (Space, Vec<u8>, Option<Vec<u8>>) = if let Some(p) = self.patient {
-            (
-                Space::AuditByPatient,
-                p.0.to_vec(),
-                Some(patient_index_key(p, before)),
-            )
+            (Space::AuditByPatient, p.0.to_vec(), Some(patient_index_key(p, before)))
         } else if let Some(u) = &self.user {
             let pre = user_index_prefix(u);
-            (
-                Space::AuditByUser,
-                pre.to_vec(),
-                Some([pre.as_slice(), &before.to_be_bytes()].concat()),
-            )
+            (Space::AuditByUser, pre.to_vec(), Some([pre.as_slice(), &before.to_be_bytes()].concat()))
         } else if self.since.is_some() || self.until.is_some() {
-            let lo = self
-                .since
-                .map(|t| time_index_prefix(t).to_vec())
-                .unwrap_or_default();
+            let lo = self.since.map(|t| time_index_prefix(t).to_vec()).unwrap_or_default();
             let hi = self.until.map(|t| time_index_prefix(t).to_vec());
             (Space::AuditByTime, lo, hi)
         } else {
-            (
-                Space::AuditEvents,
-                Vec::new(),
-                Some(before.to_be_bytes().to_vec()),
-            )
+            (Space::AuditEvents, Vec::new(), Some(before.to_be_bytes().to_vec()))
         };
         let hi = hi.or_else(|| prefix_end(&lo));
         let mut out = Vec::new();

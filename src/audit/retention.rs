@@ -50,18 +50,13 @@ fn message(mark: &PruneMark) -> Result<Vec<u8>> {
 impl SignedPruneMark {
     /// Checks the signature; returns the horizon.
     pub fn verify(&self, audit_public: &[u8; 32], store: StoreId) -> Result<u64> {
-        let sig: [u8; 64] = self
-            .signature
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Integrity("prune mark signature length".into()))?;
+        let sig: [u8; 64] =
+            self.signature.as_slice().try_into().map_err(|_| Error::Integrity("prune mark signature length".into()))?;
         if &self.signer != audit_public
             || self.mark.store != store
             || !verify_signature(audit_public, &message(&self.mark)?, &sig)
         {
-            return Err(Error::Integrity(
-                "prune mark is not signed by this store's audit key".into(),
-            ));
+            return Err(Error::Integrity("prune mark is not signed by this store's audit key".into()));
         }
         Ok(self.mark.horizon)
     }
@@ -115,14 +110,8 @@ pub fn prune(
                 batch.delete(Space::AuditByPatient, patient_index_key(p, ev.seq));
             }
             let seq_be = ev.seq.to_be_bytes();
-            batch.delete(
-                Space::AuditByUser,
-                [user_index_prefix(&ev.agent.name).as_slice(), &seq_be].concat(),
-            );
-            batch.delete(
-                Space::AuditByTime,
-                [time_index_prefix(ev.recorded_at).as_slice(), &seq_be].concat(),
-            );
+            batch.delete(Space::AuditByUser, [user_index_prefix(&ev.agent.name).as_slice(), &seq_be].concat());
+            batch.delete(Space::AuditByTime, [time_index_prefix(ev.recorded_at).as_slice(), &seq_be].concat());
             next += 1;
         }
         if next == horizon {
@@ -130,17 +119,9 @@ pub fn prune(
         }
         pruned += next - horizon;
         horizon = next;
-        let mark = PruneMark {
-            format: 1,
-            store,
-            horizon,
-            time: now,
-        };
-        let signed = SignedPruneMark {
-            signature: key.sign(&message(&mark)?).to_vec(),
-            signer: key.verifying_key(),
-            mark,
-        };
+        let mark = PruneMark { format: 1, store, horizon, time: now };
+        let signed =
+            SignedPruneMark { signature: key.sign(&message(&mark)?).to_vec(), signer: key.verifying_key(), mark };
         batch.put(Space::Meta, META_PRUNED.to_vec(), codec::encode(&signed)?);
         let ticket = committer.apply(&batch)?;
         committer.sync(ticket)?;

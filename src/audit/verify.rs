@@ -82,16 +82,13 @@ impl Walker<'_> {
             if cp.head.root != root {
                 ok = false;
                 // Name the first event found bad in this range, if one was.
-                let precise = self
-                    .problems
-                    .iter()
-                    .map(|p| p.seq)
-                    .filter(|s| (self.last_good..size).contains(s))
-                    .min();
+                let precise = self.problems.iter().map(|p| p.seq).filter(|s| (self.last_good..size).contains(s)).min();
                 let from = self.last_good;
                 self.problems.push(Problem {
                     seq: precise.unwrap_or(from),
-                    what: format!("root of the first {size} events differs from the {what} (events {from}..{size} altered)"),
+                    what: format!(
+                        "root of the first {size} events differs from the {what} (events {from}..{size} altered)"
+                    ),
                 });
             }
         }
@@ -113,49 +110,28 @@ fn signed_heads(
         match codec::decode::<Checkpoint>(&v, "checkpoint") {
             Ok(cp) => {
                 if k != cp.head.size.to_be_bytes() {
-                    problems.push(Problem {
-                        seq: cp.head.size,
-                        what: "checkpoint stored under another size".into(),
-                    });
+                    problems.push(Problem { seq: cp.head.size, what: "checkpoint stored under another size".into() });
                 }
-                heads
-                    .entry(cp.head.size)
-                    .or_default()
-                    .push(("checkpoint".into(), cp));
+                heads.entry(cp.head.size).or_default().push(("checkpoint".into(), cp));
             }
-            Err(_) => problems.push(Problem {
-                seq: 0,
-                what: "undecodable checkpoint".into(),
-            }),
+            Err(_) => problems.push(Problem { seq: 0, what: "undecodable checkpoint".into() }),
         }
     }
     if let Some(v) = backend.get(Space::Meta, META_HEAD)? {
         match codec::decode::<Checkpoint>(&v, "signed head") {
-            Ok(cp) => heads
-                .entry(cp.head.size)
-                .or_default()
-                .push(("latest signed head".into(), cp)),
-            Err(_) => problems.push(Problem {
-                seq: 0,
-                what: "undecodable signed head".into(),
-            }),
+            Ok(cp) => heads.entry(cp.head.size).or_default().push(("latest signed head".into(), cp)),
+            Err(_) => problems.push(Problem { seq: 0, what: "undecodable signed head".into() }),
         }
     }
     if let Some(a) = anchor {
-        heads
-            .entry(a.head.size)
-            .or_default()
-            .push(("anchor".into(), a.clone()));
+        heads.entry(a.head.size).or_default().push(("anchor".into(), a.clone()));
     }
     let mut signed_size = 0u64;
     for (size, cps) in heads.iter_mut() {
         cps.retain(|(what, cp)| match cp.verify(audit_public, store) {
             Ok(()) => true,
             Err(e) => {
-                problems.push(Problem {
-                    seq: size.saturating_sub(1),
-                    what: format!("{what}: {e}"),
-                });
+                problems.push(Problem { seq: size.saturating_sub(1), what: format!("{what}: {e}") });
                 false
             }
         });
@@ -179,34 +155,20 @@ pub fn verify(
         Some(mark) => match mark.verify(audit_public, store) {
             Ok(h) => h,
             Err(e) => {
-                problems.push(Problem {
-                    seq: 0,
-                    what: format!("pruning mark: {e}"),
-                });
+                problems.push(Problem { seq: 0, what: format!("pruning mark: {e}") });
                 0
             }
         },
         None => 0,
     };
-    let mut w = Walker {
-        frontier: Frontier::default(),
-        heads: &heads,
-        last_good: 0,
-        problems,
-    };
+    let mut w = Walker { frontier: Frontier::default(), heads: &heads, last_good: 0, problems };
 
     // Below the pruning horizon only leaves remain; the signed roots vouch for them.
     for seq in 0..horizon {
-        match backend
-            .get(Space::AuditNodes, &node_key(0, seq))?
-            .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        {
+        match backend.get(Space::AuditNodes, &node_key(0, seq))?.and_then(|v| <[u8; 32]>::try_from(v).ok()) {
             Some(leaf) => w.push(leaf),
             None => {
-                w.problems.push(Problem {
-                    seq,
-                    what: "leaf of a pruned event is missing".into(),
-                });
+                w.problems.push(Problem { seq, what: "leaf of a pruned event is missing".into() });
                 break;
             }
         }
@@ -218,9 +180,7 @@ pub fn verify(
         let page = backend.range(Space::AuditEvents, &lo, None, Order::Ascending, 4096)?;
         for (k, v) in &page {
             let expected = w.frontier.size;
-            let key_seq = <[u8; 8]>::try_from(k.as_slice())
-                .map(u64::from_be_bytes)
-                .ok();
+            let key_seq = <[u8; 8]>::try_from(k.as_slice()).map(u64::from_be_bytes).ok();
             if key_seq != Some(expected) {
                 w.problems.push(Problem {
                     seq: expected,
@@ -236,27 +196,19 @@ pub fn verify(
             let leaf = merkle::leaf_hash(v);
             match codec::decode::<AuditEvent>(v, "audit event") {
                 Ok(ev) if ev.seq == expected => {
-                    if expected >= signed_size
-                        && !(ev.action == Action::Unlock && ev.outcome != Outcome::Success)
-                    {
+                    if expected >= signed_size && !(ev.action == Action::Unlock && ev.outcome != Outcome::Success) {
                         unsigned_kinds_ok = false;
                     }
                 }
-                Ok(ev) => w.problems.push(Problem {
-                    seq: expected,
-                    what: format!("event claims seq {} (moved or swapped)", ev.seq),
-                }),
-                Err(_) => w.problems.push(Problem {
-                    seq: expected,
-                    what: "event bytes do not decode (edited)".into(),
-                }),
+                Ok(ev) => w
+                    .problems
+                    .push(Problem { seq: expected, what: format!("event claims seq {} (moved or swapped)", ev.seq) }),
+                Err(_) => w.problems.push(Problem { seq: expected, what: "event bytes do not decode (edited)".into() }),
             }
             let stored_leaf = backend.get(Space::AuditNodes, &node_key(0, expected))?;
             if stored_leaf.as_deref() != Some(leaf.as_slice()) {
-                w.problems.push(Problem {
-                    seq: expected,
-                    what: "event does not match its Merkle leaf (edited)".into(),
-                });
+                w.problems
+                    .push(Problem { seq: expected, what: "event does not match its Merkle leaf (edited)".into() });
             }
             w.push(leaf);
         }
@@ -268,34 +220,30 @@ pub fn verify(
             _ => break,
         }
     }
-    let Walker {
-        frontier,
-        mut problems,
-        ..
-    } = w;
+    let Walker { frontier, mut problems, .. } = w;
     let size = frontier.size;
     if let Some((&max_signed, _)) = heads.iter().next_back()
         && max_signed > size
     {
-        problems.push(Problem { seq: size, what: format!("log ends at {size} events but a signed head covers {max_signed}: truncated or rolled back") });
+        problems.push(Problem {
+            seq: size,
+            what: format!("log ends at {size} events but a signed head covers {max_signed}: truncated or rolled back"),
+        });
     }
     if !unsigned_kinds_ok && signed_size < size {
         problems.push(Problem {
             seq: signed_size,
-            what: format!("events {signed_size}..{size} are not covered by any signature and are not failed unlocks: inserted"),
+            what: format!(
+                "events {signed_size}..{size} are not covered by any signature and are not failed unlocks: inserted"
+            ),
         });
     }
     if let Some(bytes) = backend.get(Space::Meta, META_TREE)? {
         match super::log::decode_frontier(&bytes) {
             Ok(f) if f == frontier => {}
-            Ok(f) => problems.push(Problem {
-                seq: f.size.min(size),
-                what: "stored tree state differs from the events".into(),
-            }),
-            Err(_) => problems.push(Problem {
-                seq: 0,
-                what: "undecodable tree state".into(),
-            }),
+            Ok(f) => problems
+                .push(Problem { seq: f.size.min(size), what: "stored tree state differs from the events".into() }),
+            Err(_) => problems.push(Problem { seq: 0, what: "undecodable tree state".into() }),
         }
     }
     // Anchor: the current log must extend it, by a consistency proof over the stored nodes.

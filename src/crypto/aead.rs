@@ -27,13 +27,7 @@ pub fn seal(key: &Key32, binding: &Binding, plaintext: &[u8]) -> Vec<u8> {
     let nonce = Nonce::from(nonce_bytes);
     // invariant: aes-gcm only fails to encrypt messages over 64 GiB; the codec caps at 16 MiB.
     let ct = cipher(key)
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad: &aad,
-            },
-        )
+        .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
         .expect("invariant: message below the GCM length limit");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce_bytes);
@@ -74,9 +68,7 @@ mod tests {
     #[test]
     fn round_trip_and_every_flip_fails() {
         let k = Key32::random();
-        let b = Binding::RecoveryCheck {
-            store: StoreId([1; 16]),
-        };
+        let b = Binding::RecoveryCheck { store: StoreId([1; 16]) };
         let sealed = seal(&k, &b, b"hello");
         assert_eq!(&open(&k, &b, &sealed).unwrap()[..], b"hello");
         for i in 0..sealed.len() {
@@ -85,10 +77,7 @@ mod tests {
             assert!(matches!(open(&k, &b, &s), Err(Error::Decrypt)), "byte {i}");
         }
         assert!(open(&k, &b, &sealed[..sealed.len() - 1]).is_err());
-        let other = Binding::UserBundle {
-            store: StoreId([1; 16]),
-            user: UserId([0; 16]),
-        };
+        let other = Binding::UserBundle { store: StoreId([1; 16]), user: UserId([0; 16]) };
         assert!(open(&k, &other, &sealed).is_err());
         assert!(open(&Key32::random(), &b, &sealed).is_err());
     }

@@ -19,8 +19,7 @@ pub enum BlindKind {
 /// `HMAC-SHA256(key, "medvault/blind/v1" || kind || value)`.
 pub fn token(key: &Key32, kind: BlindKind, value: &str) -> [u8; 32] {
     // invariant: HMAC accepts keys of any length.
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()).expect("invariant: HMAC key");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()).expect("invariant: HMAC key");
     mac.update(b"medvault/blind/v1");
     mac.update(&[kind as u8]);
     mac.update(value.as_bytes());

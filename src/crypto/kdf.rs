@@ -18,18 +18,10 @@ pub struct KdfParams {
 impl KdfParams {
     /// RFC 9106 second recommended option: 64 MiB, 3 passes, 4 lanes. The default and the floor
     /// that production stores should keep.
-    pub const RECOMMENDED: KdfParams = KdfParams {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 4,
-    };
+    pub const RECOMMENDED: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 4 };
 
     /// Cheap parameters for tests and fuzzing only: they make passphrases easy to brute-force.
-    pub const INSECURE_FAST: KdfParams = KdfParams {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
+    pub const INSECURE_FAST: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
 
     /// Whether these parameters are at least as strong as [`Self::RECOMMENDED`].
     pub fn meets_recommendation(&self) -> bool {
@@ -39,11 +31,7 @@ impl KdfParams {
     fn argon2(&self) -> Result<argon2::Argon2<'static>> {
         let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
             .map_err(|e| Error::Invalid(format!("Argon2id parameters: {e}")))?;
-        Ok(argon2::Argon2::new(
-            argon2::Algorithm::Argon2id,
-            argon2::Version::V0x13,
-            params,
-        ))
+        Ok(argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
     }
 
     /// Checks that the parameters are usable.
@@ -78,15 +66,7 @@ mod tests {
         assert_eq!(a.expose(), p.derive(b"pass", &[1; 16]).unwrap().expose());
         assert_ne!(a.expose(), p.derive(b"pasS", &[1; 16]).unwrap().expose());
         assert_ne!(a.expose(), p.derive(b"pass", &[2; 16]).unwrap().expose());
-        assert!(
-            KdfParams {
-                m_kib: 1,
-                t: 1,
-                p: 1
-            }
-            .validate()
-            .is_err()
-        );
+        assert!(KdfParams { m_kib: 1, t: 1, p: 1 }.validate().is_err());
         assert!(KdfParams::RECOMMENDED.meets_recommendation());
         assert!(!p.meets_recommendation());
     }

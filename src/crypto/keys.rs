@@ -62,8 +62,7 @@ pub fn verify_signature(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
     let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(public) else {
         return false;
     };
-    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig))
-        .is_ok()
+    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok()
 }
 
 #[cfg(test)]

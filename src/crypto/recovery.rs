@@ -53,30 +53,19 @@ impl RecoveryShare {
     /// Parses the printable form.
     pub fn parse(text: &str) -> Result<Self> {
         let t = text.trim();
-        let hexpart = t
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| Error::Recovery("a share starts with `mvshare1-`".into()))?;
+        let hexpart =
+            t.strip_prefix(PREFIX).ok_or_else(|| Error::Recovery("a share starts with `mvshare1-`".into()))?;
         let bytes = zeroize::Zeroizing::new(
-            hex::decode(hexpart)
-                .map_err(|_| Error::Recovery("a share is hexadecimal after its prefix".into()))?,
+            hex::decode(hexpart).map_err(|_| Error::Recovery("a share is hexadecimal after its prefix".into()))?,
         );
         if bytes.len() != BODY_LEN + 4 {
-            return Err(Error::Recovery(format!(
-                "a share has {} bytes, expected {}",
-                bytes.len(),
-                BODY_LEN + 4
-            )));
+            return Err(Error::Recovery(format!("a share has {} bytes, expected {}", bytes.len(), BODY_LEN + 4)));
         }
         let check = Sha256::digest(&bytes[..BODY_LEN]);
         if check[..4] != bytes[BODY_LEN..] {
             return Err(Error::Recovery("share checksum mismatch (typo?)".into()));
         }
-        let mut share = RecoveryShare {
-            store: [0; 16],
-            threshold: bytes[16],
-            x: bytes[17],
-            y: [0; 32],
-        };
+        let mut share = RecoveryShare { store: [0; 16], threshold: bytes[16], x: bytes[17], y: [0; 32] };
         share.store.copy_from_slice(&bytes[..16]);
         share.y.copy_from_slice(&bytes[18..BODY_LEN]);
         if share.threshold < 2 || share.x == 0 {
@@ -89,9 +78,7 @@ impl RecoveryShare {
 /// Splits `key` into `n` shares, any `k` of which rebuild it.
 pub fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
     if k < 2 || n < k {
-        return Err(Error::Invalid(format!(
-            "recovery needs 2 <= threshold <= shares (got {k} of {n})"
-        )));
+        return Err(Error::Invalid(format!("recovery needs 2 <= threshold <= shares (got {k} of {n})")));
     }
     let dealer = blahaj::Sharks(k).dealer(key.expose());
     let mut out = Vec::with_capacity(n as usize);
@@ -99,21 +86,14 @@ pub fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<RecoverySh
         let bytes = zeroize::Zeroizing::new(Vec::from(&share));
         let mut y = [0u8; 32];
         y.copy_from_slice(&bytes[1..33]);
-        out.push(RecoveryShare {
-            store: store.0,
-            threshold: k,
-            x: bytes[0],
-            y,
-        });
+        out.push(RecoveryShare { store: store.0, threshold: k, x: bytes[0], y });
     }
     Ok(out)
 }
 
 /// Rebuilds the key from shares of `store`. The caller must still prove the key right.
 pub fn combine(shares: &[RecoveryShare], store: StoreId) -> Result<Key32> {
-    let first = shares
-        .first()
-        .ok_or_else(|| Error::Recovery("no share given".into()))?;
+    let first = shares.first().ok_or_else(|| Error::Recovery("no share given".into()))?;
     let k = first.threshold;
     let mut seen = std::collections::BTreeSet::new();
     let mut parts = Vec::with_capacity(shares.len());
@@ -127,24 +107,15 @@ pub fn combine(shares: &[RecoveryShare], store: StoreId) -> Result<Key32> {
         if seen.insert(s.x) {
             let mut bytes = zeroize::Zeroizing::new(vec![s.x]);
             bytes.extend_from_slice(&s.y);
-            parts.push(
-                blahaj::Share::try_from(&bytes[..]).map_err(|e| Error::Recovery(e.to_string()))?,
-            );
+            parts.push(blahaj::Share::try_from(&bytes[..]).map_err(|e| Error::Recovery(e.to_string()))?);
         }
     }
     if parts.len() < k as usize {
-        return Err(Error::Recovery(format!(
-            "{} distinct shares given, {k} needed",
-            parts.len()
-        )));
+        return Err(Error::Recovery(format!("{} distinct shares given, {k} needed", parts.len())));
     }
-    let secret = zeroize::Zeroizing::new(
-        blahaj::Sharks(k)
-            .recover(parts.iter())
-            .map_err(|e| Error::Recovery(e.to_string()))?,
-    );
-    Key32::from_slice(&secret)
-        .ok_or_else(|| Error::Recovery("rebuilt key has the wrong length".into()))
+    let secret =
+        zeroize::Zeroizing::new(blahaj::Sharks(k).recover(parts.iter()).map_err(|e| Error::Recovery(e.to_string()))?);
+    Key32::from_slice(&secret).ok_or_else(|| Error::Recovery("rebuilt key has the wrong length".into()))
 }
 
 #[cfg(test)]
@@ -156,21 +127,12 @@ mod tests {
         let key = Key32::random();
         let store = StoreId([7; 16]);
         let shares = split(&key, store, 3, 5).unwrap();
-        let parsed: Vec<_> = shares
-            .iter()
-            .map(|s| RecoveryShare::parse(&s.to_text()).unwrap())
-            .collect();
+        let parsed: Vec<_> = shares.iter().map(|s| RecoveryShare::parse(&s.to_text()).unwrap()).collect();
         let back = combine(&parsed[1..4], store).unwrap();
         assert_eq!(back.expose(), key.expose());
         assert!(combine(&parsed[..2], store).is_err());
         // a duplicated share does not count twice
-        assert!(
-            combine(
-                &[parsed[0].clone(), parsed[0].clone(), parsed[1].clone()],
-                store
-            )
-            .is_err()
-        );
+        assert!(combine(&[parsed[0].clone(), parsed[0].clone(), parsed[1].clone()], store).is_err());
         assert!(combine(&parsed[..3], StoreId([8; 16])).is_err());
         let mut text = shares[0].to_text().to_string();
         let last = text.pop().unwrap();

@@ -44,8 +44,7 @@ fn box_key(shared: &[u8; 32], eph_pub: &[u8; 32], recipient: &[u8; 32]) -> Key32
     let hk = Hkdf::<Sha256>::new(Some(&salt), shared);
     let mut okm = zeroize::Zeroizing::new([0u8; 32]);
     // invariant: 32 bytes is far below HKDF-SHA256's 8160-byte output limit.
-    hk.expand(b"medvault/sealbox/v1", &mut okm[..])
-        .expect("invariant: HKDF output length");
+    hk.expand(b"medvault/sealbox/v1", &mut okm[..]).expect("invariant: HKDF output length");
     Key32::from_bytes(*okm)
 }
 
@@ -55,9 +54,7 @@ pub fn seal_key(recipient_public: &[u8; 32], binding: &Binding, key: &Key32) -> 
     let eph_pub = eph.public();
     let shared = eph.0.diffie_hellman(&PublicKey::from(*recipient_public));
     if !shared.was_contributory() {
-        return Err(Error::Integrity(
-            "recipient public key is a low-order point".into(),
-        ));
+        return Err(Error::Integrity("recipient public key is a low-order point".into()));
     }
     let k = box_key(shared.as_bytes(), &eph_pub, recipient_public);
     let mut out = eph_pub.to_vec();
@@ -98,10 +95,7 @@ mod tests {
         };
         let key = Key32::random();
         let sealed = seal_key(&alice.public(), &b, &key).unwrap();
-        assert_eq!(
-            open_key(&alice, &b, &sealed).unwrap().expose(),
-            key.expose()
-        );
+        assert_eq!(open_key(&alice, &b, &sealed).unwrap().expose(), key.expose());
         assert!(open_key(&bob, &b, &sealed).is_err());
         let b2 = Binding::Grant {
             store: StoreId([3; 16]),

@@ -37,10 +37,7 @@ impl HeldKeys {
     }
     /// The newest version held of a kind.
     pub fn newest(&self, kind: KeyKind) -> Option<(u32, &Key32)> {
-        self.keys
-            .range((kind, 0)..=(kind, u32::MAX))
-            .next_back()
-            .map(|((_, v), k)| (*v, k))
+        self.keys.range((kind, 0)..=(kind, u32::MAX)).next_back().map(|((_, v), k)| (*v, k))
     }
     /// Whether some version of `kind` is held.
     pub fn holds(&self, kind: KeyKind) -> bool {
@@ -48,10 +45,7 @@ impl HeldKeys {
     }
     /// The sections this session can decrypt.
     pub fn sections(&self) -> Vec<Section> {
-        Section::ALL
-            .into_iter()
-            .filter(|s| self.holds(KeyKind::Section(*s)))
-            .collect()
+        Section::ALL.into_iter().filter(|s| self.holds(KeyKind::Section(*s))).collect()
     }
     /// A signing key (audit or directory), rebuilt from its newest version.
     pub fn signer(&self, kind: KeyKind) -> Option<SigningSecret> {
@@ -60,23 +54,15 @@ impl HeldKeys {
 }
 
 /// Reads and checks the store header against a trusted directory key.
-pub fn load_header(
-    backend: &dyn Backend,
-    directory_public: Option<&[u8; 32]>,
-) -> Result<StoreHeader> {
+pub fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 32]>) -> Result<StoreHeader> {
     let bytes = backend
         .get(Space::Meta, META_HEADER)?
         .ok_or_else(|| Error::NotFound("no medvault store here (missing header)".into()))?;
     let signed: Signed<StoreHeader> = codec::decode(&bytes, "store header")?;
-    let trusted = directory_public
-        .copied()
-        .unwrap_or(signed.body.directory_public);
+    let trusted = directory_public.copied().unwrap_or(signed.body.directory_public);
     signed.verify("header", &trusted)?;
     if signed.body.format != crate::crypto::aad::FORMAT_VERSION {
-        return Err(Error::Integrity(format!(
-            "unsupported store format {}",
-            signed.body.format
-        )));
+        return Err(Error::Integrity(format!("unsupported store format {}", signed.body.format)));
     }
     Ok(signed.body)
 }
@@ -86,9 +72,7 @@ pub fn user_by_name(backend: &dyn Backend, name: &str) -> Result<Option<UserReco
     let Some(id) = backend.get(Space::UserNames, name.as_bytes())? else {
         return Ok(None);
     };
-    let id: [u8; 16] = id
-        .try_into()
-        .map_err(|_| Error::Integrity("user name index".into()))?;
+    let id: [u8; 16] = id.try_into().map_err(|_| Error::Integrity("user name index".into()))?;
     user_by_id(backend, UserId(id))
 }
 
@@ -102,24 +86,13 @@ pub fn user_by_id(backend: &dyn Backend, id: UserId) -> Result<Option<UserRecord
 
 /// Every user record.
 pub fn all_users(backend: &dyn Backend) -> Result<Vec<UserRecord>> {
-    backend
-        .scan_prefix(Space::Users, &[])?
-        .into_iter()
-        .map(|(_, v)| codec::decode(&v, "user record"))
-        .collect()
+    backend.scan_prefix(Space::Users, &[])?.into_iter().map(|(_, v)| codec::decode(&v, "user record")).collect()
 }
 
 /// Checks a user name: 1-64 characters, letters, digits, '.', '-', '_'.
 pub fn validate_user_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
-    {
-        return Err(Error::Invalid(
-            "user name must be 1-64 characters: letters, digits, '.', '-', '_'".into(),
-        ));
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)) {
+        return Err(Error::Invalid("user name must be 1-64 characters: letters, digits, '.', '-', '_'".into()));
     }
     Ok(())
 }
@@ -165,13 +138,7 @@ pub fn new_user(
     };
     let (kdf, salt, bundle) = seal_bundle(header, id, &box_secret, passphrase, header.kdf)?;
     Ok(NewUser {
-        record: UserRecord {
-            format: 1,
-            signed: Signed::sign("user", identity, directory)?,
-            kdf,
-            salt,
-            bundle,
-        },
+        record: UserRecord { format: 1, signed: Signed::sign("user", identity, directory)?, kdf, salt, bundle },
         box_secret,
     })
 }
@@ -186,31 +153,18 @@ pub fn seal_bundle(
 ) -> Result<(KdfParams, [u8; 16], Vec<u8>)> {
     let salt: [u8; 16] = random_bytes();
     let kek = kdf.derive(passphrase, &salt)?;
-    let bundle = Bundle {
-        box_secret: *box_secret.to_key().expose(),
-        directory_public: header.directory_public,
-    };
+    let bundle = Bundle { box_secret: *box_secret.to_key().expose(), directory_public: header.directory_public };
     let plain = zeroize::Zeroizing::new(codec::encode(&bundle)?);
-    let sealed = aead::seal(
-        &kek,
-        &Binding::UserBundle {
-            store: header.store,
-            user,
-        },
-        &plain,
-    );
+    let sealed = aead::seal(&kek, &Binding::UserBundle { store: header.store, user }, &plain);
     Ok((kdf, salt, sealed))
 }
 
 /// Opens a user's bundle with their passphrase. Any failure is [`Error::Authentication`].
 pub fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]) -> Result<Bundle> {
-    let kek = record
-        .kdf
-        .derive(passphrase, &record.salt)
-        .map_err(|_| Error::Authentication)?;
+    let kek = record.kdf.derive(passphrase, &record.salt).map_err(|_| Error::Authentication)?;
     let user = record.signed.body.id;
-    let plain = aead::open(&kek, &Binding::UserBundle { store, user }, &record.bundle)
-        .map_err(|_| Error::Authentication)?;
+    let plain =
+        aead::open(&kek, &Binding::UserBundle { store, user }, &record.bundle).map_err(|_| Error::Authentication)?;
     codec::decode(&plain, "user bundle").map_err(|_| Error::Authentication)
 }
 
@@ -218,20 +172,12 @@ pub fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]) -> Re
 pub fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
     let id = record.signed.body.id;
     batch.put(Space::Users, id.0.to_vec(), codec::encode(record)?);
-    batch.put(
-        Space::UserNames,
-        record.signed.body.name.as_bytes().to_vec(),
-        id.0.to_vec(),
-    );
+    batch.put(Space::UserNames, record.signed.body.name.as_bytes().to_vec(), id.0.to_vec());
     Ok(())
 }
 
 /// Every signed key version of a kind, checked, oldest first.
-pub fn key_versions(
-    backend: &dyn Backend,
-    header: &StoreHeader,
-    kind: KeyKind,
-) -> Result<Vec<KeyVersion>> {
+pub fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
     backend
         .scan_prefix(Space::KeyVersions, &[kind.code()])?
         .into_iter()
@@ -269,15 +215,8 @@ pub fn stage_key_version(
         key_version_key(kind, version),
         codec::encode(&Signed::sign("key-version", record, directory)?)?,
     );
-    let wrap = sealbox::seal_key(
-        &header.recovery_public,
-        &Binding::RecoveryWrap {
-            store: header.store,
-            kind,
-            version,
-        },
-        key,
-    )?;
+    let wrap =
+        sealbox::seal_key(&header.recovery_public, &Binding::RecoveryWrap { store: header.store, kind, version }, key)?;
     batch.put(Space::RecoveryWraps, key_version_key(kind, version), wrap);
     Ok(())
 }
@@ -291,16 +230,7 @@ pub fn stage_grant(
     version: u32,
     key: &Key32,
 ) -> Result<()> {
-    let sealed = sealbox::seal_key(
-        &user.box_public,
-        &Binding::Grant {
-            store,
-            user: user.id,
-            kind,
-            version,
-        },
-        key,
-    )?;
+    let sealed = sealbox::seal_key(&user.box_public, &Binding::Grant { store, user: user.id, kind, version }, key)?;
     batch.put(Space::Grants, grant_key(user.id, kind, version), sealed);
     Ok(())
 }
@@ -318,22 +248,12 @@ pub fn open_grants(
         if k.len() != 16 + 5 {
             return Err(Error::Integrity("grant key length".into()));
         }
-        let kind = KeyKind::from_code(k[16])
-            .ok_or_else(|| Error::Integrity("grant of an unknown key kind".into()))?;
+        let kind = KeyKind::from_code(k[16]).ok_or_else(|| Error::Integrity("grant of an unknown key kind".into()))?;
         let version = u32::from_be_bytes([k[17], k[18], k[19], k[20]]);
         if !user.entitled.contains(&kind) {
             continue; // left over from a removed role: never used
         }
-        let key = sealbox::open_key(
-            secret,
-            &Binding::Grant {
-                store: header.store,
-                user: user.id,
-                kind,
-                version,
-            },
-            &v,
-        )?;
+        let key = sealbox::open_key(secret, &Binding::Grant { store: header.store, user: user.id, kind, version }, &v)?;
         if let std::collections::btree_map::Entry::Vacant(slot) = versions.entry(kind) {
             slot.insert(key_versions(backend, header, kind)?);
         }
@@ -358,11 +278,7 @@ pub type Delivery = (String, Vec<KeyKind>);
 
 /// Seals every key this session holds to users entitled to it who lack it. Returns the batch
 /// and, per recipient, the kinds delivered.
-pub fn deliver_pending(
-    backend: &dyn Backend,
-    header: &StoreHeader,
-    held: &HeldKeys,
-) -> Result<(Batch, Vec<Delivery>)> {
+pub fn deliver_pending(backend: &dyn Backend, header: &StoreHeader, held: &HeldKeys) -> Result<(Batch, Vec<Delivery>)> {
     let mut batch = Batch::new();
     let mut delivered = Vec::new();
     for record in all_users(backend)? {
@@ -378,10 +294,7 @@ pub fn deliver_pending(
             if !user.entitled.contains(kind) {
                 continue;
             }
-            if backend
-                .get(Space::Grants, &grant_key(user.id, *kind, *version))?
-                .is_none()
-            {
+            if backend.get(Space::Grants, &grant_key(user.id, *kind, *version))?.is_none() {
                 stage_grant(&mut batch, header.store, user, *kind, *version, key)?;
                 if !kinds.contains(kind) {
                     kinds.push(*kind);

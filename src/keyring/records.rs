@@ -44,9 +44,7 @@ impl<T: Serialize + DeserializeOwned> Signed<T> {
             .try_into()
             .map_err(|_| Error::Integrity(format!("{what} record: bad signature length")))?;
         if !verify_signature(directory_public, &message(what, &self.body)?, &sig) {
-            return Err(Error::Integrity(format!(
-                "{what} record is not signed by this store's directory key"
-            )));
+            return Err(Error::Integrity(format!("{what} record is not signed by this store's directory key")));
         }
         Ok(&self.body)
     }

@@ -84,9 +84,7 @@ impl SectionContent for Exam {
             return Err(Error::Invalid("a lab exam needs `code` and `value`".into()));
         }
         if self.code.is_some() && self.code_system.is_none() {
-            return Err(Error::Invalid(
-                "field `code_system` is required with `code`".into(),
-            ));
+            return Err(Error::Invalid("field `code_system` is required with `code`".into()));
         }
         if let Some(t) = &self.text {
             check_text("text", t, 4 * 1024 * 1024)?;

@@ -89,18 +89,14 @@ impl SectionContent for Identity {
     fn validate(&self) -> Result<()> {
         check_text("birth_name", &self.birth_name, 200)?;
         if self.first_names.is_empty() {
-            return Err(Error::Invalid(
-                "field `first_names` must list at least one first name".into(),
-            ));
+            return Err(Error::Invalid("field `first_names` must list at least one first name".into()));
         }
         for n in &self.first_names {
             check_text("first_names", n, 200)?;
         }
         let insee = &self.birth_place_insee;
         if insee.len() != 5 || !insee.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::Invalid(
-                "field `birth_place_insee` must be a 5-character INSEE code".into(),
-            ));
+            return Err(Error::Invalid("field `birth_place_insee` must be a 5-character INSEE code".into()));
         }
         if let Some(m) = &self.ins_matricule {
             validate_ins_matricule(m)?;
@@ -113,16 +109,12 @@ impl SectionContent for Identity {
                 }
             }
         } else if self.identity_status == IdentityStatus::QUAL {
-            return Err(Error::Invalid(
-                "a QUAL identity must carry `ins_matricule`".into(),
-            ));
+            return Err(Error::Invalid("a QUAL identity must carry `ins_matricule`".into()));
         }
         if let Some(d) = self.date_of_death
             && d < self.birth_date
         {
-            return Err(Error::Invalid(
-                "field `date_of_death` is before `birth_date`".into(),
-            ));
+            return Err(Error::Invalid("field `date_of_death` is before `birth_date`".into()));
         }
         Ok(())
     }
@@ -131,12 +123,8 @@ impl SectionContent for Identity {
 /// Checks an INS matricule: 13 characters (digits, or 2A/2B for Corsica at positions 6-7) and
 /// a 2-digit key equal to 97 - (number mod 97). The error never repeats the value.
 pub fn validate_ins_matricule(m: &str) -> Result<()> {
-    let bad = || {
-        Error::Invalid(
-            "field `ins_matricule` is not a valid NIR/NIA (15 characters with a correct key)"
-                .into(),
-        )
-    };
+    let bad =
+        || Error::Invalid("field `ins_matricule` is not a valid NIR/NIA (15 characters with a correct key)".into());
     if m.len() != 15 || !m.is_ascii() {
         return Err(bad());
     }

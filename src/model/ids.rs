@@ -112,8 +112,7 @@ pub struct Date(time::Date);
 impl Date {
     /// Builds a date, checking that it exists.
     pub fn new(year: i32, month: u8, day: u8) -> Result<Self> {
-        let m = time::Month::try_from(month)
-            .map_err(|_| Error::Invalid(format!("month {month} is not 1-12")))?;
+        let m = time::Month::try_from(month).map_err(|_| Error::Invalid(format!("month {month} is not 1-12")))?;
         time::Date::from_calendar_date(year, m, day)
             .map(Date)
             .map_err(|_| Error::Invalid(format!("{year:04}-{month:02}-{day:02} is not a date")))
@@ -136,8 +135,7 @@ impl Date {
     }
     /// Days since 1970-01-01 (negative before).
     pub fn days_since_epoch(&self) -> i64 {
-        (self.0 - time::Date::from_calendar_date(1970, time::Month::January, 1).unwrap_or(self.0))
-            .whole_days()
+        (self.0 - time::Date::from_calendar_date(1970, time::Month::January, 1).unwrap_or(self.0)).whole_days()
     }
 }
 
@@ -190,9 +188,7 @@ impl Timestamp {
         if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
             return Ok(Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64));
         }
-        let d = Date::parse(s).map_err(|_| {
-            Error::Invalid(format!("time {s:?} is neither RFC 3339 nor YYYY-MM-DD"))
-        })?;
+        let d = Date::parse(s).map_err(|_| Error::Invalid(format!("time {s:?} is neither RFC 3339 nor YYYY-MM-DD")))?;
         Ok(Timestamp(d.days_since_epoch() * 86_400_000))
     }
     /// The calendar date of this instant (UTC).
@@ -209,9 +205,8 @@ impl Timestamp {
 impl fmt::Display for Timestamp {
     /// RFC 3339, UTC, always with milliseconds: `2026-11-22T08:00:00.000Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let fmt = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        );
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         match time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
             .ok()
             .and_then(|t| t.format(&fmt).ok())
@@ -251,13 +246,7 @@ mod tests {
     fn timestamps_print_rfc3339() {
         assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000Z");
         assert_eq!(Timestamp(1).to_string(), "1970-01-01T00:00:00.001Z");
-        assert_eq!(
-            Timestamp::parse("1970-01-02").unwrap(),
-            Timestamp(86_400_000)
-        );
-        assert_eq!(
-            Timestamp::parse("1970-01-01T00:00:01Z").unwrap(),
-            Timestamp(1000)
-        );
+        assert_eq!(Timestamp::parse("1970-01-02").unwrap(), Timestamp(86_400_000));
+        assert_eq!(Timestamp::parse("1970-01-01T00:00:01Z").unwrap(), Timestamp(1000));
     }
 }

@@ -56,9 +56,7 @@ impl Section {
         Section::ALL
             .into_iter()
             .find(|sec| sec.name() == s)
-            .ok_or_else(|| {
-                crate::Error::Invalid(format!("unknown section {s:?} (identity, reports, exams)"))
-            })
+            .ok_or_else(|| crate::Error::Invalid(format!("unknown section {s:?} (identity, reports, exams)")))
     }
 }
 
@@ -122,14 +120,10 @@ pub(crate) use redacted_debug;
 /// Rejects empty or over-long text fields.
 pub(crate) fn check_text(field: &str, value: &str, max: usize) -> crate::Result<()> {
     if value.trim().is_empty() {
-        return Err(crate::Error::Invalid(format!(
-            "field `{field}` must not be empty"
-        )));
+        return Err(crate::Error::Invalid(format!("field `{field}` must not be empty")));
     }
     if value.len() > max {
-        return Err(crate::Error::Invalid(format!(
-            "field `{field}` is longer than {max} bytes"
-        )));
+        return Err(crate::Error::Invalid(format!("field `{field}` is longer than {max} bytes")));
     }
     Ok(())
 }

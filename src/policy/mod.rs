@@ -47,30 +47,12 @@ impl Default for Policy {
             ..RoleRights::default()
         };
         let mut roles = BTreeMap::new();
-        roles.insert(
-            "secretary".into(),
-            rights(&[Identity, Reports], &[Identity, Reports]),
-        );
-        roles.insert(
-            "physician".into(),
-            rights(&[Identity, Reports, Exams], &[Identity, Reports, Exams]),
-        );
+        roles.insert("secretary".into(), rights(&[Identity, Reports], &[Identity, Reports]));
+        roles.insert("physician".into(), rights(&[Identity, Reports, Exams], &[Identity, Reports, Exams]));
         roles.insert("nurse".into(), rights(&[Identity, Reports, Exams], &[]));
         roles.insert("biologist".into(), rights(&[Identity, Exams], &[Exams]));
-        roles.insert(
-            "auditor".into(),
-            RoleRights {
-                audit: true,
-                ..RoleRights::default()
-            },
-        );
-        roles.insert(
-            "admin".into(),
-            RoleRights {
-                manage_users: true,
-                ..RoleRights::default()
-            },
-        );
+        roles.insert("auditor".into(), RoleRights { audit: true, ..RoleRights::default() });
+        roles.insert("admin".into(), RoleRights { manage_users: true, ..RoleRights::default() });
         Policy { roles }
     }
 }
@@ -86,19 +68,11 @@ impl Policy {
     /// Checks the rules: known role names, write implies read, an admin role exists.
     pub fn validate(&self) -> Result<()> {
         if !self.roles.values().any(|r| r.manage_users) {
-            return Err(Error::Policy(
-                "no role has `manage_users`: nobody could manage the store".into(),
-            ));
+            return Err(Error::Policy("no role has `manage_users`: nobody could manage the store".into()));
         }
         for (name, r) in &self.roles {
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-')
-            {
-                return Err(Error::Policy(format!(
-                    "role name {name:?} must be lower-case letters, '-' or '_'"
-                )));
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '-') {
+                return Err(Error::Policy(format!("role name {name:?} must be lower-case letters, '-' or '_'")));
             }
             if let Some(s) = r.write.difference(&r.read).next() {
                 return Err(Error::Policy(format!(
@@ -113,40 +87,25 @@ impl Policy {
     pub fn role(&self, name: &str) -> Result<&RoleRights> {
         self.roles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.roles.keys().map(String::as_str).collect();
-            Error::Invalid(format!(
-                "unknown role {name:?} (known: {})",
-                known.join(", ")
-            ))
+            Error::Invalid(format!("unknown role {name:?} (known: {})", known.join(", ")))
         })
     }
 
     /// Whether any of `roles` may read `section`.
     pub fn may_read(&self, roles: &[String], section: Section) -> bool {
-        roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .any(|r| r.read.contains(&section))
+        roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.read.contains(&section))
     }
     /// Whether any of `roles` may write `section`.
     pub fn may_write(&self, roles: &[String], section: Section) -> bool {
-        roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .any(|r| r.write.contains(&section))
+        roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.write.contains(&section))
     }
     /// Whether any of `roles` may audit.
     pub fn may_audit(&self, roles: &[String]) -> bool {
-        roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .any(|r| r.audit)
+        roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.audit)
     }
     /// Whether any of `roles` may manage users.
     pub fn may_manage(&self, roles: &[String]) -> bool {
-        roles
-            .iter()
-            .filter_map(|r| self.roles.get(r))
-            .any(|r| r.manage_users)
+        roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.manage_users)
     }
 
     /// The keys a user with these roles is given: every readable section's key, the blind-index
@@ -181,10 +140,7 @@ mod tests {
         assert!(p.may_read(&sec, Section::Reports));
         assert!(!p.may_read(&sec, Section::Exams));
         let dpo = p.key_kinds(&["auditor".to_string()]);
-        assert_eq!(
-            dpo.into_iter().collect::<Vec<_>>(),
-            vec![KeyKind::AuditSigning]
-        );
+        assert_eq!(dpo.into_iter().collect::<Vec<_>>(), vec![KeyKind::AuditSigning]);
         let admin = p.key_kinds(&["admin".to_string()]);
         assert!(!admin.iter().any(|k| matches!(k, KeyKind::Section(_))));
     }
@@ -194,20 +150,12 @@ mod tests {
         let text = r#"{"roles": {"admin": {"manage_users": true},
                         "lab": {"read": ["identity"], "write": ["exams"]}}}"#;
         let err = Policy::from_json(text).unwrap_err().to_string();
-        assert!(
-            err.contains("\"lab\" may write exams without reading it"),
-            "{err}"
-        );
+        assert!(err.contains("\"lab\" may write exams without reading it"), "{err}");
     }
 
     #[test]
     fn unknown_fields_are_refused() {
         let text = r#"{"roles": {"admin": {"manage_users": true, "superuser": true}}}"#;
-        assert!(
-            Policy::from_json(text)
-                .unwrap_err()
-                .to_string()
-                .contains("superuser")
-        );
+        assert!(Policy::from_json(text).unwrap_err().to_string().contains("superuser"));
     }
 }

@@ -33,17 +33,11 @@ pub struct AccessContext {
 impl AccessContext {
     /// A context for care of patients.
     pub fn treatment(workstation: impl Into<String>) -> Self {
-        AccessContext {
-            workstation: workstation.into(),
-            purpose: Purpose::Treatment,
-        }
+        AccessContext { workstation: workstation.into(), purpose: Purpose::Treatment }
     }
     /// A context for administering the store.
     pub fn operations(workstation: impl Into<String>) -> Self {
-        AccessContext {
-            workstation: workstation.into(),
-            purpose: Purpose::Operations,
-        }
+        AccessContext { workstation: workstation.into(), purpose: Purpose::Operations }
     }
 }
 
@@ -76,14 +70,7 @@ impl Session {
         context: AccessContext,
     ) -> Self {
         let durability = inner.durability;
-        Session {
-            inner,
-            user,
-            keys,
-            id,
-            context,
-            durability,
-        }
+        Session { inner, user, keys, id, context, durability }
     }
 
     /// Sets when this session's operations are acknowledged. [`Durability::Buffered`] is for
@@ -143,23 +130,13 @@ impl Session {
         let signer = self.keys.signer(KeyKind::AuditSigning);
         self.inner
             .audit
-            .append(
-                &self.inner.committer,
-                drafts,
-                batch,
-                signer.as_ref(),
-                self.inner.durability,
-            )?
+            .append(&self.inner.committer, drafts, batch, signer.as_ref(), self.inner.durability)?
             .durable(&self.inner.committer)
     }
 
     /// Records a refused or failed access, then returns `err` (or the audit failure).
     pub(crate) fn refuse(&self, action: Action, entity: Entity, err: Error) -> Error {
-        let outcome = if err.is_denied() {
-            Outcome::Denied
-        } else {
-            Outcome::Error
-        };
+        let outcome = if err.is_denied() { Outcome::Denied } else { Outcome::Error };
         let draft = self.draft(action, outcome, entity).detail(err.to_string());
         match self.commit(vec![draft], Batch::new()) {
             Ok(_) => err,
@@ -167,38 +144,21 @@ impl Session {
         }
     }
 
-    pub(crate) fn require(
-        &self,
-        ok: bool,
-        action: Action,
-        entity: Entity,
-        denied: Denied,
-    ) -> Result<()> {
-        if ok {
-            Ok(())
-        } else {
-            Err(self.refuse(action, entity, Error::Denied(denied)))
-        }
+    pub(crate) fn require(&self, ok: bool, action: Action, entity: Entity, denied: Denied) -> Result<()> {
+        if ok { Ok(()) } else { Err(self.refuse(action, entity, Error::Denied(denied))) }
     }
 
     /// Audits the unlock and delivers pending keys this session holds to entitled users.
     pub(crate) fn record_unlock(&self) -> Result<()> {
-        let (batch, delivered) =
-            keyring::deliver_pending(self.inner.backend.as_ref(), &self.inner.header, &self.keys)?;
+        let (batch, delivered) = keyring::deliver_pending(self.inner.backend.as_ref(), &self.inner.header, &self.keys)?;
         let mut drafts = vec![self.draft(Action::Unlock, Outcome::Success, Entity::default())];
         for (name, kinds) in delivered {
-            let what: Vec<String> = kinds
-                .iter()
-                .map(|k| format!("{k:?}").to_lowercase())
-                .collect();
+            let what: Vec<String> = kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect();
             drafts.push(
                 self.draft(
                     Action::KeyDelivery,
                     Outcome::Success,
-                    Entity {
-                        target_user: Some(name),
-                        ..Entity::default()
-                    },
+                    Entity { target_user: Some(name), ..Entity::default() },
                 )
                 .detail(what.join(",")),
             );

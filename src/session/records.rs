@@ -11,8 +11,7 @@ use crate::crypto::blind::{self, BlindKind};
 use crate::crypto::{Binding, Key32, KeyKind, aead};
 use crate::error::{Denied, Error, Result};
 use crate::model::{
-    Date, Entry, EntryId, Exam, Identity, PatientId, Report, Section, SectionContent, Timestamp,
-    UserId, normalize_name,
+    Date, Entry, EntryId, Exam, Identity, PatientId, Report, Section, SectionContent, Timestamp, UserId, normalize_name,
 };
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};
@@ -53,12 +52,7 @@ pub(crate) fn record_prefix(patient: PatientId, section: Section) -> Vec<u8> {
     k
 }
 
-pub(crate) fn record_key(
-    patient: PatientId,
-    section: Section,
-    entry: EntryId,
-    revision: u32,
-) -> Vec<u8> {
+pub(crate) fn record_key(patient: PatientId, section: Section, entry: EntryId, revision: u32) -> Vec<u8> {
     let mut k = record_prefix(patient, section);
     k.extend_from_slice(&entry.0);
     k.extend_from_slice(&revision.to_be_bytes());
@@ -71,8 +65,7 @@ fn parse_record_key(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
     }
     let mut p = [0u8; 16];
     p.copy_from_slice(&k[..16]);
-    let section =
-        Section::from_code(k[16]).ok_or_else(|| Error::Integrity("record key section".into()))?;
+    let section = Section::from_code(k[16]).ok_or_else(|| Error::Integrity("record key section".into()))?;
     let mut e = [0u8; 16];
     e.copy_from_slice(&k[17..33]);
     let rev = u32::from_be_bytes([k[33], k[34], k[35], k[36]]);
@@ -80,11 +73,7 @@ fn parse_record_key(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
 }
 
 fn entity(patient: PatientId, section: Section) -> Entity {
-    Entity {
-        patient: Some(patient),
-        section: Some(section),
-        ..Entity::default()
-    }
+    Entity { patient: Some(patient), section: Some(section), ..Entity::default() }
 }
 
 impl Session {
@@ -93,56 +82,25 @@ impl Session {
     }
 
     fn patient_exists(&self, patient: PatientId) -> Result<bool> {
-        Ok(self
-            .inner
-            .backend
-            .get(Space::Patients, &patient.0)?
-            .is_some())
+        Ok(self.inner.backend.get(Space::Patients, &patient.0)?.is_some())
     }
 
-    fn seal_revision<T: SectionContent>(
-        &self,
-        patient: PatientId,
-        entry: &Entry<T>,
-    ) -> Result<Vec<u8>> {
+    fn seal_revision<T: SectionContent>(&self, patient: PatientId, entry: &Entry<T>) -> Result<Vec<u8>> {
         let section = T::SECTION;
-        let (key_version, section_key) = self
-            .keys
-            .newest(KeyKind::Section(section))
-            .ok_or(Error::KeyPending(section))?;
+        let (key_version, section_key) =
+            self.keys.newest(KeyKind::Section(section)).ok_or(Error::KeyPending(section))?;
         let store = self.store_id();
         let (e, revision) = (entry.entry_id, entry.revision);
         let data_key = Key32::random();
         let wrapped_key = aead::wrap_key(
             section_key,
-            &Binding::DataKeyWrap {
-                store,
-                patient,
-                section,
-                entry: e,
-                revision,
-                key_version,
-            },
+            &Binding::DataKeyWrap { store, patient, section, entry: e, revision, key_version },
             &data_key,
         );
         let plain = zeroize::Zeroizing::new(codec::encode(entry)?);
-        let payload = aead::seal(
-            &data_key,
-            &Binding::EntryPayload {
-                store,
-                patient,
-                section,
-                entry: e,
-                revision,
-            },
-            &plain,
-        );
-        codec::encode(&StoredRevision {
-            format: REVISION_FORMAT,
-            key_version,
-            wrapped_key,
-            payload,
-        })
+        let payload =
+            aead::seal(&data_key, &Binding::EntryPayload { store, patient, section, entry: e, revision }, &plain);
+        codec::encode(&StoredRevision { format: REVISION_FORMAT, key_version, wrapped_key, payload })
     }
 
     fn open_revision<T: SectionContent>(&self, key: &[u8], value: &[u8]) -> Result<Entry<T>> {
@@ -150,38 +108,21 @@ impl Session {
         if section != T::SECTION {
             return Err(Error::Decrypt);
         }
-        let stored: StoredRevision =
-            codec::decode(value, "stored revision").map_err(|_| Error::Decrypt)?;
+        let stored: StoredRevision = codec::decode(value, "stored revision").map_err(|_| Error::Decrypt)?;
         if stored.format != REVISION_FORMAT {
             return Err(Error::Decrypt);
         }
         let key_version = stored.key_version;
-        let section_key = self
-            .keys
-            .key(KeyKind::Section(section), key_version)
-            .ok_or(Error::KeyPending(section))?;
+        let section_key = self.keys.key(KeyKind::Section(section), key_version).ok_or(Error::KeyPending(section))?;
         let store = self.store_id();
         let data_key = aead::unwrap_key(
             section_key,
-            &Binding::DataKeyWrap {
-                store,
-                patient,
-                section,
-                entry,
-                revision,
-                key_version,
-            },
+            &Binding::DataKeyWrap { store, patient, section, entry, revision, key_version },
             &stored.wrapped_key,
         )?;
         let plain = aead::open(
             &data_key,
-            &Binding::EntryPayload {
-                store,
-                patient,
-                section,
-                entry,
-                revision,
-            },
+            &Binding::EntryPayload { store, patient, section, entry, revision },
             &stored.payload,
         )?;
         let value: Entry<T> = codec::decode(&plain, "entry").map_err(|_| Error::Decrypt)?;
@@ -193,10 +134,7 @@ impl Session {
 
     /// Decrypts every revision of a section, without releasing it.
     fn open_section<T: SectionContent>(&self, patient: PatientId) -> Result<Opened<Vec<Entry<T>>>> {
-        let rows = self
-            .inner
-            .backend
-            .scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
+        let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
         let mut out = Vec::with_capacity(rows.len());
         for (k, v) in rows {
             out.push(self.open_revision::<T>(&k, &v)?);
@@ -215,20 +153,13 @@ impl Session {
             Denied::SectionRead(section),
         )?;
         if !self.patient_exists(patient)? {
-            return Err(self.refuse(
-                Action::Read,
-                ent,
-                Error::NotFound(format!("patient {patient}")),
-            ));
+            return Err(self.refuse(Action::Read, ent, Error::NotFound(format!("patient {patient}"))));
         }
         let opened = match self.open_section::<T>(patient) {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(Action::Read, ent, e)),
         };
-        let receipt = self.commit(
-            vec![self.draft(Action::Read, Outcome::Success, ent)],
-            Batch::new(),
-        )?;
+        let receipt = self.commit(vec![self.draft(Action::Read, Outcome::Success, ent)], Batch::new())?;
         Ok(opened.release(&receipt))
     }
 
@@ -261,19 +192,11 @@ impl Session {
         )?;
         identity.validate()?;
         if !self.keys.holds(KeyKind::Section(Section::Identity)) {
-            return Err(self.refuse(
-                Action::PatientCreate,
-                ent,
-                Error::KeyPending(Section::Identity),
-            ));
+            return Err(self.refuse(Action::PatientCreate, ent, Error::KeyPending(Section::Identity)));
         }
         let now = self.inner.clock.now();
         let mut batch = Batch::new();
-        let header = PatientHeader {
-            format: 1,
-            created_at: now,
-            created_by: self.user.id,
-        };
+        let header = PatientHeader { format: 1, created_at: now, created_by: self.user.id };
         batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
         self.stage_blind_index(&mut batch, patient, &identity)?;
         let entry = Entry {
@@ -289,15 +212,8 @@ impl Session {
             record_key(patient, Section::Identity, EntryId::IDENTITY, 1),
             self.seal_revision(patient, &entry)?,
         );
-        let ev = Entity {
-            entry: Some(EntryId::IDENTITY),
-            revision: Some(1),
-            ..ent
-        };
-        self.commit(
-            vec![self.draft(Action::PatientCreate, Outcome::Success, ev)],
-            batch,
-        )?;
+        let ev = Entity { entry: Some(EntryId::IDENTITY), revision: Some(1), ..ent };
+        self.commit(vec![self.draft(Action::PatientCreate, Outcome::Success, ev)], batch)?;
         Ok(patient)
     }
 
@@ -320,16 +236,10 @@ impl Session {
         )?;
         content.validate()?;
         if entry.is_some() && reason.is_none_or(|r| r.trim().is_empty()) {
-            return Err(Error::Invalid(
-                "a correction needs a reason (RGPD art. 16: history stays readable)".into(),
-            ));
+            return Err(Error::Invalid("a correction needs a reason (RGPD art. 16: history stays readable)".into()));
         }
         if !self.patient_exists(patient)? {
-            return Err(self.refuse(
-                Action::Write,
-                ent,
-                Error::NotFound(format!("patient {patient}")),
-            ));
+            return Err(self.refuse(Action::Write, ent, Error::NotFound(format!("patient {patient}"))));
         }
         if !self.keys.holds(KeyKind::Section(section)) {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
@@ -373,11 +283,7 @@ impl Session {
         if let Some(identity) = value.content.as_identity() {
             self.stage_blind_index(&mut batch, patient, identity)?;
         }
-        let ev = Entity {
-            entry: Some(entry_id),
-            revision: Some(revision),
-            ..ent
-        };
+        let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
         let pending = self.inner.audit.append(
             &self.inner.committer,
             vec![self.draft(Action::Write, Outcome::Success, ev)],
@@ -399,42 +305,24 @@ impl Session {
         self.write(patient, None, exam, None).map(|(e, _)| e)
     }
     /// Records a corrected identity (new revision, with a reason).
-    pub fn update_identity(
-        &self,
-        patient: PatientId,
-        identity: Identity,
-        reason: &str,
-    ) -> Result<u32> {
-        self.write(patient, Some(EntryId::IDENTITY), identity, Some(reason))
-            .map(|(_, r)| r)
+    pub fn update_identity(&self, patient: PatientId, identity: Identity, reason: &str) -> Result<u32> {
+        self.write(patient, Some(EntryId::IDENTITY), identity, Some(reason)).map(|(_, r)| r)
     }
 
     fn blind_tokens(&self, identity: &Identity) -> Result<Vec<Vec<u8>>> {
-        let (_, key) = self
-            .keys
-            .newest(KeyKind::BlindIndex)
-            .ok_or(Error::KeyPending(Section::Identity))?;
+        let (_, key) = self.keys.newest(KeyKind::BlindIndex).ok_or(Error::KeyPending(Section::Identity))?;
         let mut out = Vec::new();
         if let Some(m) = &identity.ins_matricule {
             let t = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
             out.push([&[BlindKind::InsMatricule as u8][..], &t].concat());
         }
-        let name_date = format!(
-            "{}|{}",
-            normalize_name(&identity.birth_name),
-            identity.birth_date
-        );
+        let name_date = format!("{}|{}", normalize_name(&identity.birth_name), identity.birth_date);
         let t = blind::token(key, BlindKind::NameAndBirthDate, &name_date);
         out.push([&[BlindKind::NameAndBirthDate as u8][..], &t].concat());
         Ok(out)
     }
 
-    fn stage_blind_index(
-        &self,
-        batch: &mut Batch,
-        patient: PatientId,
-        identity: &Identity,
-    ) -> Result<()> {
+    fn stage_blind_index(&self, batch: &mut Batch, patient: PatientId, identity: &Identity) -> Result<()> {
         if let Some(old) = self.inner.backend.get(Space::BlindByPatient, &patient.0)? {
             let (_format, old): (u16, Vec<Vec<u8>>) = codec::decode(&old, "blind tokens")?;
             for t in old {
@@ -443,27 +331,16 @@ impl Session {
         }
         let tokens = self.blind_tokens(identity)?;
         for t in &tokens {
-            batch.put(
-                Space::Blind,
-                [t.as_slice(), &patient.0].concat(),
-                Vec::new(),
-            );
+            batch.put(Space::Blind, [t.as_slice(), &patient.0].concat(), Vec::new());
         }
-        batch.put(
-            Space::BlindByPatient,
-            patient.0.to_vec(),
-            codec::encode(&(1u16, &tokens))?,
-        );
+        batch.put(Space::BlindByPatient, patient.0.to_vec(), codec::encode(&(1u16, &tokens))?);
         Ok(())
     }
 
     /// Finds patients for reception, through the keyed blind index. One audit event per patient
     /// returned (the query itself is recorded only as its keyed hash).
     pub fn find_patient(&self, query: &FindQuery) -> Result<Vec<PatientId>> {
-        let ent = Entity {
-            section: Some(Section::Identity),
-            ..Entity::default()
-        };
+        let ent = Entity { section: Some(Section::Identity), ..Entity::default() };
         self.require(
             self.policy().may_read(&self.user.roles, Section::Identity),
             Action::Search,
@@ -476,46 +353,26 @@ impl Session {
         let (kind, token) = match query {
             FindQuery::InsMatricule(m) => {
                 let m = m.trim().to_ascii_uppercase();
-                (
-                    BlindKind::InsMatricule,
-                    blind::token(key, BlindKind::InsMatricule, &m),
-                )
+                (BlindKind::InsMatricule, blind::token(key, BlindKind::InsMatricule, &m))
             }
             FindQuery::BirthNameAndDate(name, date) => {
                 let v = format!("{}|{}", normalize_name(name), date);
-                (
-                    BlindKind::NameAndBirthDate,
-                    blind::token(key, BlindKind::NameAndBirthDate, &v),
-                )
+                (BlindKind::NameAndBirthDate, blind::token(key, BlindKind::NameAndBirthDate, &v))
             }
         };
         let prefix = [&[kind as u8][..], &token].concat();
         let mut found = Vec::new();
         for (k, _) in self.inner.backend.scan_prefix(Space::Blind, &prefix)? {
-            let id: [u8; 16] = k[prefix.len()..]
-                .try_into()
-                .map_err(|_| Error::Integrity("blind index key".into()))?;
+            let id: [u8; 16] = k[prefix.len()..].try_into().map_err(|_| Error::Integrity("blind index key".into()))?;
             found.push(PatientId(id));
         }
-        let q = Entity {
-            query: Some(token),
-            ..ent
-        };
+        let q = Entity { query: Some(token), ..ent };
         let drafts = if found.is_empty() {
             vec![self.draft(Action::Search, Outcome::Success, q)]
         } else {
             found
                 .iter()
-                .map(|p| {
-                    self.draft(
-                        Action::Search,
-                        Outcome::Success,
-                        Entity {
-                            patient: Some(*p),
-                            ..q.clone()
-                        },
-                    )
-                })
+                .map(|p| self.draft(Action::Search, Outcome::Success, Entity { patient: Some(*p), ..q.clone() }))
                 .collect()
         };
         let receipt = self.commit(drafts, Batch::new())?;
@@ -525,15 +382,8 @@ impl Session {
     /// Test-only: tries to open every stored revision of a section of a patient with every key
     /// this session holds, skipping every policy check. Proves that enforcement is by keys.
     #[cfg(feature = "testing")]
-    pub fn testing_decrypt_bypassing_checks(
-        &self,
-        patient: PatientId,
-        section: Section,
-    ) -> Result<usize> {
-        let rows = self
-            .inner
-            .backend
-            .scan_prefix(Space::Records, &record_prefix(patient, section))?;
+    pub fn testing_decrypt_bypassing_checks(&self, patient: PatientId, section: Section) -> Result<usize> {
+        let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, section))?;
         let mut opened = 0;
         for (k, v) in rows {
             let (_, _, entry, revision) = parse_record_key(&k)?;
@@ -541,32 +391,15 @@ impl Session {
             let key_version = stored.key_version;
             let store = self.store_id();
             for key in self.keys.keys.values() {
-                let bind = Binding::DataKeyWrap {
-                    store,
-                    patient,
-                    section,
-                    entry,
-                    revision,
-                    key_version,
-                };
+                let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
                 if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
-                    let pb = Binding::EntryPayload {
-                        store,
-                        patient,
-                        section,
-                        entry,
-                        revision,
-                    };
+                    let pb = Binding::EntryPayload { store, patient, section, entry, revision };
                     if aead::open(&dk, &pb, &stored.payload).is_ok() {
                         opened += 1;
                     }
                 }
             }
         }
-        if opened == 0 {
-            Err(Error::Decrypt)
-        } else {
-            Ok(opened)
-        }
+        if opened == 0 { Err(Error::Decrypt) } else { Ok(opened) }
     }
 }

@@ -37,20 +37,12 @@ pub struct UserSummary {
 }
 
 fn target(name: &str) -> Entity {
-    Entity {
-        target_user: Some(name.to_string()),
-        ..Entity::default()
-    }
+    Entity { target_user: Some(name.to_string()), ..Entity::default() }
 }
 
 impl Session {
     fn directory_signer(&self, action: Action, name: &str) -> Result<crate::crypto::SigningSecret> {
-        self.require(
-            self.policy_ref().may_manage(&self.user.roles),
-            action,
-            target(name),
-            Denied::ManageUsers,
-        )?;
+        self.require(self.policy_ref().may_manage(&self.user.roles), action, target(name), Denied::ManageUsers)?;
         self.keys
             .signer(KeyKind::Directory)
             .ok_or_else(|| self.refuse(action, target(name), Error::Denied(Denied::ManageUsers)))
@@ -86,9 +78,7 @@ impl Session {
             let mut missing = false;
             for v in versions {
                 match self.keys.key(*kind, v.version) {
-                    Some(key) => {
-                        keyring::stage_grant(batch, header.store, user, *kind, v.version, key)?
-                    }
+                    Some(key) => keyring::stage_grant(batch, header.store, user, *kind, v.version, key)?,
                     None => missing = true,
                 }
             }
@@ -107,21 +97,13 @@ impl Session {
             return Err(Error::AlreadyExists(format!("user {name:?}")));
         }
         let now = self.inner.clock.now();
-        let new = keyring::new_user(
-            &self.inner.header,
-            name,
-            roles.to_vec(),
-            passphrase,
-            &directory,
-            now,
-        )?;
+        let new = keyring::new_user(&self.inner.header, name, roles.to_vec(), passphrase, &directory, now)?;
         let mut batch = Batch::new();
         keyring::stage_user(&mut batch, &new.record)?;
         let ident = new.record.signed.body.clone();
         let (created, pending) = self.provision(&mut batch, &ident, &directory)?;
         let mut drafts = vec![
-            self.draft(Action::UserAdd, Outcome::Success, target(name))
-                .detail(format!("roles: {}", roles.join(","))),
+            self.draft(Action::UserAdd, Outcome::Success, target(name)).detail(format!("roles: {}", roles.join(","))),
         ];
         for k in &created {
             drafts.push(
@@ -130,20 +112,13 @@ impl Session {
             );
         }
         self.commit(drafts, batch)?;
-        Ok(UserAdded {
-            id: ident.id,
-            created,
-            pending,
-        })
+        Ok(UserAdded { id: ident.id, created, pending })
     }
 
     fn load_ident(&self, name: &str) -> Result<(keyring::UserRecord, UserIdentity)> {
         let record = keyring::user_by_name(self.inner.backend.as_ref(), name)?
             .ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
-        let ident = record
-            .signed
-            .verify("user", &self.inner.header.directory_public)?
-            .clone();
+        let ident = record.signed.verify("user", &self.inner.header.directory_public)?.clone();
         Ok((record, ident))
     }
 
@@ -155,14 +130,10 @@ impl Session {
         if self.policy_ref().may_manage(&ident.roles) {
             let managers = keyring::all_users(self.inner.backend.as_ref())?
                 .into_iter()
-                .filter(|r| {
-                    !r.signed.body.revoked && self.policy_ref().may_manage(&r.signed.body.roles)
-                })
+                .filter(|r| !r.signed.body.revoked && self.policy_ref().may_manage(&r.signed.body.roles))
                 .count();
             if managers <= 1 {
-                return Err(Error::Invalid(
-                    "cannot revoke the last administrator".into(),
-                ));
+                return Err(Error::Invalid("cannot revoke the last administrator".into()));
             }
         }
         ident.revoked = true;
@@ -173,10 +144,7 @@ impl Session {
         record.signed = Signed::sign("user", ident, &directory)?;
         record.bundle = Vec::new();
         keyring::stage_user(&mut batch, &record)?;
-        self.commit(
-            vec![self.draft(Action::UserRevoke, Outcome::Success, target(name))],
-            batch,
-        )?;
+        self.commit(vec![self.draft(Action::UserRevoke, Outcome::Success, target(name))], batch)?;
         Ok(())
     }
 
@@ -213,11 +181,7 @@ impl Session {
             ],
             batch,
         )?;
-        Ok(UserAdded {
-            id: ident.id,
-            created,
-            pending,
-        })
+        Ok(UserAdded { id: ident.id, created, pending })
     }
 
     /// Changes this user's passphrase: only their bundle is re-sealed.
@@ -228,28 +192,15 @@ impl Session {
         if new.len() < 8 {
             return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
         }
-        let secret =
-            crate::crypto::sealbox::BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
-        let (kdf, salt, sealed) = keyring::seal_bundle(
-            &self.inner.header,
-            ident.id,
-            &secret,
-            new,
-            self.inner.header.kdf,
-        )?;
+        let secret = crate::crypto::sealbox::BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
+        let (kdf, salt, sealed) =
+            keyring::seal_bundle(&self.inner.header, ident.id, &secret, new, self.inner.header.kdf)?;
         record.kdf = kdf;
         record.salt = salt;
         record.bundle = sealed;
         let mut batch = Batch::new();
         keyring::stage_user(&mut batch, &record)?;
-        self.commit(
-            vec![self.draft(
-                Action::PassphraseChange,
-                Outcome::Success,
-                target(&ident.name),
-            )],
-            batch,
-        )?;
+        self.commit(vec![self.draft(Action::PassphraseChange, Outcome::Success, target(&ident.name))], batch)?;
         Ok(())
     }
 
@@ -265,18 +216,13 @@ impl Session {
         let backend = self.inner.backend.as_ref();
         let mut out = Vec::new();
         for r in keyring::all_users(backend)? {
-            let ident = r
-                .signed
-                .verify("user", &self.inner.header.directory_public)?;
+            let ident = r.signed.verify("user", &self.inner.header.directory_public)?;
             let mut pending = Vec::new();
             if !ident.revoked {
                 for kind in &ident.entitled {
                     for v in keyring::key_versions(backend, &self.inner.header, *kind)? {
                         if backend
-                            .get(
-                                Space::Grants,
-                                &keyring::records::grant_key(ident.id, *kind, v.version),
-                            )?
+                            .get(Space::Grants, &keyring::records::grant_key(ident.id, *kind, v.version))?
                             .is_none()
                         {
                             pending.push(format!("{kind:?} v{}", v.version).to_lowercase());
@@ -294,10 +240,7 @@ impl Session {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         self.commit(
-            vec![
-                self.draft(Action::AuditQuery, Outcome::Success, Entity::default())
-                    .detail("user list"),
-            ],
+            vec![self.draft(Action::AuditQuery, Outcome::Success, Entity::default()).detail("user list")],
             Batch::new(),
         )?;
         Ok(out)
@@ -311,17 +254,9 @@ impl Session {
             target_user: query.user.clone(),
             ..Entity::default()
         };
-        self.require(
-            self.policy_ref().may_audit(&self.user.roles),
-            Action::AuditQuery,
-            ent.clone(),
-            Denied::Audit,
-        )?;
+        self.require(self.policy_ref().may_audit(&self.user.roles), Action::AuditQuery, ent.clone(), Denied::Audit)?;
         let events = query.run(self.inner.backend.as_ref())?;
-        self.commit(
-            vec![self.draft(Action::AuditQuery, Outcome::Success, ent)],
-            Batch::new(),
-        )?;
+        self.commit(vec![self.draft(Action::AuditQuery, Outcome::Success, ent)], Batch::new())?;
         Ok(events)
     }
 
@@ -335,17 +270,8 @@ impl Session {
             Denied::Audit,
         )?;
         let h = &self.inner.header;
-        let report = crate::audit::verify::verify(
-            self.inner.backend.as_ref(),
-            h.store,
-            &h.audit_public,
-            anchor,
-        )?;
-        let outcome = if report.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Error
-        };
+        let report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
+        let outcome = if report.is_ok() { Outcome::Success } else { Outcome::Error };
         let detail = match report.first_bad_seq() {
             None => format!("{} events verified", report.size),
             Some(s) => format!("first bad sequence number {s}"),
@@ -353,10 +279,7 @@ impl Session {
         // A tampered log is not appended to (that would re-sign forged content).
         if report.is_ok() {
             self.commit(
-                vec![
-                    self.draft(Action::AuditVerify, outcome, Entity::default())
-                        .detail(detail),
-                ],
+                vec![self.draft(Action::AuditVerify, outcome, Entity::default()).detail(detail)],
                 Batch::new(),
             )?;
         }
@@ -372,18 +295,8 @@ impl Session {
             Entity::default(),
             Denied::Audit,
         )?;
-        let signer = self
-            .keys
-            .signer(KeyKind::AuditSigning)
-            .ok_or(Error::Denied(Denied::Audit))?;
-        self.commit(
-            vec![self.draft(
-                Action::CheckpointExport,
-                Outcome::Success,
-                Entity::default(),
-            )],
-            Batch::new(),
-        )?;
+        let signer = self.keys.signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        self.commit(vec![self.draft(Action::CheckpointExport, Outcome::Success, Entity::default())], Batch::new())?;
         self.inner.audit.checkpoint(&self.inner.committer, &signer)
     }
 }
@@ -400,14 +313,9 @@ impl Session {
             Denied::Audit,
         )?;
         let Some(days) = self.inner.header.audit_retention_days else {
-            return Err(Error::Invalid(
-                "this store keeps every audit event (no retention setting)".into(),
-            ));
+            return Err(Error::Invalid("this store keeps every audit event (no retention setting)".into()));
         };
-        let signer = self
-            .keys
-            .signer(KeyKind::AuditSigning)
-            .ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.keys.signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
         let now = self.inner.clock.now();
         let cutoff = now.plus_millis(-(days as i64) * 86_400_000);
         let (pruned, horizon) = crate::audit::retention::prune(

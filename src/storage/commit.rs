@@ -34,12 +34,7 @@ pub struct Committer {
 impl Committer {
     /// A committer over a backend.
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Committer {
-            backend,
-            applied: AtomicU64::new(0),
-            flushed: Mutex::new(0),
-            flushes: AtomicU64::new(0),
-        }
+        Committer { backend, applied: AtomicU64::new(0), flushed: Mutex::new(0), flushes: AtomicU64::new(0) }
     }
 
     /// The backend, for reads.
@@ -69,10 +64,7 @@ impl Committer {
     /// (batches applied, flushes done) since this committer was made: their ratio is how many
     /// commits share one flush.
     pub fn stats(&self) -> (u64, u64) {
-        (
-            self.applied.load(Ordering::SeqCst),
-            self.flushes.load(Ordering::Relaxed),
-        )
+        (self.applied.load(Ordering::SeqCst), self.flushes.load(Ordering::Relaxed))
     }
 
     /// Flushes everything applied so far.

@@ -26,10 +26,7 @@ pub struct FaultyBackend {
 impl FaultyBackend {
     /// Wraps a backend with no fault armed.
     pub fn new(inner: Arc<dyn Backend>) -> Self {
-        FaultyBackend {
-            inner,
-            faults: Mutex::new(Faults::default()),
-        }
+        FaultyBackend { inner, faults: Mutex::new(Faults::default()) }
     }
     /// Arms a new set of faults (replacing the previous one).
     pub fn set(&self, faults: Faults) {

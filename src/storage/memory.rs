@@ -43,9 +43,7 @@ impl Backend for MemoryBackend {
             return Ok(Vec::new());
         }
         let map = self.map.read();
-        let it = map
-            .range(plo..phi)
-            .map(|(k, v)| (k[1..].to_vec(), v.clone()));
+        let it = map.range(plo..phi).map(|(k, v)| (k[1..].to_vec(), v.clone()));
         Ok(match order {
             Order::Ascending => it.take(limit).collect(),
             Order::Descending => it.rev().take(limit).collect(),

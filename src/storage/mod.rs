@@ -162,14 +162,8 @@ pub trait Backend: Send + Sync {
     /// Reads one value.
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>>;
     /// Up to `limit` pairs with `lo <= key < hi` (`hi = None`: to the end of the keyspace).
-    fn range(
-        &self,
-        space: Space,
-        lo: &[u8],
-        hi: Option<&[u8]>,
-        order: Order,
-        limit: usize,
-    ) -> StorageResult<Vec<Pair>>;
+    fn range(&self, space: Space, lo: &[u8], hi: Option<&[u8]>, order: Order, limit: usize)
+    -> StorageResult<Vec<Pair>>;
     /// Applies every operation of the batch, or none.
     fn apply(&self, batch: &Batch) -> StorageResult<()>;
     /// Makes everything applied so far durable (survives power loss).
@@ -177,13 +171,7 @@ pub trait Backend: Send + Sync {
 
     /// Every pair whose key starts with `prefix`, ascending.
     fn scan_prefix(&self, space: Space, prefix: &[u8]) -> StorageResult<Vec<Pair>> {
-        self.range(
-            space,
-            prefix,
-            prefix_end(prefix).as_deref(),
-            Order::Ascending,
-            usize::MAX,
-        )
+        self.range(space, prefix, prefix_end(prefix).as_deref(), Order::Ascending, usize::MAX)
     }
 }
 
@@ -241,13 +229,8 @@ mod tests {
         let a: Vec<_> = b.scan_prefix(Space::Records, b"a").unwrap();
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].0, b"a1".to_vec());
-        let rev = b
-            .range(Space::Records, b"", None, Order::Descending, 2)
-            .unwrap();
-        assert_eq!(
-            rev.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
-            vec![b"b1".to_vec(), b"a2".to_vec()]
-        );
+        let rev = b.range(Space::Records, b"", None, Order::Descending, 2).unwrap();
+        assert_eq!(rev.iter().map(|p| p.0.clone()).collect::<Vec<_>>(), vec![b"b1".to_vec(), b"a2".to_vec()]);
         let mut del = Batch::new();
         del.delete(Space::Records, b"a1".to_vec());
         b.apply(&del).unwrap();

@@ -30,10 +30,7 @@ impl SledBackend {
             .cache_capacity(CACHE_CAPACITY_BYTES)
             .mode(sled::Mode::HighThroughput)
             .open()?;
-        Ok(SledBackend {
-            db,
-            dir: dir.to_path_buf(),
-        })
+        Ok(SledBackend { db, dir: dir.to_path_buf() })
     }
 
     fn fsync_files(&self) -> StorageResult<()> {

@@ -31,16 +31,12 @@ pub fn ctx() -> AccessContext {
 impl Practice {
     /// A practice on an in-memory backend.
     pub fn new() -> Practice {
-        Self::on(
-            Arc::new(MemoryBackend::new()),
-            StoreOptions::insecure_fast_for_tests(),
-        )
+        Self::on(Arc::new(MemoryBackend::new()), StoreOptions::insecure_fast_for_tests())
     }
 
     /// A practice on a given backend; every user has received every key they are entitled to.
     pub fn on(backend: Arc<dyn Backend>, options: StoreOptions) -> Practice {
-        let (store, shares) =
-            Store::create_with_backend(backend.clone(), "admin", PASS, options).unwrap();
+        let (store, shares) = Store::create_with_backend(backend.clone(), "admin", PASS, options).unwrap();
         let admin = store.unlock("admin", PASS, ctx()).unwrap();
         for (name, role) in &USERS[1..] {
             admin.add_user(name, &[role.to_string()], PASS).unwrap();
@@ -49,11 +45,7 @@ impl Practice {
         // first, the physician exams.
         drop(store.unlock("claire", PASS, ctx()).unwrap());
         drop(store.unlock("dr_martin", PASS, ctx()).unwrap());
-        Practice {
-            store,
-            shares,
-            backend,
-        }
+        Practice { store, shares, backend }
     }
 
     pub fn session(&self, user: &str) -> Session {

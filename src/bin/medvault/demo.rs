@@ -3,52 +3,28 @@
 use medvault::audit::verify::VerifyReport;
 use medvault::synthetic::Synth;
 use medvault::{
-    AccessContext, AuditQuery, Date, Durability, Error, FindQuery, PatientId, Purpose, Section,
-    Session, Store, StoreOptions,
+    AccessContext, AuditQuery, Date, Durability, Error, FindQuery, PatientId, Purpose, Section, Session, Store,
+    StoreOptions,
 };
 use std::path::PathBuf;
 use std::time::Instant;
 
 const STAFF: &[(&str, &str, &str)] = &[
     ("claire", "secretary", "Claire Dubois, secrétaire médicale"),
-    (
-        "sophie",
-        "secretary",
-        "Sophie Garnier, secrétaire (accueil)",
-    ),
-    (
-        "dr_martin",
-        "physician",
-        "Dr Jean Martin, médecin généraliste",
-    ),
+    ("sophie", "secretary", "Sophie Garnier, secrétaire (accueil)"),
+    ("dr_martin", "physician", "Dr Jean Martin, médecin généraliste"),
     ("dr_lefevre", "physician", "Dr Hélène Lefèvre, cardiologue"),
     ("ines", "nurse", "Inès Moreau, infirmière"),
     ("labo", "biologist", "Laboratoire Central, biologiste"),
-    (
-        "dpo",
-        "auditor",
-        "Marc Robin, délégué à la protection des données",
-    ),
+    ("dpo", "auditor", "Marc Robin, délégué à la protection des données"),
 ];
 
 fn pass(user: &str) -> String {
     format!("demo-{user}-passphrase")
 }
 
-fn unlock(
-    store: &Store,
-    user: &str,
-    workstation: &str,
-    purpose: Purpose,
-) -> Result<Session, Error> {
-    store.unlock(
-        user,
-        pass(user).as_bytes(),
-        AccessContext {
-            workstation: workstation.into(),
-            purpose,
-        },
-    )
+fn unlock(store: &Store, user: &str, workstation: &str, purpose: Purpose) -> Result<Session, Error> {
+    store.unlock(user, pass(user).as_bytes(), AccessContext { workstation: workstation.into(), purpose })
 }
 
 fn verdict<T>(r: &Result<T, Error>) -> String {
@@ -64,25 +40,15 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let started = Instant::now();
     let dir = match dir {
         Some(d) => d,
-        None => std::env::temp_dir().join(format!(
-            "medvault-demo-{}",
-            medvault::model::StoreId::random()
-                .to_string()
-                .get(..8)
-                .unwrap_or("x")
-        )),
+        None => std::env::temp_dir()
+            .join(format!("medvault-demo-{}", medvault::model::StoreId::random().to_string().get(..8).unwrap_or("x"))),
     };
     let store_dir = dir.join("store");
     println!("medvault demo: a small practice, one day, and its audit trail");
     println!("store: {}\n", store_dir.display());
 
     // 1. The administrator creates the store and the accounts.
-    let (store, shares) = Store::create(
-        &store_dir,
-        "admin",
-        pass("admin").as_bytes(),
-        StoreOptions::default(),
-    )?;
+    let (store, shares) = Store::create(&store_dir, "admin", pass("admin").as_bytes(), StoreOptions::default())?;
     let share_file = dir.join("recovery-shares.txt");
     let text: Vec<String> = shares.iter().map(|s| s.to_text().to_string()).collect();
     std::fs::write(&share_file, text.join("\n") + "\n")
@@ -103,10 +69,7 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         };
         println!("[admin] account {user:<11} role {role:<10} {who}{pending}");
     }
-    println!(
-        "[admin] the administrator's session can decrypt: {:?} (no clinical key)",
-        admin.readable_sections()
-    );
+    println!("[admin] the administrator's session can decrypt: {:?} (no clinical key)", admin.readable_sections());
     drop(admin);
 
     // 2. Morning: reception registers the patients (bulk import, one flush at the end).
@@ -120,10 +83,7 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         ids.push((id, identity));
     }
     store.flush()?;
-    println!(
-        "\n[08:00 accueil] {} synthetic patients registered by claire",
-        ids.len()
-    );
+    println!("\n[08:00 accueil] {} synthetic patients registered by claire", ids.len());
 
     // Physicians and the lab write, also as a batch.
     let today = Date::parse("2026-11-22")?;
@@ -152,31 +112,18 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         .cloned()
         .ok_or_else(|| Error::Invalid("no QUAL patient generated".into()))?;
     let desk = unlock(&store, "sophie", "accueil-poste-2", Purpose::Treatment)?;
-    let by_ins = desk.find_patient(&FindQuery::InsMatricule(
-        identity.ins_matricule.clone().unwrap_or_default(),
-    ))?;
-    let by_name = desk.find_patient(&FindQuery::BirthNameAndDate(
-        identity.birth_name.clone(),
-        identity.birth_date,
-    ))?;
+    let by_ins = desk.find_patient(&FindQuery::InsMatricule(identity.ins_matricule.clone().unwrap_or_default()))?;
+    let by_name = desk.find_patient(&FindQuery::BirthNameAndDate(identity.birth_name.clone(), identity.birth_date))?;
     println!(
         "\n[10:15 accueil] sophie looks a patient up by INS: {} match; by birth name + birth date: {} match(es)",
         by_ins.len(),
         by_name.len()
     );
-    println!(
-        "               patient id {patient} (names never appear in the audit log or on disk in clear)"
-    );
+    println!("               patient id {patient} (names never appear in the audit log or on disk in clear)");
 
     // 4. Each role tries each section of that patient.
-    println!(
-        "\n[10:30] who can read what for patient {}:",
-        &patient.to_string()[..8]
-    );
-    println!(
-        "  {:<11} {:<10} {:<9} {:<9} {:<9}",
-        "user", "role", "identity", "reports", "exams"
-    );
+    println!("\n[10:30] who can read what for patient {}:", &patient.to_string()[..8]);
+    println!("  {:<11} {:<10} {:<9} {:<9} {:<9}", "user", "role", "identity", "reports", "exams");
     for (user, role, _) in STAFF.iter().chain([("admin", "admin", "")].iter()) {
         let s = unlock(&store, user, "poste", Purpose::Treatment)?;
         let a = verdict(&s.read_identity(patient));
@@ -197,8 +144,7 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
             e.content.reference_range.as_deref().unwrap_or("-")
         );
     }
-    let refused =
-        unlock(&store, "claire", "accueil-poste-1", Purpose::Treatment)?.read_exams(patient);
+    let refused = unlock(&store, "claire", "accueil-poste-1", Purpose::Treatment)?.read_exams(patient);
     println!(
         "[15:00 accueil] claire tries to open the exams: {}",
         refused.err().map(|e| e.to_string()).unwrap_or_default()
@@ -208,27 +154,13 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let doc = unlock(&store, "dr_lefevre", "cabinet-2", Purpose::Emergency)?;
     let mut corrected = identity.clone();
     corrected.phone = Some("06 00 00 00 01".into());
-    let rev = doc.update_identity(
-        patient,
-        corrected,
-        "numéro de téléphone corrigé à la demande du patient",
-    )?;
-    println!(
-        "[19:40 cabinet] dr_lefevre corrects the phone number: identity revision {rev}, the previous one is kept"
-    );
+    let rev = doc.update_identity(patient, corrected, "numéro de téléphone corrigé à la demande du patient")?;
+    println!("[19:40 cabinet] dr_lefevre corrects the phone number: identity revision {rev}, the previous one is kept");
 
     // 7. The DPO's view.
     let dpo = unlock(&store, "dpo", "poste-dpo", Purpose::Operations)?;
-    let trail = dpo.audit_query(&AuditQuery {
-        patient: Some(patient),
-        limit: 50,
-        ..Default::default()
-    })?;
-    println!(
-        "\n[DPO] audit trail of patient {} ({} events, newest first):",
-        &patient.to_string()[..8],
-        trail.len()
-    );
+    let trail = dpo.audit_query(&AuditQuery { patient: Some(patient), limit: 50, ..Default::default() })?;
+    println!("\n[DPO] audit trail of patient {} ({} events, newest first):", &patient.to_string()[..8], trail.len());
     println!(
         "  {:>5}  {:<24} {:<11} {:<10} {:<15} {:<9} outcome",
         "seq", "time (UTC)", "user", "role", "action", "section"
@@ -245,11 +177,8 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
             e.outcome.name()
         );
     }
-    let denied = dpo.audit_query(&AuditQuery {
-        outcome: Some(medvault::Outcome::Denied),
-        limit: 1000,
-        ..Default::default()
-    })?;
+    let denied =
+        dpo.audit_query(&AuditQuery { outcome: Some(medvault::Outcome::Denied), limit: 1000, ..Default::default() })?;
     println!("[DPO] denied accesses today: {}", denied.len());
     let report: VerifyReport = dpo.verify_audit(None)?;
     println!(
