@@ -68,6 +68,18 @@ pub enum Denied {
     /// The operation needs the audit right.
     #[error("this operation requires the audit right")]
     Audit,
+    /// The user is not in the patient's care team (break-glass possible).
+    #[error("not in the patient's care team (an emergency access needs break-glass)")]
+    NotInCareTeam,
+    /// The patient objects to this user (break-glass possible).
+    #[error("the patient objects to access by this user (an emergency access needs break-glass)")]
+    Opposition,
+    /// The operation needs the care-team management right.
+    #[error("this operation requires the care-team management right")]
+    ManageCareTeam,
+    /// The user is locked out after failed unlocks.
+    #[error("locked out after repeated failed unlocks until {0}")]
+    LockedOut(String),
 }
 
 /// A failure of the storage backend.

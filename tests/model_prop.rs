@@ -74,7 +74,10 @@ proptest! {
                     let id = Synth::new(seed).identity();
                     let r = sessions[user].create_patient(id.clone());
                     prop_assert_eq!(r.is_ok(), may(USERS[user], Section::Identity, true));
-                    if let Ok(p) = r {
+                                        if let Ok(p) = r {
+                        for role in ["secretary", "physician", "nurse", "biologist"] {
+                            sessions[user].care_team_add(p, &medvault::session::CareMember::Role(role.into())).unwrap();
+                        }
                         let i = model.patients.len();
                         model.patients.push(p);
                         model.sections.entry((i, Section::Identity)).or_default().insert(EntryId::IDENTITY, vec![id.birth_name.clone()]);

@@ -46,11 +46,31 @@ pub enum Action {
     CheckpointExport,
     /// Audit payloads past retention were pruned.
     AuditPrune,
+    /// A member added to a patient's care team.
+    CareTeamAdd,
+    /// A member removed from a patient's care team.
+    CareTeamRemove,
+    /// A patient's opposition to a professional recorded.
+    Opposition,
+    /// A patient's opposition withdrawn.
+    OppositionWithdraw,
+    /// An emergency (break-glass) access opened.
+    BreakGlass,
+    /// A break-glass access reviewed by an auditor.
+    BreakGlassReview,
+    /// A user locked out after failed unlocks (the detail gives the end).
+    Lockout,
+    /// A lockout lifted by an administrator.
+    LockoutLift,
+    /// Data keys rewrapped under a newer section key version.
+    KeyRewrap,
+    /// A section key version promoted to primary, or older versions retired.
+    KeyPolicy,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 28] = [
         Action::StoreCreate,
         Action::Unlock,
         Action::Read,
@@ -69,6 +89,16 @@ impl Action {
         Action::AuditVerify,
         Action::CheckpointExport,
         Action::AuditPrune,
+        Action::CareTeamAdd,
+        Action::CareTeamRemove,
+        Action::Opposition,
+        Action::OppositionWithdraw,
+        Action::BreakGlass,
+        Action::BreakGlassReview,
+        Action::Lockout,
+        Action::LockoutLift,
+        Action::KeyRewrap,
+        Action::KeyPolicy,
     ];
     /// Stable kebab-case name.
     pub fn name(self) -> &'static str {
@@ -91,6 +121,16 @@ impl Action {
             Action::AuditVerify => "audit-verify",
             Action::CheckpointExport => "checkpoint-export",
             Action::AuditPrune => "audit-prune",
+            Action::CareTeamAdd => "care-team-add",
+            Action::CareTeamRemove => "care-team-remove",
+            Action::Opposition => "opposition",
+            Action::OppositionWithdraw => "opposition-withdraw",
+            Action::BreakGlass => "break-glass",
+            Action::BreakGlassReview => "break-glass-review",
+            Action::Lockout => "lockout",
+            Action::LockoutLift => "lockout-lift",
+            Action::KeyRewrap => "key-rewrap",
+            Action::KeyPolicy => "key-policy",
         }
     }
     /// Parses a kebab-case name.
@@ -108,7 +148,14 @@ impl Action {
             Action::Write | Action::RoleChange | Action::PassphraseChange | Action::KeyDelivery | Action::Recover => {
                 "U"
             }
-            Action::UserRevoke | Action::AuditPrune => "D",
+            Action::UserRevoke | Action::AuditPrune | Action::CareTeamRemove => "D",
+            Action::CareTeamAdd | Action::Opposition | Action::BreakGlass => "C",
+            Action::OppositionWithdraw
+            | Action::BreakGlassReview
+            | Action::Lockout
+            | Action::LockoutLift
+            | Action::KeyRewrap
+            | Action::KeyPolicy => "U",
             Action::Unlock | Action::Export | Action::CheckpointExport => "E",
         }
     }

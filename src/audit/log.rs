@@ -166,6 +166,19 @@ impl AuditLog {
         signer: Option<&SigningSecret>,
         durability: Durability,
     ) -> Result<PendingReceipt> {
+        self.append_with(committer, drafts, |_| Ok(extra), signer, durability)
+    }
+
+    /// Like [`AuditLog::append`], with the operation's writes built from the sequence number of
+    /// its first event (records that name their audit event, such as break-glass accesses).
+    pub fn append_with(
+        &self,
+        committer: &Committer,
+        drafts: Vec<EventDraft>,
+        extra: impl FnOnce(u64) -> Result<Batch>,
+        signer: Option<&SigningSecret>,
+        durability: Durability,
+    ) -> Result<PendingReceipt> {
         let ticket;
         let first_seq;
         let count = drafts.len() as u64;
@@ -194,7 +207,7 @@ impl AuditLog {
                 batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
             }
             batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&(FRONTIER_FORMAT, &frontier))?);
-            batch.extend(extra);
+            batch.extend(extra(first_seq)?);
             ticket = committer.apply(&batch).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
             if signed {
                 guard.signed_size = frontier.size;

@@ -26,6 +26,63 @@ pub struct RoleRights {
     /// May manage users, roles and keys.
     #[serde(default)]
     pub manage_users: bool,
+    /// May add and remove care-team members and record a patient's opposition.
+    #[serde(default)]
+    pub manage_care_team: bool,
+}
+
+/// Store-wide access settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// Minimum length of a break-glass justification (characters, blanks excluded at the ends).
+    pub break_glass_min_justification: usize,
+    /// Default duration of a break-glass access, hours.
+    pub break_glass_default_hours: u32,
+    /// Longest break-glass access, hours.
+    pub break_glass_max_hours: u32,
+    /// Failed unlocks (wrong passphrase) in a row before a lockout.
+    pub lockout_threshold: u32,
+    /// First lockout, seconds; each further lockout doubles it.
+    pub lockout_base_seconds: u64,
+    /// Longest lockout, seconds.
+    pub lockout_max_seconds: u64,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            break_glass_min_justification: 20,
+            break_glass_default_hours: 4,
+            break_glass_max_hours: 12,
+            lockout_threshold: 5,
+            lockout_base_seconds: 60,
+            lockout_max_seconds: 24 * 3600,
+        }
+    }
+}
+
+/// Everything an access decision depends on, besides the role matrix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessFacts {
+    /// The user (or one of their roles) is in the patient's care team.
+    pub in_care_team: bool,
+    /// The patient objects to this user.
+    pub opposed: bool,
+    /// The user holds an unexpired break-glass access to this patient.
+    pub break_glass: bool,
+}
+
+/// The outcome of an access decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed; `emergency` when only break-glass allows it (audited as such, flagged).
+    Allow {
+        /// Allowed only through break-glass.
+        emergency: bool,
+    },
+    /// Refused.
+    Deny(crate::error::Denied),
 }
 
 /// The role matrix of a store.
@@ -34,6 +91,9 @@ pub struct RoleRights {
 pub struct Policy {
     /// Rights of each role, by role name.
     pub roles: BTreeMap<String, RoleRights>,
+    /// Break-glass and lockout settings.
+    #[serde(default)]
+    pub settings: AccessSettings,
 }
 
 impl Default for Policy {
@@ -52,8 +112,14 @@ impl Default for Policy {
         roles.insert("nurse".into(), rights(&[Identity, Reports, Exams], &[]));
         roles.insert("biologist".into(), rights(&[Identity, Exams], &[Exams]));
         roles.insert("auditor".into(), RoleRights { audit: true, ..RoleRights::default() });
-        roles.insert("admin".into(), RoleRights { manage_users: true, ..RoleRights::default() });
-        Policy { roles }
+        roles
+            .insert("admin".into(), RoleRights { manage_users: true, manage_care_team: true, ..RoleRights::default() });
+        for r in ["secretary", "physician"] {
+            if let Some(rights) = roles.get_mut(r) {
+                rights.manage_care_team = true;
+            }
+        }
+        Policy { roles, settings: AccessSettings::default() }
     }
 }
 
@@ -67,6 +133,13 @@ impl Policy {
 
     /// Checks the rules: known role names, write implies read, an admin role exists.
     pub fn validate(&self) -> Result<()> {
+        let s = &self.settings;
+        if s.break_glass_default_hours == 0 || s.break_glass_default_hours > s.break_glass_max_hours {
+            return Err(Error::Policy("break-glass default duration must be between 1 hour and the maximum".into()));
+        }
+        if s.lockout_threshold == 0 || s.lockout_base_seconds == 0 || s.lockout_max_seconds < s.lockout_base_seconds {
+            return Err(Error::Policy("lockout settings must be positive, with max >= base".into()));
+        }
         if !self.roles.values().any(|r| r.manage_users) {
             return Err(Error::Policy("no role has `manage_users`: nobody could manage the store".into()));
         }
@@ -103,6 +176,35 @@ impl Policy {
     pub fn may_audit(&self, roles: &[String]) -> bool {
         roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.audit)
     }
+    /// Whether any of `roles` may manage care teams and oppositions.
+    pub fn may_manage_care_team(&self, roles: &[String]) -> bool {
+        roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.manage_care_team)
+    }
+
+    /// Decides an access to `section`: the role matrix first (no key, no access), then, for
+    /// every section, the patient's opposition, and for clinical sections the care team (CSP
+    /// L1110-4). Break-glass overrides opposition and care team, never the role matrix.
+    pub fn decide(&self, roles: &[String], section: Section, write: bool, facts: AccessFacts) -> Decision {
+        use crate::error::Denied;
+        let role_ok = if write { self.may_write(roles, section) } else { self.may_read(roles, section) };
+        if !role_ok {
+            return Decision::Deny(if write { Denied::SectionWrite(section) } else { Denied::SectionRead(section) });
+        }
+        let clinical = section != Section::Identity;
+        let blocked = if facts.opposed {
+            Some(Denied::Opposition)
+        } else if clinical && !facts.in_care_team {
+            Some(Denied::NotInCareTeam)
+        } else {
+            None
+        };
+        match blocked {
+            None => Decision::Allow { emergency: false },
+            Some(_) if facts.break_glass => Decision::Allow { emergency: true },
+            Some(d) => Decision::Deny(d),
+        }
+    }
+
     /// Whether any of `roles` may manage users.
     pub fn may_manage(&self, roles: &[String]) -> bool {
         roles.iter().filter_map(|r| self.roles.get(r)).any(|r| r.manage_users)

@@ -4,10 +4,12 @@
 //! append -> release. [`Opened::release`] needs an [`AuditReceipt`], and only a durable audit
 //! append makes one, so no path hands out plaintext before its event is on disk.
 
+mod access;
 mod opened;
 mod records;
 mod users;
 
+pub use access::{BreakGlassRecord, CareMember};
 pub use opened::Opened;
 pub use records::FindQuery;
 pub use users::{UserAdded, UserSummary};

@@ -81,10 +81,6 @@ impl Session {
         self.inner.header.store
     }
 
-    fn patient_exists(&self, patient: PatientId) -> Result<bool> {
-        Ok(self.inner.backend.get(Space::Patients, &patient.0)?.is_some())
-    }
-
     fn seal_revision<T: SectionContent>(&self, patient: PatientId, entry: &Entry<T>) -> Result<Vec<u8>> {
         let section = T::SECTION;
         let (key_version, section_key) =
@@ -146,12 +142,7 @@ impl Session {
     pub fn read<T: SectionContent>(&self, patient: PatientId) -> Result<Vec<Entry<T>>> {
         let section = T::SECTION;
         let ent = entity(patient, section);
-        self.require(
-            self.policy().may_read(&self.user.roles, section),
-            Action::Read,
-            ent.clone(),
-            Denied::SectionRead(section),
-        )?;
+        let grant = self.authorize(Action::Read, patient, section, false)?;
         if !self.patient_exists(patient)? {
             return Err(self.refuse(Action::Read, ent, Error::NotFound(format!("patient {patient}"))));
         }
@@ -159,7 +150,7 @@ impl Session {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(Action::Read, ent, e)),
         };
-        let receipt = self.commit(vec![self.draft(Action::Read, Outcome::Success, ent)], Batch::new())?;
+        let receipt = self.commit(vec![self.granted_draft(Action::Read, &grant, ent)], Batch::new())?;
         Ok(opened.release(&receipt))
     }
 
@@ -199,6 +190,7 @@ impl Session {
         let header = PatientHeader { format: 1, created_at: now, created_by: self.user.id };
         batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
         self.stage_blind_index(&mut batch, patient, &identity)?;
+        self.stage_creator_in_care_team(&mut batch, patient)?;
         let entry = Entry {
             entry_id: EntryId::IDENTITY,
             revision: 1,
@@ -228,12 +220,7 @@ impl Session {
     ) -> Result<(EntryId, u32)> {
         let section = T::SECTION;
         let ent = entity(patient, section);
-        self.require(
-            self.policy().may_write(&self.user.roles, section),
-            Action::Write,
-            ent.clone(),
-            Denied::SectionWrite(section),
-        )?;
+        let grant = self.authorize(Action::Write, patient, section, true)?;
         content.validate()?;
         if entry.is_some() && reason.is_none_or(|r| r.trim().is_empty()) {
             return Err(Error::Invalid("a correction needs a reason (RGPD art. 16: history stays readable)".into()));
@@ -286,7 +273,7 @@ impl Session {
         let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
         let pending = self.inner.audit.append(
             &self.inner.committer,
-            vec![self.draft(Action::Write, Outcome::Success, ev)],
+            vec![self.granted_draft(Action::Write, &grant, ev)],
             batch,
             self.keys.signer(KeyKind::AuditSigning).as_ref(),
             self.durability,

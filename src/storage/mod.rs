@@ -64,11 +64,17 @@ pub enum Space {
     Checkpoints = 0x0F,
     /// Section key versions: kind || version.
     KeyVersions = 0x10,
+    /// Care teams: patient || member.
+    CareTeam = 0x11,
+    /// Oppositions: patient || user.
+    Oppositions = 0x12,
+    /// Break-glass accesses: patient || user || opening event seq.
+    BreakGlass = 0x13,
 }
 
 impl Space {
     /// Every keyspace.
-    pub const ALL: [Space; 16] = [
+    pub const ALL: [Space; 19] = [
         Space::Meta,
         Space::Users,
         Space::UserNames,
@@ -85,6 +91,9 @@ impl Space {
         Space::AuditByTime,
         Space::Checkpoints,
         Space::KeyVersions,
+        Space::CareTeam,
+        Space::Oppositions,
+        Space::BreakGlass,
     ];
     /// Whether this keyspace belongs to the audit log.
     pub fn is_audit(self) -> bool {

@@ -1,6 +1,7 @@
 //! Shared fixtures: a small practice with one user of every role, on any backend.
 #![allow(dead_code)]
 
+use medvault::session::CareMember;
 use medvault::storage::{Backend, MemoryBackend};
 use medvault::synthetic::Synth;
 use medvault::{AccessContext, Date, Identity, RecoveryShare, Session, Store, StoreOptions};
@@ -57,6 +58,10 @@ impl Practice {
         let mut s = Synth::new(seed);
         let doc = self.session("dr_martin");
         let p = doc.create_patient(s.identity()).unwrap();
+        // The whole practice cares for fixture patients; access tests build their own teams.
+        for user in ["claire", "ines", "labo"] {
+            doc.care_team_add(p, &CareMember::User(user.into())).unwrap();
+        }
         let d = Date::parse("2026-11-02").unwrap();
         doc.append_report(p, s.report("Dr Martin", d)).unwrap();
         doc.append_exam(p, s.lab_result("Labo Central", d)).unwrap();

@@ -1,0 +1,361 @@
+//! Access control in depth (CSP L1110-4): care teams, patients' oppositions, break-glass.
+//!
+//! The role matrix decides which keys a user holds; these rules decide, per patient, whether a
+//! user whose role allows a section may use it now. Every decision is audited; break-glass
+//! accesses are flagged (purpose `emergency`, with the justification) and listed for review.
+
+use super::Session;
+use crate::audit::{Action, Entity, EventDraft, Outcome, Purpose};
+use crate::codec;
+use crate::error::{Denied, Error, Result};
+use crate::keyring;
+use crate::model::{PatientId, Section, Timestamp, UserId};
+use crate::policy::{AccessFacts, Decision};
+use crate::storage::{Batch, Space};
+use serde::{Deserialize, Serialize};
+
+/// A care-team member: a named user, or every user holding a role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CareMember {
+    /// One user, by name.
+    User(String),
+    /// Every user with this role (e.g. the practice's nurses).
+    Role(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct MemberRecord {
+    format: u16,
+    added_by: String,
+    added_at: Timestamp,
+    member: CareMember,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OppositionRecord {
+    format: u16,
+    user: String,
+    recorded_by: String,
+    recorded_at: Timestamp,
+}
+
+/// An emergency access, as stored and as listed for review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlassRecord {
+    /// Format version (1).
+    pub format: u16,
+    /// Sequence number of the audit event that opened it (its id).
+    pub seq: u64,
+    /// Patient.
+    pub patient: PatientId,
+    /// Who opened it.
+    pub user: String,
+    /// Why (mandatory).
+    pub justification: String,
+    /// When.
+    pub opened_at: Timestamp,
+    /// Until when.
+    pub expires_at: Timestamp,
+    /// The auditor who reviewed it.
+    pub reviewed_by: Option<String>,
+    /// When it was reviewed.
+    pub reviewed_at: Option<Timestamp>,
+}
+
+/// What an authorized access was allowed under.
+pub(crate) struct Grant {
+    /// The break-glass access that allowed it, if only break-glass did.
+    pub emergency: Option<BreakGlassRecord>,
+}
+
+fn member_key(patient: PatientId, member: &[u8]) -> Vec<u8> {
+    [patient.0.as_slice(), member].concat()
+}
+
+fn target(name: &str, patient: PatientId) -> Entity {
+    Entity { patient: Some(patient), target_user: Some(name.to_string()), ..Entity::default() }
+}
+
+impl Session {
+    fn user_id_of(&self, name: &str) -> Result<UserId> {
+        let rec = keyring::user_by_name(self.inner.backend.as_ref(), name)?
+            .ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
+        Ok(rec.signed.verify("user", &self.inner.header.directory_public)?.id)
+    }
+
+    fn member_bytes(&self, member: &CareMember) -> Result<Vec<u8>> {
+        Ok(match member {
+            CareMember::User(name) => [&[1u8][..], &self.user_id_of(name)?.0].concat(),
+            CareMember::Role(role) => {
+                self.inner.header.policy.role(role)?;
+                [&[2u8][..], role.as_bytes()].concat()
+            }
+        })
+    }
+
+    pub(crate) fn patient_exists(&self, patient: PatientId) -> Result<bool> {
+        Ok(self.inner.backend.get(Space::Patients, &patient.0)?.is_some())
+    }
+
+    fn require_care_manager(&self, action: Action, entity: Entity, patient: PatientId) -> Result<()> {
+        let ok = self.inner.header.policy.may_manage_care_team(&self.user.roles);
+        self.require(ok, action, entity.clone(), Denied::ManageCareTeam)?;
+        if !self.patient_exists(patient)? {
+            return Err(self.refuse(action, entity, Error::NotFound(format!("patient {patient}"))));
+        }
+        Ok(())
+    }
+
+    /// Stages the creator of a patient as the first care-team member.
+    pub(crate) fn stage_creator_in_care_team(&self, batch: &mut Batch, patient: PatientId) -> Result<()> {
+        let rec = MemberRecord {
+            format: 1,
+            added_by: self.user.name.clone(),
+            added_at: self.inner.clock.now(),
+            member: CareMember::User(self.user.name.clone()),
+        };
+        batch.put(Space::CareTeam, member_key(patient, &[&[1u8][..], &self.user.id.0].concat()), codec::encode(&rec)?);
+        Ok(())
+    }
+
+    /// Adds a member to a patient's care team. Audited.
+    pub fn care_team_add(&self, patient: PatientId, member: &CareMember) -> Result<()> {
+        let name = match member {
+            CareMember::User(n) => n.clone(),
+            CareMember::Role(r) => format!("role:{r}"),
+        };
+        let ent = target(&name, patient);
+        self.require_care_manager(Action::CareTeamAdd, ent.clone(), patient)?;
+        let key = member_key(patient, &self.member_bytes(member)?);
+        let rec = MemberRecord {
+            format: 1,
+            added_by: self.user.name.clone(),
+            added_at: self.inner.clock.now(),
+            member: member.clone(),
+        };
+        let mut batch = Batch::new();
+        batch.put(Space::CareTeam, key, codec::encode(&rec)?);
+        self.commit(vec![self.draft(Action::CareTeamAdd, Outcome::Success, ent)], batch)?;
+        Ok(())
+    }
+
+    /// Removes a member from a patient's care team. Audited.
+    pub fn care_team_remove(&self, patient: PatientId, member: &CareMember) -> Result<()> {
+        let name = match member {
+            CareMember::User(n) => n.clone(),
+            CareMember::Role(r) => format!("role:{r}"),
+        };
+        let ent = target(&name, patient);
+        self.require_care_manager(Action::CareTeamRemove, ent.clone(), patient)?;
+        let key = member_key(patient, &self.member_bytes(member)?);
+        if self.inner.backend.get(Space::CareTeam, &key)?.is_none() {
+            return Err(Error::NotFound(format!("{name} is not in the care team of patient {patient}")));
+        }
+        let mut batch = Batch::new();
+        batch.delete(Space::CareTeam, key);
+        self.commit(vec![self.draft(Action::CareTeamRemove, Outcome::Success, ent)], batch)?;
+        Ok(())
+    }
+
+    /// The care team of a patient (care-team managers). Audited as a query.
+    pub fn care_team(&self, patient: PatientId) -> Result<Vec<CareMember>> {
+        let ent = Entity { patient: Some(patient), ..Entity::default() };
+        self.require_care_manager(Action::AuditQuery, ent.clone(), patient)?;
+        let mut out = Vec::new();
+        for (_, v) in self.inner.backend.scan_prefix(Space::CareTeam, &patient.0)? {
+            out.push(codec::decode::<MemberRecord>(&v, "care-team member")?.member);
+        }
+        self.commit(vec![self.draft(Action::AuditQuery, Outcome::Success, ent).detail("care team")], Batch::new())?;
+        Ok(out)
+    }
+
+    /// Records the patient's opposition to a named professional: their normal access is denied
+    /// from now on (break-glass stays possible, flagged). Audited.
+    pub fn record_opposition(&self, patient: PatientId, user: &str) -> Result<()> {
+        let ent = target(user, patient);
+        self.require_care_manager(Action::Opposition, ent.clone(), patient)?;
+        let id = self.user_id_of(user)?;
+        let rec = OppositionRecord {
+            format: 1,
+            user: user.to_string(),
+            recorded_by: self.user.name.clone(),
+            recorded_at: self.inner.clock.now(),
+        };
+        let mut batch = Batch::new();
+        batch.put(Space::Oppositions, member_key(patient, &id.0), codec::encode(&rec)?);
+        self.commit(vec![self.draft(Action::Opposition, Outcome::Success, ent)], batch)?;
+        Ok(())
+    }
+
+    /// Withdraws an opposition. Audited.
+    pub fn withdraw_opposition(&self, patient: PatientId, user: &str) -> Result<()> {
+        let ent = target(user, patient);
+        self.require_care_manager(Action::OppositionWithdraw, ent.clone(), patient)?;
+        let key = member_key(patient, &self.user_id_of(user)?.0);
+        if self.inner.backend.get(Space::Oppositions, &key)?.is_none() {
+            return Err(Error::NotFound(format!("no opposition of patient {patient} to {user}")));
+        }
+        let mut batch = Batch::new();
+        batch.delete(Space::Oppositions, key);
+        self.commit(vec![self.draft(Action::OppositionWithdraw, Outcome::Success, ent)], batch)?;
+        Ok(())
+    }
+
+    /// Opens an emergency access to a patient for `hours` (default and maximum from the policy),
+    /// with a mandatory justification. It only lifts the care-team and opposition rules: it never
+    /// grants a section the user's roles do not allow. Returns its id (the audit sequence number).
+    pub fn break_glass(&self, patient: PatientId, justification: &str, hours: Option<u32>) -> Result<u64> {
+        let settings = &self.inner.header.policy.settings;
+        let ent = Entity { patient: Some(patient), ..Entity::default() };
+        let any_section = Section::ALL.iter().any(|s| self.inner.header.policy.may_read(&self.user.roles, *s));
+        self.require(any_section, Action::BreakGlass, ent.clone(), Denied::SectionRead(Section::Reports))?;
+        let text = justification.trim();
+        if text.chars().count() < settings.break_glass_min_justification {
+            return Err(Error::Invalid(format!(
+                "a break-glass justification must have at least {} characters (got {})",
+                settings.break_glass_min_justification,
+                text.chars().count()
+            )));
+        }
+        let hours = hours.unwrap_or(settings.break_glass_default_hours);
+        if hours == 0 || hours > settings.break_glass_max_hours {
+            return Err(Error::Invalid(format!(
+                "break-glass duration must be 1 to {} hours (got {hours})",
+                settings.break_glass_max_hours
+            )));
+        }
+        if !self.patient_exists(patient)? {
+            return Err(self.refuse(Action::BreakGlass, ent, Error::NotFound(format!("patient {patient}"))));
+        }
+        let now = self.inner.clock.now();
+        let user = (self.user.id, self.user.name.clone());
+        let text = text.to_string();
+        let draft = EventDraft::new(Action::BreakGlass, Outcome::Success, self.agent(), Purpose::Emergency)
+            .entity(ent)
+            .detail(format!("{text} ({hours} h)"));
+        let pending = self.inner.audit.append_with(
+            &self.inner.committer,
+            vec![draft],
+            |seq| {
+                let rec = BreakGlassRecord {
+                    format: 1,
+                    seq,
+                    patient,
+                    user: user.1.clone(),
+                    justification: text.clone(),
+                    opened_at: now,
+                    expires_at: now.plus_millis(hours as i64 * 3_600_000),
+                    reviewed_by: None,
+                    reviewed_at: None,
+                };
+                let mut batch = Batch::new();
+                let key = [patient.0.as_slice(), &user.0.0, &seq.to_be_bytes()].concat();
+                batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
+                Ok(batch)
+            },
+            self.keys.signer(crate::crypto::KeyKind::AuditSigning).as_ref(),
+            self.durability,
+        )?;
+        Ok(pending.durable(&self.inner.committer)?.first_seq())
+    }
+
+    fn all_break_glass(&self) -> Result<Vec<(Vec<u8>, BreakGlassRecord)>> {
+        self.inner
+            .backend
+            .scan_prefix(Space::BreakGlass, &[])?
+            .into_iter()
+            .map(|(k, v)| Ok((k, codec::decode::<BreakGlassRecord>(&v, "break-glass record")?)))
+            .collect()
+    }
+
+    /// Break-glass accesses for review (auditors), newest first. Audited as a query.
+    pub fn break_glass_list(&self, pending_only: bool) -> Result<Vec<BreakGlassRecord>> {
+        self.require(
+            self.inner.header.policy.may_audit(&self.user.roles),
+            Action::AuditQuery,
+            Entity::default(),
+            Denied::Audit,
+        )?;
+        let mut out: Vec<BreakGlassRecord> = self
+            .all_break_glass()?
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| !pending_only || r.reviewed_by.is_none())
+            .collect();
+        out.sort_by(|a, b| b.seq.cmp(&a.seq));
+        self.commit(
+            vec![self.draft(Action::AuditQuery, Outcome::Success, Entity::default()).detail("break-glass list")],
+            Batch::new(),
+        )?;
+        Ok(out)
+    }
+
+    /// Marks a break-glass access reviewed (auditors). Audited.
+    pub fn break_glass_review(&self, seq: u64) -> Result<()> {
+        self.require(
+            self.inner.header.policy.may_audit(&self.user.roles),
+            Action::BreakGlassReview,
+            Entity::default(),
+            Denied::Audit,
+        )?;
+        let (key, mut rec) = self
+            .all_break_glass()?
+            .into_iter()
+            .find(|(_, r)| r.seq == seq)
+            .ok_or_else(|| Error::NotFound(format!("break-glass access #{seq}")))?;
+        if rec.reviewed_by.is_some() {
+            return Err(Error::AlreadyExists(format!("break-glass access #{seq} was already reviewed")));
+        }
+        rec.reviewed_by = Some(self.user.name.clone());
+        rec.reviewed_at = Some(self.inner.clock.now());
+        let mut batch = Batch::new();
+        batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
+        let ent = Entity { patient: Some(rec.patient), target_user: Some(rec.user.clone()), ..Entity::default() };
+        let draft = self.draft(Action::BreakGlassReview, Outcome::Success, ent).detail(format!("break-glass #{seq}"));
+        self.commit(vec![draft], batch)?;
+        Ok(())
+    }
+
+    /// The facts about this user and this patient, and the active break-glass access if any.
+    fn access_facts(&self, patient: PatientId) -> Result<(AccessFacts, Option<BreakGlassRecord>)> {
+        let b = self.inner.backend.as_ref();
+        let mut in_care_team =
+            b.get(Space::CareTeam, &member_key(patient, &[&[1u8][..], &self.user.id.0].concat()))?.is_some();
+        for role in &self.user.roles {
+            in_care_team |=
+                b.get(Space::CareTeam, &member_key(patient, &[&[2u8][..], role.as_bytes()].concat()))?.is_some();
+        }
+        let opposed = b.get(Space::Oppositions, &member_key(patient, &self.user.id.0))?.is_some();
+        let now = self.inner.clock.now();
+        let mut active = None;
+        for (_, v) in b.scan_prefix(Space::BreakGlass, &[patient.0.as_slice(), &self.user.id.0].concat())? {
+            let r: BreakGlassRecord = codec::decode(&v, "break-glass record")?;
+            if r.opened_at <= now && now < r.expires_at {
+                active = Some(r);
+            }
+        }
+        Ok((AccessFacts { in_care_team, opposed, break_glass: active.is_some() }, active))
+    }
+
+    /// Decides an access and audits a refusal. On success, says whether break-glass allowed it.
+    pub(crate) fn authorize(&self, action: Action, patient: PatientId, section: Section, write: bool) -> Result<Grant> {
+        let ent = Entity { patient: Some(patient), section: Some(section), ..Entity::default() };
+        let (facts, active) = self.access_facts(patient)?;
+        match self.inner.header.policy.decide(&self.user.roles, section, write, facts) {
+            Decision::Allow { emergency: false } => Ok(Grant { emergency: None }),
+            Decision::Allow { emergency: true } => Ok(Grant { emergency: active }),
+            Decision::Deny(d) => Err(self.refuse(action, ent, Error::Denied(d))),
+        }
+    }
+
+    /// The draft of a successful access, flagged when break-glass allowed it.
+    pub(crate) fn granted_draft(&self, action: Action, grant: &Grant, entity: Entity) -> EventDraft {
+        match &grant.emergency {
+            None => self.draft(action, Outcome::Success, entity),
+            Some(bg) => EventDraft::new(action, Outcome::Success, self.agent(), Purpose::Emergency)
+                .entity(entity)
+                .detail(format!("break-glass #{}: {}", bg.seq, bg.justification)),
+        }
+    }
+}
