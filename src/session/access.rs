@@ -283,7 +283,7 @@ impl Session {
             .map(|(_, r)| r)
             .filter(|r| !pending_only || r.reviewed_by.is_none())
             .collect();
-        out.sort_by(|a, b| b.seq.cmp(&a.seq));
+        out.sort_by_key(|r| std::cmp::Reverse(r.seq));
         self.commit(
             vec![self.draft(Action::AuditQuery, Outcome::Success, Entity::default()).detail("break-glass list")],
             Batch::new(),
