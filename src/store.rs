@@ -1,6 +1,7 @@
 //! [`Store`]: opening, creating, unlocking and recovering a store. Every path to patient data
 //! goes through a [`Session`] obtained here.
 
+use crate::audit::lockout::{LockState, WRONG_PASSPHRASE, lockout_end};
 use crate::audit::{Action, Agent, AuditLog, EventDraft, Outcome, Purpose};
 use crate::clock::{Clock, SystemClock};
 use crate::codec;
@@ -9,7 +10,7 @@ use crate::crypto::sealbox::{self, BoxSecret};
 use crate::crypto::{Binding, KdfParams, Key32, KeyKind, SigningSecret};
 use crate::error::{Error, Result};
 use crate::keyring::{self, META_HEADER, Signed, StoreHeader};
-use crate::model::{SessionId, StoreId, UserId};
+use crate::model::{SessionId, StoreId, Timestamp, UserId};
 use crate::policy::Policy;
 use crate::session::{AccessContext, Session};
 use crate::storage::{Backend, Batch, Committer, Durability, SledBackend, Space};
@@ -240,7 +241,8 @@ impl Store {
     pub fn unlock(&self, user: &str, passphrase: &[u8], context: AccessContext) -> Result<Session> {
         let inner = &self.inner;
         let record = keyring::user_by_name(inner.backend.as_ref(), user)?;
-        let fail = |uid: Option<UserId>, roles: Vec<String>, why: &str| -> Error {
+        let settings = &inner.header.policy.settings;
+        let fail = |uid: Option<UserId>, roles: Vec<String>, why: &str, lockout: Option<Timestamp>| -> Error {
             let agent = Agent {
                 user: uid,
                 name: user.to_string(),
@@ -248,10 +250,19 @@ impl Store {
                 session: None,
                 workstation: context.workstation.clone(),
             };
-            let draft = EventDraft::new(Action::Unlock, Outcome::Denied, agent, context.purpose).detail(why);
+            let mut drafts =
+                vec![EventDraft::new(Action::Unlock, Outcome::Denied, agent.clone(), context.purpose).detail(why)];
+            if let Some(until) = lockout {
+                let ent = crate::audit::Entity { target_user: Some(user.to_string()), ..Default::default() };
+                drafts.push(
+                    EventDraft::new(Action::Lockout, Outcome::Success, agent, context.purpose)
+                        .entity(ent)
+                        .detail(format!("locked until {until}")),
+                );
+            }
             match inner
                 .audit
-                .append(&inner.committer, vec![draft], Batch::new(), None, Durability::Immediate)
+                .append(&inner.committer, drafts, Batch::new(), None, Durability::Immediate)
                 .and_then(|r| r.durable(&inner.committer))
             {
                 Ok(_) => Error::Authentication,
@@ -261,17 +272,27 @@ impl Store {
         let Some(record) = record else {
             // Same work as a real attempt, so timing does not reveal which names exist.
             let _ = inner.header.kdf.derive(passphrase, &[0u8; 16]);
-            return Err(fail(None, vec![], "unknown user"));
+            return Err(fail(None, vec![], "unknown user", None));
         };
         let ident = record.signed.body.clone();
         if ident.revoked || record.bundle.is_empty() {
             let _ = record.kdf.derive(passphrase, &record.salt);
-            return Err(fail(Some(ident.id), ident.roles.clone(), "revoked user"));
+            return Err(fail(Some(ident.id), ident.roles.clone(), "revoked user", None));
+        }
+        let now = inner.clock.now();
+        let lock = LockState::load(inner.backend.as_ref(), user)?;
+        if let Some(until) = lock.locked_until(settings, now) {
+            // Refused without trying the passphrase: a lockout must stop guessing.
+            return match fail(Some(ident.id), ident.roles.clone(), &format!("locked until {until}"), None) {
+                Error::Authentication => Err(Error::Denied(crate::error::Denied::LockedOut(until.to_string()))),
+                e => Err(e),
+            };
         }
         let bundle = match keyring::open_bundle(inner.header.store, &record, passphrase) {
             Ok(b) => b,
             Err(_) => {
-                return Err(fail(Some(ident.id), ident.roles.clone(), "wrong passphrase"));
+                let lockout = lockout_end(lock.failures + 1, now, settings);
+                return Err(fail(Some(ident.id), ident.roles.clone(), WRONG_PASSPHRASE, lockout));
             }
         };
         if bundle.directory_public != inner.header.directory_public {

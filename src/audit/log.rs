@@ -256,6 +256,10 @@ impl AuditLog {
             batch.put(Space::AuditByPatient, patient_index_key(p, seq), Vec::new());
         }
         batch.put(Space::AuditByUser, [user_index_prefix(&event.agent.name).as_slice(), &seq_be].concat(), Vec::new());
+        // Events about a user (account changes, lockouts) are found under their name too.
+        if let Some(t) = event.entity.target_user.as_deref().filter(|t| *t != event.agent.name) {
+            batch.put(Space::AuditByUser, [user_index_prefix(t).as_slice(), &seq_be].concat(), Vec::new());
+        }
         batch.put(Space::AuditByTime, [time_index_prefix(event.recorded_at).as_slice(), &seq_be].concat(), Vec::new());
         Ok(())
     }

@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod lockout;
 pub mod log;
 pub mod merkle;
 pub mod proof;

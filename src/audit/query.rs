@@ -14,7 +14,7 @@ pub struct AuditQuery {
     pub patient: Option<PatientId>,
     /// Only events about this section.
     pub section: Option<Section>,
-    /// Only events by this user name.
+    /// Only events by, or about, this user name.
     pub user: Option<String>,
     /// Only events at or after this time.
     pub since: Option<Timestamp>,
@@ -34,7 +34,7 @@ impl AuditQuery {
     fn matches(&self, e: &AuditEvent) -> bool {
         self.patient.is_none_or(|p| e.entity.patient == Some(p))
             && self.section.is_none_or(|s| e.entity.section == Some(s))
-            && self.user.as_ref().is_none_or(|u| &e.agent.name == u)
+            && self.user.as_ref().is_none_or(|u| &e.agent.name == u || e.entity.target_user.as_ref() == Some(u))
             && self.since.is_none_or(|t| e.recorded_at >= t)
             && self.until.is_none_or(|t| e.recorded_at < t)
             && self.action.is_none_or(|a| e.action == a)

@@ -111,6 +111,9 @@ pub fn prune(
             }
             let seq_be = ev.seq.to_be_bytes();
             batch.delete(Space::AuditByUser, [user_index_prefix(&ev.agent.name).as_slice(), &seq_be].concat());
+            if let Some(t) = ev.entity.target_user.as_deref() {
+                batch.delete(Space::AuditByUser, [user_index_prefix(t).as_slice(), &seq_be].concat());
+            }
             batch.delete(Space::AuditByTime, [time_index_prefix(ev.recorded_at).as_slice(), &seq_be].concat());
             next += 1;
         }

@@ -345,3 +345,19 @@ impl Session {
         crate::audit::EventProof::build(self.inner.backend.as_ref(), seq, cp)
     }
 }
+
+impl Session {
+    /// Lifts a user's lockout (administrators). Audited; their failure count starts again.
+    pub fn lift_lockout(&self, name: &str) -> Result<()> {
+        let ent = target(name);
+        self.require(
+            self.policy_ref().may_manage(&self.user.roles),
+            Action::LockoutLift,
+            ent.clone(),
+            Denied::ManageUsers,
+        )?;
+        self.load_ident(name)?;
+        self.commit(vec![self.draft(Action::LockoutLift, Outcome::Success, ent)], Batch::new())?;
+        Ok(())
+    }
+}
