@@ -70,7 +70,7 @@ impl LockState {
 /// The end of the lockout that `failures` wrong passphrases (the last at `at`) start, if any.
 pub fn lockout_end(failures: u32, at: Timestamp, settings: &AccessSettings) -> Option<Timestamp> {
     let t = settings.lockout_threshold.max(1);
-    if failures == 0 || failures % t != 0 {
+    if failures == 0 || !failures.is_multiple_of(t) {
         return None;
     }
     let k = failures / t;
