@@ -24,7 +24,9 @@ pub enum Error {
     #[error("access denied: {0}")]
     Denied(#[from] Denied),
     /// The user's roles allow the section but its key has not been delivered to them yet.
-    #[error("the {0} key has not been delivered to this user yet (a user holding it must unlock once)")]
+    #[error(
+        "this session does not hold the current {0} key: unlock again, or wait until a user holding it unlocks (keys are delivered then)"
+    )]
     KeyPending(Section),
     /// Input that does not satisfy the documented rules; nothing was changed.
     #[error("invalid input: {0}")]

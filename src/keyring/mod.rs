@@ -12,7 +12,7 @@
 
 pub mod records;
 
-pub use records::{Bundle, KeyVersion, Signed, StoreHeader, UserIdentity, UserRecord};
+pub use records::{Bundle, KeyState, KeyVersion, Signed, StoreHeader, UserIdentity, UserRecord};
 
 use crate::codec;
 use crate::crypto::sealbox::{self, BoxSecret};
@@ -20,7 +20,7 @@ use crate::crypto::{Binding, KdfParams, Key32, KeyKind, SigningSecret, aead};
 use crate::error::{Error, Result};
 use crate::model::{Section, StoreId, Timestamp, UserId, random_bytes};
 use crate::storage::{Backend, Batch, Space};
-use records::{fingerprint, grant_key, key_version_key};
+use records::{fingerprint, grant_key, key_state_key, key_version_key};
 use std::collections::BTreeMap;
 
 pub(crate) const META_HEADER: &[u8] = b"header";
@@ -46,6 +46,11 @@ impl HeldKeys {
     /// The sections this session can decrypt.
     pub fn sections(&self) -> Vec<Section> {
         Section::ALL.into_iter().filter(|s| self.holds(KeyKind::Section(*s))).collect()
+    }
+    /// Test-only: copies of every key held (what a user could copy out of their session).
+    #[cfg(feature = "testing")]
+    pub fn testing_copy(&self) -> Vec<Key32> {
+        self.keys.values().cloned().collect()
     }
     /// A signing key (audit or directory), rebuilt from its newest version.
     pub fn signer(&self, kind: KeyKind) -> Option<SigningSecret> {
@@ -176,6 +181,36 @@ pub fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
     Ok(())
 }
 
+/// The primary and oldest accepted versions of a kind (checked); `None` when no version exists.
+pub fn key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Option<KeyState>> {
+    if let Some(bytes) = backend.get(Space::Meta, &key_state_key(kind))? {
+        let s: Signed<KeyState> = codec::decode(&bytes, "key state")?;
+        let body = s.verify("key-state", &header.directory_public)?.clone();
+        if body.store != header.store || body.kind != kind {
+            return Err(Error::Integrity("key state record out of place".into()));
+        }
+        return Ok(Some(body));
+    }
+    let newest = backend.range(
+        Space::KeyVersions,
+        &[kind.code()],
+        Some(&[kind.code() + 1]),
+        crate::storage::Order::Descending,
+        1,
+    )?;
+    Ok(newest.first().map(|(k, _)| {
+        let v = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
+        KeyState { format: 1, store: header.store, kind, primary: v, min_decryption: 1 }
+    }))
+}
+
+/// Stores a signed key state.
+pub fn stage_key_state(batch: &mut Batch, state: KeyState, directory: &SigningSecret) -> Result<()> {
+    let kind = state.kind;
+    batch.put(Space::Meta, key_state_key(kind), codec::encode(&Signed::sign("key-state", state, directory)?)?);
+    Ok(())
+}
+
 /// Every signed key version of a kind, checked, oldest first.
 pub fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
     backend
@@ -253,6 +288,9 @@ pub fn open_grants(
         if !user.entitled.contains(&kind) {
             continue; // left over from a removed role: never used
         }
+        if key_state(backend, header, kind)?.is_some_and(|s| version < s.min_decryption) {
+            continue; // retired version: no data uses it any more
+        }
         let key = sealbox::open_key(secret, &Binding::Grant { store: header.store, user: user.id, kind, version }, &v)?;
         if let std::collections::btree_map::Entry::Vacant(slot) = versions.entry(kind) {
             slot.insert(key_versions(backend, header, kind)?);
@@ -292,6 +330,9 @@ pub fn deliver_pending(backend: &dyn Backend, header: &StoreHeader, held: &HeldK
         let mut kinds = Vec::new();
         for ((kind, version), key) in &held.keys {
             if !user.entitled.contains(kind) {
+                continue;
+            }
+            if key_state(backend, header, *kind)?.is_some_and(|s| *version < s.min_decryption) {
                 continue;
             }
             if backend.get(Space::Grants, &grant_key(user.id, *kind, *version))?.is_none() {

@@ -165,3 +165,25 @@ pub fn grant_key(user: UserId, kind: KeyKind, version: u32) -> Vec<u8> {
     k.extend_from_slice(&key_version_key(kind, version));
     k
 }
+
+/// Which version of a key is primary (used for new writes) and which are still accepted for
+/// decryption (Meta `keystate/<kind>`, directory-signed). Absent: the newest version is primary
+/// and every version is accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyState {
+    /// Format version (1).
+    pub format: u16,
+    /// Store.
+    pub store: StoreId,
+    /// Which key.
+    pub kind: KeyKind,
+    /// Version used for new writes.
+    pub primary: u32,
+    /// Oldest version still delivered and used for decryption.
+    pub min_decryption: u32,
+}
+
+/// Meta key of a key state.
+pub fn key_state_key(kind: KeyKind) -> Vec<u8> {
+    [b"keystate/".as_slice(), &[kind.code()]].concat()
+}

@@ -7,11 +7,15 @@
 mod access;
 mod opened;
 mod records;
+mod rotation;
 mod users;
 
 pub use access::{BreakGlassRecord, CareMember};
 pub use opened::Opened;
 pub use records::FindQuery;
+#[cfg(feature = "testing")]
+pub use records::testing_open_with;
+pub use rotation::RewrapProgress;
 pub use users::{UserAdded, UserSummary};
 
 use crate::audit::{Action, Agent, AuditReceipt, Entity, EventDraft, Outcome, Purpose};

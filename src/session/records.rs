@@ -59,7 +59,7 @@ pub(crate) fn record_key(patient: PatientId, section: Section, entry: EntryId, r
     k
 }
 
-fn parse_record_key(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
+pub(crate) fn parse_record_key(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
     if k.len() != 16 + 1 + 16 + 4 {
         return Err(Error::Integrity("record key length".into()));
     }
@@ -83,8 +83,12 @@ impl Session {
 
     fn seal_revision<T: SectionContent>(&self, patient: PatientId, entry: &Entry<T>) -> Result<Vec<u8>> {
         let section = T::SECTION;
-        let (key_version, section_key) =
-            self.keys.newest(KeyKind::Section(section)).ok_or(Error::KeyPending(section))?;
+        // New data always goes under the primary version (key rotation, docs/format.md).
+        let kind = KeyKind::Section(section);
+        let key_version = crate::keyring::key_state(self.inner.backend.as_ref(), &self.inner.header, kind)?
+            .map(|s| s.primary)
+            .ok_or(Error::KeyPending(section))?;
+        let section_key = self.keys.key(kind, key_version).ok_or(Error::KeyPending(section))?;
         let store = self.store_id();
         let (e, revision) = (entry.entry_id, entry.revision);
         let data_key = Key32::random();
@@ -370,23 +374,38 @@ impl Session {
     /// this session holds, skipping every policy check. Proves that enforcement is by keys.
     #[cfg(feature = "testing")]
     pub fn testing_decrypt_bypassing_checks(&self, patient: PatientId, section: Section) -> Result<usize> {
-        let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, section))?;
-        let mut opened = 0;
-        for (k, v) in rows {
-            let (_, _, entry, revision) = parse_record_key(&k)?;
-            let stored: StoredRevision = codec::decode(&v, "stored revision")?;
-            let key_version = stored.key_version;
-            let store = self.store_id();
-            for key in self.keys.keys.values() {
-                let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
-                if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
-                    let pb = Binding::EntryPayload { store, patient, section, entry, revision };
-                    if aead::open(&dk, &pb, &stored.payload).is_ok() {
-                        opened += 1;
-                    }
+        let keys: Vec<&Key32> = self.keys.keys.values().collect();
+        match testing_open_with(self.inner.backend.as_ref(), self.store_id(), &keys, patient, section)? {
+            0 => Err(Error::Decrypt),
+            n => Ok(n),
+        }
+    }
+}
+
+/// Test-only: how many stored revisions of a patient's section open with any of `keys`,
+/// skipping every check (used with key material copied from a session).
+#[cfg(feature = "testing")]
+pub fn testing_open_with(
+    backend: &dyn crate::storage::Backend,
+    store: crate::model::StoreId,
+    keys: &[&Key32],
+    patient: PatientId,
+    section: Section,
+) -> Result<usize> {
+    let mut opened = 0;
+    for (k, v) in backend.scan_prefix(Space::Records, &record_prefix(patient, section))? {
+        let (_, _, entry, revision) = parse_record_key(&k)?;
+        let stored: StoredRevision = codec::decode(&v, "stored revision")?;
+        let key_version = stored.key_version;
+        for key in keys {
+            let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
+            if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
+                let pb = Binding::EntryPayload { store, patient, section, entry, revision };
+                if aead::open(&dk, &pb, &stored.payload).is_ok() {
+                    opened += 1;
                 }
             }
         }
-        if opened == 0 { Err(Error::Decrypt) } else { Ok(opened) }
     }
+    Ok(opened)
 }

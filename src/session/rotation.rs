@@ -1,0 +1,215 @@
+//! Key lifecycle: add a section key version, promote it, rewrap data keys, retire old versions
+//! (Tink's four stages: old primary; new key added; new primary; old disabled).
+//!
+//! Administrators create and promote versions (they seal the new key to every entitled user and
+//! to the recovery key, then drop it). Rewrapping needs both the old and the new key, so it runs
+//! in a session that holds them; it only rewraps data keys (entry payloads are not bound to the
+//! section key version), is resumable, and reports progress. After a user is revoked, rotating
+//! guarantees that data written afterwards is unreadable with anything that user could copy.
+
+use super::Session;
+use super::records::{StoredRevision, parse_record_key};
+use crate::audit::{Action, Entity, Outcome};
+use crate::codec;
+use crate::crypto::{Binding, Key32, KeyKind, aead};
+use crate::error::{Denied, Error, Result};
+use crate::keyring::{self, KeyState};
+use crate::model::Section;
+use crate::storage::{Batch, Space};
+
+/// Where a rewrap job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RewrapProgress {
+    /// Revisions rewrapped by this call.
+    pub rewrapped: u64,
+    /// Revisions still under an older version.
+    pub remaining: u64,
+}
+
+fn section_entity(section: Section) -> Entity {
+    Entity { section: Some(section), ..Entity::default() }
+}
+
+impl Session {
+    fn directory_for(&self, action: Action, section: Section) -> Result<crate::crypto::SigningSecret> {
+        let ent = section_entity(section);
+        self.require(self.inner.header.policy.may_manage(&self.user.roles), action, ent.clone(), Denied::ManageUsers)?;
+        self.keys.signer(KeyKind::Directory).ok_or_else(|| self.refuse(action, ent, Error::Denied(Denied::ManageUsers)))
+    }
+
+    fn current_state(&self, kind: KeyKind) -> Result<KeyState> {
+        keyring::key_state(self.inner.backend.as_ref(), &self.inner.header, kind)?
+            .ok_or_else(|| Error::NotFound(format!("no {kind:?} key exists yet (grant the section to a user first)")))
+    }
+
+    /// Stage 2: creates a new version of a section key, sealed to every entitled user and to the
+    /// recovery key, *not* yet primary. Returns the new version. Administrators; audited.
+    pub fn add_key_version(&self, section: Section) -> Result<u32> {
+        let directory = self.directory_for(Action::KeyCreate, section)?;
+        let kind = KeyKind::Section(section);
+        let state = self.current_state(kind)?;
+        let header = &self.inner.header;
+        let backend = self.inner.backend.as_ref();
+        let versions = keyring::key_versions(backend, header, kind)?;
+        let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+        let key = Key32::random();
+        let now = self.inner.clock.now();
+        let mut batch = Batch::new();
+        keyring::stage_key_version(&mut batch, header, kind, version, &key, &directory, now)?;
+        let mut holders = 0;
+        for record in keyring::all_users(backend)? {
+            let user = record.signed.verify("user", &header.directory_public)?;
+            if !user.revoked && user.entitled.contains(&kind) {
+                keyring::stage_grant(&mut batch, header.store, user, kind, version, &key)?;
+                holders += 1;
+            }
+        }
+        // Keep the current primary explicit, so the new version is not used before promotion.
+        keyring::stage_key_state(&mut batch, state, &directory)?;
+        let draft = self
+            .draft(Action::KeyCreate, Outcome::Success, section_entity(section))
+            .detail(format!("{section} v{version} added, sealed to {holders} user(s)"));
+        self.commit(vec![draft], batch)?;
+        Ok(version)
+    }
+
+    /// Stage 3: makes `version` the primary: new writes use it. Administrators; audited.
+    pub fn promote_key_version(&self, section: Section, version: u32) -> Result<()> {
+        let directory = self.directory_for(Action::KeyPolicy, section)?;
+        let kind = KeyKind::Section(section);
+        let mut state = self.current_state(kind)?;
+        let versions = keyring::key_versions(self.inner.backend.as_ref(), &self.inner.header, kind)?;
+        if !versions.iter().any(|v| v.version == version) || version < state.min_decryption {
+            return Err(Error::Invalid(format!("{section} v{version} does not exist or is retired")));
+        }
+        state.primary = version;
+        let mut batch = Batch::new();
+        keyring::stage_key_state(&mut batch, state, &directory)?;
+        let draft = self
+            .draft(Action::KeyPolicy, Outcome::Success, section_entity(section))
+            .detail(format!("{section} v{version} is primary"));
+        self.commit(vec![draft], batch)?;
+        Ok(())
+    }
+
+    /// Stages 2 and 3 at once: a new primary version. Returns it.
+    pub fn rotate_section_key(&self, section: Section) -> Result<u32> {
+        let v = self.add_key_version(section)?;
+        self.promote_key_version(section, v)?;
+        Ok(v)
+    }
+
+    fn stale_revisions(&self, section: Section, primary: u32) -> Result<Vec<(Vec<u8>, StoredRevision)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.inner.backend.scan_prefix(Space::Records, &[])? {
+            if k.get(16) != Some(&section.code()) {
+                continue;
+            }
+            let stored: StoredRevision = codec::decode(&v, "stored revision")?;
+            if stored.key_version < primary {
+                out.push((k, stored));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rewraps up to `limit` data keys of `section` that are still under an older version,
+    /// under the primary version; `progress(done, total)` is called after each batch. Resumable:
+    /// call again until `remaining` is 0. Needs a session holding both versions; audited.
+    pub fn rewrap_section(
+        &self,
+        section: Section,
+        limit: usize,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<RewrapProgress> {
+        let kind = KeyKind::Section(section);
+        let ent = section_entity(section);
+        self.require(
+            self.inner.header.policy.may_read(&self.user.roles, section),
+            Action::KeyRewrap,
+            ent.clone(),
+            Denied::SectionRead(section),
+        )?;
+        let state = self.current_state(kind)?;
+        let new_key = self.keys.key(kind, state.primary).ok_or(Error::KeyPending(section))?;
+        let stale = self.stale_revisions(section, state.primary)?;
+        let total = stale.len() as u64;
+        let store = self.inner.header.store;
+        let mut done = 0u64;
+        for chunk in stale.chunks(256).take(limit.div_ceil(256).max(1)) {
+            let mut batch = Batch::new();
+            let mut n = 0;
+            for (k, stored) in chunk.iter().take(limit.saturating_sub(done as usize)) {
+                let (patient, _, entry, revision) = parse_record_key(k)?;
+                let old_version = stored.key_version;
+                let old_key = self.keys.key(kind, old_version).ok_or(Error::KeyPending(section))?;
+                let old_bind =
+                    Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: old_version };
+                let data_key = aead::unwrap_key(old_key, &old_bind, &stored.wrapped_key)?;
+                let new_bind =
+                    Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: state.primary };
+                let wrapped_key = aead::wrap_key(new_key, &new_bind, &data_key);
+                let updated = StoredRevision {
+                    format: stored.format,
+                    key_version: state.primary,
+                    wrapped_key,
+                    payload: stored.payload.clone(),
+                };
+                batch.put(Space::Records, k.clone(), codec::encode(&updated)?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            // Rewrap and writes share the write lock, so no revision is rewritten behind a writer.
+            let guard = self.inner.write_lock.lock();
+            let draft = self
+                .draft(Action::KeyRewrap, Outcome::Success, ent.clone())
+                .detail(format!("{n} data keys of {section} rewrapped to v{}", state.primary));
+            let pending = self.inner.audit.append(
+                &self.inner.committer,
+                vec![draft],
+                batch,
+                self.keys.signer(KeyKind::AuditSigning).as_ref(),
+                self.durability,
+            )?;
+            drop(guard);
+            pending.durable(&self.inner.committer)?;
+            done += n;
+            progress(done, total);
+        }
+        Ok(RewrapProgress { rewrapped: done, remaining: total - done })
+    }
+
+    /// Stage 4: stops accepting versions below `min_version` (never the primary). Refused while
+    /// data still uses them (rewrap first). Their user grants are deleted. Administrators; audited.
+    pub fn retire_key_versions(&self, section: Section, min_version: u32) -> Result<()> {
+        let directory = self.directory_for(Action::KeyPolicy, section)?;
+        let kind = KeyKind::Section(section);
+        let mut state = self.current_state(kind)?;
+        if min_version > state.primary {
+            return Err(Error::Invalid(format!("cannot retire the primary version v{}", state.primary)));
+        }
+        let still = self.stale_revisions(section, min_version)?.len();
+        if still > 0 {
+            return Err(Error::Invalid(format!(
+                "{still} revisions of {section} still use older versions: run the rewrap first"
+            )));
+        }
+        state.min_decryption = min_version;
+        let mut batch = Batch::new();
+        for (k, _) in self.inner.backend.scan_prefix(Space::Grants, &[])? {
+            let is_old =
+                k.len() == 21 && k[16] == kind.code() && u32::from_be_bytes([k[17], k[18], k[19], k[20]]) < min_version;
+            if is_old {
+                batch.delete(Space::Grants, k);
+            }
+        }
+        keyring::stage_key_state(&mut batch, state, &directory)?;
+        let draft = self
+            .draft(Action::KeyPolicy, Outcome::Success, section_entity(section))
+            .detail(format!("{section} versions below v{min_version} retired"));
+        self.commit(vec![draft], batch)?;
+        Ok(())
+    }
+}

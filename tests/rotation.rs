@@ -1,0 +1,133 @@
+//! Key rotation, Tink's four stages; revocation followed by rotation; a resumable rewrap.
+
+mod common;
+
+use common::{PASS, Practice, ctx};
+use medvault::crypto::Key32;
+use medvault::session::testing_open_with;
+use medvault::synthetic::Synth;
+use medvault::{Date, Error, PatientId, Section};
+
+fn report(practice: &Practice, p: PatientId, seed: u64) {
+    let d = Date::parse("2026-11-22").unwrap();
+    practice.session("dr_martin").append_report(p, Synth::new(seed).report("Dr", d)).unwrap();
+}
+
+fn record_versions(practice: &Practice, p: PatientId) -> Vec<u32> {
+    let mut prefix = p.0.to_vec();
+    prefix.push(Section::Reports as u8);
+    practice
+        .backend
+        .scan_prefix(medvault::storage::Space::Records, &prefix)
+        .unwrap()
+        .iter()
+        .map(|(_, v)| {
+            // format u16, then key_version u32 (docs/format.md)
+            u32::from_le_bytes([v[2], v[3], v[4], v[5]])
+        })
+        .collect()
+}
+
+#[test]
+fn the_four_stages_keep_every_entry_readable() {
+    let practice = Practice::new();
+    let p = practice.patient(1); // one report under v1
+    let admin = practice.session("admin");
+    // Stage 1: old primary.
+    assert_eq!(record_versions(&practice, p), vec![1]);
+    // Stage 2: new key added, not primary: writes still use v1, readers already hold v2.
+    let v2 = admin.add_key_version(Section::Reports).unwrap();
+    assert_eq!(v2, 2);
+    report(&practice, p, 2);
+    assert_eq!(record_versions(&practice, p).iter().filter(|v| **v == 1).count(), 2);
+    let nurse = practice.session("ines");
+    assert_eq!(nurse.read_reports(p).unwrap().len(), 2);
+    // Stage 3: new primary: new writes use v2; everything stays readable.
+    admin.promote_key_version(Section::Reports, 2).unwrap();
+    report(&practice, p, 3);
+    assert!(record_versions(&practice, p).contains(&2));
+    assert_eq!(practice.session("ines").read_reports(p).unwrap().len(), 3);
+    // Stage 4: old disabled: refused until the data keys are rewrapped, then allowed.
+    let err = admin.retire_key_versions(Section::Reports, 2).unwrap_err();
+    assert!(err.to_string().contains("run the rewrap first"), "{err}");
+    let progress = practice.session("dr_martin").rewrap_section(Section::Reports, usize::MAX, |_, _| {}).unwrap();
+    assert_eq!(progress.remaining, 0);
+    assert_eq!(record_versions(&practice, p), vec![2, 2, 2]);
+    admin.retire_key_versions(Section::Reports, 2).unwrap();
+    let nurse = practice.session("ines");
+    assert_eq!(nurse.read_reports(p).unwrap().len(), 3);
+    // A session opened after retirement no longer holds v1.
+    let copied: Vec<Key32> = nurse.testing_held_keys().testing_copy();
+    let store_id = practice.store.id();
+    let keys: Vec<&Key32> = copied.iter().collect();
+    assert_eq!(testing_open_with(practice.backend.as_ref(), store_id, &keys, p, Section::Reports).unwrap(), 3);
+}
+
+#[test]
+fn after_revocation_and_rotation_copied_keys_open_nothing_new() {
+    let practice = Practice::new();
+    let p = practice.patient(2);
+    // The nurse copies everything her session holds, then is revoked.
+    let nurse = practice.session("ines");
+    let copied: Vec<Key32> = nurse.testing_held_keys().testing_copy();
+    drop(nurse);
+    let admin = practice.session("admin");
+    admin.revoke_user("ines").unwrap();
+    for section in [Section::Identity, Section::Reports, Section::Exams] {
+        admin.rotate_section_key(section).unwrap();
+    }
+    // Sessions unlocked after the rotation write under the new versions.
+    let q = {
+        let doc = practice.session("dr_martin");
+        let q = doc.create_patient(Synth::new(7).identity()).unwrap();
+        doc.append_report(q, Synth::new(8).report("Dr", Date::parse("2026-11-23").unwrap())).unwrap();
+        doc.append_exam(q, Synth::new(9).lab_result("L", Date::parse("2026-11-23").unwrap())).unwrap();
+        q
+    };
+    report(&practice, p, 10);
+    let keys: Vec<&Key32> = copied.iter().collect();
+    let id = practice.store.id();
+    for section in Section::ALL {
+        assert_eq!(
+            testing_open_with(practice.backend.as_ref(), id, &keys, q, section).unwrap(),
+            0,
+            "{section} of a new patient"
+        );
+    }
+    // The copies still open what existed before (they were legitimately readable then) ...
+    assert_eq!(testing_open_with(practice.backend.as_ref(), id, &keys, p, Section::Reports).unwrap(), 1);
+    // ... but not the report written after rotation.
+    assert_eq!(practice.session("dr_martin").read_reports(p).unwrap().len(), 2);
+    // Current users read everything, old and new.
+    let doc = practice.session("dr_martin");
+    assert_eq!(doc.read_exams(p).unwrap().len(), 1);
+    assert_eq!(doc.read_exams(q).unwrap().len(), 1);
+    assert!(matches!(practice.store.unlock("ines", PASS, ctx()), Err(Error::Authentication)));
+}
+
+#[test]
+fn a_rewrap_interrupted_midway_resumes_without_loss() {
+    let practice = Practice::new();
+    let patients: Vec<_> = (0..4).map(|i| practice.patient(i)).collect();
+    for (i, p) in patients.iter().enumerate() {
+        report(&practice, *p, 100 + i as u64);
+    }
+    let before: Vec<_> = patients.iter().map(|p| practice.session("dr_martin").read_reports(*p).unwrap()).collect();
+    practice.session("admin").rotate_section_key(Section::Reports).unwrap();
+    let doc = practice.session("dr_martin");
+    let mut seen = Vec::new();
+    let first = doc.rewrap_section(Section::Reports, 3, |done, total| seen.push((done, total))).unwrap();
+    assert_eq!((first.rewrapped, first.remaining), (3, 5));
+    assert_eq!(seen.last(), Some(&(3, 8)));
+    // "Interrupted": a new session resumes where the last one stopped.
+    drop(doc);
+    let doc = practice.session("dr_martin");
+    let second = doc.rewrap_section(Section::Reports, usize::MAX, |_, _| {}).unwrap();
+    assert_eq!((second.rewrapped, second.remaining), (5, 0));
+    let after: Vec<_> = patients.iter().map(|p| doc.read_reports(*p).unwrap()).collect();
+    assert_eq!(before, after);
+    practice.session("admin").retire_key_versions(Section::Reports, 2).unwrap();
+    assert_eq!(practice.session("ines").read_reports(patients[0]).unwrap().len(), 2);
+    let report = practice.session("dpo").verify_audit(None).unwrap();
+    assert!(report.is_ok());
+}
