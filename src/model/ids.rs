@@ -172,9 +172,25 @@ impl<'de> Deserialize<'de> for Date {
     }
 }
 
-/// A UTC instant, milliseconds since the Unix epoch.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A UTC instant, milliseconds since the Unix epoch. JSON: RFC 3339 text; binary: i64.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if s.is_human_readable() { s.serialize_str(&self.to_string()) } else { self.0.serialize(s) }
+    }
+}
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        } else {
+            Ok(Timestamp(i64::deserialize(d)?))
+        }
+    }
+}
 
 impl Timestamp {
     /// The current time of the system clock.

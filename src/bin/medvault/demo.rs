@@ -1,9 +1,9 @@
 //! The demo: a synthetic practice, a day in it, and the DPO's view.
 
-use medvault::audit::verify::VerifyReport;
+use medvault::session::CareMember;
 use medvault::synthetic::Synth;
 use medvault::{
-    AccessContext, AuditQuery, Date, Durability, Error, FindQuery, PatientId, Purpose, Section, Session, Store,
+    AccessContext, AuditQuery, Date, Denied, Durability, Error, FindQuery, PatientId, Purpose, Section, Session, Store,
     StoreOptions,
 };
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ const STAFF: &[(&str, &str, &str)] = &[
     ("claire", "secretary", "Claire Dubois, secrétaire médicale"),
     ("sophie", "secretary", "Sophie Garnier, secrétaire (accueil)"),
     ("dr_martin", "physician", "Dr Jean Martin, médecin généraliste"),
-    ("dr_lefevre", "physician", "Dr Hélène Lefèvre, cardiologue"),
+    ("dr_lefevre", "physician", "Dr Hélène Lefèvre, médecin de garde"),
     ("ines", "nurse", "Inès Moreau, infirmière"),
     ("labo", "biologist", "Laboratoire Central, biologiste"),
     ("dpo", "auditor", "Marc Robin, délégué à la protection des données"),
@@ -30,7 +30,9 @@ fn unlock(store: &Store, user: &str, workstation: &str, purpose: Purpose) -> Res
 fn verdict<T>(r: &Result<T, Error>) -> String {
     match r {
         Ok(_) => "read".into(),
-        Err(Error::Denied(_)) => "DENIED".into(),
+        Err(Error::Denied(Denied::SectionRead(_))) => "no key".into(),
+        Err(Error::Denied(Denied::NotInCareTeam)) => "not in team".into(),
+        Err(Error::Denied(Denied::Opposition)) => "opposed".into(),
         Err(e) => format!("error: {e}"),
     }
 }
@@ -40,8 +42,9 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let started = Instant::now();
     let dir = match dir {
         Some(d) => d,
-        None => std::env::temp_dir()
-            .join(format!("medvault-demo-{}", medvault::model::StoreId::random().to_string().get(..8).unwrap_or("x"))),
+        None => {
+            std::env::temp_dir().join(format!("medvault-demo-{}", &medvault::model::StoreId::random().to_string()[..8]))
+        }
     };
     let store_dir = dir.join("store");
     println!("medvault demo: a small practice, one day, and its audit trail");
@@ -54,38 +57,43 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     std::fs::write(&share_file, text.join("\n") + "\n")
         .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", share_file.display())))?;
     println!(
-        "[admin] store created; {} recovery shares (any {} restore access) saved for the demo in {}",
+        "[admin] store created; {} recovery shares (any {} restore access), saved for this demo only in {}",
         shares.len(),
         shares[0].threshold(),
         share_file.display()
     );
     let admin = unlock(&store, "admin", "poste-admin", Purpose::Operations)?;
     for (user, role, who) in STAFF {
-        let added = admin.add_user(user, &[role.to_string()], pass(user).as_bytes())?;
-        let pending = if added.pending.is_empty() {
-            String::new()
-        } else {
-            format!(" ({} key(s) pending delivery)", added.pending.len())
-        };
-        println!("[admin] account {user:<11} role {role:<10} {who}{pending}");
+        admin.add_user(user, &[role.to_string()], pass(user).as_bytes())?;
+        println!("[admin] account {user:<11} role {role:<10} {who}");
     }
-    println!("[admin] the administrator's session can decrypt: {:?} (no clinical key)", admin.readable_sections());
+    println!(
+        "[admin] keys the administrator's own session can decrypt: {:?} (none: no clinical key)",
+        admin.readable_sections()
+    );
     drop(admin);
 
-    // 2. Morning: reception registers the patients (bulk import, one flush at the end).
+    // 2. Morning: reception registers the patients; the GP, the lab and the nurses care for them.
     let mut synth = Synth::new(20261122);
     let mut reception = unlock(&store, "claire", "accueil-poste-1", Purpose::Treatment)?;
-    reception.set_durability(Durability::Buffered);
+    reception.set_durability(Durability::Buffered); // bulk import: one flush at the end
     let mut ids: Vec<(PatientId, medvault::Identity)> = Vec::new();
     for _ in 0..patients {
         let identity = synth.identity();
         let id = reception.create_patient(identity.clone())?;
+        for m in
+            [CareMember::User("dr_martin".into()), CareMember::User("labo".into()), CareMember::Role("nurse".into())]
+        {
+            reception.care_team_add(id, &m)?;
+        }
         ids.push((id, identity));
     }
     store.flush()?;
-    println!("\n[08:00 accueil] {} synthetic patients registered by claire", ids.len());
+    println!(
+        "\n[08:00 accueil] claire registers {} synthetic patients; care team: dr_martin, the lab, the nurses",
+        ids.len()
+    );
 
-    // Physicians and the lab write, also as a batch.
     let today = Date::parse("2026-11-22")?;
     let mut doc = unlock(&store, "dr_martin", "cabinet-1", Purpose::Treatment)?;
     doc.set_durability(Durability::Buffered);
@@ -98,50 +106,47 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         lab.append_exam(*p, synth.lab_result("Laboratoire Central", today))?;
     }
     store.flush()?;
-    println!(
-        "[09:00 cabinet] dr_martin typed {} reports; labo posted {} lab results",
-        ids.len().div_ceil(2),
-        ids.len()
-    );
+    println!("[09:00 cabinet] dr_martin types {} reports; the lab posts {} results", ids.len().div_ceil(2), ids.len());
     drop((doc, lab, reception));
 
-    // 3. A patient at the front desk: lookup by INS, then by name and birth date.
+    // 3. A patient at the front desk.
     let (patient, identity) = ids
         .iter()
         .find(|(_, i)| i.ins_matricule.is_some())
         .cloned()
-        .ok_or_else(|| Error::Invalid("no QUAL patient generated".into()))?;
+        .ok_or_else(|| Error::Invalid("no patient with an INS was generated".into()))?;
+    let short = patient.to_string()[..8].to_string();
     let desk = unlock(&store, "sophie", "accueil-poste-2", Purpose::Treatment)?;
     let by_ins = desk.find_patient(&FindQuery::InsMatricule(identity.ins_matricule.clone().unwrap_or_default()))?;
     let by_name = desk.find_patient(&FindQuery::BirthNameAndDate(identity.birth_name.clone(), identity.birth_date))?;
     println!(
-        "\n[10:15 accueil] sophie looks a patient up by INS: {} match; by birth name + birth date: {} match(es)",
+        "\n[10:15 accueil] sophie finds a patient by INS ({} match) and by birth name + birth date ({} match(es)): {short}…",
         by_ins.len(),
         by_name.len()
     );
-    println!("               patient id {patient} (names never appear in the audit log or on disk in clear)");
 
     // 4. Each role tries each section of that patient.
-    println!("\n[10:30] who can read what for patient {}:", &patient.to_string()[..8]);
-    println!("  {:<11} {:<10} {:<9} {:<9} {:<9}", "user", "role", "identity", "reports", "exams");
+    println!("\n[10:30] who can read what in the file of patient {short}…");
+    println!("  {:<11} {:<10} {:<12} {:<12} {:<12}", "user", "role", "identity", "reports", "exams");
     for (user, role, _) in STAFF.iter().chain([("admin", "admin", "")].iter()) {
         let s = unlock(&store, user, "poste", Purpose::Treatment)?;
         let a = verdict(&s.read_identity(patient));
         let b = verdict(&s.read_reports(patient));
         let c = verdict(&s.read_exams(patient));
-        println!("  {user:<11} {role:<10} {a:<9} {b:<9} {c:<9}");
+        println!("  {user:<11} {role:<10} {a:<12} {b:<12} {c:<12}");
     }
+    println!("  (no key: the role holds no key for the section; not in team: CSP L1110-4 care team)");
 
-    // 5. The nurse reads the latest results; the secretary is refused them.
+    // 5. Afternoon: the nurse reads the results; reception is refused them.
     let nurse = unlock(&store, "ines", "salle-soins", Purpose::Treatment)?;
-    let exams = nurse.read_exams(patient)?;
-    if let Some(e) = exams.last() {
+    if let Some(e) = nurse.read_exams(patient)?.last() {
+        let c = &e.content;
         println!(
-            "\n[14:00 soins] ines reads the exams: {} {} {} (ref {})",
-            e.content.label,
-            e.content.value.as_deref().unwrap_or("-"),
-            e.content.unit.as_deref().unwrap_or(""),
-            e.content.reference_range.as_deref().unwrap_or("-")
+            "\n[14:00 soins] ines reads the latest result: {} {} {} (reference {})",
+            c.label,
+            c.value.as_deref().unwrap_or("-"),
+            c.unit.as_deref().unwrap_or(""),
+            c.reference_range.as_deref().unwrap_or("-")
         );
     }
     let refused = unlock(&store, "claire", "accueil-poste-1", Purpose::Treatment)?.read_exams(patient);
@@ -150,39 +155,51 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         refused.err().map(|e| e.to_string()).unwrap_or_default()
     );
 
-    // 6. Evening: an identity correction with a reason (history stays readable).
-    let doc = unlock(&store, "dr_lefevre", "cabinet-2", Purpose::Emergency)?;
-    let mut corrected = identity.clone();
-    corrected.phone = Some("06 00 00 00 01".into());
-    let rev = doc.update_identity(patient, corrected, "numéro de téléphone corrigé à la demande du patient")?;
-    println!("[19:40 cabinet] dr_lefevre corrects the phone number: identity revision {rev}, the previous one is kept");
+    // 6. Evening: the physician on call is outside the care team and breaks the glass.
+    let oncall = unlock(&store, "dr_lefevre", "garde-domicile", Purpose::Treatment)?;
+    let before = verdict(&oncall.read_exams(patient));
+    let bg = oncall.break_glass(
+        patient,
+        "Appel du patient à 21h30 pour douleur thoracique, besoin des derniers résultats",
+        None,
+    )?;
+    let exams = oncall.read_exams(patient)?.len();
+    println!(
+        "\n[21:30 garde] dr_lefevre, on call, tries the exams: {before}; opens emergency access #{bg} (4 h) and reads {exams} result(s)"
+    );
 
     // 7. The DPO's view.
     let dpo = unlock(&store, "dpo", "poste-dpo", Purpose::Operations)?;
-    let trail = dpo.audit_query(&AuditQuery { patient: Some(patient), limit: 50, ..Default::default() })?;
-    println!("\n[DPO] audit trail of patient {} ({} events, newest first):", &patient.to_string()[..8], trail.len());
+    let trail = dpo.audit_query(&AuditQuery { patient: Some(patient), limit: 40, ..Default::default() })?;
+    println!("\n[DPO] access history of patient {short}… (newest first, {} events):", trail.len());
     println!(
-        "  {:>5}  {:<24} {:<11} {:<10} {:<15} {:<9} outcome",
-        "seq", "time (UTC)", "user", "role", "action", "section"
+        "  {:>5}  {:<24} {:<11} {:<10} {:<15} {:<9} {:<8} purpose",
+        "seq", "time (UTC)", "user", "role", "action", "section", "outcome"
     );
-    for e in trail.iter().take(20) {
+    for e in trail.iter().take(24) {
         println!(
-            "  {:>5}  {:<24} {:<11} {:<10} {:<15} {:<9} {}",
+            "  {:>5}  {:<24} {:<11} {:<10} {:<15} {:<9} {:<8} {}",
             e.seq,
             e.recorded_at.to_string(),
             e.agent.name,
             e.agent.roles.join(","),
             e.action.name(),
             e.entity.section.map(Section::name).unwrap_or("-"),
-            e.outcome.name()
+            e.outcome.name(),
+            e.purpose.name()
         );
+    }
+    let pending = dpo.break_glass_list(true)?;
+    println!("[DPO] break-glass accesses to review: {}", pending.len());
+    for b in &pending {
+        println!("      #{} {} by {}: \"{}\"", b.seq, b.opened_at, b.user, b.justification);
     }
     let denied =
         dpo.audit_query(&AuditQuery { outcome: Some(medvault::Outcome::Denied), limit: 1000, ..Default::default() })?;
-    println!("[DPO] denied accesses today: {}", denied.len());
-    let report: VerifyReport = dpo.verify_audit(None)?;
+    println!("[DPO] refused accesses today: {}", denied.len());
+    let report = dpo.verify_audit(None)?;
     println!(
-        "[DPO] audit log verified: {} events, Merkle root {}…, {} signed checkpoints, {}",
+        "[DPO] audit log verified: {} events, Merkle root {}…, {} signed heads, {}",
         report.size,
         &report.root[..16],
         report.checkpoints_checked,
@@ -192,15 +209,23 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
             format!("FIRST BAD SEQ {:?}", report.first_bad_seq())
         }
     );
-    drop((dpo, doc, nurse, desk));
+    drop((dpo, oncall, nurse, desk));
     store.close()?;
     println!(
-        "\ndone in {:.1} s. The store is left in {} for exploration.",
+        "\ndone in {:.1} s; the store stays in {} for you to explore.",
         started.elapsed().as_secs_f64(),
         store_dir.display()
     );
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "medvault".into());
+    println!("Try next (demo passphrases are demo-<user>-passphrase; never use such passphrases for real):");
+    println!("  export MEDVAULT_STORE={}", store_dir.display());
+    println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} audit log --patient {patient}");
+    println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} audit break-glass --pending");
+    println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} audit verify");
+    println!("  MEDVAULT_USER=ines MEDVAULT_PASSPHRASE=demo-ines-passphrase {exe} read {patient} --section exams");
     println!(
-        "Demo passphrases are `demo-<user>-passphrase` (e.g. demo-dpo-passphrase); never use such passphrases for real."
+        "  MEDVAULT_USER=claire MEDVAULT_PASSPHRASE=demo-claire-passphrase {exe} read {patient} --section exams   # refused: exit 3"
     );
+    println!("  MEDVAULT_USER=admin MEDVAULT_PASSPHRASE=demo-admin-passphrase {exe} user list");
     Ok(())
 }

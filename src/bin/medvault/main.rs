@@ -1,24 +1,86 @@
-//! `medvault`: the administrators' command line, and the demo.
+//! `medvault`: the administrators' and DPOs' command line, and the demo.
+//!
+//! Exit codes: 0 success, 1 error, 2 usage, 3 access denied, 4 integrity failure.
+//! Passphrases are never taken from the command line: a prompt on a terminal, else the
+//! environment variable named by `--passphrase-env` (default `MEDVAULT_PASSPHRASE`) or the file
+//! descriptor given by `--passphrase-fd`; a new passphrase from `MEDVAULT_NEW_PASSPHRASE`.
 
+mod audit_cmd;
 mod demo;
+mod io;
+mod patient_cmd;
+mod user_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use medvault::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Encrypted patient-record store with a tamper-evident audit log.
 #[derive(Parser)]
-#[command(name = "medvault", version, about)]
+#[command(name = "medvault", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Options every command understands.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// Store folder.
+    #[arg(long, env = "MEDVAULT_STORE", global = true)]
+    pub store: Option<PathBuf>,
+    /// User name to unlock as.
+    #[arg(long, env = "MEDVAULT_USER", global = true)]
+    pub user: Option<String>,
+    /// Environment variable holding the passphrase (for scripts).
+    #[arg(long, default_value = "MEDVAULT_PASSPHRASE", global = true)]
+    pub passphrase_env: String,
+    /// File descriptor to read the passphrase from (first line).
+    #[arg(long, global = true)]
+    pub passphrase_fd: Option<u32>,
+    /// Workstation or application id recorded in the audit log.
+    #[arg(long, env = "MEDVAULT_WORKSTATION", default_value = "medvault-cli", global = true)]
+    pub workstation: String,
+    /// Machine-readable JSON on stdout (human messages go to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Build a small synthetic practice, play a day in it, and show the DPO's view.
+    /// Create a store with its first administrator; prints the recovery shares once.
+    Init(user_cmd::InitArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(user_cmd::UserCmd),
+    /// Create and find patients.
+    #[command(subcommand)]
+    Patient(patient_cmd::PatientCmd),
+    /// Read one section of a patient's file.
+    Read(patient_cmd::ReadArgs),
+    /// Write an entry (report, exam) or an identity revision.
+    Write(patient_cmd::WriteArgs),
+    /// Manage a patient's care team.
+    #[command(subcommand)]
+    CareTeam(patient_cmd::CareTeamCmd),
+    /// Record a patient's opposition to a professional.
+    Oppose(patient_cmd::OpposeArgs),
+    /// Open an emergency access to a patient (justification mandatory).
+    BreakGlass(patient_cmd::BreakGlassArgs),
+    /// Query, verify and anchor the audit log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCmd),
+    /// Section key lifecycle.
+    #[command(subcommand)]
+    Keys(audit_cmd::KeysCmd),
+    /// Restore a user's access with recovery shares.
+    Recover(user_cmd::RecoverArgs),
+    /// Build a synthetic practice, play a day in it, and show the DPO's view.
     Demo {
-        /// Folder for the demo store (default: a new folder under the system temp dir).
+        /// Folder for the demo (default: a new folder under the system temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Number of synthetic patients.
@@ -27,19 +89,50 @@ enum Command {
     },
 }
 
+/// A command's failure, with its exit code.
+pub enum Failure {
+    /// A library error (exit code from its kind).
+    Lib(Error),
+    /// An integrity failure found by a check (exit 4), already reported.
+    Integrity(String),
+    /// Any other error (exit 1).
+    Other(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Lib(e)
+    }
+}
+
+/// Result of a command.
+pub type CmdResult = Result<(), Failure>;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("MEDVAULT_LOG"))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let g = &cli.global;
     let result = match cli.command {
-        Command::Demo { dir, patients } => demo::run(dir, patients),
+        Command::Init(a) => user_cmd::init(g, a),
+        Command::User(c) => user_cmd::run(g, c),
+        Command::Patient(c) => patient_cmd::patient(g, c),
+        Command::Read(a) => patient_cmd::read(g, a),
+        Command::Write(a) => patient_cmd::write(g, a),
+        Command::CareTeam(c) => patient_cmd::care_team(g, c),
+        Command::Oppose(a) => patient_cmd::oppose(g, a),
+        Command::BreakGlass(a) => patient_cmd::break_glass(g, a),
+        Command::Audit(c) => audit_cmd::audit(g, c),
+        Command::Keys(c) => audit_cmd::keys(g, c),
+        Command::Recover(a) => user_cmd::recover(g, a),
+        Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
+        Err(Failure::Lib(e)) => {
+            eprintln!("medvault: {e}");
             ExitCode::from(if e.is_denied() {
                 3
             } else if e.is_integrity() {
@@ -47,6 +140,14 @@ fn main() -> ExitCode {
             } else {
                 1
             })
+        }
+        Err(Failure::Integrity(msg)) => {
+            eprintln!("medvault: INTEGRITY FAILURE: {msg}");
+            ExitCode::from(4)
+        }
+        Err(Failure::Other(msg)) => {
+            eprintln!("medvault: {msg}");
+            ExitCode::from(1)
         }
     }
 }

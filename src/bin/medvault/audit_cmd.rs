@@ -1,0 +1,303 @@
+//! `audit ...` and `keys ...`.
+
+use crate::io::{self, print_json};
+use crate::{CmdResult, Failure, Global};
+use clap::{Subcommand, ValueEnum};
+use medvault::{Action, AuditEvent, AuditQuery, Checkpoint, Outcome, PatientId, Purpose, Section, Timestamp};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Who accessed what, newest first.
+    Log {
+        /// Only this patient.
+        #[arg(long)]
+        patient: Option<String>,
+        /// Only this section.
+        #[arg(long)]
+        section: Option<String>,
+        /// Only events by (or about) this user name.
+        #[arg(long = "by")]
+        by_user: Option<String>,
+        /// From this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this action (read, write, search, unlock, break-glass, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this outcome (success, denied, error).
+        #[arg(long)]
+        outcome: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Only events older than this sequence number (next page).
+        #[arg(long)]
+        before: Option<u64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Verify the whole log (exit 4 and the first bad sequence number on failure).
+    Verify {
+        /// An anchored checkpoint the log must extend.
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
+    /// Export a signed checkpoint to keep elsewhere (the anchor).
+    Checkpoint {
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Emergency accesses for review.
+    BreakGlass {
+        /// Only those not reviewed yet.
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Mark a break-glass access reviewed.
+    Review {
+        /// Its id (the sequence number shown by `audit break-glass`).
+        seq: u64,
+    },
+    /// Prune audit payloads past the store's retention setting (leaves are kept).
+    Prune,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// Create a new primary version of a section key (administrators).
+    Rotate {
+        /// identity, reports or exams.
+        #[arg(long)]
+        section: String,
+    },
+    /// Rewrap data keys under the primary version (a user holding the section key).
+    Rewrap {
+        /// identity, reports or exams.
+        #[arg(long)]
+        section: String,
+    },
+    /// Retire versions below one (administrators; after a complete rewrap).
+    Retire {
+        /// identity, reports or exams.
+        #[arg(long)]
+        section: String,
+        /// Oldest version kept.
+        #[arg(long)]
+        below: u32,
+    },
+}
+
+fn row(e: &AuditEvent) -> Vec<String> {
+    vec![
+        e.seq.to_string(),
+        e.recorded_at.to_string(),
+        e.agent.name.clone(),
+        e.agent.roles.join(","),
+        e.action.name().to_string(),
+        e.outcome.name().to_string(),
+        e.purpose.name().to_string(),
+        e.entity.patient.map(|p| p.to_string()).unwrap_or_default(),
+        e.entity.section.map(|s| s.name().to_string()).unwrap_or_default(),
+        e.entity.target_user.clone().unwrap_or_default(),
+        e.detail.clone().unwrap_or_default(),
+        e.agent.workstation.clone(),
+    ]
+}
+
+const COLUMNS: [&str; 12] = [
+    "seq",
+    "time",
+    "user",
+    "roles",
+    "action",
+    "outcome",
+    "purpose",
+    "patient",
+    "section",
+    "target_user",
+    "detail",
+    "workstation",
+];
+
+pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
+    let (store, s) = io::session(g, Purpose::Operations)?;
+    match c {
+        AuditCmd::Log { patient, section, by_user, since, until, action, outcome, limit, before, format } => {
+            let q = AuditQuery {
+                patient: patient.as_deref().map(PatientId::parse).transpose()?,
+                section: section.as_deref().map(Section::parse).transpose()?,
+                user: by_user,
+                since: since.as_deref().map(Timestamp::parse).transpose()?,
+                until: until.as_deref().map(Timestamp::parse).transpose()?,
+                action: action.as_deref().map(Action::parse).transpose()?,
+                outcome: outcome.as_deref().map(Outcome::parse).transpose()?,
+                before_seq: before,
+                limit,
+            };
+            let events = s.audit_query(&q)?;
+            match if g.json { Format::Json } else { format } {
+                Format::Json => print_json(&events)?,
+                Format::Csv => {
+                    let mut w = csv::Writer::from_writer(std::io::stdout());
+                    let io_err = |e: csv::Error| Failure::Other(e.to_string());
+                    w.write_record(COLUMNS).map_err(io_err)?;
+                    for e in &events {
+                        w.write_record(row(e)).map_err(io_err)?;
+                    }
+                    w.flush().map_err(|e| Failure::Other(e.to_string()))?;
+                }
+                Format::Table => {
+                    let mut t = io::table(&[
+                        "seq",
+                        "time (UTC)",
+                        "user",
+                        "role",
+                        "action",
+                        "outcome",
+                        "purpose",
+                        "patient",
+                        "section",
+                        "detail",
+                    ]);
+                    for e in &events {
+                        let mut r = row(e);
+                        r[7] = r[7].get(..8).unwrap_or("").to_string();
+                        r.truncate(11);
+                        r.remove(9);
+                        t.add_row(r);
+                    }
+                    println!("{t}");
+                    if let Some(last) = events.last() {
+                        eprintln!("{} event(s); next page: --before {}", events.len(), last.seq);
+                    }
+                }
+            }
+        }
+        AuditCmd::Verify { against } => {
+            let anchor = match &against {
+                Some(p) => Some(Checkpoint::from_json(
+                    &std::fs::read_to_string(p)
+                        .map_err(|e| Failure::Other(format!("cannot read {}: {e}", p.display())))?,
+                )?),
+                None => None,
+            };
+            let report = s.verify_audit(anchor.as_ref())?;
+            if g.json {
+                print_json(&report)?;
+            }
+            if let Some(bad) = report.first_bad_seq() {
+                for p in &report.problems {
+                    eprintln!("  seq {}: {}", p.seq, p.what);
+                }
+                return Err(Failure::Integrity(format!(
+                    "audit log verification failed; first bad sequence number {bad}"
+                )));
+            }
+            if !g.json {
+                println!(
+                    "audit log OK: {} events, root {}, {} signed heads checked{}{}",
+                    report.size,
+                    report.root,
+                    report.checkpoints_checked,
+                    if report.anchored { ", extends the anchor" } else { "" },
+                    if report.pruned > 0 {
+                        format!(", {} payloads pruned by retention", report.pruned)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        AuditCmd::Checkpoint { out } => {
+            let cp = s.export_checkpoint()?;
+            std::fs::write(&out, cp.to_json() + "\n")
+                .map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!(
+                "checkpoint of {} events written to {}: keep it where this machine cannot rewrite it",
+                cp.head.size,
+                out.display()
+            );
+        }
+        AuditCmd::BreakGlass { pending } => {
+            let list = s.break_glass_list(pending)?;
+            if g.json {
+                print_json(&list)?;
+            } else {
+                let mut t = io::table(&["id", "opened (UTC)", "user", "patient", "until", "justification", "reviewed"]);
+                for b in &list {
+                    t.add_row(vec![
+                        b.seq.to_string(),
+                        b.opened_at.to_string(),
+                        b.user.clone(),
+                        b.patient.to_string()[..8].to_string(),
+                        b.expires_at.to_string(),
+                        b.justification.clone(),
+                        b.reviewed_by.clone().map(|r| format!("by {r}")).unwrap_or_else(|| "PENDING".into()),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        AuditCmd::Review { seq } => {
+            s.break_glass_review(seq)?;
+            eprintln!("break-glass access #{seq} marked reviewed");
+        }
+        AuditCmd::Prune => {
+            let n = s.prune_audit()?;
+            eprintln!("{n} audit payloads pruned (their Merkle leaves are kept)");
+        }
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}
+
+pub fn keys(g: &Global, c: KeysCmd) -> CmdResult {
+    let (store, s) = io::session(g, Purpose::Operations)?;
+    match c {
+        KeysCmd::Rotate { section } => {
+            let section = Section::parse(&section)?;
+            let v = s.rotate_section_key(section)?;
+            eprintln!(
+                "{section} key v{v} is now primary; a user holding the {section} key should run: medvault keys rewrap --section {section}"
+            );
+        }
+        KeysCmd::Rewrap { section } => {
+            let section = Section::parse(&section)?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}")
+                    .map_err(|e| Failure::Other(e.to_string()))?
+                    .progress_chars("=> "),
+            );
+            bar.set_message(format!("rewrapping {section}"));
+            let p = s.rewrap_section(section, usize::MAX, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            eprintln!("{} data keys rewrapped, {} remaining", p.rewrapped, p.remaining);
+        }
+        KeysCmd::Retire { section, below } => {
+            let section = Section::parse(&section)?;
+            s.retire_key_versions(section, below)?;
+            eprintln!("{section} key versions below v{below} retired");
+        }
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Passphrases, stores, JSON input and table output for the commands.
+
+use crate::{Failure, Global};
+use medvault::{AccessContext, Purpose, Session, Store};
+use serde::de::DeserializeOwned;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+/// The store folder, or a clear error.
+pub fn store_dir(g: &Global) -> Result<PathBuf, Failure> {
+    g.store.clone().ok_or_else(|| Failure::Other("no store given: use --store DIR or set MEDVAULT_STORE".into()))
+}
+
+/// The acting user, or a clear error.
+pub fn user(g: &Global) -> Result<String, Failure> {
+    g.user.clone().ok_or_else(|| Failure::Other("no user given: use --user NAME or set MEDVAULT_USER".into()))
+}
+
+fn read_fd(fd: u32) -> Result<Zeroizing<String>, Failure> {
+    // /proc/self/fd avoids unsafe code to adopt a raw descriptor.
+    let mut text = Zeroizing::new(String::new());
+    std::fs::File::open(format!("/proc/self/fd/{fd}"))
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|e| Failure::Other(format!("cannot read the passphrase from fd {fd}: {e}")))?;
+    let line = text.lines().next().unwrap_or("").to_string();
+    Ok(Zeroizing::new(line))
+}
+
+/// The acting user's passphrase: fd, then environment, then a prompt on a terminal.
+pub fn passphrase(g: &Global, prompt: &str) -> Result<Zeroizing<String>, Failure> {
+    if let Some(fd) = g.passphrase_fd {
+        return read_fd(fd);
+    }
+    if let Ok(p) = std::env::var(&g.passphrase_env) {
+        return Ok(Zeroizing::new(p));
+    }
+    prompt_tty(prompt, &g.passphrase_env)
+}
+
+/// A new passphrase: `MEDVAULT_NEW_PASSPHRASE`, else a prompt (typed twice).
+pub fn new_passphrase(who: &str) -> Result<Zeroizing<String>, Failure> {
+    if let Ok(p) = std::env::var("MEDVAULT_NEW_PASSPHRASE") {
+        return Ok(Zeroizing::new(p));
+    }
+    let a = prompt_tty(&format!("New passphrase for {who}: "), "MEDVAULT_NEW_PASSPHRASE")?;
+    let b = prompt_tty("Repeat it: ", "MEDVAULT_NEW_PASSPHRASE")?;
+    if *a != *b {
+        return Err(Failure::Other("the two passphrases differ".into()));
+    }
+    Ok(a)
+}
+
+fn prompt_tty(prompt: &str, var: &str) -> Result<Zeroizing<String>, Failure> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Other(format!("no passphrase: not on a terminal, and {var} is not set")));
+    }
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|e| Failure::Other(format!("cannot read the passphrase: {e}")))
+}
+
+/// Opens the store and unlocks the acting user.
+pub fn session(g: &Global, purpose: Purpose) -> Result<(Store, Session), Failure> {
+    let dir = store_dir(g)?;
+    let user = user(g)?;
+    let store = Store::open(&dir)?;
+    let pass = passphrase(g, &format!("Passphrase for {user}: "))?;
+    let s = store.unlock(&user, pass.as_bytes(), AccessContext { workstation: g.workstation.clone(), purpose })?;
+    Ok((store, s))
+}
+
+/// Reads JSON from a file or `-` (stdin), rejecting unknown fields with their name.
+pub fn read_json<T: DeserializeOwned>(source: &str, what: &str) -> Result<T, Failure> {
+    let text = if source == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| Failure::Other(format!("cannot read stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(source).map_err(|e| Failure::Other(format!("cannot read {source}: {e}")))?
+    };
+    serde_json::from_str(&text).map_err(|e| Failure::Other(format!("invalid {what} JSON: {e}")))
+}
+
+/// Prints a value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Failure::Other(e.to_string()))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// A table sized to the terminal.
+pub fn table(header: &[&str]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    t.set_header(header.to_vec());
+    t
+}

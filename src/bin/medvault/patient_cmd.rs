@@ -1,0 +1,331 @@
+//! `patient ...`, `read`, `write`, `care-team ...`, `oppose`, `break-glass`.
+
+use crate::io::{self, print_json};
+use crate::{CmdResult, Failure, Global};
+use clap::{Args, Subcommand};
+use medvault::session::CareMember;
+use medvault::{Date, Entry, EntryId, Exam, FindQuery, Identity, PatientId, Purpose, Report, Section};
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum PatientCmd {
+    /// Create a patient from an identity JSON file (or - for stdin); prints the new id.
+    Create {
+        /// Identity JSON (docs/json.md).
+        #[arg(long = "json", value_name = "FILE|-")]
+        input: String,
+    },
+    /// Find patients by INS matricule, or by birth name and birth date.
+    Find {
+        /// INS matricule (NIR or NIA).
+        #[arg(long, conflicts_with_all = ["name", "birth_date"])]
+        ins: Option<String>,
+        /// Birth name.
+        #[arg(long, requires = "birth_date")]
+        name: Option<String>,
+        /// Birth date, YYYY-MM-DD.
+        #[arg(long, requires = "name")]
+        birth_date: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct ReadArgs {
+    /// Patient id.
+    patient: String,
+    /// identity, reports or exams.
+    #[arg(long)]
+    section: String,
+}
+
+#[derive(Args)]
+pub struct WriteArgs {
+    /// Patient id.
+    patient: String,
+    /// identity, reports or exams.
+    #[arg(long)]
+    section: String,
+    /// The entry as JSON (docs/json.md), or - for stdin.
+    #[arg(long = "json", value_name = "FILE|-")]
+    input: String,
+    /// Why this revision replaces the previous one (required for identity and corrections).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Correct this entry (a new revision) instead of adding one.
+    #[arg(long)]
+    entry: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum CareTeamCmd {
+    /// Add a user (or `role:NAME`) to a patient's care team.
+    Add {
+        /// Patient id.
+        patient: String,
+        /// User name, or role:NAME for every user with that role.
+        member: String,
+    },
+    /// Remove a user (or `role:NAME`) from a patient's care team.
+    Remove {
+        /// Patient id.
+        patient: String,
+        /// User name, or role:NAME.
+        member: String,
+    },
+}
+
+#[derive(Args)]
+pub struct OpposeArgs {
+    /// Patient id.
+    patient: String,
+    /// The professional the patient objects to.
+    user: String,
+}
+
+#[derive(Args)]
+pub struct BreakGlassArgs {
+    /// Patient id.
+    patient: String,
+    /// Why (mandatory, at least 20 characters).
+    #[arg(long)]
+    reason: String,
+    /// Duration in hours (default 4, at most 12).
+    #[arg(long)]
+    hours: Option<u32>,
+}
+
+/// One revision as printed by `read --json`: the section's fields plus ids and timestamps.
+#[derive(Serialize)]
+struct EntryView<'a, T: Serialize> {
+    entry_id: String,
+    revision: u32,
+    recorded_at: String,
+    recorded_by: &'a str,
+    reason: Option<&'a str>,
+    #[serde(flatten)]
+    content: &'a T,
+}
+
+fn views<T: Serialize>(entries: &[Entry<T>]) -> Vec<EntryView<'_, T>> {
+    entries
+        .iter()
+        .map(|e| EntryView {
+            entry_id: e.entry_id.to_string(),
+            revision: e.revision,
+            recorded_at: e.recorded_at.to_string(),
+            recorded_by: &e.recorded_by,
+            reason: e.reason.as_deref(),
+            content: &e.content,
+        })
+        .collect()
+}
+
+fn patient_id(s: &str) -> Result<PatientId, Failure> {
+    PatientId::parse(s).map_err(Failure::Lib)
+}
+
+fn member(s: &str) -> CareMember {
+    match s.strip_prefix("role:") {
+        Some(r) => CareMember::Role(r.to_string()),
+        None => CareMember::User(s.to_string()),
+    }
+}
+
+pub fn patient(g: &Global, c: PatientCmd) -> CmdResult {
+    match c {
+        PatientCmd::Create { input } => {
+            let identity: Identity = io::read_json(&input, "identity")?;
+            let (store, s) = io::session(g, Purpose::Treatment)?;
+            let id = s.create_patient(identity)?;
+            if g.json {
+                print_json(&json!({ "patient": id.to_string() }))?;
+            } else {
+                println!("{id}");
+            }
+            drop(s);
+            store.close()?;
+        }
+        PatientCmd::Find { ins, name, birth_date } => {
+            let query = match (ins, name, birth_date) {
+                (Some(m), _, _) => FindQuery::InsMatricule(m),
+                (None, Some(n), Some(d)) => FindQuery::BirthNameAndDate(n, Date::parse(&d)?),
+                _ => {
+                    return Err(Failure::Other(
+                        "give --ins MATRICULE, or --name BIRTHNAME --birth-date YYYY-MM-DD".into(),
+                    ));
+                }
+            };
+            let (store, s) = io::session(g, Purpose::Treatment)?;
+            let found = s.find_patient(&query)?;
+            if g.json {
+                print_json(&json!({ "patients": found.iter().map(|p| p.to_string()).collect::<Vec<_>>() }))?;
+            } else {
+                for p in &found {
+                    println!("{p}");
+                }
+                eprintln!("{} patient(s) found", found.len());
+            }
+            drop(s);
+            store.close()?;
+        }
+    }
+    Ok(())
+}
+
+fn print_identity(e: &Entry<Identity>, total: usize) {
+    let i = &e.content;
+    let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    println!("birth name        {}", i.birth_name);
+    println!("first names       {}", i.first_names.join(" "));
+    println!("used name         {}", opt(&i.used_name));
+    println!("birth date        {}", i.birth_date);
+    println!("sex               {:?}", i.sex);
+    println!("birth place INSEE {}", i.birth_place_insee);
+    println!("INS matricule     {} ({})", opt(&i.ins_matricule), opt(&i.ins_oid));
+    println!("identity status   {:?}", i.identity_status);
+    println!("address           {}", opt(&i.address));
+    println!("phone             {}", opt(&i.phone));
+    println!("e-mail            {}", opt(&i.email));
+    println!("revision {} of {total}, recorded {} by {}", e.revision, e.recorded_at, e.recorded_by);
+}
+
+pub fn read(g: &Global, a: ReadArgs) -> CmdResult {
+    let p = patient_id(&a.patient)?;
+    let section = Section::parse(&a.section)?;
+    let (store, s) = io::session(g, Purpose::Treatment)?;
+    match section {
+        Section::Identity => {
+            let e = s.read_identity(p)?;
+            if g.json {
+                print_json(&views(&e))?;
+            } else if let Some(last) = e.last() {
+                print_identity(last, e.len());
+            }
+        }
+        Section::Reports => {
+            let e = s.read_reports(p)?;
+            if g.json {
+                print_json(&views(&e))?;
+            } else {
+                let mut t = io::table(&["entry", "rev", "date", "kind", "author", "title"]);
+                for r in &e {
+                    let c = &r.content;
+                    t.add_row(vec![
+                        r.entry_id.to_string()[..8].to_string(),
+                        r.revision.to_string(),
+                        c.date.to_string(),
+                        format!("{:?}", c.kind),
+                        c.author.clone(),
+                        c.title.clone(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        _ => {
+            let e = s.read_exams(p)?;
+            if g.json {
+                print_json(&views(&e))?;
+            } else {
+                let mut t = io::table(&["entry", "rev", "date", "exam", "value", "unit", "reference", "flag"]);
+                for r in &e {
+                    let c = &r.content;
+                    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+                    t.add_row(vec![
+                        r.entry_id.to_string()[..8].to_string(),
+                        r.revision.to_string(),
+                        c.date.to_string(),
+                        c.label.clone(),
+                        o(&c.value),
+                        o(&c.unit),
+                        o(&c.reference_range),
+                        c.interpretation.map(|i| format!("{i:?}")).unwrap_or_default(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}
+
+pub fn write(g: &Global, a: WriteArgs) -> CmdResult {
+    let p = patient_id(&a.patient)?;
+    let section = Section::parse(&a.section)?;
+    let entry = a.entry.as_deref().map(EntryId::parse).transpose()?;
+    // Parse and check the input before unlocking: bad input changes nothing.
+    enum Input {
+        I(Identity),
+        R(Report),
+        E(Exam),
+    }
+    let input = match section {
+        Section::Identity => {
+            if a.reason.is_none() {
+                return Err(Failure::Other("an identity revision needs --reason".into()));
+            }
+            Input::I(io::read_json(&a.input, "identity")?)
+        }
+        Section::Reports => Input::R(io::read_json(&a.input, "report")?),
+        _ => Input::E(io::read_json(&a.input, "exam")?),
+    };
+    let (store, s) = io::session(g, Purpose::Treatment)?;
+    let reason = a.reason.as_deref();
+    let (e, rev) = match input {
+        Input::I(i) => s.write(p, Some(EntryId::IDENTITY), i, reason)?,
+        Input::R(r) => s.write(p, entry, r, reason)?,
+        Input::E(x) => s.write(p, entry, x, reason)?,
+    };
+    if g.json {
+        print_json(
+            &json!({"patient": p.to_string(), "section": section.name(), "entry_id": e.to_string(), "revision": rev}),
+        )?;
+    } else {
+        println!("{e} revision {rev}");
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}
+
+pub fn care_team(g: &Global, c: CareTeamCmd) -> CmdResult {
+    let (store, s) = io::session(g, Purpose::Treatment)?;
+    match c {
+        CareTeamCmd::Add { patient, member: m } => {
+            s.care_team_add(patient_id(&patient)?, &member(&m))?;
+            eprintln!("{m} added to the care team of {patient}");
+        }
+        CareTeamCmd::Remove { patient, member: m } => {
+            s.care_team_remove(patient_id(&patient)?, &member(&m))?;
+            eprintln!("{m} removed from the care team of {patient}");
+        }
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}
+
+pub fn oppose(g: &Global, a: OpposeArgs) -> CmdResult {
+    let (store, s) = io::session(g, Purpose::PatientRequest)?;
+    s.record_opposition(patient_id(&a.patient)?, &a.user)?;
+    eprintln!("opposition of patient {} to {} recorded", a.patient, a.user);
+    drop(s);
+    store.close()?;
+    Ok(())
+}
+
+pub fn break_glass(g: &Global, a: BreakGlassArgs) -> CmdResult {
+    let (store, s) = io::session(g, Purpose::Emergency)?;
+    let id = s.break_glass(patient_id(&a.patient)?, &a.reason, a.hours)?;
+    if g.json {
+        print_json(&json!({"break_glass": id, "patient": a.patient}))?;
+    } else {
+        eprintln!("emergency access #{id} opened; every read is flagged for the DPO's review");
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}

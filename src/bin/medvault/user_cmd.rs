@@ -1,0 +1,201 @@
+//! `init`, `user ...`, `recover`.
+
+use crate::io::{self, print_json};
+use crate::{CmdResult, Failure, Global};
+use clap::{Args, Subcommand};
+use medvault::{AccessContext, KdfParams, Policy, Purpose, RecoveryShare, Store, StoreOptions};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// Name of the first administrator (passphrase: prompt, --passphrase-env or --passphrase-fd).
+    #[arg(long)]
+    admin: String,
+    /// Recovery shares to issue.
+    #[arg(long, default_value_t = 5)]
+    shares: u8,
+    /// Shares needed to recover.
+    #[arg(long, default_value_t = 3)]
+    threshold: u8,
+    /// Role matrix (JSON policy file) instead of the default one.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Argon2id memory in KiB (default 65536; lower only for tests).
+    #[arg(long)]
+    kdf_memory_kib: Option<u32>,
+    /// Argon2id passes (default 3).
+    #[arg(long)]
+    kdf_passes: Option<u32>,
+    /// Argon2id lanes (default 4).
+    #[arg(long)]
+    kdf_lanes: Option<u32>,
+    /// Keep audit payloads this many days (default: keep everything).
+    #[arg(long)]
+    audit_retention_days: Option<u32>,
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user (initial passphrase from MEDVAULT_NEW_PASSPHRASE or a prompt).
+    Add {
+        /// Login name.
+        name: String,
+        /// Role (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Revoke a user: they can no longer unlock; their keys are deleted.
+    Revoke {
+        /// Login name.
+        name: String,
+    },
+    /// Change your own passphrase (new one from MEDVAULT_NEW_PASSPHRASE or a prompt).
+    Passwd,
+    /// List accounts.
+    List,
+    /// Lift a user's lockout after failed unlocks.
+    Unlock {
+        /// Login name.
+        name: String,
+    },
+}
+
+#[derive(Args)]
+pub struct RecoverArgs {
+    /// Files holding recovery shares (one `mvshare1-...` per line).
+    #[arg(long = "share-file", required = true)]
+    share_files: Vec<PathBuf>,
+}
+
+pub fn init(g: &Global, a: InitArgs) -> CmdResult {
+    let dir = io::store_dir(g)?;
+    let policy = match &a.policy {
+        Some(p) => Policy::from_json(
+            &std::fs::read_to_string(p).map_err(|e| Failure::Other(format!("cannot read {}: {e}", p.display())))?,
+        )?,
+        None => Policy::default(),
+    };
+    let d = KdfParams::RECOMMENDED;
+    let kdf = KdfParams {
+        m_kib: a.kdf_memory_kib.unwrap_or(d.m_kib),
+        t: a.kdf_passes.unwrap_or(d.t),
+        p: a.kdf_lanes.unwrap_or(d.p),
+    };
+    if !kdf.meets_recommendation() {
+        eprintln!("warning: Argon2id parameters below the RFC 9106 recommendation (64 MiB, t=3): for tests only");
+    }
+    let pass = io::passphrase(g, &format!("Passphrase for {}: ", a.admin))?;
+    let options = StoreOptions {
+        policy,
+        kdf,
+        recovery_shares: a.shares,
+        recovery_threshold: a.threshold,
+        audit_retention_days: a.audit_retention_days,
+        ..StoreOptions::default()
+    };
+    let (store, shares) = Store::create(&dir, &a.admin, pass.as_bytes(), options)?;
+    let texts: Vec<String> = shares.iter().map(|s| s.to_text().to_string()).collect();
+    if g.json {
+        print_json(
+            &json!({"store": store.id().to_string(), "admin": a.admin, "recovery_threshold": a.threshold, "recovery_shares": texts}),
+        )?;
+    } else {
+        eprintln!("store {} created in {} with administrator {}", store.id(), dir.display(), a.admin);
+        println!("=== RECOVERY SHARES: shown once, stored nowhere ===");
+        println!("Give each share to a different trusted person. Any {} of {} restore access.", a.threshold, a.shares);
+        for (i, t) in texts.iter().enumerate() {
+            println!("share {}/{}: {t}", i + 1, texts.len());
+        }
+        println!("=== END OF RECOVERY SHARES ===");
+    }
+    store.close()?;
+    Ok(())
+}
+
+pub fn run(g: &Global, c: UserCmd) -> CmdResult {
+    let (store, s) = io::session(g, Purpose::Operations)?;
+    match c {
+        UserCmd::Add { name, roles } => {
+            let pass = io::new_passphrase(&name)?;
+            let added = s.add_user(&name, &roles, pass.as_bytes())?;
+            let kinds = |v: &[medvault::KeyKind]| v.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>();
+            if g.json {
+                print_json(
+                    &json!({"name": name, "id": added.id.to_string(), "roles": roles, "keys_created": kinds(&added.created), "keys_pending": kinds(&added.pending)}),
+                )?;
+            } else {
+                eprintln!("user {name} added with role(s) {}", roles.join(", "));
+                if !added.pending.is_empty() {
+                    eprintln!(
+                        "keys pending delivery: {} (delivered when a user holding them next unlocks)",
+                        kinds(&added.pending).join(", ")
+                    );
+                }
+            }
+        }
+        UserCmd::Revoke { name } => {
+            s.revoke_user(&name)?;
+            eprintln!(
+                "user {name} revoked (rotate section keys so that new data is unreadable with anything they copied: medvault keys rotate --section S)"
+            );
+        }
+        UserCmd::Passwd => {
+            let old = io::passphrase(g, "Current passphrase: ")?;
+            let new = io::new_passphrase(s.user_name())?;
+            s.change_passphrase(old.as_bytes(), new.as_bytes())?;
+            eprintln!("passphrase changed");
+        }
+        UserCmd::List => {
+            let users = s.list_users()?;
+            if g.json {
+                print_json(&users)?;
+            } else {
+                let mut t = io::table(&["user", "roles", "status", "created", "keys pending"]);
+                for u in &users {
+                    t.add_row(vec![
+                        u.name.clone(),
+                        u.roles.join(", "),
+                        if u.revoked { "revoked".into() } else { "active".to_string() },
+                        u.created_at.to_string(),
+                        u.pending_keys.join(", "),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        UserCmd::Unlock { name } => {
+            s.lift_lockout(&name)?;
+            eprintln!("lockout of {name} lifted");
+        }
+    }
+    drop(s);
+    store.close()?;
+    Ok(())
+}
+
+pub fn recover(g: &Global, a: RecoverArgs) -> CmdResult {
+    let dir = io::store_dir(g)?;
+    let user = io::user(g)?;
+    let mut shares = Vec::new();
+    for f in &a.share_files {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(f).map_err(|e| Failure::Other(format!("cannot read {}: {e}", f.display())))?,
+        );
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let share = line.rsplit(' ').next().unwrap_or(line);
+            shares.push(RecoveryShare::parse(share)?);
+        }
+    }
+    let store = Store::open(&dir)?;
+    let pass = io::new_passphrase(&user)?;
+    store.recover(
+        &shares,
+        &user,
+        pass.as_bytes(),
+        AccessContext { workstation: g.workstation.clone(), purpose: Purpose::Operations },
+    )?;
+    eprintln!("access of {user} restored with {} share(s); their new passphrase is set", shares.len());
+    store.close()?;
+    Ok(())
+}
