@@ -303,6 +303,14 @@ pub struct EventDraft {
     pub detail: Option<String>,
 }
 
+impl AuditEvent {
+    /// Events appended before any key is available, hence never signed by themselves: failed
+    /// unlocks and the lockouts they cause. Only these may follow the last signed tree head.
+    pub fn is_pre_authentication(&self) -> bool {
+        matches!((self.action, self.outcome), (Action::Unlock, Outcome::Denied | Outcome::Error) | (Action::Lockout, _))
+    }
+}
+
 impl EventDraft {
     /// A draft with no entity.
     pub fn new(action: Action, outcome: Outcome, agent: Agent, purpose: Purpose) -> Self {

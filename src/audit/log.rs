@@ -217,8 +217,8 @@ impl AuditLog {
         Ok(PendingReceipt { receipt: AuditReceipt { first_seq, count }, ticket, durability })
     }
 
-    /// Whether every event after the latest signed head is a failed unlock (the only events
-    /// appended without a key). Anything else there was not written by medvault.
+    /// Whether every event after the latest signed head is a failed unlock or the lockout it
+    /// caused (the only events appended without a key). Anything else was not written by medvault.
     fn unsigned_tail_is_legitimate(&self, backend: &dyn Backend, state: &State) -> bool {
         if state.signed_size >= state.frontier.size {
             return true;
@@ -229,11 +229,9 @@ impl AuditLog {
             return false;
         };
         let ok = rows.len() as u64 == state.frontier.size - state.signed_size
-            && rows.iter().all(|(_, v)| {
-                codec::decode::<AuditEvent>(v, "audit event").is_ok_and(|e| {
-                    e.action == super::event::Action::Unlock && e.outcome != super::event::Outcome::Success
-                })
-            });
+            && rows
+                .iter()
+                .all(|(_, v)| codec::decode::<AuditEvent>(v, "audit event").is_ok_and(|e| e.is_pre_authentication()));
         if !ok {
             tracing::error!(
                 from = state.signed_size,

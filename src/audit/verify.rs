@@ -9,7 +9,7 @@
 //! extends it (same root at the anchor's size, and a consistency proof from stored nodes).
 
 use super::checkpoint::Checkpoint;
-use super::event::{Action, AuditEvent, Outcome};
+use super::event::AuditEvent;
 use super::log::{BackendNodes, META_HEAD, META_TREE, node_key};
 use super::merkle::{self, Frontier, Hash};
 use super::retention;
@@ -196,7 +196,7 @@ pub fn verify(
             let leaf = merkle::leaf_hash(v);
             match codec::decode::<AuditEvent>(v, "audit event") {
                 Ok(ev) if ev.seq == expected => {
-                    if expected >= signed_size && !(ev.action == Action::Unlock && ev.outcome != Outcome::Success) {
+                    if expected >= signed_size && !ev.is_pre_authentication() {
                         unsigned_kinds_ok = false;
                     }
                 }

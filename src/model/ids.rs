@@ -127,7 +127,7 @@ impl Date {
         let y: i32 = parts[0].parse().map_err(|_| bad())?;
         let m: u8 = parts[1].parse().map_err(|_| bad())?;
         let d: u8 = parts[2].parse().map_err(|_| bad())?;
-        Date::new(y, m, d)
+        Date::new(y, m, d).map_err(|_| Error::Invalid(format!("date {s:?} does not exist")))
     }
     /// Year, month (1-12), day.
     pub fn ymd(&self) -> (i32, u8, u8) {

@@ -47,12 +47,18 @@ pub enum AuditCmd {
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Same as --format json.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify the whole log (exit 4 and the first bad sequence number on failure).
     Verify {
         /// An anchored checkpoint the log must extend.
         #[arg(long)]
         against: Option<PathBuf>,
+        /// JSON report.
+        #[arg(long)]
+        json: bool,
     },
     /// Export a signed checkpoint to keep elsewhere (the anchor).
     Checkpoint {
@@ -65,6 +71,9 @@ pub enum AuditCmd {
         /// Only those not reviewed yet.
         #[arg(long)]
         pending: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Mark a break-glass access reviewed.
     Review {
@@ -98,6 +107,18 @@ pub enum KeysCmd {
         #[arg(long)]
         below: u32,
     },
+}
+
+impl AuditCmd {
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        matches!(
+            self,
+            AuditCmd::Log { json: true, .. }
+                | AuditCmd::Verify { json: true, .. }
+                | AuditCmd::BreakGlass { json: true, .. }
+        )
+    }
 }
 
 fn row(e: &AuditEvent) -> Vec<String> {
@@ -135,7 +156,7 @@ const COLUMNS: [&str; 12] = [
 pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Operations)?;
     match c {
-        AuditCmd::Log { patient, section, by_user, since, until, action, outcome, limit, before, format } => {
+        AuditCmd::Log { patient, section, by_user, since, until, action, outcome, limit, before, format, .. } => {
             let q = AuditQuery {
                 patient: patient.as_deref().map(PatientId::parse).transpose()?,
                 section: section.as_deref().map(Section::parse).transpose()?,
@@ -186,7 +207,7 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                 }
             }
         }
-        AuditCmd::Verify { against } => {
+        AuditCmd::Verify { against, .. } => {
             let anchor = match &against {
                 Some(p) => Some(Checkpoint::from_json(
                     &std::fs::read_to_string(p)
@@ -231,7 +252,7 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                 out.display()
             );
         }
-        AuditCmd::BreakGlass { pending } => {
+        AuditCmd::BreakGlass { pending, .. } => {
             let list = s.break_glass_list(pending)?;
             if g.json {
                 print_json(&list)?;

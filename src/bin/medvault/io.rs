@@ -79,7 +79,16 @@ pub fn read_json<T: DeserializeOwned>(source: &str, what: &str) -> Result<T, Fai
     } else {
         std::fs::read_to_string(source).map_err(|e| Failure::Other(format!("cannot read {source}: {e}")))?
     };
-    serde_json::from_str(&text).map_err(|e| Failure::Other(format!("invalid {what} JSON: {e}")))
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            Failure::Other(format!("invalid {what} JSON: {inner}"))
+        } else {
+            Failure::Other(format!("invalid {what} JSON: field `{path}`: {inner}"))
+        }
+    })
 }
 
 /// Prints a value as pretty JSON on stdout.

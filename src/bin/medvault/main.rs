@@ -44,8 +44,8 @@ pub struct Global {
     /// Workstation or application id recorded in the audit log.
     #[arg(long, env = "MEDVAULT_WORKSTATION", default_value = "medvault-cli", global = true)]
     pub workstation: String,
-    /// Machine-readable JSON on stdout (human messages go to stderr).
-    #[arg(long, global = true)]
+    /// Machine-readable output (set from the command's own `--json` flag).
+    #[arg(skip)]
     pub json: bool,
 }
 
@@ -108,12 +108,27 @@ impl From<Error> for Failure {
 /// Result of a command.
 pub type CmdResult = Result<(), Failure>;
 
+/// Read and query commands take `--json` for machine-readable output on stdout (human
+/// messages always go to stderr). `patient create` and `write` use `--json FILE` for input.
+fn wants_json(c: &Command) -> bool {
+    match c {
+        Command::Init(a) => a.json,
+        Command::User(u) => u.json(),
+        Command::Patient(p) => p.json(),
+        Command::Read(a) => a.json,
+        Command::BreakGlass(a) => a.json,
+        Command::Audit(a) => a.json(),
+        _ => false,
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("MEDVAULT_LOG"))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.global.json = wants_json(&cli.command);
     let g = &cli.global;
     let result = match cli.command {
         Command::Init(a) => user_cmd::init(g, a),

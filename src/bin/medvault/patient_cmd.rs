@@ -27,7 +27,17 @@ pub enum PatientCmd {
         /// Birth date, YYYY-MM-DD.
         #[arg(long, requires = "name")]
         birth_date: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+impl PatientCmd {
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        matches!(self, PatientCmd::Find { json: true, .. })
+    }
 }
 
 #[derive(Args)]
@@ -37,6 +47,9 @@ pub struct ReadArgs {
     /// identity, reports or exams.
     #[arg(long)]
     section: String,
+    /// JSON output: every revision, with the section's fields, ids and timestamps.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -80,7 +93,7 @@ pub struct OpposeArgs {
     /// Patient id.
     patient: String,
     /// The professional the patient objects to.
-    user: String,
+    professional: String,
 }
 
 #[derive(Args)]
@@ -93,6 +106,9 @@ pub struct BreakGlassArgs {
     /// Duration in hours (default 4, at most 12).
     #[arg(long)]
     hours: Option<u32>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One revision as printed by `read --json`: the section's fields plus ids and timestamps.
@@ -146,7 +162,7 @@ pub fn patient(g: &Global, c: PatientCmd) -> CmdResult {
             drop(s);
             store.close()?;
         }
-        PatientCmd::Find { ins, name, birth_date } => {
+        PatientCmd::Find { ins, name, birth_date, .. } => {
             let query = match (ins, name, birth_date) {
                 (Some(m), _, _) => FindQuery::InsMatricule(m),
                 (None, Some(n), Some(d)) => FindQuery::BirthNameAndDate(n, Date::parse(&d)?),
@@ -310,8 +326,8 @@ pub fn care_team(g: &Global, c: CareTeamCmd) -> CmdResult {
 
 pub fn oppose(g: &Global, a: OpposeArgs) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
-    s.record_opposition(patient_id(&a.patient)?, &a.user)?;
-    eprintln!("opposition of patient {} to {} recorded", a.patient, a.user);
+    s.record_opposition(patient_id(&a.patient)?, &a.professional)?;
+    eprintln!("opposition of patient {} to {} recorded", a.patient, a.professional);
     drop(s);
     store.close()?;
     Ok(())

@@ -33,6 +33,9 @@ pub struct InitArgs {
     /// Keep audit payloads this many days (default: keep everything).
     #[arg(long)]
     audit_retention_days: Option<u32>,
+    /// Print the store id and the shares as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +47,9 @@ pub enum UserCmd {
         /// Role (repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a user: they can no longer unlock; their keys are deleted.
     Revoke {
@@ -53,7 +59,11 @@ pub enum UserCmd {
     /// Change your own passphrase (new one from MEDVAULT_NEW_PASSPHRASE or a prompt).
     Passwd,
     /// List accounts.
-    List,
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Lift a user's lockout after failed unlocks.
     Unlock {
         /// Login name.
@@ -66,6 +76,13 @@ pub struct RecoverArgs {
     /// Files holding recovery shares (one `mvshare1-...` per line).
     #[arg(long = "share-file", required = true)]
     share_files: Vec<PathBuf>,
+}
+
+impl UserCmd {
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        matches!(self, UserCmd::Add { json: true, .. } | UserCmd::List { json: true })
+    }
 }
 
 pub fn init(g: &Global, a: InitArgs) -> CmdResult {
@@ -116,7 +133,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
 pub fn run(g: &Global, c: UserCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Operations)?;
     match c {
-        UserCmd::Add { name, roles } => {
+        UserCmd::Add { name, roles, .. } => {
             let pass = io::new_passphrase(&name)?;
             let added = s.add_user(&name, &roles, pass.as_bytes())?;
             let kinds = |v: &[medvault::KeyKind]| v.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>();
@@ -146,7 +163,7 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
             s.change_passphrase(old.as_bytes(), new.as_bytes())?;
             eprintln!("passphrase changed");
         }
-        UserCmd::List => {
+        UserCmd::List { .. } => {
             let users = s.list_users()?;
             if g.json {
                 print_json(&users)?;

@@ -1,0 +1,424 @@
+//! The command line, as administrators use it: every command, its exit code and its JSON.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cli");
+
+struct Cli {
+    _dir: tempfile::TempDir,
+    store: PathBuf,
+}
+
+impl Cli {
+    /// A store with admin `alice` and one user of each role; cheap key stretching for speed.
+    fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let cli = Cli { _dir: dir, store };
+        let out = cli
+            .cmd("alice")
+            .args([
+                "init",
+                "--admin",
+                "alice",
+                "--kdf-memory-kib",
+                "64",
+                "--kdf-passes",
+                "1",
+                "--kdf-lanes",
+                "1",
+                "--json",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["recovery_shares"].as_array().unwrap().len(), 5);
+        std::fs::write(
+            cli._dir.path().join("shares.txt"),
+            v["recovery_shares"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string() + "\n")
+                .collect::<String>(),
+        )
+        .unwrap();
+        for (name, role) in [("claire", "secretary"), ("martin", "physician"), ("ines", "nurse"), ("dpo", "auditor")] {
+            cli.cmd("alice")
+                .args(["user", "add", name, "--role", role])
+                .env("MEDVAULT_NEW_PASSPHRASE", pass(name))
+                .assert()
+                .success();
+        }
+        // Holders deliver pending keys when they unlock.
+        cli.cmd("claire").args(["patient", "find", "--ins", "284237505612384"]).assert().success();
+        cli
+    }
+
+    fn cmd(&self, user: &str) -> Command {
+        let mut c = Command::cargo_bin("medvault").unwrap();
+        c.env_clear()
+            .env("MEDVAULT_STORE", &self.store)
+            .env("MEDVAULT_USER", user)
+            .env("MEDVAULT_PASSPHRASE", pass(user))
+            .env("MEDVAULT_WORKSTATION", "cli-test");
+        c
+    }
+
+    /// Runs a command with JSON output (`--json`, except for create/write whose output is their id).
+    fn json(&self, user: &str, args: &[&str]) -> Value {
+        let mut c = self.cmd(user);
+        c.args(args);
+        let input_json = matches!(args.first(), Some(&"write")) || args.starts_with(&["patient", "create"]);
+        if !input_json {
+            c.arg("--json");
+        }
+        let out = c.assert().success().get_output().stdout.clone();
+        if input_json {
+            // `patient create` prints the id; `write` prints "ENTRY revision N".
+            let text = String::from_utf8(out).unwrap();
+            let words: Vec<&str> = text.split_whitespace().collect();
+            return match words.as_slice() {
+                [id] => serde_json::json!({ "patient": id }),
+                [e, "revision", r] => serde_json::json!({ "entry_id": e, "revision": r.parse::<u64>().unwrap() }),
+                _ => panic!("unexpected output {text:?}"),
+            };
+        }
+        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out)))
+    }
+
+    fn patient(&self) -> String {
+        let v = self.json("claire", &["patient", "create", "--json", &data("identity.json")]);
+        let p = v["patient"].as_str().unwrap().to_string();
+        self.cmd("claire").args(["care-team", "add", &p, "martin"]).assert().success();
+        self.cmd("claire").args(["care-team", "add", &p, "role:nurse"]).assert().success();
+        p
+    }
+
+    fn newest_seq(&self) -> u64 {
+        self.json("dpo", &["audit", "log", "--limit", "1"])[0]["seq"].as_u64().unwrap()
+    }
+}
+
+fn pass(user: &str) -> String {
+    format!("{user} passphrase for tests")
+}
+
+fn data(name: &str) -> String {
+    Path::new(DATA).join(name).display().to_string()
+}
+
+#[test]
+fn patients_are_created_found_written_and_read_with_documented_json() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let found = cli.json("claire", &["patient", "find", "--ins", "284237505612384"]);
+    assert_eq!(found["patients"][0], p.as_str());
+    let found = cli.json("claire", &["patient", "find", "--name", "Lefebvre", "--birth-date", "1984-03-12"]);
+    assert_eq!(found["patients"][0], p.as_str());
+    let w = cli.json("martin", &["write", &p, "--section", "reports", "--json", &data("report.json")]);
+    assert_eq!(w["revision"], 1);
+    let entry = w["entry_id"].as_str().unwrap().to_string();
+    let w2 = cli.json(
+        "martin",
+        &["write", &p, "--section", "reports", "--json", &data("report.json"), "--entry", &entry, "--reason", "typo"],
+    );
+    assert_eq!(w2["revision"], 2);
+    cli.json("martin", &["write", &p, "--section", "exams", "--json", &data("exam.json")]);
+    cli.json(
+        "claire",
+        &["write", &p, "--section", "identity", "--json", &data("identity.json"), "--reason", "rectification"],
+    );
+
+    let id = cli.json("claire", &["read", &p, "--section", "identity"]);
+    let last = id.as_array().unwrap().last().unwrap();
+    for field in [
+        "birth_name",
+        "first_names",
+        "birth_date",
+        "sex",
+        "birth_place_insee",
+        "ins_matricule",
+        "ins_oid",
+        "identity_status",
+        "used_name",
+        "address",
+        "phone",
+        "email",
+        "entry_id",
+        "revision",
+        "recorded_at",
+        "recorded_by",
+        "reason",
+    ] {
+        assert!(last.get(field).is_some(), "identity JSON lacks {field}");
+    }
+    assert_eq!(last["revision"], 2);
+    assert_eq!(last["first_names"][1], "Marie");
+    let reps = cli.json("ines", &["read", &p, "--section", "reports"]);
+    assert_eq!(reps.as_array().unwrap().len(), 2);
+    for field in ["kind", "author", "date", "title", "body", "entry_id", "revision", "recorded_at"] {
+        assert!(reps[0].get(field).is_some(), "report JSON lacks {field}");
+    }
+    let exams = cli.json("ines", &["read", &p, "--section", "exams"]);
+    for field in ["kind", "code_system", "code", "label", "value", "unit", "reference_range", "date", "performer"] {
+        assert!(exams[0].get(field).is_some(), "exam JSON lacks {field}");
+    }
+    // Human output too.
+    let out = cli.cmd("ines").args(["read", &p, "--section", "exams"]).assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&out).contains("Hémoglobine"));
+}
+
+#[test]
+fn a_denied_read_exits_3_and_prints_no_clinical_data() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    cli.cmd("martin").args(["write", &p, "--section", "exams", "--json", &data("exam.json")]).assert().success();
+    let out =
+        cli.cmd("claire").args(["read", &p, "--section", "exams", "--json"]).assert().code(3).get_output().clone();
+    let all = [out.stdout, out.stderr].concat();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.contains("access denied"), "{text}");
+    for clinical in ["Hémoglobine", "13.2", "718-7"] {
+        assert!(!text.contains(clinical), "{clinical} printed on a denied read");
+    }
+    // The DPO holds no clinical key either.
+    cli.cmd("dpo").args(["read", &p, "--section", "identity"]).assert().code(3);
+    // Not in the care team, then break-glass.
+    cli.cmd("alice")
+        .args(["user", "add", "oncall", "--role", "physician"])
+        .env("MEDVAULT_NEW_PASSPHRASE", pass("oncall"))
+        .assert()
+        .success();
+    cli.cmd("martin").args(["patient", "find", "--ins", "284237505612384"]).assert().success(); // delivers keys
+    cli.cmd("oncall").args(["read", &p, "--section", "exams"]).assert().code(3);
+    cli.cmd("oncall").args(["break-glass", &p, "--reason", "short"]).assert().code(1);
+    let bg = cli
+        .json("oncall", &["break-glass", &p, "--reason", "Appel de nuit, douleur thoracique, résultats nécessaires"]);
+    cli.cmd("oncall").args(["read", &p, "--section", "exams"]).assert().success();
+    let pending = cli.json("dpo", &["audit", "break-glass", "--pending"]);
+    assert_eq!(pending[0]["seq"], bg["break_glass"]);
+    let seq = bg["break_glass"].as_u64().unwrap().to_string();
+    cli.cmd("dpo").args(["audit", "review", &seq]).assert().success();
+    assert_eq!(cli.json("dpo", &["audit", "break-glass", "--pending"]).as_array().unwrap().len(), 0);
+    // Opposition.
+    cli.cmd("claire").args(["oppose", &p, "ines"]).assert().success();
+    cli.cmd("ines").args(["read", &p, "--section", "reports"]).assert().code(3);
+    cli.cmd("claire").args(["care-team", "remove", &p, "martin"]).assert().success();
+    cli.cmd("martin").args(["read", &p, "--section", "reports"]).assert().code(3);
+}
+
+#[test]
+fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            r#"{"kind": "consultation", "author": "Dr", "date": "2026-11-22", "title": "T", "body": "B", "colour": "red"}"#,
+            "unknown field `colour`",
+        ),
+        (r#"{"kind": "consultation", "author": "Dr", "date": "2026-11-22", "title": "T"}"#, "missing field `body`"),
+        (
+            r#"{"kind": "consultation", "author": "Dr", "date": "2026-13-45", "title": "T", "body": "B"}"#,
+            "field `date`: date \"2026-13-45\" does not exist",
+        ),
+        (
+            r#"{"kind": "surgery", "author": "Dr", "date": "2026-11-22", "title": "T", "body": "B"}"#,
+            "field `kind`: unknown variant `surgery`",
+        ),
+        (r#"{"kind": "consultation", "#, "EOF"),
+    ];
+    let before = cli.newest_seq();
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let f = dir.path().join(format!("bad{i}.json"));
+        std::fs::write(&f, text).unwrap();
+        let out = cli
+            .cmd("martin")
+            .args(["write", &p, "--section", "reports", "--json", f.to_str().unwrap()])
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone();
+        let msg = String::from_utf8_lossy(&out);
+        assert!(msg.contains(needle), "case {i}: {msg}");
+    }
+    cli.cmd("martin").args(["write", &p, "--section", "reports", "--json", "/nonexistent/file.json"]).assert().code(1);
+    // Nothing was unlocked, written or audited: only the DPO's own unlock and query since.
+    assert_eq!(cli.newest_seq(), before + 2);
+    let reps = cli.json("martin", &["read", &p, "--section", "reports"]);
+    assert!(reps.as_array().unwrap().is_empty());
+    // Invalid content (valid JSON) is refused by the library with the field named.
+    let f = dir.path().join("blank.json");
+    std::fs::write(&f, r#"{"kind": "consultation", "author": " ", "date": "2026-11-22", "title": "T", "body": "B"}"#)
+        .unwrap();
+    let out = cli
+        .cmd("martin")
+        .args(["write", &p, "--section", "reports", "--json", f.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    assert!(String::from_utf8_lossy(&out).contains("author"));
+    // Usage errors exit 2.
+    cli.cmd("martin").args(["read", &p]).assert().code(2);
+    cli.cmd("martin").args(["frobnicate"]).assert().code(2);
+}
+
+#[test]
+fn audit_commands_log_verify_anchor_and_a_tampered_store_exits_4() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    cli.cmd("ines").args(["read", &p, "--section", "identity"]).assert().success();
+    let log = cli.json("dpo", &["audit", "log", "--patient", &p]);
+    let first = &log.as_array().unwrap()[0];
+    for field in ["seq", "recorded_at", "action", "outcome", "agent", "purpose", "entity"] {
+        assert!(first.get(field).is_some(), "audit JSON lacks {field}");
+    }
+    let by_user = cli.json("dpo", &["audit", "log", "--by", "ines", "--action", "read", "--outcome", "success"]);
+    assert_eq!(by_user.as_array().unwrap().len(), 1);
+    let csv = cli
+        .cmd("dpo")
+        .args(["audit", "log", "--format", "csv", "--since", "2000-01-01"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8_lossy(&csv).starts_with("seq,time,user,roles,action,outcome"));
+    let report = cli.json("dpo", &["audit", "verify"]);
+    assert_eq!(report["problems"].as_array().unwrap().len(), 0);
+    let anchor = cli._dir.path().join("anchor.json");
+    cli.cmd("dpo").args(["audit", "checkpoint", "--out", anchor.to_str().unwrap()]).assert().success();
+    cli.cmd("dpo").args(["audit", "verify", "--against", anchor.to_str().unwrap()]).assert().success();
+    cli.cmd("claire").args(["audit", "log"]).assert().code(3);
+
+    // Tamper with one stored event through the raw database, then verify.
+    {
+        let backend = medvault::storage::SledBackend::open(&cli.store).unwrap();
+        use medvault::storage::{Backend, Batch, Space};
+        let mut v = backend.get(Space::AuditEvents, &3u64.to_be_bytes()).unwrap().unwrap();
+        let n = v.len();
+        v[n - 2] ^= 0x01;
+        let mut b = Batch::new();
+        b.put(Space::AuditEvents, 3u64.to_be_bytes().to_vec(), v);
+        backend.apply(&b).unwrap();
+        backend.flush().unwrap();
+    }
+    let out = cli.cmd("dpo").args(["audit", "verify"]).assert().code(4).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&out).contains("first bad sequence number 3"), "{}", String::from_utf8_lossy(&out));
+}
+
+#[test]
+fn user_and_key_commands() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let users = cli.json("alice", &["user", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 5);
+    assert!(users[0].get("pending_keys").is_some());
+    // A wrong passphrase five times locks; an administrator lifts it.
+    for _ in 0..5 {
+        cli.cmd("ines")
+            .env("MEDVAULT_PASSPHRASE", "wrong passphrase")
+            .args(["read", &p, "--section", "identity"])
+            .assert()
+            .code(1);
+    }
+    cli.cmd("ines").args(["read", &p, "--section", "identity"]).assert().code(3);
+    cli.cmd("alice").args(["user", "unlock", "ines"]).assert().success();
+    cli.cmd("ines").args(["read", &p, "--section", "identity"]).assert().success();
+    // Passphrase change through an fd.
+    cli.cmd("ines").args(["user", "passwd"]).env("MEDVAULT_NEW_PASSPHRASE", "ines new passphrase").assert().success();
+    cli.cmd("ines").args(["read", &p, "--section", "identity"]).assert().code(1);
+    let mut c = cli.cmd("ines");
+    c.env_remove("MEDVAULT_PASSPHRASE")
+        .args(["--passphrase-fd", "0", "read", &p, "--section", "identity"])
+        .write_stdin("ines new passphrase\n");
+    c.assert().success();
+    // Rotation, rewrap, retire.
+    cli.cmd("martin").args(["write", &p, "--section", "exams", "--json", &data("exam.json")]).assert().success();
+    cli.cmd("alice").args(["keys", "rotate", "--section", "exams"]).assert().success();
+    cli.cmd("martin").args(["keys", "rewrap", "--section", "exams"]).assert().success();
+    cli.cmd("alice").args(["keys", "retire", "--section", "exams", "--below", "2"]).assert().success();
+    cli.cmd("martin").args(["read", &p, "--section", "exams"]).assert().success();
+    // Revocation, then recovery of a user with shares from a file.
+    cli.cmd("alice").args(["user", "revoke", "ines"]).assert().success();
+    cli.cmd("ines")
+        .args(["read", &p, "--section", "identity"])
+        .env("MEDVAULT_PASSPHRASE", "ines new passphrase")
+        .assert()
+        .code(1);
+    let shares = cli._dir.path().join("shares.txt");
+    cli.cmd("martin")
+        .args(["recover", "--share-file", shares.to_str().unwrap()])
+        .env("MEDVAULT_NEW_PASSPHRASE", "martin recovered passphrase")
+        .assert()
+        .success();
+    cli.cmd("martin")
+        .env("MEDVAULT_PASSPHRASE", "martin recovered passphrase")
+        .args(["read", &p, "--section", "exams"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn passphrases_never_reach_argv_outputs_the_log_or_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let marker = "PASSMARKER-9f3c1a7e";
+    let mut outputs = Vec::new();
+    let run = |args: &[&str], user: &str, pass: &str, newpass: Option<&str>| -> Vec<u8> {
+        let mut c = Command::cargo_bin("medvault").unwrap();
+        c.env_clear()
+            .env("MEDVAULT_STORE", &store)
+            .env("MEDVAULT_USER", user)
+            .env("MEDVAULT_PASSPHRASE", pass)
+            .args(args);
+        if let Some(n) = newpass {
+            c.env("MEDVAULT_NEW_PASSPHRASE", n);
+        }
+        let out = c.output().unwrap();
+        [out.stdout, out.stderr].concat()
+    };
+    let admin_pass = format!("{marker}-admin");
+    let user_pass = format!("{marker}-user");
+    outputs.push(run(
+        &["init", "--admin", "root", "--kdf-memory-kib", "64", "--kdf-passes", "1", "--kdf-lanes", "1"],
+        "root",
+        &admin_pass,
+        None,
+    ));
+    outputs.push(run(&["user", "add", "doc", "--role", "physician"], "root", &admin_pass, Some(&user_pass)));
+    outputs.push(run(&["patient", "create", "--json", &data("identity.json")], "doc", &user_pass, None));
+    outputs.push(run(&["patient", "find", "--ins", "284237505612384"], "doc", &format!("{marker}-wrong"), None));
+    outputs.push(run(&["user", "passwd"], "doc", &user_pass, Some(&format!("{marker}-new"))));
+    outputs.push(run(&["audit", "log", "--format", "json", "--limit", "1000"], "root", &admin_pass, None));
+    outputs.push(run(&["user", "list", "--json"], "root", &admin_pass, None));
+    for out in &outputs {
+        assert!(
+            !String::from_utf8_lossy(out).contains(marker),
+            "passphrase in output: {}",
+            String::from_utf8_lossy(out)
+        );
+    }
+    let mut files = vec![];
+    let mut stack = vec![store.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
+        }
+    }
+    assert!(!files.is_empty());
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "passphrase in {}", f.display());
+    }
+}
