@@ -226,7 +226,7 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
         (r#"{"kind": "consultation", "author": "Dr", "date": "2026-11-22", "title": "T"}"#, "missing field `body`"),
         (
             r#"{"kind": "consultation", "author": "Dr", "date": "2026-13-45", "title": "T", "body": "B"}"#,
-            "field `date`: date \"2026-13-45\" does not exist",
+            "field `date`: invalid input: date \"2026-13-45\" does not exist",
         ),
         (
             r#"{"kind": "surgery", "author": "Dr", "date": "2026-11-22", "title": "T", "body": "B"}"#,
