@@ -422,3 +422,49 @@ fn passphrases_never_reach_argv_outputs_the_log_or_the_store() {
         assert!(!bytes.windows(marker.len()).any(|w| w == marker.as_bytes()), "passphrase in {}", f.display());
     }
 }
+
+#[test]
+fn the_demo_runs_and_leaves_an_explorable_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("medvault")
+        .unwrap()
+        .env_clear()
+        .args(["demo", "--dir", dir.path().join("d").to_str().unwrap(), "--patients", "20"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8_lossy(&out);
+    for needle in [
+        "no key",
+        "not in team",
+        "emergency access",
+        "break-glass accesses to review: 1",
+        "no tampering found",
+        "Try next",
+    ] {
+        assert!(text.contains(needle), "demo output lacks {needle:?}");
+    }
+    // The printed commands work on the store left behind.
+    let store = dir.path().join("d/store");
+    Command::cargo_bin("medvault")
+        .unwrap()
+        .env_clear()
+        .env("MEDVAULT_STORE", &store)
+        .env("MEDVAULT_USER", "dpo")
+        .env("MEDVAULT_PASSPHRASE", "demo-dpo-passphrase")
+        .args(["audit", "verify"])
+        .assert()
+        .success();
+    // Pruning needs a retention setting; this store keeps everything.
+    Command::cargo_bin("medvault")
+        .unwrap()
+        .env_clear()
+        .env("MEDVAULT_STORE", &store)
+        .env("MEDVAULT_USER", "dpo")
+        .env("MEDVAULT_PASSPHRASE", "demo-dpo-passphrase")
+        .args(["audit", "prune"])
+        .assert()
+        .code(1);
+}
