@@ -40,6 +40,7 @@ pub mod clock;
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod export;
 pub mod keyring;
 pub mod model;
 pub mod policy;

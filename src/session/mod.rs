@@ -49,8 +49,8 @@ impl AccessContext {
 
 /// An unlocked user. Holds only the keys the user's roles grant; dropping it zeroizes them.
 pub struct Session {
-    inner: Arc<Inner>,
-    user: UserIdentity,
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) user: UserIdentity,
     keys: HeldKeys,
     id: SessionId,
     context: AccessContext,

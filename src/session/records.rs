@@ -133,7 +133,7 @@ impl Session {
     }
 
     /// Decrypts every revision of a section, without releasing it.
-    fn open_section<T: SectionContent>(&self, patient: PatientId) -> Result<Opened<Vec<Entry<T>>>> {
+    pub(crate) fn open_section<T: SectionContent>(&self, patient: PatientId) -> Result<Opened<Vec<Entry<T>>>> {
         let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
         let mut out = Vec::with_capacity(rows.len());
         for (k, v) in rows {

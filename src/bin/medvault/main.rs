@@ -7,6 +7,7 @@
 
 mod audit_cmd;
 mod demo;
+mod export_cmd;
 mod io;
 mod patient_cmd;
 mod user_cmd;
@@ -73,6 +74,9 @@ enum Command {
     /// Query, verify and anchor the audit log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCmd),
+    /// Compliance exports: a patient's copy; every patient as FHIR NDJSON.
+    #[command(subcommand)]
+    Export(export_cmd::ExportCmd),
     /// Section key lifecycle.
     #[command(subcommand)]
     Keys(audit_cmd::KeysCmd),
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
         Command::BreakGlass(a) => patient_cmd::break_glass(g, a),
         Command::Audit(c) => audit_cmd::audit(g, c),
         Command::Keys(c) => audit_cmd::keys(g, c),
+        Command::Export(c) => export_cmd::export(g, c),
         Command::Recover(a) => user_cmd::recover(g, a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };
