@@ -300,6 +300,40 @@ fn audit_commands_log_verify_anchor_and_a_tampered_store_exits_4() {
     cli.cmd("dpo").args(["audit", "verify", "--against", anchor.to_str().unwrap()]).assert().success();
     cli.cmd("claire").args(["audit", "log"]).assert().code(3);
 
+    // A regulator's extract, checked with no store at all.
+    let extract = cli._dir.path().join("extract.ndjson");
+    let csv_out = cli._dir.path().join("extract.csv");
+    cli.cmd("dpo")
+        .args([
+            "audit",
+            "extract",
+            "--patient",
+            &p,
+            "--out",
+            extract.to_str().unwrap(),
+            "--csv",
+            csv_out.to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+    let key = String::from_utf8(cli.cmd("dpo").args(["audit", "key"]).assert().success().get_output().stdout.clone())
+        .unwrap();
+    let verify = |file: &Path, key: &str| {
+        Command::cargo_bin("medvault")
+            .unwrap()
+            .env_clear()
+            .args(["verify-extract", file.to_str().unwrap(), "--key", key.trim()])
+            .assert()
+    };
+    verify(&extract, &key).success();
+    let mut bytes = std::fs::read(&extract).unwrap();
+    bytes[40] ^= 0x01;
+    let forged = cli._dir.path().join("forged.ndjson");
+    std::fs::write(&forged, bytes).unwrap();
+    let out = verify(&forged, &key).code(4).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&out).contains("extract rejected"));
+    assert!(std::fs::read_to_string(&csv_out).unwrap().starts_with("seq,time,user"));
+
     // Tamper with one stored event through the raw database, then verify.
     {
         let backend = medvault::storage::SledBackend::open(&cli.store).unwrap();

@@ -7,6 +7,7 @@
 //! pure functions of an already released [`PatientExport`].
 
 pub mod bulk;
+pub mod extract;
 pub mod fhir;
 pub mod html;
 

@@ -82,6 +82,26 @@ pub enum AuditCmd {
     },
     /// Prune audit payloads past the store's retention setting (leaves are kept).
     Prune,
+    /// Write a verifiable extract (NDJSON: events, an inclusion proof each, a signed checkpoint).
+    Extract {
+        /// Only this patient.
+        #[arg(long)]
+        patient: Option<String>,
+        /// From this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Output file (NDJSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the events as CSV for spreadsheets.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Print the store's audit public key (give it to whoever verifies extracts).
+    Key,
 }
 
 #[derive(Subcommand)]
@@ -276,6 +296,27 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
             s.break_glass_review(seq)?;
             eprintln!("break-glass access #{seq} marked reviewed");
         }
+        AuditCmd::Extract { patient, since, until, out, csv } => {
+            let filter = medvault::export::extract::ExtractFilter {
+                patient: patient.as_deref().map(PatientId::parse).transpose()?,
+                since: since.as_deref().map(Timestamp::parse).transpose()?,
+                until: until.as_deref().map(Timestamp::parse).transpose()?,
+            };
+            let text = s.audit_extract(&filter)?;
+            std::fs::write(&out, &text).map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
+            if let Some(c) = csv {
+                let table = medvault::export::extract::events_csv(&text)?;
+                std::fs::write(&c, table).map_err(|e| Failure::Other(format!("cannot write {}: {e}", c.display())))?;
+            }
+            eprintln!(
+                "extract of {} events written to {}; check it anywhere with: medvault verify-extract {} --key {}",
+                text.lines().count().saturating_sub(3),
+                out.display(),
+                out.display(),
+                hex::encode(store.audit_public_key())
+            );
+        }
+        AuditCmd::Key => println!("{}", hex::encode(store.audit_public_key())),
         AuditCmd::Prune => {
             let n = s.prune_audit()?;
             eprintln!("{n} audit payloads pruned (their Merkle leaves are kept)");
@@ -321,4 +362,34 @@ pub fn keys(g: &Global, c: KeysCmd) -> CmdResult {
     drop(s);
     store.close()?;
     Ok(())
+}
+
+pub fn verify_extract(file: PathBuf, key: Option<String>) -> CmdResult {
+    let text = std::fs::read(&file).map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))?;
+    let text =
+        String::from_utf8(text).map_err(|_| Failure::Integrity("the extract is not valid UTF-8 (modified?)".into()))?;
+    let key = match key {
+        Some(k) => {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(k.trim(), &mut out)
+                .map_err(|_| Failure::Other("--key must be 64 hex digits".into()))?;
+            Some(out)
+        }
+        None => None,
+    };
+    match medvault::export::extract::verify_extract(&text, key.as_ref()) {
+        Ok(r) => {
+            println!(
+                "extract OK: {} events of store {}, each proven against a checkpoint of {} events signed by {}",
+                r.events, r.store, r.checkpoint_size, r.key
+            );
+            if !r.key_given {
+                println!(
+                    "warning: no --key given; the file is consistent, but compare the key above with the one its DPO published"
+                );
+            }
+            Ok(())
+        }
+        Err(e) => Err(Failure::Integrity(format!("extract rejected: {e}"))),
+    }
 }

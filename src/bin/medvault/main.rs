@@ -80,6 +80,14 @@ enum Command {
     /// Section key lifecycle.
     #[command(subcommand)]
     Keys(audit_cmd::KeysCmd),
+    /// Check an audit extract without any store (for a regulator, a court, a patient).
+    VerifyExtract {
+        /// The extract (NDJSON).
+        file: PathBuf,
+        /// The store's audit public key (hex), as published by its DPO.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Restore a user's access with recovery shares.
     Recover(user_cmd::RecoverArgs),
     /// Build a synthetic practice, play a day in it, and show the DPO's view.
@@ -146,6 +154,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit_cmd::audit(g, c),
         Command::Keys(c) => audit_cmd::keys(g, c),
         Command::Export(c) => export_cmd::export(g, c),
+        Command::VerifyExtract { file, key } => audit_cmd::verify_extract(file, key),
         Command::Recover(a) => user_cmd::recover(g, a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };

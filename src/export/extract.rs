@@ -1,0 +1,265 @@
+//! Verifiable audit extracts for a regulator or a court: the selected events, an inclusion proof
+//! for each against a signed checkpoint, and a signature over the whole file, so that a third
+//! party checks it with the store's audit public key alone ([`verify_extract`], no store).
+//!
+//! NDJSON, one object a line:
+//! 1. `{"type":"header","format":"medvault-audit-extract-v1","store","created_at","created_by","filter","count"}`
+//! 2. `count` × `{"type":"event","seq","event":<AuditEvent>,"leaf":<base64 of the stored bytes>,"proof":[<hex>…]}`
+//! 3. `{"type":"checkpoint","checkpoint":<checkpoint JSON>}`
+//! 4. `{"type":"signature","sha256":<hex of every byte before this line>,"signature":<hex>}` —
+//!    Ed25519 by the audit key over `"medvault/extract/v1" || sha256`.
+//!
+//! Verifiers MUST check every line and every proof byte: a flipped byte anywhere, a removed
+//! event or another store's key fails with a reason.
+
+use crate::audit::merkle::{self, Hash};
+use crate::audit::proof::EventProof;
+use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome};
+use crate::codec;
+use crate::crypto::KeyKind;
+use crate::crypto::keys::verify_signature;
+use crate::error::{Denied, Error, Result};
+use crate::model::{PatientId, StoreId, Timestamp};
+use crate::session::Session;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Which events an extract holds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExtractFilter {
+    /// Only this patient.
+    pub patient: Option<PatientId>,
+    /// From this time.
+    pub since: Option<Timestamp>,
+    /// Before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// What a successful verification established.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExtractReport {
+    /// Store the extract comes from.
+    pub store: StoreId,
+    /// Events proven.
+    pub events: usize,
+    /// Size of the log the checkpoint signs.
+    pub checkpoint_size: u64,
+    /// The key that verified it.
+    pub key: String,
+    /// Whether that key was given by the verifier (else taken from the file itself).
+    pub key_given: bool,
+}
+
+fn sign_message(digest: &[u8]) -> Vec<u8> {
+    [b"medvault/extract/v1".as_slice(), digest].concat()
+}
+
+impl Session {
+    /// Builds an audit extract (auditors). Audited as an export, before the extract is returned;
+    /// the checkpoint it is proven against covers that export event.
+    pub fn audit_extract(&self, filter: &ExtractFilter) -> Result<String> {
+        let ent = Entity { patient: filter.patient, ..Entity::default() };
+        self.require(self.inner.header.policy.may_audit(&self.user.roles), Action::Export, ent.clone(), Denied::Audit)?;
+        let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        let mut events = Vec::new();
+        let mut before = None;
+        loop {
+            let q = AuditQuery {
+                patient: filter.patient,
+                since: filter.since,
+                until: filter.until,
+                before_seq: before,
+                limit: 1000,
+                ..AuditQuery::default()
+            };
+            let page = q.run(self.inner.backend.as_ref())?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.seq);
+            events.extend(page);
+        }
+        events.reverse();
+        let draft = self
+            .draft(Action::Export, Outcome::Success, ent)
+            .detail(format!("audit extract of {} events", events.len()));
+        self.commit(vec![draft], crate::storage::Batch::new())?;
+        let cp = self.inner.audit.checkpoint(&self.inner.committer, &signer)?;
+        let mut out = String::new();
+        let header = json!({
+            "type": "header",
+            "format": "medvault-audit-extract-v1",
+            "store": self.inner.header.store.to_string(),
+            "created_at": self.inner.clock.now().to_string(),
+            "created_by": self.user.name,
+            "filter": filter,
+            "count": events.len(),
+        });
+        out.push_str(&header.to_string());
+        out.push('\n');
+        for e in &events {
+            let proof = EventProof::build(self.inner.backend.as_ref(), e.seq, cp.clone())?;
+            let line = json!({
+                "type": "event",
+                "seq": e.seq,
+                "event": e,
+                "leaf": base64::engine::general_purpose::STANDARD.encode(&proof.event),
+                "proof": proof.path.iter().map(hex::encode).collect::<Vec<_>>(),
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        let cp_json: Value = serde_json::from_str(&cp.to_json()).map_err(|e| Error::Invalid(e.to_string()))?;
+        out.push_str(&json!({ "type": "checkpoint", "checkpoint": cp_json }).to_string());
+        out.push('\n');
+        let digest = Sha256::digest(out.as_bytes());
+        let sig = signer.sign(&sign_message(&digest));
+        out.push_str(
+            &json!({ "type": "signature", "sha256": hex::encode(digest), "signature": hex::encode(sig) }).to_string(),
+        );
+        out.push('\n');
+        Ok(out)
+    }
+}
+
+fn bad(why: impl Into<String>) -> Error {
+    Error::Integrity(why.into())
+}
+
+fn field<'a>(v: &'a Value, name: &str, line: usize) -> Result<&'a Value> {
+    v.get(name).ok_or_else(|| bad(format!("line {line}: missing `{name}`")))
+}
+
+fn hex32(s: &str, what: &str) -> Result<Hash> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).map_err(|_| bad(format!("{what} is not 32 bytes of hex")))?;
+    Ok(out)
+}
+
+/// Checks an extract with no store: every event's inclusion proof against the signed checkpoint,
+/// the checkpoint's signature, and the signature over the whole file. `key` is the store's audit
+/// public key as published by its DPO; without it the key inside the file is used, which only
+/// proves internal consistency (the report says so).
+pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractReport> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if lines.len() < 3 || !text.ends_with('\n') {
+        return Err(bad("truncated extract: a header, a checkpoint and a signature line are needed"));
+    }
+    let sig_line = lines[lines.len() - 1];
+    let signed_len = text.len() - sig_line.len();
+    let sig: Value = serde_json::from_str(sig_line).map_err(|e| bad(format!("signature line: {e}")))?;
+    if sig["type"] != "signature" {
+        return Err(bad("the last line is not the signature"));
+    }
+    // Canonical form only: lower-case hex, so that no byte of the file can change unnoticed.
+    for f in ["sha256", "signature"] {
+        if sig[f].as_str().is_some_and(|s| s.chars().any(|c| c.is_ascii_uppercase())) {
+            return Err(bad(format!("signature line: `{f}` must be lower-case hex")));
+        }
+    }
+    let digest = Sha256::digest(&text.as_bytes()[..signed_len]);
+    let claimed = hex32(field(&sig, "sha256", lines.len())?.as_str().unwrap_or(""), "sha256")?;
+    if claimed != digest.as_slice() {
+        return Err(bad("the file was modified: its SHA-256 differs from the signed one"));
+    }
+    let cp_line: Value =
+        serde_json::from_str(lines[lines.len() - 2]).map_err(|e| bad(format!("checkpoint line: {e}")))?;
+    if cp_line["type"] != "checkpoint" {
+        return Err(bad("the line before the signature is not the checkpoint"));
+    }
+    let cp = Checkpoint::from_json(&field(&cp_line, "checkpoint", lines.len() - 1)?.to_string())
+        .map_err(|e| bad(e.to_string()))?;
+    let key_given = key.is_some();
+    let public = key.copied().unwrap_or(cp.signer);
+    let sig_bytes: [u8; 64] = hex::decode(field(&sig, "signature", lines.len())?.as_str().unwrap_or(""))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("signature is not 64 bytes of hex"))?;
+    if !verify_signature(&public, &sign_message(&claimed), &sig_bytes) {
+        return Err(bad(
+            "the extract's signature does not verify with this key (another store's key, or a forged file)",
+        ));
+    }
+    cp.verify(&public, cp.head.store).map_err(|e| bad(e.to_string()))?;
+    let header: Value = serde_json::from_str(lines[0]).map_err(|e| bad(format!("header line: {e}")))?;
+    if header["type"] != "header" || header["format"] != "medvault-audit-extract-v1" {
+        return Err(bad("not a medvault audit extract (header)"));
+    }
+    if header["store"].as_str() != Some(cp.head.store.to_string().as_str()) {
+        return Err(bad("header and checkpoint name different stores"));
+    }
+    let count = field(&header, "count", 1)?.as_u64().ok_or_else(|| bad("header count is not a number"))? as usize;
+    let event_lines = &lines[1..lines.len() - 2];
+    if event_lines.len() != count {
+        return Err(bad(format!("the header announces {count} events, the file holds {}", event_lines.len())));
+    }
+    let mut last_seq: Option<u64> = None;
+    for (i, line) in event_lines.iter().enumerate() {
+        let n = i + 2;
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(format!("line {n}: {e}")))?;
+        if v["type"] != "event" {
+            return Err(bad(format!("line {n}: not an event")));
+        }
+        let seq = field(&v, "seq", n)?.as_u64().ok_or_else(|| bad(format!("line {n}: seq")))?;
+        if last_seq.is_some_and(|l| seq <= l) {
+            return Err(bad(format!("line {n}: events out of order")));
+        }
+        last_seq = Some(seq);
+        let leaf_data = base64::engine::general_purpose::STANDARD
+            .decode(field(&v, "leaf", n)?.as_str().unwrap_or(""))
+            .map_err(|_| bad(format!("line {n}: leaf is not base64")))?;
+        let proof = field(&v, "proof", n)?
+            .as_array()
+            .ok_or_else(|| bad(format!("line {n}: proof is not a list")))?
+            .iter()
+            .map(|h| hex32(h.as_str().unwrap_or(""), &format!("line {n}: proof element")))
+            .collect::<Result<Vec<Hash>>>()?;
+        let leaf = merkle::leaf_hash(&leaf_data);
+        if !merkle::verify_inclusion(seq, cp.head.size, &leaf, &proof, &cp.head.root) {
+            return Err(bad(format!("event {seq} (line {n}): its inclusion proof does not lead to the signed root")));
+        }
+        let stored: AuditEvent =
+            codec::decode(&leaf_data, "audit event").map_err(|_| bad(format!("event {seq}: leaf does not decode")))?;
+        if stored.seq != seq {
+            return Err(bad(format!("event {seq}: the proven event has sequence number {}", stored.seq)));
+        }
+        let shown = serde_json::to_value(&stored).map_err(|e| bad(e.to_string()))?;
+        if &shown != field(&v, "event", n)? {
+            return Err(bad(format!("event {seq} (line {n}): the readable event differs from the proven one")));
+        }
+    }
+    Ok(ExtractReport {
+        store: cp.head.store,
+        events: count,
+        checkpoint_size: cp.head.size,
+        key: hex::encode(public),
+        key_given,
+    })
+}
+
+/// CSV of an extract's events, for spreadsheets (not verifiable by itself).
+pub fn events_csv(text: &str) -> Result<String> {
+    let mut out = String::from("seq,time,user,roles,action,outcome,purpose,patient,section,detail\n");
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        if v["type"] != "event" {
+            continue;
+        }
+        let e: AuditEvent = serde_json::from_value(v["event"].clone()).map_err(|e| bad(e.to_string()))?;
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            e.seq,
+            e.recorded_at,
+            q(&e.agent.name),
+            q(&e.agent.roles.join(" ")),
+            e.action.name(),
+            e.outcome.name(),
+            e.purpose.name(),
+            e.entity.patient.map(|p| p.to_string()).unwrap_or_default(),
+            e.entity.section.map(|s| s.name()).unwrap_or(""),
+            q(e.detail.as_deref().unwrap_or(""))
+        ));
+    }
+    Ok(out)
+}
