@@ -79,6 +79,9 @@ pub enum Denied {
     /// The operation needs the care-team management right.
     #[error("this operation requires the care-team management right")]
     ManageCareTeam,
+    /// The legal retention period forbids it (the reason cites the rule and the date).
+    #[error("erasure refused: {0}")]
+    Retention(String),
     /// The user is locked out after failed unlocks.
     #[error("locked out after repeated failed unlocks until {0}")]
     LockedOut(String),

@@ -44,6 +44,7 @@ pub mod export;
 pub mod keyring;
 pub mod model;
 pub mod policy;
+pub mod rights;
 pub mod session;
 pub mod storage;
 mod store;

@@ -502,3 +502,67 @@ fn the_demo_runs_and_leaves_an_explorable_store() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn export_retention_requests_and_report_commands() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    cli.cmd("martin").args(["write", &p, "--section", "exams", "--json", &data("exam.json")]).assert().success();
+    let dir = cli._dir.path();
+    for (format, needle) in [
+        ("fhir", "\"resourceType\": \"Bundle\""),
+        ("json", "medvault-patient-export-v1"),
+        ("html", "Historique des accès"),
+    ] {
+        let out = dir.join(format!("copy.{format}"));
+        cli.cmd("martin")
+            .args(["export", "patient", &p, "--format", format, "--out", out.to_str().unwrap()])
+            .assert()
+            .success();
+        assert!(std::fs::read_to_string(&out).unwrap().contains(needle), "{format}");
+    }
+    cli.cmd("claire")
+        .args(["export", "patient", &p, "--format", "json", "--out", dir.join("x.json").to_str().unwrap()])
+        .assert()
+        .code(3);
+    let bulk = dir.join("bulk");
+    cli.cmd("martin").args(["export", "all", "--out", bulk.to_str().unwrap()]).assert().success();
+    assert!(std::fs::read_to_string(bulk.join("Patient.ndjson")).unwrap().lines().count() >= 1);
+    assert!(std::fs::read_to_string(bulk.join("Observation.ndjson")).unwrap().contains("718-7"));
+
+    // Retention: kept for 20 years; erasure refused with the reason; hold; dry-run purge.
+    let st = cli.json("claire", &["retention", "status", &p]);
+    assert_eq!(st["status"], "keep");
+    let out = cli.cmd("claire").args(["erase", &p]).assert().code(3).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&out).contains("RGPD art. 17(3)(c)"));
+    cli.cmd("claire").args(["retention", "hold", &p, "--reason", "contentieux"]).assert().success();
+    assert_eq!(cli.json("claire", &["retention", "status", &p])["status"], "hold");
+    cli.cmd("claire").args(["retention", "hold", &p, "--lift"]).assert().success();
+    let listed = cli.json("claire", &["retention", "purge", "--dry-run"]);
+    assert_eq!(listed[0]["retention"]["status"], "keep");
+
+    // Requests.
+    let id = String::from_utf8(
+        cli.cmd("claire")
+            .args(["requests", "add", &p, "--kind", "copy"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    let list = cli.json("claire", &["requests", "list"]);
+    assert_eq!(list[0]["id"], id.trim());
+    assert_eq!(cli.json("claire", &["requests", "list", "--overdue"]).as_array().unwrap().len(), 0);
+    cli.cmd("claire").args(["requests", "close", id.trim()]).assert().success();
+    cli.cmd("claire").args(["requests", "add", &p, "--kind", "gossip"]).assert().code(1);
+
+    // The DPO report.
+    let report = dir.join("report.html");
+    cli.cmd("dpo")
+        .args(["audit", "report", "--since", "2000-01-01", "--until", "2100-01-01", "--out", report.to_str().unwrap()])
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&report).unwrap().contains("Rapport d'audit des accès"));
+}

@@ -150,3 +150,78 @@ fn fhir_exports_of_the_demo_store_validate_with_an_independent_validator() {
     let n: usize = text.trim().strip_prefix("fhir-valid ").unwrap().parse().unwrap();
     assert!(n > 100, "{n} resources validated");
 }
+
+#[test]
+fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns() {
+    use medvault::{Clock, ManualClock, StoreOptions, Timestamp};
+    let clock = std::sync::Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T08:00:00Z").unwrap()));
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
+    let practice = Practice::on(std::sync::Arc::new(medvault::storage::MemoryBackend::new()), options);
+    let since = clock.now();
+    let patients: Vec<_> = (0..35).map(|i| practice.patient(i)).collect();
+    // A nurse browsing 35 files in 35 minutes.
+    let nurse = practice.session("ines");
+    for p in &patients {
+        clock.advance_millis(60_000);
+        nurse.read_identity(*p).unwrap();
+    }
+    // Three refusals for the secretary.
+    let claire = practice.session("claire");
+    for p in &patients[..3] {
+        assert!(claire.read_exams(*p).is_err());
+    }
+    // A night access with break-glass.
+    clock.set(Timestamp::parse("2026-11-22T23:30:00Z").unwrap());
+    practice.session("admin").add_user("oncall", &["physician".into()], common::PASS).unwrap();
+    drop(practice.session("dr_martin"));
+    let oncall = practice.session("oncall");
+    let bg = oncall.break_glass(patients[0], "Appel nocturne du centre 15, dossier nécessaire", None).unwrap();
+    oncall.read_exams(patients[0]).unwrap();
+    let dpo = practice.session("dpo");
+    let page = dpo.audit_report(since, Timestamp::parse("2026-11-23").unwrap()).unwrap();
+    assert!(page.contains("<b>ines</b> : read 35 distinct patients within one hour"), "browsing not flagged");
+    assert!(page.contains("<b>claire</b> : 3 refused accesses on 2026-11-22"), "denials not flagged");
+    assert!(page.contains("<b>oncall</b> : 1 access(es) at night"), "night access not flagged");
+    assert!(page.contains(&format!("data-break-glass=\"{bg}\"")) && page.contains("À REVOIR"));
+    assert_eq!(page.matches("data-denied=").count(), 3);
+    assert!(page.contains("<svg") && !page.contains("http"));
+}
+
+#[test]
+fn bulk_ndjson_round_trip_matches_the_store() {
+    let practice = Practice::new();
+    let patients: Vec<_> = (0..6).map(|i| practice.patient(100 + i)).collect();
+    let doc = practice.session("dr_martin");
+    let rep = doc.read_reports(patients[0]).unwrap()[0].clone();
+    doc.write(patients[0], Some(rep.entry_id), rep.content.clone(), Some("précision")).unwrap();
+    // One patient outside the physician's care team is skipped, not leaked.
+    let claire = practice.session("claire");
+    let hidden = claire.create_patient(Synth::new(77).identity()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = medvault::export::bulk::export_all(&doc, dir.path(), |_, _| {}).unwrap();
+    assert_eq!((summary.patients, summary.skipped), (6, 1));
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.path().join(format!("{name}.ndjson")))
+            .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+            .unwrap_or_default()
+    };
+    let pts = read("Patient");
+    let docs = read("DocumentReference");
+    let obs = read("Observation");
+    assert_eq!(pts.len(), 6);
+    assert_eq!(docs.len(), 7, "six reports and one correction");
+    assert_eq!(obs.len(), 6);
+    assert_eq!(summary.resources["AuditEvent"], read("AuditEvent").len() as u64);
+    assert!(!pts.iter().any(|p| p["id"] == hidden.to_string().as_str()));
+    for p in &patients {
+        let id = doc.read_identity(*p).unwrap().pop().unwrap().content;
+        let fhir = pts.iter().find(|r| r["id"] == p.to_string().as_str()).expect("patient exported");
+        assert_eq!(fhir["name"][0]["family"], id.birth_name.as_str());
+        assert_eq!(fhir["birthDate"], id.birth_date.to_string().as_str());
+        let exam = doc.read_exams(*p).unwrap().pop().unwrap();
+        let o = obs.iter().find(|r| r["id"] == format!("{}-r1", exam.entry_id).as_str()).expect("exam exported");
+        assert_eq!(o["code"]["coding"][0]["code"], exam.content.code.as_deref().unwrap());
+        assert_eq!(o["subject"]["reference"], format!("Patient/{p}").as_str());
+    }
+    assert!(docs.iter().any(|d| d["status"] == "superseded") && docs.iter().any(|d| d["relatesTo"].is_array()));
+}

@@ -66,11 +66,17 @@ pub enum Action {
     KeyRewrap,
     /// A section key version promoted to primary, or older versions retired.
     KeyPolicy,
+    /// A litigation hold set or lifted.
+    LegalHold,
+    /// A file purged (crypto-shredded) after its retention period, or an erasure refused.
+    Purge,
+    /// A patient's request registered or closed (copy, rectification, erasure, objection).
+    Request,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 31] = [
         Action::StoreCreate,
         Action::Unlock,
         Action::Read,
@@ -99,6 +105,9 @@ impl Action {
         Action::LockoutLift,
         Action::KeyRewrap,
         Action::KeyPolicy,
+        Action::LegalHold,
+        Action::Purge,
+        Action::Request,
     ];
     /// Stable kebab-case name.
     pub fn name(self) -> &'static str {
@@ -131,6 +140,9 @@ impl Action {
             Action::LockoutLift => "lockout-lift",
             Action::KeyRewrap => "key-rewrap",
             Action::KeyPolicy => "key-policy",
+            Action::LegalHold => "legal-hold",
+            Action::Purge => "purge",
+            Action::Request => "request",
         }
     }
     /// Parses a kebab-case name.
@@ -148,7 +160,8 @@ impl Action {
             Action::Write | Action::RoleChange | Action::PassphraseChange | Action::KeyDelivery | Action::Recover => {
                 "U"
             }
-            Action::UserRevoke | Action::AuditPrune | Action::CareTeamRemove => "D",
+            Action::UserRevoke | Action::AuditPrune | Action::CareTeamRemove | Action::Purge => "D",
+            Action::LegalHold | Action::Request => "U",
             Action::CareTeamAdd | Action::Opposition | Action::BreakGlass => "C",
             Action::OppositionWithdraw
             | Action::BreakGlassReview

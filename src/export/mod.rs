@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod extract;
 pub mod fhir;
 pub mod html;
+pub mod report;
 
 use crate::audit::{Action, AuditEvent, AuditQuery, Entity};
 use crate::error::Result;

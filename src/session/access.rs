@@ -94,8 +94,10 @@ impl Session {
         })
     }
 
+    /// Whether the patient exists and has not been purged.
     pub(crate) fn patient_exists(&self, patient: PatientId) -> Result<bool> {
-        Ok(self.inner.backend.get(Space::Patients, &patient.0)?.is_some())
+        Ok(super::records::PatientHeader::load(self.inner.backend.as_ref(), patient)?
+            .is_some_and(|h| h.purged_at.is_none()))
     }
 
     fn require_care_manager(&self, action: Action, entity: Entity, patient: PatientId) -> Result<()> {

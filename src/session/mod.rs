@@ -6,7 +6,7 @@
 
 mod access;
 mod opened;
-mod records;
+pub(crate) mod records;
 mod rotation;
 mod users;
 

@@ -34,6 +34,21 @@ pub(crate) struct PatientHeader {
     pub format: u16,
     pub created_at: Timestamp,
     pub created_by: UserId,
+    /// Last time anything was written to the file (the "last visit" of CSP R1112-7).
+    pub last_activity: Timestamp,
+    /// Litigation hold: the reason, while the file must not be purged.
+    pub hold: Option<String>,
+    /// Set once the file was purged after its retention period (a tombstone).
+    pub purged_at: Option<Timestamp>,
+}
+
+impl PatientHeader {
+    pub(crate) fn load(backend: &dyn crate::storage::Backend, patient: PatientId) -> Result<Option<PatientHeader>> {
+        match backend.get(Space::Patients, &patient.0)? {
+            Some(v) => Ok(Some(codec::decode(&v, "patient header")?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A reception lookup.
@@ -191,7 +206,14 @@ impl Session {
         }
         let now = self.inner.clock.now();
         let mut batch = Batch::new();
-        let header = PatientHeader { format: 1, created_at: now, created_by: self.user.id };
+        let header = PatientHeader {
+            format: 1,
+            created_at: now,
+            created_by: self.user.id,
+            last_activity: now,
+            hold: None,
+            purged_at: None,
+        };
         batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
         self.stage_blind_index(&mut batch, patient, &identity)?;
         self.stage_creator_in_care_team(&mut batch, patient)?;
@@ -273,6 +295,10 @@ impl Session {
         );
         if let Some(identity) = value.content.as_identity() {
             self.stage_blind_index(&mut batch, patient, identity)?;
+        }
+        if let Some(mut h) = PatientHeader::load(self.inner.backend.as_ref(), patient)? {
+            h.last_activity = now;
+            batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
         }
         let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
         let pending = self.inner.audit.append(

@@ -70,11 +70,13 @@ pub enum Space {
     Oppositions = 0x12,
     /// Break-glass accesses: patient || user || opening event seq.
     BreakGlass = 0x13,
+    /// Patients' requests, by id.
+    Requests = 0x14,
 }
 
 impl Space {
     /// Every keyspace.
-    pub const ALL: [Space; 19] = [
+    pub const ALL: [Space; 20] = [
         Space::Meta,
         Space::Users,
         Space::UserNames,
@@ -94,6 +96,7 @@ impl Space {
         Space::CareTeam,
         Space::Oppositions,
         Space::BreakGlass,
+        Space::Requests,
     ];
     /// Whether this keyspace belongs to the audit log.
     pub fn is_audit(self) -> bool {

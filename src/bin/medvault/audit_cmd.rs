@@ -102,6 +102,18 @@ pub enum AuditCmd {
     },
     /// Print the store's audit public key (give it to whoever verifies extracts).
     Key,
+    /// The DPO's report as an HTML page: volumes, denials, break-glass, unusual patterns.
+    Report {
+        /// From this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: String,
+        /// Before this time.
+        #[arg(long)]
+        until: String,
+        /// Output HTML file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -317,6 +329,11 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
             );
         }
         AuditCmd::Key => println!("{}", hex::encode(store.audit_public_key())),
+        AuditCmd::Report { since, until, out } => {
+            let page = s.audit_report(Timestamp::parse(&since)?, Timestamp::parse(&until)?)?;
+            std::fs::write(&out, page).map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!("report written to {}", out.display());
+        }
         AuditCmd::Prune => {
             let n = s.prune_audit()?;
             eprintln!("{n} audit payloads pruned (their Merkle leaves are kept)");

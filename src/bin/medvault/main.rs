@@ -10,6 +10,7 @@ mod demo;
 mod export_cmd;
 mod io;
 mod patient_cmd;
+mod rights_cmd;
 mod user_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -80,6 +81,17 @@ enum Command {
     /// Section key lifecycle.
     #[command(subcommand)]
     Keys(audit_cmd::KeysCmd),
+    /// Medical-record retention (CSP R1112-7): status, purge, litigation hold.
+    #[command(subcommand)]
+    Retention(rights_cmd::RetentionCmd),
+    /// Erase a patient's file on request (refused inside the retention period, citing why).
+    Erase {
+        /// Patient id.
+        patient: String,
+    },
+    /// The register of patients' requests and their legal deadlines.
+    #[command(subcommand)]
+    Requests(rights_cmd::RequestsCmd),
     /// Check an audit extract without any store (for a regulator, a court, a patient).
     VerifyExtract {
         /// The extract (NDJSON).
@@ -130,6 +142,8 @@ fn wants_json(c: &Command) -> bool {
         Command::Read(a) => a.json,
         Command::BreakGlass(a) => a.json,
         Command::Audit(a) => a.json(),
+        Command::Retention(r) => r.json(),
+        Command::Requests(r) => r.json(),
         _ => false,
     }
 }
@@ -155,6 +169,9 @@ fn main() -> ExitCode {
         Command::Keys(c) => audit_cmd::keys(g, c),
         Command::Export(c) => export_cmd::export(g, c),
         Command::VerifyExtract { file, key } => audit_cmd::verify_extract(file, key),
+        Command::Retention(c) => rights_cmd::retention(g, c),
+        Command::Erase { patient } => rights_cmd::erase(g, patient),
+        Command::Requests(c) => rights_cmd::requests(g, c),
         Command::Recover(a) => user_cmd::recover(g, a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };

@@ -1,0 +1,230 @@
+//! Medical-record retention (CSP R1112-7) and erasure (RGPD art. 17).
+//!
+//! A file is kept 20 years after the last visit; if the patient was under 8 at the last visit,
+//! at least until their 28th birthday; if the patient died less than 10 years after the last
+//! visit, 10 years after the death. A litigation hold suspends every deadline. Inside the
+//! window an erasure request is refused (RGPD art. 17(3)(c): legal obligation), citing the rule
+//! and the date. After it, the file is purged by crypto-shredding: every ciphertext and wrapped
+//! data key is deleted, the blind index and per-patient records too, and an audited tombstone
+//! remains.
+
+use crate::audit::{Action, Entity, Outcome};
+use crate::codec;
+use crate::error::{Denied, Error, Result};
+use crate::model::{Date, PatientId, Section};
+use crate::session::Session;
+use crate::session::records::PatientHeader;
+use crate::storage::{Batch, Space};
+use serde::Serialize;
+
+/// What retention decides for one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Retention {
+    /// Must be kept until `until` (exclusive), by `rule`.
+    Keep {
+        /// First day the file may be purged.
+        until: Date,
+        /// The rule that sets the date.
+        rule: String,
+    },
+    /// Under litigation hold: kept whatever the dates.
+    Hold {
+        /// Why.
+        reason: String,
+    },
+    /// Past retention: may be purged.
+    Expired {
+        /// Since when.
+        since: Date,
+        /// The rule that set the date.
+        rule: String,
+    },
+}
+
+fn add_years(d: Date, years: i32) -> Date {
+    let (y, m, day) = d.ymd();
+    // 29 February becomes 28 February in a non-leap year.
+    Date::new(y + years, m, day).or_else(|_| Date::new(y + years, m, day - 1)).unwrap_or(d)
+}
+
+fn age_at(birth: Date, at: Date) -> i32 {
+    let (by, bm, bd) = birth.ymd();
+    let (y, m, d) = at.ymd();
+    y - by - i32::from((m, d) < (bm, bd))
+}
+
+/// The end of the retention period and the rule that sets it.
+pub fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) -> (Date, String) {
+    let mut until = add_years(last_visit, 20);
+    let mut rule = format!("CSP R1112-7: 20 years after the last visit ({last_visit})");
+    if age_at(birth, last_visit) < 8 {
+        let b28 = add_years(birth, 28);
+        if b28 > until {
+            until = b28;
+            rule = format!("CSP R1112-7: under 8 at the last visit, kept until the 28th birthday ({b28})");
+        }
+    }
+    if let Some(d) = death
+        && d < add_years(last_visit, 10)
+    {
+        until = add_years(d, 10);
+        rule = format!("CSP R1112-7: died within 10 years of the last visit, kept 10 years after the death ({d})");
+    }
+    (until, rule)
+}
+
+/// Retention status at `now`.
+pub fn status(last_visit: Date, birth: Date, death: Option<Date>, hold: Option<&str>, now: Date) -> Retention {
+    if let Some(reason) = hold {
+        return Retention::Hold { reason: reason.to_string() };
+    }
+    let (until, rule) = retention_end(last_visit, birth, death);
+    if now < until { Retention::Keep { until, rule } } else { Retention::Expired { since: until, rule } }
+}
+
+impl Session {
+    fn retention_of(&self, patient: PatientId) -> Result<(PatientHeader, Retention)> {
+        let header = PatientHeader::load(self.inner.backend.as_ref(), patient)?
+            .filter(|h| h.purged_at.is_none())
+            .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
+        let identity = self.read_identity(patient)?;
+        let current = identity.last().ok_or_else(|| Error::Integrity(format!("patient {patient} has no identity")))?;
+        let bad_date = || Error::Integrity("timestamp out of range".into());
+        let last = header.last_activity.date().ok_or_else(bad_date)?;
+        let now = self.inner.clock.now().date().ok_or_else(bad_date)?;
+        let st = status(last, current.content.birth_date, current.content.date_of_death, header.hold.as_deref(), now);
+        Ok((header, st))
+    }
+
+    /// The retention status of a patient's file (reads the identity: audited as a read).
+    pub fn retention_status(&self, patient: PatientId) -> Result<Retention> {
+        self.retention_of(patient).map(|(_, s)| s)
+    }
+
+    /// Sets or lifts a litigation hold (care-team managers). Audited.
+    pub fn set_hold(&self, patient: PatientId, reason: Option<&str>) -> Result<()> {
+        let ent = Entity { patient: Some(patient), ..Entity::default() };
+        let ok = self.inner.header.policy.may_manage_care_team(&self.user.roles);
+        self.require(ok, Action::LegalHold, ent.clone(), Denied::ManageCareTeam)?;
+        let mut h = PatientHeader::load(self.inner.backend.as_ref(), patient)?
+            .filter(|h| h.purged_at.is_none())
+            .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
+        if reason.is_some_and(|r| r.trim().is_empty()) {
+            return Err(Error::Invalid("a litigation hold needs a reason".into()));
+        }
+        h.hold = reason.map(str::to_string);
+        let mut batch = Batch::new();
+        batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
+        let detail = match reason {
+            Some(r) => format!("hold set: {r}"),
+            None => "hold lifted".to_string(),
+        };
+        self.commit(vec![self.draft(Action::LegalHold, Outcome::Success, ent).detail(detail)], batch)?;
+        Ok(())
+    }
+
+    /// Erases a patient's file on request (RGPD art. 17): refused, citing the rule, while the
+    /// file must be kept; otherwise purged by crypto-shredding with an audited tombstone.
+    pub fn erase_patient(&self, patient: PatientId) -> Result<()> {
+        let ent = Entity { patient: Some(patient), ..Entity::default() };
+        let ok = self.inner.header.policy.may_manage_care_team(&self.user.roles);
+        self.require(ok, Action::Purge, ent.clone(), Denied::ManageCareTeam)?;
+        let (header, st) = self.retention_of(patient)?;
+        match st {
+            Retention::Keep { until, rule } => Err(self.refuse(
+                Action::Purge,
+                ent,
+                Error::Denied(Denied::Retention(format!(
+                    "RGPD art. 17(3)(c): the file must be kept until {until} ({rule})"
+                ))),
+            )),
+            Retention::Hold { reason } => Err(self.refuse(
+                Action::Purge,
+                ent,
+                Error::Denied(Denied::Retention(format!("the file is under litigation hold ({reason})"))),
+            )),
+            Retention::Expired { .. } => self.purge(patient, header),
+        }
+    }
+
+    fn purge(&self, patient: PatientId, mut header: PatientHeader) -> Result<()> {
+        let b = self.inner.backend.as_ref();
+        let mut batch = Batch::new();
+        for section in Section::ALL {
+            let mut prefix = patient.0.to_vec();
+            prefix.push(section.code());
+            for (k, _) in b.scan_prefix(Space::Records, &prefix)? {
+                batch.delete(Space::Records, k);
+            }
+        }
+        if let Some(v) = b.get(Space::BlindByPatient, &patient.0)? {
+            let (_f, tokens): (u16, Vec<Vec<u8>>) = codec::decode(&v, "blind tokens")?;
+            for t in tokens {
+                batch.delete(Space::Blind, [t.as_slice(), &patient.0].concat());
+            }
+            batch.delete(Space::BlindByPatient, patient.0.to_vec());
+        }
+        for space in [Space::CareTeam, Space::Oppositions, Space::BreakGlass] {
+            for (k, _) in b.scan_prefix(space, &patient.0)? {
+                batch.delete(space, k);
+            }
+        }
+        header.purged_at = Some(self.inner.clock.now());
+        batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
+        let ent = Entity { patient: Some(patient), ..Entity::default() };
+        self.commit(
+            vec![self.draft(Action::Purge, Outcome::Success, ent).detail("file purged after its retention period")],
+            batch,
+        )?;
+        Ok(())
+    }
+
+    /// Every file past its retention period (not under hold); purges them unless `dry_run`.
+    /// Returns (patient, status) for every file examined.
+    pub fn purge_expired(&self, dry_run: bool) -> Result<Vec<(PatientId, Retention)>> {
+        let mut out = Vec::new();
+        for patient in self.patient_ids()? {
+            let Some(h) = PatientHeader::load(self.inner.backend.as_ref(), patient)? else { continue };
+            if h.purged_at.is_some() {
+                continue;
+            }
+            let (header, st) = self.retention_of(patient)?;
+            if matches!(st, Retention::Expired { .. }) && !dry_run {
+                self.purge(patient, header)?;
+            }
+            out.push((patient, st));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Date {
+        Date::parse(s).unwrap()
+    }
+
+    #[test]
+    fn the_rules_of_r1112_7() {
+        // Adult: 20 years after the last visit.
+        assert_eq!(retention_end(d("2006-05-10"), d("1960-01-01"), None).0, d("2026-05-10"));
+        // Under 8 at the last visit: until the 28th birthday when that is later.
+        assert_eq!(retention_end(d("2006-05-10"), d("2003-02-01"), None).0, d("2031-02-01"));
+        // 7 years old but the 28th birthday comes first: 20 years still apply.
+        assert_eq!(retention_end(d("2006-05-10"), d("1999-06-01"), None).0, d("2027-06-01"));
+        // Died within 10 years of the last visit: 10 years after the death (even if shorter).
+        assert_eq!(retention_end(d("2006-05-10"), d("1940-01-01"), Some(d("2008-03-03"))).0, d("2018-03-03"));
+        // Died later: 20 years after the last visit.
+        assert_eq!(retention_end(d("2006-05-10"), d("1940-01-01"), Some(d("2020-03-03"))).0, d("2026-05-10"));
+        // 29 February.
+        assert_eq!(retention_end(d("2004-02-29"), d("1960-01-01"), None).0, d("2024-02-29"));
+        assert_eq!(add_years(d("2004-02-29"), 1), d("2005-02-28"));
+        assert!(matches!(
+            status(d("2000-01-01"), d("1960-01-01"), None, Some("procès"), d("2030-01-01")),
+            Retention::Hold { .. }
+        ));
+    }
+}

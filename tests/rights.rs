@@ -1,0 +1,133 @@
+//! Retention, erasure and the request register, with an injectable clock.
+
+mod common;
+
+use common::Practice;
+use medvault::rights::requests::{RequestKind, deadline};
+use medvault::rights::retention::Retention;
+use medvault::storage::{MemoryBackend, Space};
+use medvault::synthetic::Synth;
+use medvault::{Clock, Date, Denied, Error, ManualClock, StoreOptions, Timestamp};
+use std::sync::Arc;
+
+struct Case {
+    name: &'static str,
+    birth: &'static str,
+    death: Option<&'static str>,
+    hold: bool,
+    /// Expected first day of purge (None: held).
+    until: Option<&'static str>,
+}
+
+#[test]
+fn retention_rules_adult_minor_deceased_and_hold() {
+    let clock = Arc::new(ManualClock::new(Timestamp::parse("2006-05-10T10:00:00Z").unwrap()));
+    let mem = Arc::new(MemoryBackend::new());
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
+    let practice = Practice::on(mem.clone(), options);
+    let doc = practice.session("dr_martin");
+    let cases = [
+        Case { name: "adult", birth: "1960-01-01", death: None, hold: false, until: Some("2026-05-10") },
+        Case { name: "minor", birth: "2003-02-01", death: None, hold: false, until: Some("2031-02-01") },
+        Case {
+            name: "deceased",
+            birth: "1940-01-01",
+            death: Some("2008-03-03"),
+            hold: false,
+            until: Some("2018-03-03"),
+        },
+        Case { name: "hold", birth: "1960-01-01", death: None, hold: true, until: None },
+    ];
+    let mut ids = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let mut id = Synth::new(i as u64).identity();
+        id.birth_date = Date::parse(c.birth).unwrap();
+        let p = doc.create_patient(id.clone()).unwrap();
+        if let Some(d) = c.death {
+            id.date_of_death = Some(Date::parse(d).unwrap());
+            // Recorded at the last visit (2006-05-10); the death date itself is later.
+            doc.update_identity(p, id, "décès").unwrap();
+        }
+        if c.hold {
+            doc.set_hold(p, Some("contentieux en cours")).unwrap();
+        }
+        ids.push(p);
+    }
+    for (c, p) in cases.iter().zip(&ids) {
+        match (doc.retention_status(*p).unwrap(), c.until) {
+            (Retention::Keep { until, .. }, Some(u)) => assert_eq!(until, Date::parse(u).unwrap(), "{}", c.name),
+            (Retention::Hold { .. }, None) => {}
+            (s, _) => panic!("{}: {s:?}", c.name),
+        }
+    }
+    // Erasure inside the window is refused, citing the rule and the date.
+    let err = doc.erase_patient(ids[0]).unwrap_err();
+    assert!(matches!(err, Error::Denied(Denied::Retention(_))), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("RGPD art. 17(3)(c)") && msg.contains("2026-05-10") && msg.contains("R1112-7"), "{msg}");
+    // 2019: only the deceased patient's file may go.
+    clock.set(Timestamp::parse("2019-01-01").unwrap());
+    let listed = doc.purge_expired(true).unwrap();
+    let expired: Vec<_> =
+        listed.iter().filter(|(_, s)| matches!(s, Retention::Expired { .. })).map(|(p, _)| *p).collect();
+    assert_eq!(expired, vec![ids[2]]);
+    // 2032: everything but the held file; the dry run deletes nothing.
+    clock.set(Timestamp::parse("2032-01-01").unwrap());
+    let before = mem.snapshot();
+    let listed = doc.purge_expired(true).unwrap();
+    assert_eq!(listed.iter().filter(|(_, s)| matches!(s, Retention::Expired { .. })).count(), 3);
+    let records_before = before.keys().filter(|k| k[0] == Space::Records as u8).count();
+    assert_eq!(mem.snapshot().keys().filter(|k| k[0] == Space::Records as u8).count(), records_before);
+    // The real purge: ciphertexts and wrapped keys of the three files are gone, a tombstone stays.
+    doc.purge_expired(false).unwrap();
+    for p in &ids[..3] {
+        let left = mem.snapshot().keys().filter(|k| k[0] == Space::Records as u8 && k[1..].starts_with(&p.0)).count();
+        assert_eq!(left, 0, "ciphertexts left after the purge");
+        assert!(matches!(doc.read_identity(*p), Err(Error::NotFound(_))));
+    }
+    assert_eq!(doc.read_identity(ids[3]).unwrap().len(), 1, "the held file is untouched");
+    let dpo = practice.session("dpo");
+    let purges =
+        dpo.audit_query(&medvault::AuditQuery { action: Some(medvault::Action::Purge), ..Default::default() }).unwrap();
+    assert_eq!(purges.iter().filter(|e| e.outcome == medvault::Outcome::Success).count(), 3);
+    assert!(dpo.verify_audit(None).unwrap().is_ok());
+    // Lifting the hold makes the last file purgeable.
+    doc.set_hold(ids[3], None).unwrap();
+    doc.erase_patient(ids[3]).unwrap();
+}
+
+#[test]
+fn request_deadlines_follow_the_law() {
+    let t = Timestamp::parse("2026-11-02T09:00:00Z").unwrap();
+    let recent = Timestamp::parse("2024-01-01").unwrap();
+    let old = Timestamp::parse("2015-01-01").unwrap();
+    let (earliest, due, rule) = deadline(RequestKind::Copy, t, recent);
+    assert_eq!(earliest, Some(Timestamp::parse("2026-11-04T09:00:00Z").unwrap()), "48-hour reflection");
+    assert_eq!(due, Timestamp::parse("2026-11-10T09:00:00Z").unwrap(), "8 days");
+    assert!(rule.contains("8 days"));
+    let (_, due, rule) = deadline(RequestKind::Copy, t, old);
+    assert_eq!(due, Timestamp::parse("2027-01-02T09:00:00Z").unwrap(), "2 months for information over 5 years old");
+    assert!(rule.contains("2 months"));
+    let (e, due, _) = deadline(RequestKind::Erasure, t, old);
+    assert_eq!((e, due), (None, Timestamp::parse("2026-12-02T09:00:00Z").unwrap()));
+}
+
+#[test]
+fn the_register_lists_open_and_overdue_requests() {
+    let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-02T09:00:00Z").unwrap()));
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
+    let practice = Practice::on(Arc::new(MemoryBackend::new()), options);
+    let p = practice.patient(1);
+    let claire = practice.session("claire");
+    let copy = claire.register_request(p, RequestKind::Copy, clock.now()).unwrap();
+    let rect = claire.register_request(p, RequestKind::Rectification, clock.now()).unwrap();
+    assert_eq!(claire.list_requests(false).unwrap().len(), 2);
+    assert!(claire.list_requests(true).unwrap().is_empty());
+    clock.advance_millis(9 * 86_400_000);
+    let overdue = claire.list_requests(true).unwrap();
+    assert_eq!(overdue.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), vec![copy.id.clone()]);
+    claire.close_request(&copy.id).unwrap();
+    assert!(claire.list_requests(true).unwrap().is_empty());
+    assert_eq!(claire.list_requests(false).unwrap()[0].id, rect.id);
+    assert!(practice.session("ines").list_requests(false).is_err(), "nurses do not manage the register");
+}
