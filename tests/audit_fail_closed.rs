@@ -77,3 +77,21 @@ fn a_write_whose_audit_append_fails_changes_nothing() {
         assert_eq!(k.as_slice(), (i as u64).to_be_bytes());
     }
 }
+
+#[test]
+fn buffered_sessions_do_not_wait_for_the_flush_and_immediate_ones_do() {
+    let (_mem, faulty, practice) = setup();
+    let p = practice.patient(4);
+    let mut bulk = practice.session("dr_martin");
+    bulk.set_durability(medvault::Durability::Buffered);
+    let normal = practice.session("dr_martin");
+    faulty.set(Faults { fail_flush: true, ..Faults::default() });
+    // Buffered: acknowledged without a flush (a crash may lose this suffix, never leave a gap).
+    assert_eq!(bulk.read_reports(p).unwrap().len(), 1);
+    bulk.create_patient(medvault::synthetic::Synth::new(9).identity()).unwrap();
+    // Immediate (the default): nothing is returned unless the flush succeeds.
+    assert!(matches!(normal.read_reports(p), Err(Error::AuditUnavailable(_))));
+    assert!(practice.store.flush().is_err());
+    faulty.set(Faults::default());
+    practice.store.flush().unwrap();
+}

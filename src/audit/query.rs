@@ -42,6 +42,20 @@ impl AuditQuery {
             && self.before_seq.is_none_or(|b| e.seq < b)
     }
 
+    /// Every matching event, oldest first (`limit` and `before_seq` are ignored).
+    pub fn run_all(&self, backend: &dyn Backend) -> Result<Vec<AuditEvent>> {
+        let mut out = Vec::new();
+        let mut page_query = AuditQuery { limit: 1000, before_seq: None, ..self.clone() };
+        loop {
+            let page = page_query.run(backend)?;
+            let Some(last) = page.last() else { break };
+            page_query.before_seq = Some(last.seq);
+            out.extend(page);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// Runs the query: newest first, at most `limit` events.
     pub fn run(&self, backend: &dyn Backend) -> Result<Vec<AuditEvent>> {
         let limit = if self.limit == 0 { 100 } else { self.limit };

@@ -63,23 +63,9 @@ impl Session {
         let ent = Entity { patient: filter.patient, ..Entity::default() };
         self.require(self.inner.header.policy.may_audit(&self.user.roles), Action::Export, ent.clone(), Denied::Audit)?;
         let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
-        let mut events = Vec::new();
-        let mut before = None;
-        loop {
-            let q = AuditQuery {
-                patient: filter.patient,
-                since: filter.since,
-                until: filter.until,
-                before_seq: before,
-                limit: 1000,
-                ..AuditQuery::default()
-            };
-            let page = q.run(self.inner.backend.as_ref())?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.seq);
-            events.extend(page);
-        }
-        events.reverse();
+        let q =
+            AuditQuery { patient: filter.patient, since: filter.since, until: filter.until, ..AuditQuery::default() };
+        let events = q.run_all(self.inner.backend.as_ref())?;
         let draft = self
             .draft(Action::Export, Outcome::Success, ent)
             .detail(format!("audit extract of {} events", events.len()));

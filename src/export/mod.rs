@@ -82,16 +82,8 @@ impl Session {
                 return Err(self.refuse(Action::Export, Entity { patient: Some(patient), ..Entity::default() }, e));
             }
         };
-        let mut history = Vec::new();
-        let mut before = None;
-        loop {
-            let q = AuditQuery { patient: Some(patient), before_seq: before, limit: 1000, ..AuditQuery::default() };
-            let page = q.run(self.inner.backend.as_ref())?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.seq);
-            history.extend(page);
-        }
-        history.reverse();
+        let history =
+            AuditQuery { patient: Some(patient), ..AuditQuery::default() }.run_all(self.inner.backend.as_ref())?;
         let drafts = grants
             .iter()
             .map(|(section, grant)| {

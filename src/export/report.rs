@@ -119,22 +119,8 @@ impl Session {
             Default::default(),
             Denied::Audit,
         )?;
-        let mut events = Vec::new();
-        let mut before = None;
-        loop {
-            let q = AuditQuery {
-                since: Some(since),
-                until: Some(until),
-                before_seq: before,
-                limit: 5000,
-                ..AuditQuery::default()
-            };
-            let page = q.run(self.inner.backend.as_ref())?;
-            let Some(last) = page.last() else { break };
-            before = Some(last.seq);
-            events.extend(page);
-        }
-        events.reverse();
+        let q = AuditQuery { since: Some(since), until: Some(until), ..AuditQuery::default() };
+        let events = q.run_all(self.inner.backend.as_ref())?;
         let bg: Vec<BreakGlassRecord> =
             self.break_glass_list(false)?.into_iter().filter(|b| b.opened_at >= since && b.opened_at < until).collect();
         let mut per_day: BTreeMap<String, usize> = BTreeMap::new();

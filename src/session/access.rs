@@ -24,6 +24,16 @@ pub enum CareMember {
     Role(String),
 }
 
+impl CareMember {
+    /// `name` for a user, `role:name` for a role (as the command line writes them).
+    pub fn label(&self) -> String {
+        match self {
+            CareMember::User(n) => n.clone(),
+            CareMember::Role(r) => format!("role:{r}"),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct MemberRecord {
     format: u16,
@@ -123,10 +133,7 @@ impl Session {
 
     /// Adds a member to a patient's care team. Audited.
     pub fn care_team_add(&self, patient: PatientId, member: &CareMember) -> Result<()> {
-        let name = match member {
-            CareMember::User(n) => n.clone(),
-            CareMember::Role(r) => format!("role:{r}"),
-        };
+        let name = member.label();
         let ent = target(&name, patient);
         self.require_care_manager(Action::CareTeamAdd, ent.clone(), patient)?;
         let key = member_key(patient, &self.member_bytes(member)?);
@@ -144,10 +151,7 @@ impl Session {
 
     /// Removes a member from a patient's care team. Audited.
     pub fn care_team_remove(&self, patient: PatientId, member: &CareMember) -> Result<()> {
-        let name = match member {
-            CareMember::User(n) => n.clone(),
-            CareMember::Role(r) => format!("role:{r}"),
-        };
+        let name = member.label();
         let ent = target(&name, patient);
         self.require_care_manager(Action::CareTeamRemove, ent.clone(), patient)?;
         let key = member_key(patient, &self.member_bytes(member)?);

@@ -131,13 +131,17 @@ impl Session {
         EventDraft::new(action, outcome, self.agent(), self.context.purpose).entity(entity)
     }
 
-    /// Appends events (and the operation's writes) and waits for durability.
+    /// Appends events (and the operation's writes) and waits for durability (as this session's
+    /// [`Durability`] says).
     pub(crate) fn commit(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<AuditReceipt> {
+        self.append(drafts, batch)?.durable(&self.inner.committer)
+    }
+
+    /// Appends events and writes without waiting for durability (for callers that must release
+    /// a lock first, so that flushes are shared); finish with `PendingReceipt::durable`.
+    pub(crate) fn append(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<crate::audit::PendingReceipt> {
         let signer = self.keys.signer(KeyKind::AuditSigning);
-        self.inner
-            .audit
-            .append(&self.inner.committer, drafts, batch, signer.as_ref(), self.inner.durability)?
-            .durable(&self.inner.committer)
+        self.inner.audit.append(&self.inner.committer, drafts, batch, signer.as_ref(), self.durability)
     }
 
     /// Records a refused or failed access, then returns `err` (or the audit failure).

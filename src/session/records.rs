@@ -301,13 +301,7 @@ impl Session {
             batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
         }
         let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
-        let pending = self.inner.audit.append(
-            &self.inner.committer,
-            vec![self.granted_draft(Action::Write, &grant, ev)],
-            batch,
-            self.keys.signer(KeyKind::AuditSigning).as_ref(),
-            self.durability,
-        )?;
+        let pending = self.append(vec![self.granted_draft(Action::Write, &grant, ev)], batch)?;
         drop(guard);
         pending.durable(&self.inner.committer)?;
         Ok((entry_id, revision))

@@ -166,13 +166,7 @@ impl Session {
             let draft = self
                 .draft(Action::KeyRewrap, Outcome::Success, ent.clone())
                 .detail(format!("{n} data keys of {section} rewrapped to v{}", state.primary));
-            let pending = self.inner.audit.append(
-                &self.inner.committer,
-                vec![draft],
-                batch,
-                self.keys.signer(KeyKind::AuditSigning).as_ref(),
-                self.durability,
-            )?;
+            let pending = self.append(vec![draft], batch)?;
             drop(guard);
             pending.durable(&self.inner.committer)?;
             done += n;
