@@ -55,9 +55,9 @@ pub fn export_all(s: &Session, dir: &Path, mut progress: impl FnMut(u64, u64)) -
         };
         summary.patients += 1;
         let bundle = fhir::bundle(&x);
-        for entry in bundle["entry"].as_array().into_iter().flatten() {
-            let res = &entry["resource"];
-            let kind = res["resourceType"].as_str().unwrap_or("Unknown").to_string();
+        for entry in &bundle.entry {
+            let res = &entry.resource;
+            let kind = res.resource_type().to_string();
             if !files.contains_key(&kind) {
                 let f = std::fs::File::create(dir.join(format!("{kind}.ndjson"))).map_err(io)?;
                 files.insert(kind.clone(), std::io::BufWriter::new(f));

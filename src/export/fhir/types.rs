@@ -1,0 +1,475 @@
+//! Typed FHIR R4 (4.0.1) structures, limited to the elements medvault writes. Field names follow
+//! the specification (camelCase on the wire); empty lists and absent values are omitted, as FHIR
+//! requires (no empty arrays, no nulls).
+
+use serde::Serialize;
+
+fn none<T>(v: &Option<T>) -> bool {
+    v.is_none()
+}
+
+/// Coding.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Coding {
+    /// Code system URI.
+    #[serde(skip_serializing_if = "none")]
+    pub system: Option<String>,
+    /// Code.
+    pub code: String,
+    /// Display text.
+    #[serde(skip_serializing_if = "none")]
+    pub display: Option<String>,
+}
+
+impl Coding {
+    /// A coding with a system.
+    pub fn new(system: &str, code: &str, display: Option<&str>) -> Coding {
+        Coding { system: Some(system.to_string()), code: code.to_string(), display: display.map(str::to_string) }
+    }
+}
+
+/// CodeableConcept.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CodeableConcept {
+    /// Codings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coding: Vec<Coding>,
+    /// Text.
+    #[serde(skip_serializing_if = "none")]
+    pub text: Option<String>,
+}
+
+/// Reference.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Reference {
+    /// Literal reference (`Patient/<id>`).
+    #[serde(skip_serializing_if = "none")]
+    pub reference: Option<String>,
+    /// Display text.
+    #[serde(skip_serializing_if = "none")]
+    pub display: Option<String>,
+}
+
+impl Reference {
+    /// A literal reference.
+    pub fn to(reference: String) -> Reference {
+        Reference { reference: Some(reference), display: None }
+    }
+    /// A display-only reference.
+    pub fn display(text: &str) -> Reference {
+        Reference { reference: None, display: Some(text.to_string()) }
+    }
+}
+
+/// Meta.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// Version.
+    #[serde(skip_serializing_if = "none")]
+    pub version_id: Option<String>,
+    /// Last update (instant).
+    #[serde(skip_serializing_if = "none")]
+    pub last_updated: Option<String>,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tag: Vec<Coding>,
+}
+
+/// Identifier.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Identifier {
+    /// `official`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// Namespace (`urn:oid:...`).
+    pub system: String,
+    /// Value.
+    pub value: String,
+}
+
+/// HumanName.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct HumanName {
+    /// `official` / `usual`.
+    #[serde(rename = "use", skip_serializing_if = "none")]
+    pub use_: Option<String>,
+    /// Text form.
+    #[serde(skip_serializing_if = "none")]
+    pub text: Option<String>,
+    /// Family name.
+    #[serde(skip_serializing_if = "none")]
+    pub family: Option<String>,
+    /// Given names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub given: Vec<String>,
+}
+
+/// ContactPoint.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ContactPoint {
+    /// `phone` / `email`.
+    pub system: String,
+    /// Value.
+    pub value: String,
+}
+
+/// Address.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Address {
+    /// Text.
+    #[serde(skip_serializing_if = "none")]
+    pub text: Option<String>,
+    /// District (the INSEE code of a birth place).
+    #[serde(skip_serializing_if = "none")]
+    pub district: Option<String>,
+}
+
+/// Extension (only `valueAddress` is used).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    /// Definition URL.
+    pub url: String,
+    /// Value.
+    pub value_address: Address,
+}
+
+/// Patient.contact.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PatientContact {
+    /// Name.
+    pub name: HumanName,
+}
+
+/// Patient.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Patient {
+    /// `Patient`.
+    pub resource_type: &'static str,
+    /// Id.
+    pub id: String,
+    /// Meta.
+    pub meta: Meta,
+    /// Extensions (birth place).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extension: Vec<Extension>,
+    /// Identifiers (the INS, for QUAL identities only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub identifier: Vec<Identifier>,
+    /// Names.
+    pub name: Vec<HumanName>,
+    /// Phone, e-mail.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub telecom: Vec<ContactPoint>,
+    /// `female` / `male` / `unknown`.
+    pub gender: &'static str,
+    /// Birth date.
+    pub birth_date: String,
+    /// Date of death.
+    #[serde(skip_serializing_if = "none")]
+    pub deceased_date_time: Option<String>,
+    /// Addresses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub address: Vec<Address>,
+    /// Emergency contact.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contact: Vec<PatientContact>,
+}
+
+/// Attachment.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// MIME type.
+    pub content_type: String,
+    /// Language.
+    pub language: String,
+    /// Title.
+    pub title: String,
+    /// Creation (dateTime).
+    pub creation: String,
+    /// Base64 content.
+    pub data: String,
+}
+
+/// DocumentReference.content.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DocumentContent {
+    /// The document.
+    pub attachment: Attachment,
+}
+
+/// DocumentReference.relatesTo.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RelatesTo {
+    /// `replaces`.
+    pub code: String,
+    /// The replaced revision.
+    pub target: Reference,
+}
+
+/// DocumentReference.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentReference {
+    /// `DocumentReference`.
+    pub resource_type: &'static str,
+    /// Id.
+    pub id: String,
+    /// Meta.
+    pub meta: Meta,
+    /// `current` / `superseded`.
+    pub status: &'static str,
+    /// `final` / `amended`.
+    pub doc_status: &'static str,
+    /// Kind (LOINC).
+    #[serde(rename = "type")]
+    pub type_: CodeableConcept,
+    /// The patient.
+    pub subject: Reference,
+    /// When recorded (instant).
+    pub date: String,
+    /// Author.
+    pub author: Vec<Reference>,
+    /// Title.
+    pub description: String,
+    /// Revisions replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub relates_to: Vec<RelatesTo>,
+    /// Body.
+    pub content: Vec<DocumentContent>,
+}
+
+/// Quantity (UCUM).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Quantity {
+    /// Value.
+    pub value: f64,
+    /// Unit as written.
+    #[serde(skip_serializing_if = "none")]
+    pub unit: Option<String>,
+    /// `http://unitsofmeasure.org`.
+    #[serde(skip_serializing_if = "none")]
+    pub system: Option<String>,
+    /// UCUM code.
+    #[serde(skip_serializing_if = "none")]
+    pub code: Option<String>,
+}
+
+/// Observation.referenceRange.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ReferenceRange {
+    /// Text form.
+    pub text: String,
+}
+
+/// Annotation.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Annotation {
+    /// Text.
+    pub text: String,
+}
+
+/// Observation.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    /// `Observation`.
+    pub resource_type: &'static str,
+    /// Id.
+    pub id: String,
+    /// Meta.
+    pub meta: Meta,
+    /// `final` / `amended`.
+    pub status: &'static str,
+    /// `laboratory`.
+    pub category: Vec<CodeableConcept>,
+    /// LOINC code.
+    pub code: CodeableConcept,
+    /// The patient.
+    pub subject: Reference,
+    /// Date of the exam.
+    pub effective_date_time: String,
+    /// When recorded.
+    pub issued: String,
+    /// The lab.
+    pub performer: Vec<Reference>,
+    /// Numeric value.
+    #[serde(skip_serializing_if = "none")]
+    pub value_quantity: Option<Quantity>,
+    /// Textual value.
+    #[serde(skip_serializing_if = "none")]
+    pub value_string: Option<String>,
+    /// Interpretation.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interpretation: Vec<CodeableConcept>,
+    /// Notes (revision history).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub note: Vec<Annotation>,
+    /// Reference range.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reference_range: Vec<ReferenceRange>,
+}
+
+/// DiagnosticReport.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticReport {
+    /// `DiagnosticReport`.
+    pub resource_type: &'static str,
+    /// Id.
+    pub id: String,
+    /// Meta.
+    pub meta: Meta,
+    /// `final` / `amended`.
+    pub status: &'static str,
+    /// What exam.
+    pub code: CodeableConcept,
+    /// The patient.
+    pub subject: Reference,
+    /// Date of the exam.
+    pub effective_date_time: String,
+    /// When recorded.
+    pub issued: String,
+    /// Who performed it.
+    pub performer: Vec<Reference>,
+    /// Report text.
+    #[serde(skip_serializing_if = "none")]
+    pub conclusion: Option<String>,
+}
+
+/// AuditEvent.agent.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AuditAgent {
+    /// Who.
+    pub who: Reference,
+    /// Roles.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub role: Vec<CodeableConcept>,
+    /// Always true: the user who asked.
+    pub requestor: bool,
+}
+
+/// AuditEvent.source.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AuditSource {
+    /// Workstation.
+    pub observer: Reference,
+}
+
+/// AuditEvent.entity.detail.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditDetail {
+    /// Name.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Value.
+    pub value_string: String,
+}
+
+/// AuditEvent.entity.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AuditEntity {
+    /// The patient.
+    pub what: Reference,
+    /// `1` (person).
+    #[serde(rename = "type")]
+    pub type_: Coding,
+    /// Section and entry.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detail: Vec<AuditDetail>,
+}
+
+/// AuditEvent.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// `AuditEvent`.
+    pub resource_type: &'static str,
+    /// Id (`seq-<n>`).
+    pub id: String,
+    /// DICOM type.
+    #[serde(rename = "type")]
+    pub type_: Coding,
+    /// medvault's action.
+    pub subtype: Vec<Coding>,
+    /// C / R / U / D / E.
+    pub action: &'static str,
+    /// When.
+    pub recorded: String,
+    /// 0 success, 4 denied, 8 error.
+    pub outcome: &'static str,
+    /// Reason of a denial, justification of an emergency.
+    #[serde(skip_serializing_if = "none")]
+    pub outcome_desc: Option<String>,
+    /// Purpose (TREAT, ETREAT + BTG, ...).
+    pub purpose_of_event: Vec<CodeableConcept>,
+    /// Who.
+    pub agent: Vec<AuditAgent>,
+    /// Where.
+    pub source: AuditSource,
+    /// On what.
+    pub entity: Vec<AuditEntity>,
+}
+
+/// Any resource medvault exports.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Resource {
+    /// Patient.
+    Patient(Box<Patient>),
+    /// DocumentReference.
+    DocumentReference(Box<DocumentReference>),
+    /// Observation.
+    Observation(Box<Observation>),
+    /// DiagnosticReport.
+    DiagnosticReport(Box<DiagnosticReport>),
+    /// AuditEvent.
+    AuditEvent(Box<AuditEvent>),
+}
+
+impl Resource {
+    /// The resource type name (the NDJSON file it belongs to).
+    pub fn resource_type(&self) -> &'static str {
+        match self {
+            Resource::Patient(r) => r.resource_type,
+            Resource::DocumentReference(r) => r.resource_type,
+            Resource::Observation(r) => r.resource_type,
+            Resource::DiagnosticReport(r) => r.resource_type,
+            Resource::AuditEvent(r) => r.resource_type,
+        }
+    }
+}
+
+/// Bundle.entry.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleEntry {
+    /// `urn:uuid:...`.
+    pub full_url: String,
+    /// The resource.
+    pub resource: Resource,
+}
+
+/// Bundle.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Bundle {
+    /// `Bundle`.
+    pub resource_type: &'static str,
+    /// Id.
+    pub id: String,
+    /// Meta.
+    pub meta: Meta,
+    /// `collection`.
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    /// When assembled.
+    pub timestamp: String,
+    /// Entries.
+    pub entry: Vec<BundleEntry>,
+}
