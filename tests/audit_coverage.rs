@@ -177,3 +177,84 @@ fn a_search_records_one_event_per_patient_returned_and_never_the_query() {
         assert!(!v.windows(8).any(|w| w == b"HOMONYME" || w == b"Homonyme"), "a search term reached the log");
     }
 }
+
+#[test]
+fn access_key_and_compliance_operations_produce_exactly_their_events() {
+    use Action::*;
+    use Outcome::*;
+    use medvault::rights::requests::RequestKind;
+    use medvault::session::CareMember;
+    let mem = Arc::new(MemoryBackend::new());
+    let practice = Practice::on(mem.clone(), StoreOptions::insecure_fast_for_tests());
+    let p = practice.patient(1);
+    let doc = practice.session("dr_martin");
+    let admin = practice.session("admin");
+    let dpo = practice.session("dpo");
+    let mut r = Recorder { mem: mem.clone(), next: practice.store.audit_size() };
+    let pe = |a, o| (a, o, None, None);
+    let pu = |a, o, u: &str| (a, o, None, Some(u.to_string()));
+
+    doc.care_team_add(p, &CareMember::Role("nurse".into())).unwrap();
+    doc.care_team_remove(p, &CareMember::Role("nurse".into())).unwrap();
+    doc.record_opposition(p, "ines").unwrap();
+    doc.withdraw_opposition(p, "ines").unwrap();
+    assert_eq!(
+        r.take(),
+        vec![
+            pu(CareTeamAdd, Success, "role:nurse"),
+            pu(CareTeamRemove, Success, "role:nurse"),
+            pu(Opposition, Success, "ines"),
+            pu(OppositionWithdraw, Success, "ines")
+        ]
+    );
+    let bg = doc.break_glass(p, "Contrôle de l'enregistrement des accès d'urgence", None).unwrap();
+    dpo.break_glass_review(bg).unwrap();
+    assert_eq!(r.take(), vec![pe(BreakGlass, Success), pu(BreakGlassReview, Success, "dr_martin")]);
+    admin.lift_lockout("ines").unwrap();
+    assert_eq!(r.take(), vec![pu(LockoutLift, Success, "ines")]);
+
+    let v = admin.add_key_version(Section::Reports).unwrap();
+    admin.promote_key_version(Section::Reports, v).unwrap();
+    assert_eq!(r.take(), vec![sec(KeyCreate, Success, Section::Reports), sec(KeyPolicy, Success, Section::Reports)]);
+    let doc = practice.session("dr_martin"); // holds the new version
+    assert_eq!(r.take(), vec![ev(Unlock, Success)]);
+    doc.rewrap_section(Section::Reports, usize::MAX, |_, _| {}).unwrap();
+    admin.retire_key_versions(Section::Reports, v).unwrap();
+    assert_eq!(r.take(), vec![sec(KeyRewrap, Success, Section::Reports), sec(KeyPolicy, Success, Section::Reports)]);
+
+    doc.export_patient(p).unwrap();
+    assert_eq!(
+        r.take(),
+        vec![
+            sec(Export, Success, Section::Identity),
+            sec(Export, Success, Section::Reports),
+            sec(Export, Success, Section::Exams)
+        ]
+    );
+    dpo.audit_extract(&Default::default()).unwrap();
+    assert_eq!(r.take(), vec![pe(Export, Success)]);
+    dpo.audit_report(medvault::Timestamp(0), medvault::Timestamp::now().plus_millis(1000)).unwrap();
+    assert_eq!(
+        r.take(),
+        vec![pe(AuditQuery, Success), pe(AuditQuery, Success)],
+        "the break-glass listing and the report"
+    );
+
+    let claire = practice.session("claire");
+    r.take();
+    claire.set_hold(p, Some("contentieux")).unwrap();
+    claire.set_hold(p, None).unwrap();
+    assert_eq!(r.take(), vec![pe(LegalHold, Success), pe(LegalHold, Success)]);
+    claire.retention_status(p).unwrap();
+    assert_eq!(
+        r.take(),
+        vec![sec(Read, Success, Section::Identity)],
+        "retention reads the identity (birth and death dates)"
+    );
+    assert!(claire.erase_patient(p).is_err());
+    assert_eq!(r.take(), vec![sec(Read, Success, Section::Identity), pe(Purge, Denied)]);
+    let req = claire.register_request(p, RequestKind::Copy, medvault::Timestamp::now()).unwrap();
+    claire.list_requests(false).unwrap();
+    claire.close_request(&req.id).unwrap();
+    assert_eq!(r.take(), vec![pe(Request, Success), pe(AuditQuery, Success), pe(Request, Success)]);
+}
