@@ -131,3 +131,20 @@ fn a_rewrap_interrupted_midway_resumes_without_loss() {
     let report = practice.session("dpo").verify_audit(None).unwrap();
     assert!(report.is_ok());
 }
+
+#[test]
+fn users_added_after_a_retirement_get_only_live_versions() {
+    let practice = Practice::new();
+    let p = practice.patient(3);
+    let admin = practice.session("admin");
+    admin.rotate_section_key(Section::Reports).unwrap();
+    practice.session("dr_martin").rewrap_section(Section::Reports, usize::MAX, |_, _| {}).unwrap();
+    admin.retire_key_versions(Section::Reports, 2).unwrap();
+    admin.add_user("nouvelle", &["nurse".into()], PASS).unwrap();
+    drop(practice.session("dr_martin")); // delivers what a holder has
+    let users = admin.list_users().unwrap();
+    let nouvelle = users.iter().find(|u| u.name == "nouvelle").unwrap();
+    assert!(nouvelle.pending_keys.is_empty(), "retired versions are not pending: {:?}", nouvelle.pending_keys);
+    practice.session("dr_martin").care_team_add(p, &medvault::session::CareMember::User("nouvelle".into())).unwrap();
+    assert_eq!(practice.session("nouvelle").read_reports(p).unwrap().len(), 1);
+}

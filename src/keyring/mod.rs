@@ -227,6 +227,12 @@ pub fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) 
         .collect()
 }
 
+/// The versions of a kind still in use (not retired), oldest first.
+pub fn live_key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
+    let min = key_state(backend, header, kind)?.map_or(1, |s| s.min_decryption);
+    Ok(key_versions(backend, header, kind)?.into_iter().filter(|v| v.version >= min).collect())
+}
+
 /// Creates a key version: signed record + recovery wrap. Returns the key.
 pub fn stage_key_version(
     batch: &mut Batch,

@@ -65,7 +65,7 @@ impl Session {
         let now = self.inner.clock.now();
         let (mut created, mut pending) = (Vec::new(), Vec::new());
         for kind in &user.entitled {
-            let versions = keyring::key_versions(backend, header, *kind)?;
+            let versions = keyring::live_key_versions(backend, header, *kind)?;
             if versions.is_empty() {
                 // First holder of this key: create version 1, seal it to the user and to the
                 // recovery key, and drop it (an administrator keeps no clinical key).
@@ -220,7 +220,7 @@ impl Session {
             let mut pending = Vec::new();
             if !ident.revoked {
                 for kind in &ident.entitled {
-                    for v in keyring::key_versions(backend, &self.inner.header, *kind)? {
+                    for v in keyring::live_key_versions(backend, &self.inner.header, *kind)? {
                         if backend
                             .get(Space::Grants, &keyring::records::grant_key(ident.id, *kind, v.version))?
                             .is_none()

@@ -18,7 +18,7 @@ pub fn user(g: &Global) -> Result<String, Failure> {
 }
 
 fn read_fd(fd: u32) -> Result<Zeroizing<String>, Failure> {
-    // /proc/self/fd avoids unsafe code to adopt a raw descriptor.
+    // Reading /proc/self/fd/N opens the descriptor by path, with no raw-descriptor adoption.
     let mut text = Zeroizing::new(String::new());
     std::fs::File::open(format!("/proc/self/fd/{fd}"))
         .and_then(|mut f| f.read_to_string(&mut text))
