@@ -191,17 +191,9 @@ pub fn key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> 
         }
         return Ok(Some(body));
     }
-    let newest = backend.range(
-        Space::KeyVersions,
-        &[kind.code()],
-        Some(&[kind.code() + 1]),
-        crate::storage::Order::Descending,
-        1,
-    )?;
-    Ok(newest.first().map(|(k, _)| {
-        let v = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
-        KeyState { format: 1, store: header.store, kind, primary: v, min_decryption: 1 }
-    }))
+    // No explicit state: the newest *signed* version is primary.
+    let newest = key_versions(backend, header, kind)?.into_iter().map(|v| v.version).max();
+    Ok(newest.map(|v| KeyState { format: 1, store: header.store, kind, primary: v, min_decryption: 1 }))
 }
 
 /// Stores a signed key state.

@@ -1,0 +1,110 @@
+//! Backward compatibility: a store written by format 1 (dumped key by key under
+//! tests/data/golden/store-v1.txt) must open, unlock, decrypt and verify in every later release.
+//! Regenerate only when the format version changes: `MEDVAULT_BLESS=1 cargo test --test store_compat`.
+
+use medvault::storage::{Backend, Batch, MemoryBackend, Space};
+use medvault::{
+    AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Sex, Store, StoreOptions,
+};
+use std::sync::Arc;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v1.txt");
+
+fn ctx() -> AccessContext {
+    AccessContext::treatment("compat")
+}
+
+fn write_fixture() {
+    let mem = Arc::new(MemoryBackend::new());
+    let (store, _shares) =
+        Store::create_with_backend(mem.clone(), "admin", b"golden admin pass", StoreOptions::insecure_fast_for_tests())
+            .unwrap();
+    let admin = store.unlock("admin", b"golden admin pass", ctx()).unwrap();
+    admin.add_user("doc", &["physician".into()], b"golden doctor pass").unwrap();
+    admin.add_user("dpo", &["auditor".into()], b"golden dpo pass").unwrap();
+    let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
+    let identity = Identity {
+        birth_name: "GOLDEN".into(),
+        first_names: vec!["Fixture".into()],
+        birth_date: Date::parse("1980-01-02").unwrap(),
+        sex: Sex::U,
+        birth_place_insee: "75056".into(),
+        used_name: None,
+        ins_matricule: None,
+        ins_oid: None,
+        identity_status: IdentityStatus::PROV,
+        address: None,
+        phone: None,
+        email: None,
+        insurance: None,
+        emergency_contact: None,
+        date_of_death: None,
+    };
+    let p = doc.create_patient(identity).unwrap();
+    let d = Date::parse("2026-11-22").unwrap();
+    let r = Report {
+        kind: ReportKind::Letter,
+        author: "Dr Golden".into(),
+        date: d,
+        title: "Courrier".into(),
+        body: "Texte du courrier".into(),
+    };
+    let e = doc.append_report(p, r.clone()).unwrap();
+    let mut corrected = r.clone();
+    corrected.body = "Texte corrigé".into();
+    doc.write(p, Some(e), corrected, Some("correction")).unwrap();
+    let exam = Exam {
+        kind: ExamKind::Lab,
+        code_system: Some("http://loinc.org".into()),
+        code: Some("718-7".into()),
+        label: "Hémoglobine".into(),
+        value: Some("13.2".into()),
+        unit: Some("g/dL".into()),
+        reference_range: None,
+        interpretation: None,
+        text: None,
+        date: d,
+        performer: "Labo".into(),
+    };
+    doc.append_exam(p, exam).unwrap();
+    drop((doc, admin));
+    store.close().unwrap();
+    let mut out = String::new();
+    for (k, v) in mem.snapshot() {
+        out.push_str(&format!("{} {}\n", hex::encode(k), hex::encode(v)));
+    }
+    std::fs::write(FIXTURE, out).unwrap();
+}
+
+#[test]
+fn a_format_1_store_opens_decrypts_and_verifies() {
+    if std::env::var_os("MEDVAULT_BLESS").is_some() {
+        write_fixture();
+    }
+    let text = std::fs::read_to_string(FIXTURE).expect("fixture");
+    let mem = Arc::new(MemoryBackend::new());
+    let mut batch = Batch::new();
+    for line in text.lines() {
+        let (k, v) = line.split_once(' ').unwrap();
+        let k = hex::decode(k).unwrap();
+        let space = Space::ALL.into_iter().find(|s| *s as u8 == k[0]).expect("known keyspace");
+        batch.put(space, k[1..].to_vec(), hex::decode(v).unwrap());
+    }
+    mem.apply(&batch).unwrap();
+    let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
+    let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
+    let p = doc
+        .find_patient(&medvault::FindQuery::BirthNameAndDate("Golden".into(), Date::parse("1980-01-02").unwrap()))
+        .unwrap();
+    assert_eq!(p.len(), 1);
+    let reports = doc.read_reports(p[0]).unwrap();
+    assert_eq!(
+        reports.iter().map(|r| r.content.body.as_str()).collect::<Vec<_>>(),
+        vec!["Texte du courrier", "Texte corrigé"]
+    );
+    assert_eq!(doc.read_exams(p[0]).unwrap()[0].content.value.as_deref(), Some("13.2"));
+    assert_eq!(doc.read_identity(p[0]).unwrap()[0].content.birth_name, "GOLDEN");
+    let report = store.unlock("dpo", b"golden dpo pass", ctx()).unwrap().verify_audit(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.size > 10);
+}
