@@ -25,7 +25,7 @@ pub enum Error {
     Denied(#[from] Denied),
     /// The user's roles allow the section but its key has not been delivered to them yet.
     #[error(
-        "this session does not hold the current {0} key: unlock again, or wait until a user holding it unlocks (keys are delivered then)"
+        "the {0} key has not been delivered to this user yet: it is sealed to them when a user holding it next unlocks"
     )]
     KeyPending(Section),
     /// Input that does not satisfy the documented rules; nothing was changed.

@@ -301,7 +301,7 @@ impl Store {
         let ident = record.signed.verify("user", &bundle.directory_public)?.clone();
         let secret = BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
         let keys = keyring::open_grants(inner.backend.as_ref(), &inner.header, &ident, &secret)?;
-        let session = Session::new(self.inner.clone(), ident, keys, SessionId::random(), context);
+        let session = Session::new(self.inner.clone(), ident, keys, secret, SessionId::random(), context);
         session.record_unlock()?;
         if let Some(signer) = session.keys().signer(KeyKind::AuditSigning) {
             inner.closing_signer.lock().get_or_insert(signer);

@@ -148,3 +148,17 @@ fn users_added_after_a_retirement_get_only_live_versions() {
     practice.session("dr_martin").care_team_add(p, &medvault::session::CareMember::User("nouvelle".into())).unwrap();
     assert_eq!(practice.session("nouvelle").read_reports(p).unwrap().len(), 1);
 }
+
+#[test]
+fn a_session_opened_before_a_rotation_picks_the_new_version_up_by_itself() {
+    let practice = Practice::new();
+    let p = practice.patient(4);
+    let doc = practice.session("dr_martin");
+    let nurse = practice.session("ines");
+    practice.session("admin").rotate_section_key(Section::Reports).unwrap();
+    // The long-lived session writes under v2 (it refreshes its keys when v2 is missing) ...
+    doc.append_report(p, Synth::new(5).report("Dr", Date::parse("2026-11-24").unwrap())).unwrap();
+    assert!(record_versions(&practice, p).contains(&2));
+    // ... and another long-lived session reads it.
+    assert_eq!(nurse.read_reports(p).unwrap().len(), 2);
+}

@@ -260,7 +260,7 @@ impl Session {
                 batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
                 Ok(batch)
             },
-            self.keys.signer(crate::crypto::KeyKind::AuditSigning).as_ref(),
+            self.keys().signer(crate::crypto::KeyKind::AuditSigning).as_ref(),
             self.durability,
         )?;
         Ok(pending.durable(&self.inner.committer)?.first_seq())

@@ -51,7 +51,9 @@ impl AccessContext {
 pub struct Session {
     pub(crate) inner: Arc<Inner>,
     pub(crate) user: UserIdentity,
-    keys: HeldKeys,
+    /// A snapshot of the keys held, replaced whole by `refresh_keys` (never mutated in place).
+    keys: parking_lot::RwLock<Arc<HeldKeys>>,
+    box_secret: crate::crypto::sealbox::BoxSecret,
     id: SessionId,
     context: AccessContext,
     durability: Durability,
@@ -72,11 +74,38 @@ impl Session {
         inner: Arc<Inner>,
         user: UserIdentity,
         keys: HeldKeys,
+        box_secret: crate::crypto::sealbox::BoxSecret,
         id: SessionId,
         context: AccessContext,
     ) -> Self {
         let durability = inner.durability;
-        Session { inner, user, keys, id, context, durability }
+        Session { inner, user, keys: parking_lot::RwLock::new(Arc::new(keys)), box_secret, id, context, durability }
+    }
+
+    /// The keys this session holds now.
+    pub(crate) fn keys(&self) -> Arc<HeldKeys> {
+        self.keys.read().clone()
+    }
+
+    /// Re-reads the keys sealed to this user: versions added by a rotation, keys delivered since
+    /// unlock. Called by itself when a needed version is missing.
+    pub fn refresh_keys(&self) -> Result<()> {
+        let fresh =
+            keyring::open_grants(self.inner.backend.as_ref(), &self.inner.header, &self.user, &self.box_secret)?;
+        *self.keys.write() = Arc::new(fresh);
+        Ok(())
+    }
+
+    /// One version of a key, refreshing the key set once if this session does not hold it yet.
+    pub(crate) fn key_version(&self, kind: KeyKind, version: u32) -> Result<crate::crypto::Key32> {
+        if let Some(k) = self.keys().key(kind, version) {
+            return Ok(k.clone());
+        }
+        self.refresh_keys()?;
+        self.keys().key(kind, version).cloned().ok_or(match kind {
+            KeyKind::Section(s) => Error::KeyPending(s),
+            _ => Error::KeyPending(crate::model::Section::Identity),
+        })
     }
 
     /// Sets when this session's operations are acknowledged. [`Durability::Buffered`] is for
@@ -104,17 +133,14 @@ impl Session {
     }
     /// The sections whose key this session holds (what it can decrypt).
     pub fn readable_sections(&self) -> Vec<crate::model::Section> {
-        self.keys.sections()
-    }
-    pub(crate) fn keys(&self) -> &HeldKeys {
-        &self.keys
+        self.keys().sections()
     }
 
     /// Test-only: the raw key material this session holds, to prove that enforcement is
     /// cryptographic (code that skips every check still cannot decrypt).
     #[cfg(feature = "testing")]
-    pub fn testing_held_keys(&self) -> &HeldKeys {
-        &self.keys
+    pub fn testing_held_keys(&self) -> Arc<HeldKeys> {
+        self.keys()
     }
 
     pub(crate) fn agent(&self) -> Agent {
@@ -140,7 +166,7 @@ impl Session {
     /// Appends events and writes without waiting for durability (for callers that must release
     /// a lock first, so that flushes are shared); finish with `PendingReceipt::durable`.
     pub(crate) fn append(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<crate::audit::PendingReceipt> {
-        let signer = self.keys.signer(KeyKind::AuditSigning);
+        let signer = self.keys().signer(KeyKind::AuditSigning);
         self.inner.audit.append(&self.inner.committer, drafts, batch, signer.as_ref(), self.durability)
     }
 
@@ -160,7 +186,8 @@ impl Session {
 
     /// Audits the unlock and delivers pending keys this session holds to entitled users.
     pub(crate) fn record_unlock(&self) -> Result<()> {
-        let (batch, delivered) = keyring::deliver_pending(self.inner.backend.as_ref(), &self.inner.header, &self.keys)?;
+        let (batch, delivered) =
+            keyring::deliver_pending(self.inner.backend.as_ref(), &self.inner.header, &self.keys())?;
         let mut drafts = vec![self.draft(Action::Unlock, Outcome::Success, Entity::default())];
         for (name, kinds) in delivered {
             let what: Vec<String> = kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect();

@@ -103,12 +103,12 @@ impl Session {
         let key_version = crate::keyring::key_state(self.inner.backend.as_ref(), &self.inner.header, kind)?
             .map(|s| s.primary)
             .ok_or(Error::KeyPending(section))?;
-        let section_key = self.keys.key(kind, key_version).ok_or(Error::KeyPending(section))?;
+        let section_key = self.key_version(kind, key_version)?;
         let store = self.store_id();
         let (e, revision) = (entry.entry_id, entry.revision);
         let data_key = Key32::random();
         let wrapped_key = aead::wrap_key(
-            section_key,
+            &section_key,
             &Binding::DataKeyWrap { store, patient, section, entry: e, revision, key_version },
             &data_key,
         );
@@ -128,10 +128,10 @@ impl Session {
             return Err(Error::Decrypt);
         }
         let key_version = stored.key_version;
-        let section_key = self.keys.key(KeyKind::Section(section), key_version).ok_or(Error::KeyPending(section))?;
+        let section_key = self.key_version(KeyKind::Section(section), key_version)?;
         let store = self.store_id();
         let data_key = aead::unwrap_key(
-            section_key,
+            &section_key,
             &Binding::DataKeyWrap { store, patient, section, entry, revision, key_version },
             &stored.wrapped_key,
         )?;
@@ -201,7 +201,7 @@ impl Session {
             Denied::SectionWrite(Section::Identity),
         )?;
         identity.validate()?;
-        if !self.keys.holds(KeyKind::Section(Section::Identity)) {
+        if !self.keys().holds(KeyKind::Section(Section::Identity)) {
             return Err(self.refuse(Action::PatientCreate, ent, Error::KeyPending(Section::Identity)));
         }
         let now = self.inner.clock.now();
@@ -254,7 +254,7 @@ impl Session {
         if !self.patient_exists(patient)? {
             return Err(self.refuse(Action::Write, ent, Error::NotFound(format!("patient {patient}"))));
         }
-        if !self.keys.holds(KeyKind::Section(section)) {
+        if !self.keys().holds(KeyKind::Section(section)) {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
         }
         let now = self.inner.clock.now();
@@ -321,7 +321,8 @@ impl Session {
     }
 
     fn blind_tokens(&self, identity: &Identity) -> Result<Vec<Vec<u8>>> {
-        let (_, key) = self.keys.newest(KeyKind::BlindIndex).ok_or(Error::KeyPending(Section::Identity))?;
+        let keys = self.keys();
+        let (_, key) = keys.newest(KeyKind::BlindIndex).ok_or(Error::KeyPending(Section::Identity))?;
         let mut out = Vec::new();
         if let Some(m) = &identity.ins_matricule {
             let t = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
@@ -358,7 +359,8 @@ impl Session {
             ent.clone(),
             Denied::SectionRead(Section::Identity),
         )?;
-        let Some((_, key)) = self.keys.newest(KeyKind::BlindIndex) else {
+        let keys = self.keys();
+        let Some((_, key)) = keys.newest(KeyKind::BlindIndex) else {
             return Err(self.refuse(Action::Search, ent, Error::KeyPending(Section::Identity)));
         };
         let (kind, token) = match query {
@@ -394,7 +396,8 @@ impl Session {
     /// this session holds, skipping every policy check. Proves that enforcement is by keys.
     #[cfg(feature = "testing")]
     pub fn testing_decrypt_bypassing_checks(&self, patient: PatientId, section: Section) -> Result<usize> {
-        let keys: Vec<&Key32> = self.keys.keys.values().collect();
+        let held = self.keys();
+        let keys: Vec<&Key32> = held.keys.values().collect();
         match testing_open_with(self.inner.backend.as_ref(), self.store_id(), &keys, patient, section)? {
             0 => Err(Error::Decrypt),
             n => Ok(n),

@@ -34,7 +34,9 @@ impl Session {
     fn directory_for(&self, action: Action, section: Section) -> Result<crate::crypto::SigningSecret> {
         let ent = section_entity(section);
         self.require(self.inner.header.policy.may_manage(&self.user.roles), action, ent.clone(), Denied::ManageUsers)?;
-        self.keys.signer(KeyKind::Directory).ok_or_else(|| self.refuse(action, ent, Error::Denied(Denied::ManageUsers)))
+        self.keys()
+            .signer(KeyKind::Directory)
+            .ok_or_else(|| self.refuse(action, ent, Error::Denied(Denied::ManageUsers)))
     }
 
     fn current_state(&self, kind: KeyKind) -> Result<KeyState> {
@@ -131,7 +133,7 @@ impl Session {
             Denied::SectionRead(section),
         )?;
         let state = self.current_state(kind)?;
-        let new_key = self.keys.key(kind, state.primary).ok_or(Error::KeyPending(section))?;
+        let new_key = self.key_version(kind, state.primary)?;
         let stale = self.stale_revisions(section, state.primary)?;
         let total = stale.len() as u64;
         let store = self.inner.header.store;
@@ -142,13 +144,13 @@ impl Session {
             for (k, stored) in chunk.iter().take(limit.saturating_sub(done as usize)) {
                 let (patient, _, entry, revision) = parse_record_key(k)?;
                 let old_version = stored.key_version;
-                let old_key = self.keys.key(kind, old_version).ok_or(Error::KeyPending(section))?;
+                let old_key = self.key_version(kind, old_version)?;
                 let old_bind =
                     Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: old_version };
-                let data_key = aead::unwrap_key(old_key, &old_bind, &stored.wrapped_key)?;
+                let data_key = aead::unwrap_key(&old_key, &old_bind, &stored.wrapped_key)?;
                 let new_bind =
                     Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: state.primary };
-                let wrapped_key = aead::wrap_key(new_key, &new_bind, &data_key);
+                let wrapped_key = aead::wrap_key(&new_key, &new_bind, &data_key);
                 let updated = StoredRevision {
                     format: stored.format,
                     key_version: state.primary,

@@ -43,7 +43,7 @@ fn target(name: &str) -> Entity {
 impl Session {
     fn directory_signer(&self, action: Action, name: &str) -> Result<crate::crypto::SigningSecret> {
         self.require(self.policy_ref().may_manage(&self.user.roles), action, target(name), Denied::ManageUsers)?;
-        self.keys
+        self.keys()
             .signer(KeyKind::Directory)
             .ok_or_else(|| self.refuse(action, target(name), Error::Denied(Denied::ManageUsers)))
     }
@@ -76,8 +76,9 @@ impl Session {
                 continue;
             }
             let mut missing = false;
+            let held = self.keys();
             for v in versions {
-                match self.keys.key(*kind, v.version) {
+                match held.key(*kind, v.version) {
                     Some(key) => keyring::stage_grant(batch, header.store, user, *kind, v.version, key)?,
                     None => missing = true,
                 }
@@ -295,7 +296,7 @@ impl Session {
             Entity::default(),
             Denied::Audit,
         )?;
-        let signer = self.keys.signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
         self.commit(vec![self.draft(Action::CheckpointExport, Outcome::Success, Entity::default())], Batch::new())?;
         self.inner.audit.checkpoint(&self.inner.committer, &signer)
     }
@@ -315,7 +316,7 @@ impl Session {
         let Some(days) = self.inner.header.audit_retention_days else {
             return Err(Error::Invalid("this store keeps every audit event (no retention setting)".into()));
         };
-        let signer = self.keys.signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
         let now = self.inner.clock.now();
         let cutoff = now.plus_millis(-(days as i64) * 86_400_000);
         let (pruned, horizon) = crate::audit::retention::prune(
