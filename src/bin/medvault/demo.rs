@@ -209,7 +209,39 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
             format!("FIRST BAD SEQ {:?}", report.first_bad_seq())
         }
     );
-    drop((dpo, oncall, nurse, desk));
+    // 8. The patient asks for a copy of the file with its access history (RGPD art. 15).
+    let gp = unlock(&store, "dr_martin", "cabinet-1", Purpose::PatientRequest)?;
+    let copy = gp.export_patient(patient)?;
+    let html_path = dir.join("copie-dossier-patient.html");
+    let fhir_path = dir.join("copie-dossier-patient.fhir.json");
+    let write = |p: &std::path::Path, text: String| {
+        std::fs::write(p, text).map_err(|e| Error::Invalid(format!("cannot write {}: {e}", p.display())))
+    };
+    write(&html_path, medvault::export::html::page(&copy))?;
+    write(
+        &fhir_path,
+        serde_json::to_string_pretty(&medvault::export::fhir::bundle(&copy))
+            .map_err(|e| Error::Invalid(e.to_string()))?,
+    )?;
+    println!(
+        "\n[patient request] dr_martin exports the patient's copy ({} access events listed): {} and {}",
+        copy.access_history.len(),
+        html_path.display(),
+        fhir_path.display()
+    );
+    // 9. A verifiable extract for the regulator, checked without the store.
+    let extract =
+        dpo.audit_extract(&medvault::export::extract::ExtractFilter { patient: Some(patient), ..Default::default() })?;
+    let extract_path = dir.join("extrait-audit.ndjson");
+    write(&extract_path, extract.clone())?;
+    let checked = medvault::export::extract::verify_extract(&extract, Some(&store.audit_public_key()))?;
+    println!(
+        "[DPO] audit extract for the regulator: {} events, each proven against a signed checkpoint; verified without the store: {}",
+        checked.events,
+        extract_path.display()
+    );
+    drop((dpo, oncall, nurse, desk, gp));
+    let public_key = store.audit_public_key();
     store.close()?;
     println!(
         "\ndone in {:.1} s; the store stays in {} for you to explore.",
@@ -227,5 +259,6 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         "  MEDVAULT_USER=claire MEDVAULT_PASSPHRASE=demo-claire-passphrase {exe} read {patient} --section exams   # refused: exit 3"
     );
     println!("  MEDVAULT_USER=admin MEDVAULT_PASSPHRASE=demo-admin-passphrase {exe} user list");
+    println!("  {exe} verify-extract {} --key {}", dir.join("extrait-audit.ndjson").display(), hex::encode(public_key));
     Ok(())
 }
