@@ -183,6 +183,20 @@ pub fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
 
 /// The primary and oldest accepted versions of a kind (checked); `None` when no version exists.
 pub fn key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Option<KeyState>> {
+    if let Some(state) = explicit_key_state(backend, header, kind)? {
+        return Ok(Some(state));
+    }
+    Ok(implicit_key_state(header, kind, &key_versions(backend, header, kind)?))
+}
+
+/// With no stored state, the newest *signed* version is primary and every version is live.
+fn implicit_key_state(header: &StoreHeader, kind: KeyKind, versions: &[KeyVersion]) -> Option<KeyState> {
+    let newest = versions.iter().map(|v| v.version).max()?;
+    Some(KeyState { format: 1, store: header.store, kind, primary: newest, min_decryption: 1 })
+}
+
+/// The stored (directory-signed) state of a kind, if any.
+fn explicit_key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Option<KeyState>> {
     if let Some(bytes) = backend.get(Space::Meta, &key_state_key(kind))? {
         let s: Signed<KeyState> = codec::decode(&bytes, "key state")?;
         let body = s.verify("key-state", &header.directory_public)?.clone();
@@ -191,9 +205,18 @@ pub fn key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> 
         }
         return Ok(Some(body));
     }
-    // No explicit state: the newest *signed* version is primary.
-    let newest = key_versions(backend, header, kind)?.into_iter().map(|v| v.version).max();
-    Ok(newest.map(|v| KeyState { format: 1, store: header.store, kind, primary: v, min_decryption: 1 }))
+    Ok(None)
+}
+
+/// The live (not retired) signed versions of a kind, reading its versions and state once.
+fn live_versions_of(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
+    let versions = key_versions(backend, header, kind)?;
+    let state = match explicit_key_state(backend, header, kind)? {
+        Some(s) => Some(s),
+        None => implicit_key_state(header, kind, &versions),
+    };
+    let min = state.map_or(1, |s| s.min_decryption);
+    Ok(versions.into_iter().filter(|v| v.version >= min).collect())
 }
 
 /// Stores a signed key state.
@@ -221,8 +244,7 @@ pub fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) 
 
 /// The versions of a kind still in use (not retired), oldest first.
 pub fn live_key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
-    let min = key_state(backend, header, kind)?.map_or(1, |s| s.min_decryption);
-    Ok(key_versions(backend, header, kind)?.into_iter().filter(|v| v.version >= min).collect())
+    live_versions_of(backend, header, kind)
 }
 
 /// Creates a key version: signed record + recovery wrap. Returns the key.
@@ -286,14 +308,15 @@ pub fn open_grants(
         if !user.entitled.contains(&kind) {
             continue; // left over from a removed role: never used
         }
-        if key_state(backend, header, kind)?.is_some_and(|s| version < s.min_decryption) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = versions.entry(kind) {
+            slot.insert(live_versions_of(backend, header, kind)?);
+        }
+        let live = &versions[&kind];
+        if live.iter().all(|kv| kv.version != version) && live.iter().any(|kv| kv.version > version) {
             continue; // retired version: no data uses it any more
         }
         let key = sealbox::open_key(secret, &Binding::Grant { store: header.store, user: user.id, kind, version }, &v)?;
-        if let std::collections::btree_map::Entry::Vacant(slot) = versions.entry(kind) {
-            slot.insert(key_versions(backend, header, kind)?);
-        }
-        let known = versions[&kind].iter().find(|kv| kv.version == version);
+        let known = live.iter().find(|kv| kv.version == version);
         match known {
             Some(kv) if kv.fingerprint == fingerprint(header.store, kind, version, &key) => {
                 keys.insert((kind, version), key);
@@ -317,6 +340,12 @@ pub type Delivery = (String, Vec<KeyKind>);
 pub fn deliver_pending(backend: &dyn Backend, header: &StoreHeader, held: &HeldKeys) -> Result<(Batch, Vec<Delivery>)> {
     let mut batch = Batch::new();
     let mut delivered = Vec::new();
+    let mut min_version: BTreeMap<KeyKind, u32> = BTreeMap::new();
+    for (kind, _) in held.keys.keys() {
+        if let std::collections::btree_map::Entry::Vacant(slot) = min_version.entry(*kind) {
+            slot.insert(key_state(backend, header, *kind)?.map_or(1, |s| s.min_decryption));
+        }
+    }
     for record in all_users(backend)? {
         let Ok(user) = record.signed.verify("user", &header.directory_public) else {
             tracing::warn!("skipping a user record with a bad directory signature");
@@ -330,7 +359,7 @@ pub fn deliver_pending(backend: &dyn Backend, header: &StoreHeader, held: &HeldK
             if !user.entitled.contains(kind) {
                 continue;
             }
-            if key_state(backend, header, *kind)?.is_some_and(|s| *version < s.min_decryption) {
+            if min_version.get(kind).is_some_and(|min| version < min) {
                 continue;
             }
             if backend.get(Space::Grants, &grant_key(user.id, *kind, *version))?.is_none() {

@@ -72,6 +72,10 @@ impl Session {
                 let key = Key32::random();
                 keyring::stage_key_version(batch, header, *kind, 1, &key, directory, now)?;
                 keyring::stage_grant(batch, header.store, user, *kind, 1, &key)?;
+                // An explicit state lets every write find the primary version in one read.
+                let state =
+                    keyring::KeyState { format: 1, store: header.store, kind: *kind, primary: 1, min_decryption: 1 };
+                keyring::stage_key_state(batch, state, directory)?;
                 created.push(*kind);
                 continue;
             }
