@@ -85,7 +85,7 @@ fn main() {
         loop {
             let page = backend.range(Space::AuditEvents, &lo, None, Order::Ascending, 10_000).expect("scan");
             for (_, v) in &page {
-                let e: medvault::AuditEvent = medvault::codec::decode(v, "e").expect("event");
+                let e = medvault::AuditEvent::decode(v).expect("event");
                 hits += usize::from(e.entity.patient == Some(target));
             }
             match page.last() {

@@ -87,25 +87,62 @@ pub enum Denied {
     LockedOut(String),
 }
 
-/// A failure of the storage backend.
+/// A failure of the storage backend. Engine texts never reach users: each engine's errors are
+/// mapped to one of these kinds at the backend boundary, with the underlying error as source.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
-    /// The embedded sled database failed.
-    #[error("sled: {0}")]
-    Sled(String),
+    /// Another process holds the embedded store (embedded engines allow one process at a time).
+    #[error(
+        "the store is in use by another process{}; close it there, or use a server backend for several workstations",
+        holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
+    )]
+    StoreBusy {
+        /// What is known of the holder (process id), if anything.
+        holder: Option<String>,
+    },
+    /// The engine found its files damaged (bad checksum, truncated or unreadable structure), or
+    /// panicked on them.
+    #[error("the {engine} files are damaged: {what}")]
+    Corrupted {
+        /// Which engine.
+        engine: &'static str,
+        /// What was found (never data).
+        what: &'static str,
+    },
+    /// The disk (or quota) is full; nothing of the failed operation was kept.
+    #[error("disk full: the operation was not recorded; free space and retry")]
+    DiskFull(#[source] std::io::Error),
     /// File-system I/O failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// Another engine failure, by kind.
+    #[error("{engine}: {what}")]
+    Engine {
+        /// Which engine.
+        engine: &'static str,
+        /// What failed.
+        what: &'static str,
+        /// The engine's own error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// An injected fault (test backend only).
     #[error("injected fault: {0}")]
     Injected(&'static str),
 }
 
-impl From<sled::Error> for StorageError {
-    fn from(e: sled::Error) -> Self {
-        StorageError::Sled(e.to_string())
+impl StorageError {
+    /// Classifies an I/O error (disk full is its own kind).
+    pub fn from_io(e: std::io::Error) -> StorageError {
+        if is_disk_full(&e) { StorageError::DiskFull(e) } else { StorageError::Io(e) }
     }
+}
+
+/// Whether an I/O error means the disk or quota is full.
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        || matches!(e.raw_os_error(), Some(28) | Some(122))
 }
 
 impl Error {
@@ -115,6 +152,6 @@ impl Error {
     }
     /// Whether this error means "integrity failure" (CLI exit code 4).
     pub fn is_integrity(&self) -> bool {
-        matches!(self, Error::Integrity(_) | Error::Decrypt)
+        matches!(self, Error::Integrity(_) | Error::Decrypt | Error::Storage(StorageError::Corrupted { .. }))
     }
 }

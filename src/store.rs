@@ -13,9 +13,10 @@ use crate::keyring::{self, META_HEADER, Signed, StoreHeader};
 use crate::model::{SessionId, StoreId, Timestamp, UserId};
 use crate::policy::Policy;
 use crate::session::{AccessContext, Session};
-use crate::storage::{Backend, Batch, Committer, Durability, SledBackend, Space};
+use crate::storage::witness::{self, WitnessFile, WitnessRead};
+use crate::storage::{Backend, Batch, Committer, Durability, Engine, Space, engine};
 use parking_lot::Mutex;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Options for creating a store.
@@ -38,6 +39,8 @@ pub struct StoreOptions {
     /// Audit payloads older than this many days may be pruned by an auditor (`None`, the
     /// default: keep everything). Hospital traces: 6 months (CSP R6113-9-2); CNIL: 6-12 months.
     pub audit_retention_days: Option<u32>,
+    /// Embedded engine of a store created in a folder (default: redb).
+    pub engine: Engine,
 }
 
 impl Default for StoreOptions {
@@ -51,6 +54,7 @@ impl Default for StoreOptions {
             clock: Arc::new(SystemClock),
             durability: Durability::Immediate,
             audit_retention_days: None,
+            engine: Engine::default(),
         }
     }
 }
@@ -73,6 +77,28 @@ pub(crate) struct Inner {
     pub(crate) write_lock: Mutex<()>,
     /// The audit key, learned from the first unlocked session, to sign a checkpoint on close.
     pub(crate) closing_signer: Mutex<Option<SigningSecret>>,
+    /// The store folder and its engine (embedded stores only).
+    pub(crate) location: Option<(PathBuf, Engine)>,
+}
+
+impl Inner {
+    /// Compares the witness file with the log (embedded stores only).
+    pub(crate) fn witness_problem(&self) -> Result<Option<crate::audit::Problem>> {
+        let Some((dir, _)) = &self.location else { return Ok(None) };
+        Ok(match witness::read(dir)? {
+            // A store of the first release, or a witness removed by hand: the next commit
+            // writes a new one (a local witness is no defence against its own deletion).
+            WitnessRead::Missing => None,
+            WitnessRead::Damaged => Some(crate::audit::Problem {
+                seq: 0,
+                what: "both slots of the witness file are damaged: cannot confirm that no acknowledged event was lost"
+                    .into(),
+            }),
+            WitnessRead::Mark(m) => {
+                crate::audit::verify::witness_problem(self.backend.as_ref(), self.header.store, self.audit.size(), &m)
+            }
+        })
+    }
 }
 
 /// An open store. Cheap to share between threads (`Clone` is a reference count).
@@ -88,24 +114,38 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Creates a store in `dir` (sled) with its first administrator. Returns the recovery shares,
-    /// which exist nowhere else: hand each to its holder.
+    /// Creates a store in `dir` (on `options.engine`, redb by default) with its first
+    /// administrator. Returns the recovery shares, which exist nowhere else: hand each to its
+    /// holder.
     pub fn create(
         dir: &Path,
         admin: &str,
         passphrase: &[u8],
         options: StoreOptions,
     ) -> Result<(Store, Vec<RecoveryShare>)> {
-        if dir.join("conf").exists() || dir.join("db").exists() {
+        if engine::detect(dir)?.is_some() {
             return Err(Error::AlreadyExists(format!("a store already exists in {}", dir.display())));
         }
-        let backend = Arc::new(SledBackend::open(dir)?);
-        Self::create_with_backend(backend, admin, passphrase, options)
+        let backend = engine::create(dir, options.engine)?;
+        let witness = WitnessFile::open(dir)?;
+        let location = Some((dir.to_path_buf(), options.engine));
+        Self::create_on(backend, location, Some(witness), admin, passphrase, options)
     }
 
     /// Creates a store on any backend.
     pub fn create_with_backend(
         backend: Arc<dyn Backend>,
+        admin: &str,
+        passphrase: &[u8],
+        options: StoreOptions,
+    ) -> Result<(Store, Vec<RecoveryShare>)> {
+        Self::create_on(backend, None, None, admin, passphrase, options)
+    }
+
+    fn create_on(
+        backend: Arc<dyn Backend>,
+        location: Option<(PathBuf, Engine)>,
+        witness: Option<WitnessFile>,
         admin: &str,
         passphrase: &[u8],
         options: StoreOptions,
@@ -164,7 +204,9 @@ impl Store {
             keyring::stage_key_version(&mut batch, &header, kind, 1, &key, &directory, now)?;
             keyring::stage_grant(&mut batch, store, admin_identity, kind, 1, &key)?;
         }
-        let committer = Committer::new(backend.clone());
+        // Stores created from format 2 on record their writes from the first event.
+        batch.put(Space::Meta, crate::audit::log::META_BASELINE.to_vec(), 0u64.to_be_bytes().to_vec());
+        let committer = Committer::with_witness(backend.clone(), witness);
         let audit = AuditLog::load(backend.as_ref(), store, header.checkpoint_interval, options.clock.clone())?;
         let agent = Agent {
             user: Some(admin_identity.id),
@@ -176,16 +218,31 @@ impl Store {
         let draft = EventDraft::new(Action::StoreCreate, Outcome::Success, agent, Purpose::Operations);
         audit.append(&committer, vec![draft], batch, Some(&audit_key), Durability::Immediate)?.durable(&committer)?;
         tracing::info!(store = %store, "store created");
-        let s = Store::assemble(backend, header, committer, audit, options.clock, options.durability);
+        let s = Store::assemble(backend, header, committer, audit, options.clock, options.durability, location);
         Ok((s, shares))
     }
 
-    /// Opens the sled store in `dir`.
+    /// Opens the store in `dir`, whatever its engine. Fails with an integrity error if the
+    /// store no longer holds every audit event its witness saw acknowledged.
     pub fn open(dir: &Path) -> Result<Store> {
-        if !dir.join("conf").exists() && !dir.join("db").exists() {
-            return Err(Error::NotFound(format!("no store in {}", dir.display())));
+        let store = Self::open_for_verification(dir)?;
+        if let Some(problem) = store.witness_problem()? {
+            return Err(Error::Integrity(problem.what));
         }
-        Self::open_with_backend(Arc::new(SledBackend::open(dir)?), Arc::new(SystemClock))
+        Ok(store)
+    }
+
+    /// Opens the store in `dir` even if its witness disagrees with it, so that an auditor can
+    /// run a full verification (which reports the disagreement). Nothing else should use it.
+    pub fn open_for_verification(dir: &Path) -> Result<Store> {
+        let (engine, backend) =
+            engine::open(dir)?.ok_or_else(|| Error::NotFound(format!("no store in {}", dir.display())))?;
+        let header = keyring::load_header(backend.as_ref(), None)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let audit = AuditLog::load(backend.as_ref(), header.store, header.checkpoint_interval, clock.clone())?;
+        let committer = Committer::with_witness(backend.clone(), Some(WitnessFile::open(dir)?));
+        let location = Some((dir.to_path_buf(), engine));
+        Ok(Store::assemble(backend, header, committer, audit, clock, Durability::Immediate, location))
     }
 
     /// Opens a store on any backend.
@@ -194,7 +251,7 @@ impl Store {
         let header = keyring::load_header(backend.as_ref(), None)?;
         let committer = Committer::new(backend.clone());
         let audit = AuditLog::load(backend.as_ref(), header.store, header.checkpoint_interval, clock.clone())?;
-        Ok(Store::assemble(backend, header, committer, audit, clock, Durability::Immediate))
+        Ok(Store::assemble(backend, header, committer, audit, clock, Durability::Immediate, None))
     }
 
     fn assemble(
@@ -204,6 +261,7 @@ impl Store {
         audit: AuditLog,
         clock: Arc<dyn Clock>,
         durability: Durability,
+        location: Option<(PathBuf, Engine)>,
     ) -> Store {
         Store {
             inner: Arc::new(Inner {
@@ -215,8 +273,19 @@ impl Store {
                 durability,
                 write_lock: Mutex::new(()),
                 closing_signer: Mutex::new(None),
+                location,
             }),
         }
+    }
+
+    /// The disagreement between the witness file and the log, if any (embedded stores only).
+    pub fn witness_problem(&self) -> Result<Option<crate::audit::Problem>> {
+        self.inner.witness_problem()
+    }
+
+    /// The embedded engine of this store (`None`: a store on a backend given by the caller).
+    pub fn engine(&self) -> Option<Engine> {
+        self.inner.location.as_ref().map(|(_, e)| *e)
     }
 
     /// The store's id.
@@ -304,6 +373,12 @@ impl Store {
         let session = Session::new(self.inner.clone(), ident, keys, secret, SessionId::random(), context);
         session.record_unlock()?;
         if let Some(signer) = session.keys().signer(KeyKind::AuditSigning) {
+            if inner.backend.get(Space::Meta, crate::audit::log::META_BASELINE)?.is_none() {
+                // A store of format 1: record what it holds, so that verify checks records
+                // from here on.
+                let draft = session.draft(Action::RecordBaseline, Outcome::Success, crate::audit::Entity::default());
+                inner.audit.append_baseline(&inner.committer, draft, &signer)?.durable(&inner.committer)?;
+            }
             inner.closing_signer.lock().get_or_insert(signer);
         }
         Ok(session)

@@ -22,7 +22,7 @@ const ROLES: [(&str, &str); 6] = [
 
 fn last_event(mem: &MemoryBackend) -> AuditEvent {
     let (_, v) = mem.range(Space::AuditEvents, &[], None, Order::Descending, 1).unwrap().remove(0);
-    medvault::codec::decode(&v, "event").unwrap()
+    medvault::AuditEvent::decode(&v).unwrap()
 }
 
 /// The rule, written out independently of the library: role first (no key, no access), then

@@ -26,7 +26,7 @@ impl Recorder {
         self.next += rows.len() as u64;
         rows.iter()
             .map(|(_, v)| {
-                let e: AuditEvent = medvault::codec::decode(v, "e").unwrap();
+                let e = AuditEvent::decode(v).unwrap();
                 (e.action, e.outcome, e.entity.section, e.entity.target_user.clone())
             })
             .collect()
@@ -165,8 +165,7 @@ fn a_search_records_one_event_per_patient_returned_and_never_the_query() {
     let seen = r.take();
     assert_eq!(seen.len(), 2);
     let rows = mem.scan_prefix(Space::AuditEvents, &[]).unwrap();
-    let last: Vec<AuditEvent> =
-        rows[rows.len() - 2..].iter().map(|(_, v)| medvault::codec::decode(v, "e").unwrap()).collect();
+    let last: Vec<AuditEvent> = rows[rows.len() - 2..].iter().map(|(_, v)| AuditEvent::decode(v).unwrap()).collect();
     let mut patients: Vec<_> = last.iter().map(|e| e.entity.patient.unwrap()).collect();
     patients.sort();
     let mut want = vec![a, b];

@@ -79,19 +79,25 @@ fn a_write_whose_audit_append_fails_changes_nothing() {
 }
 
 #[test]
-fn buffered_sessions_do_not_wait_for_the_flush_and_immediate_ones_do() {
+fn buffered_sessions_buffer_writes_only_and_reads_always_wait_for_the_disk() {
     let (_mem, faulty, practice) = setup();
     let p = practice.patient(4);
     let mut bulk = practice.session("dr_martin");
     bulk.set_durability(medvault::Durability::Buffered);
     let normal = practice.session("dr_martin");
     faulty.set(Faults { fail_flush: true, ..Faults::default() });
-    // Buffered: acknowledged without a flush (a crash may lose this suffix, never leave a gap).
-    assert_eq!(bulk.read_reports(p).unwrap().len(), 1);
+    // Buffered writes are acknowledged without a flush (a crash may lose this suffix, never
+    // leave a gap).
     bulk.create_patient(medvault::synthetic::Synth::new(9).identity()).unwrap();
+    // A read returns data only once its event is on disk, whatever the session's durability.
+    assert!(matches!(bulk.read_reports(p), Err(Error::AuditUnavailable(_))));
+    assert!(matches!(bulk.export_patient(p), Err(Error::AuditUnavailable(_))));
+    let q = medvault::FindQuery::BirthNameAndDate("X".into(), medvault::Date::parse("2000-01-01").unwrap());
+    assert!(matches!(bulk.find_patient(&q), Err(Error::AuditUnavailable(_))));
     // Immediate (the default): nothing is returned unless the flush succeeds.
     assert!(matches!(normal.read_reports(p), Err(Error::AuditUnavailable(_))));
     assert!(practice.store.flush().is_err());
     faulty.set(Faults::default());
     practice.store.flush().unwrap();
+    assert_eq!(bulk.read_reports(p).unwrap().len(), 1);
 }

@@ -69,9 +69,9 @@ fn an_edited_event_is_found() {
 fn an_edited_event_with_recomputed_hashes_is_found_by_the_signatures() {
     let (mem, _practice) = setup();
     // The forger re-encodes a plausible event and rewrites its leaf: only signed roots remain.
-    let mut ev: AuditEvent = medvault::codec::decode(&event_at(&mem, 12), "e").unwrap();
+    let mut ev = AuditEvent::decode(&event_at(&mem, 12)).unwrap();
     ev.outcome = if ev.outcome == Outcome::Success { Outcome::Denied } else { Outcome::Success };
-    let bytes = medvault::codec::encode(&ev).unwrap();
+    let bytes = ev.encode().unwrap();
     let leaf = merkle::leaf_hash(&bytes);
     put(&mem, Space::AuditEvents, 12u64.to_be_bytes().to_vec(), bytes);
     let mut k = vec![0u8];
@@ -134,8 +134,9 @@ fn a_forged_event_appended_with_consistent_hashes_is_found_and_never_signed() {
         purpose: Purpose::Treatment,
         entity: Entity::default(),
         detail: None,
+        writes: Vec::new(),
     };
-    let bytes = medvault::codec::encode(&forged).unwrap();
+    let bytes = forged.encode().unwrap();
     let (format, mut frontier): (u16, Frontier) =
         medvault::codec::decode(&mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(), "f").unwrap();
     for (level, index, hash) in frontier.push(merkle::leaf_hash(&bytes)) {

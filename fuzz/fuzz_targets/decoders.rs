@@ -5,7 +5,7 @@ use medvault::audit::{AuditEvent, Checkpoint};
 use medvault::keyring::{Signed, StoreHeader, UserRecord};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = medvault::codec::decode::<AuditEvent>(data, "fuzz");
+    let _ = AuditEvent::decode(data);
     let _ = medvault::codec::decode::<Checkpoint>(data, "fuzz");
     let _ = medvault::codec::decode::<UserRecord>(data, "fuzz");
     let _ = medvault::codec::decode::<Signed<StoreHeader>>(data, "fuzz");

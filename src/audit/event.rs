@@ -72,11 +72,14 @@ pub enum Action {
     Purge,
     /// A patient's request registered or closed (copy, rectification, erasure, objection).
     Request,
+    /// The records present when a store of format 1 was first opened by a later release: the
+    /// starting point from which `verify` checks stored records against the log.
+    RecordBaseline,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::StoreCreate,
         Action::Unlock,
         Action::Read,
@@ -108,6 +111,7 @@ impl Action {
         Action::LegalHold,
         Action::Purge,
         Action::Request,
+        Action::RecordBaseline,
     ];
     /// Stable kebab-case name.
     pub fn name(self) -> &'static str {
@@ -143,6 +147,7 @@ impl Action {
             Action::LegalHold => "legal-hold",
             Action::Purge => "purge",
             Action::Request => "request",
+            Action::RecordBaseline => "record-baseline",
         }
     }
     /// Parses a kebab-case name.
@@ -168,7 +173,8 @@ impl Action {
             | Action::Lockout
             | Action::LockoutLift
             | Action::KeyRewrap
-            | Action::KeyPolicy => "U",
+            | Action::KeyPolicy
+            | Action::RecordBaseline => "U",
             Action::Unlock | Action::Export | Action::CheckpointExport => "E",
         }
     }
@@ -276,10 +282,67 @@ pub struct Entity {
     pub target_user: Option<String>,
 }
 
-/// One audit event as stored (the leaf data of the Merkle tree is its encoding).
+/// The state an operation left a stored record in, as its audit event records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RecordState {
+    /// The record was removed.
+    Deleted,
+    /// The record holds exactly the value with this digest ([`record_digest`]).
+    Digest(#[serde(with = "hex_or_bytes")] [u8; 32]),
+    /// The record exists; its value is signed elsewhere (checkpoints, the signed head).
+    Present,
+}
+
+/// One record an operation wrote: keyspace byte, logical key, resulting state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordWrite {
+    /// Keyspace byte (docs/format.md §1).
+    pub space: u8,
+    /// Logical key.
+    #[serde(with = "hex_or_bytes")]
+    pub key: Vec<u8>,
+    /// What the record became.
+    pub state: RecordState,
+}
+
+/// Digest of a stored record value: `SHA-256("medvault/record/v1" ‖ value)`.
+pub fn record_digest(value: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"medvault/record/v1");
+    h.update(value);
+    h.finalize().into()
+}
+
+/// Byte strings as hex in JSON, raw in the binary codec.
+mod hex_or_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(v))
+        } else {
+            serde::Serialize::serialize(v.as_ref(), s)
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+        let bytes: Vec<u8> = if d.is_human_readable() {
+            hex::decode(String::deserialize(d)?).map_err(serde::de::Error::custom)?
+        } else {
+            Vec::<u8>::deserialize(d)?
+        };
+        T::try_from(bytes).map_err(|_| serde::de::Error::custom("wrong length"))
+    }
+}
+
+/// Current format of new events (2: with the records each operation wrote).
+pub const EVENT_FORMAT: u16 = 2;
+
+/// One audit event as stored (the leaf data of the Merkle tree is its encoding,
+/// [`AuditEvent::encode`]; format 1 events have no `writes`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// Format version of the event encoding.
+    /// Format version of the event encoding (1 or 2).
     pub format: u16,
     /// Sequence number (0-based, gap-free); equals the leaf index.
     pub seq: u64,
@@ -297,6 +360,39 @@ pub struct AuditEvent {
     pub entity: Entity,
     /// A reason (denial cause, break-glass justification, revision reason is *not* put here).
     pub detail: Option<String>,
+    /// The records the operation wrote (format 2; on the first event of an operation only), so
+    /// that `verify` can check every stored record against the log in both directions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<RecordWrite>,
+}
+
+/// Format 1 layout (medvault 0.1.0): every field but `writes`.
+#[derive(Serialize, Deserialize)]
+struct EventV1 {
+    format: u16,
+    seq: u64,
+    recorded_at: Timestamp,
+    action: Action,
+    outcome: Outcome,
+    agent: Agent,
+    purpose: Purpose,
+    entity: Entity,
+    detail: Option<String>,
+}
+
+/// Format 2 layout: format 1, then `writes`.
+#[derive(Serialize, Deserialize)]
+struct EventV2 {
+    format: u16,
+    seq: u64,
+    recorded_at: Timestamp,
+    action: Action,
+    outcome: Outcome,
+    agent: Agent,
+    purpose: Purpose,
+    entity: Entity,
+    detail: Option<String>,
+    writes: Vec<RecordWrite>,
 }
 
 /// An event before it has a sequence number and a time.
@@ -314,9 +410,80 @@ pub struct EventDraft {
     pub entity: Entity,
     /// A reason.
     pub detail: Option<String>,
+    /// Records written, set by the audit log itself.
+    pub(crate) writes: Vec<RecordWrite>,
 }
 
 impl AuditEvent {
+    /// The stored bytes of the event (the Merkle leaf data), in the layout of its format.
+    pub fn encode(&self) -> crate::Result<Vec<u8>> {
+        let e = self.clone();
+        match e.format {
+            1 if e.writes.is_empty() => crate::codec::encode(&EventV1 {
+                format: 1,
+                seq: e.seq,
+                recorded_at: e.recorded_at,
+                action: e.action,
+                outcome: e.outcome,
+                agent: e.agent,
+                purpose: e.purpose,
+                entity: e.entity,
+                detail: e.detail,
+            }),
+            2 => crate::codec::encode(&EventV2 {
+                format: 2,
+                seq: e.seq,
+                recorded_at: e.recorded_at,
+                action: e.action,
+                outcome: e.outcome,
+                agent: e.agent,
+                purpose: e.purpose,
+                entity: e.entity,
+                detail: e.detail,
+                writes: e.writes,
+            }),
+            f => Err(crate::Error::Invalid(format!("cannot encode an audit event of format {f}"))),
+        }
+    }
+
+    /// Decodes stored event bytes of format 1 or 2 (strictly: one meaning per byte string).
+    pub fn decode(bytes: &[u8]) -> crate::Result<AuditEvent> {
+        let format = bytes.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        match format {
+            Some(1) => {
+                let v: EventV1 = crate::codec::decode(bytes, "audit event")?;
+                Ok(AuditEvent {
+                    format: 1,
+                    seq: v.seq,
+                    recorded_at: v.recorded_at,
+                    action: v.action,
+                    outcome: v.outcome,
+                    agent: v.agent,
+                    purpose: v.purpose,
+                    entity: v.entity,
+                    detail: v.detail,
+                    writes: Vec::new(),
+                })
+            }
+            Some(2) => {
+                let v: EventV2 = crate::codec::decode(bytes, "audit event")?;
+                Ok(AuditEvent {
+                    format: 2,
+                    seq: v.seq,
+                    recorded_at: v.recorded_at,
+                    action: v.action,
+                    outcome: v.outcome,
+                    agent: v.agent,
+                    purpose: v.purpose,
+                    entity: v.entity,
+                    detail: v.detail,
+                    writes: v.writes,
+                })
+            }
+            _ => Err(crate::Error::Integrity("audit event: unknown format".into())),
+        }
+    }
+
     /// Events appended before any key is available, hence never signed by themselves: failed
     /// unlocks and the lockouts they cause. Only these may follow the last signed tree head.
     pub fn is_pre_authentication(&self) -> bool {
@@ -327,7 +494,7 @@ impl AuditEvent {
 impl EventDraft {
     /// A draft with no entity.
     pub fn new(action: Action, outcome: Outcome, agent: Agent, purpose: Purpose) -> Self {
-        EventDraft { action, outcome, agent, purpose, entity: Entity::default(), detail: None }
+        EventDraft { action, outcome, agent, purpose, entity: Entity::default(), detail: None, writes: Vec::new() }
     }
     /// Sets the entity.
     pub fn entity(mut self, entity: Entity) -> Self {
@@ -341,7 +508,7 @@ impl EventDraft {
     }
     pub(crate) fn finish(self, seq: u64, recorded_at: Timestamp) -> AuditEvent {
         AuditEvent {
-            format: 1,
+            format: EVENT_FORMAT,
             seq,
             recorded_at,
             action: self.action,
@@ -350,6 +517,7 @@ impl EventDraft {
             purpose: self.purpose,
             entity: self.entity,
             detail: self.detail,
+            writes: self.writes,
         }
     }
 }

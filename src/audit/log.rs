@@ -10,20 +10,23 @@
 //! library only in exchange for a receipt (see `crate::session::Opened`).
 
 use super::checkpoint::{Checkpoint, TreeHead};
-use super::event::{AuditEvent, EventDraft};
+use super::event::{AuditEvent, EventDraft, RecordState, RecordWrite, record_digest};
 use super::merkle::{Frontier, Hash, NodeSource};
 use crate::clock::Clock;
 use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::error::{Error, Result};
 use crate::model::{PatientId, StoreId, Timestamp};
-use crate::storage::{Backend, Batch, Committer, Durability, Space};
+use crate::storage::{Backend, Batch, Committer, Durability, Op, Space};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 pub(crate) const META_TREE: &[u8] = b"audit-tree";
 pub(crate) const META_HEAD: &[u8] = b"audit-head";
+/// Sequence number of the event from which stored records are checked against the log
+/// (0: the store was created by a release that records writes; else a `RecordBaseline`).
+pub(crate) const META_BASELINE: &[u8] = b"records-baseline";
 
 /// Proof that audit events were durably appended. Only the audit log constructs it.
 #[derive(Debug)]
@@ -63,13 +66,67 @@ impl AuditReceipt {
 
 const FRONTIER_FORMAT: u16 = 1;
 
-/// Decodes the stored `(format, frontier)` pair.
+/// Decodes the stored `(format, frontier)` pair; the frontier MUST hold one hash per set bit
+/// of its size.
 pub(crate) fn decode_frontier(bytes: &[u8]) -> Result<Frontier> {
     let (format, frontier): (u16, Frontier) = codec::decode(bytes, "audit tree state")?;
     if format != FRONTIER_FORMAT {
         return Err(Error::Integrity(format!("unsupported audit tree state format {format}")));
     }
+    if frontier.hashes.len() != frontier.size.count_ones() as usize {
+        return Err(Error::Integrity("audit tree state: hash count does not match its size".into()));
+    }
     Ok(frontier)
+}
+
+/// Witness mark format: `format u16 LE (1) ‖ store (16) ‖ size u64 LE ‖ root (32)`.
+const MARK_FORMAT: u16 = 1;
+
+/// The witness mark of a tree head.
+pub(crate) fn encode_mark(store: StoreId, size: u64, root: &Hash) -> Vec<u8> {
+    let mut m = Vec::with_capacity(58);
+    m.extend_from_slice(&MARK_FORMAT.to_le_bytes());
+    m.extend_from_slice(&store.0);
+    m.extend_from_slice(&size.to_le_bytes());
+    m.extend_from_slice(root);
+    m
+}
+
+/// Decodes a witness mark: `(store, size, root)`.
+pub(crate) fn decode_mark(m: &[u8]) -> Option<(StoreId, u64, Hash)> {
+    if m.len() != 58 || m[..2] != MARK_FORMAT.to_le_bytes() {
+        return None;
+    }
+    let store = StoreId(m[2..18].try_into().ok()?);
+    let size = u64::from_le_bytes(m[18..26].try_into().ok()?);
+    Some((store, size, m[26..58].try_into().ok()?))
+}
+
+/// Whether a write to this place is part of the audit log's own state (derived from events or
+/// signed with the audit key, and checked by `verify` that way) rather than a record an
+/// operation wrote.
+pub(crate) fn is_audit_state(space: Space, key: &[u8]) -> bool {
+    space.is_audit()
+        || (space == Space::Meta && (key == META_TREE || key == META_HEAD || key == super::retention::META_PRUNED))
+}
+
+/// The records a batch writes, as the operation's first event records them.
+pub(crate) fn record_writes(batch: &Batch) -> Vec<RecordWrite> {
+    batch
+        .ops()
+        .iter()
+        .filter_map(|op| match op {
+            Op::Put(space, key, value) if !is_audit_state(*space, key) => Some(RecordWrite {
+                space: *space as u8,
+                key: key.clone(),
+                state: RecordState::Digest(record_digest(value)),
+            }),
+            Op::Delete(space, key) if !is_audit_state(*space, key) => {
+                Some(RecordWrite { space: *space as u8, key: key.clone(), state: RecordState::Deleted })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Storage key of node (level, index).
@@ -179,9 +236,64 @@ impl AuditLog {
         signer: Option<&SigningSecret>,
         durability: Durability,
     ) -> Result<PendingReceipt> {
+        self.append_core(committer, drafts, |seq, _| extra(seq), signer, durability)
+    }
+
+    /// Records, once, the digest of every record a store of format 1 holds (one event per 4096
+    /// records, in one batch): from this point on `verify` checks stored records against the log.
+    /// Runs under the append lock, so no operation can slip between the scan and the events.
+    pub(crate) fn append_baseline(
+        &self,
+        committer: &Committer,
+        draft: EventDraft,
+        signer: &SigningSecret,
+    ) -> Result<PendingReceipt> {
+        let backend = committer.backend().clone();
+        self.append_core(
+            committer,
+            Vec::new(),
+            |seq, drafts| {
+                let mut all = Vec::new();
+                for space in Space::ALL {
+                    for (key, value) in backend.scan_prefix(space, &[])? {
+                        if !is_audit_state(space, &key) {
+                            all.push(RecordWrite {
+                                space: space as u8,
+                                key,
+                                state: RecordState::Digest(record_digest(&value)),
+                            });
+                        }
+                    }
+                }
+                let mut chunks: Vec<Vec<RecordWrite>> = all.chunks(4096).map(<[RecordWrite]>::to_vec).collect();
+                if chunks.is_empty() {
+                    chunks.push(Vec::new());
+                }
+                for chunk in chunks {
+                    let mut d = draft.clone();
+                    d.writes = chunk;
+                    drafts.push(d);
+                }
+                let mut batch = Batch::new();
+                batch.put(Space::Meta, META_BASELINE.to_vec(), seq.to_be_bytes().to_vec());
+                Ok(batch)
+            },
+            Some(signer),
+            Durability::Immediate,
+        )
+    }
+
+    fn append_core(
+        &self,
+        committer: &Committer,
+        mut drafts: Vec<EventDraft>,
+        build: impl FnOnce(u64, &mut Vec<EventDraft>) -> Result<Batch>,
+        signer: Option<&SigningSecret>,
+        durability: Durability,
+    ) -> Result<PendingReceipt> {
         let ticket;
         let first_seq;
-        let count = drafts.len() as u64;
+        let count;
         {
             let mut guard = self.state.lock();
             // Never sign over unsigned events that could not legitimately be unsigned: that
@@ -189,10 +301,37 @@ impl AuditLog {
             let signer = signer.filter(|_| self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard));
             let mut frontier = guard.frontier.clone();
             first_seq = frontier.size;
+            let extra = build(first_seq, &mut drafts)?;
+            count = drafts.len() as u64;
+            if count == 0 {
+                return Err(Error::Integrity("an audited operation must append at least one event".into()));
+            }
+            let end = first_seq + count;
             let now = self.clock.now();
+            // The first event commits to every record the operation writes, and to the signed
+            // records the append itself stores (the head, a checkpoint) by presence.
+            let mut writes = record_writes(&extra);
+            let crossed = first_seq / self.checkpoint_interval != end / self.checkpoint_interval;
+            if signer.is_some() {
+                if crossed {
+                    writes.push(RecordWrite {
+                        space: Space::Checkpoints as u8,
+                        key: end.to_be_bytes().to_vec(),
+                        state: RecordState::Present,
+                    });
+                }
+                writes.push(RecordWrite {
+                    space: Space::Meta as u8,
+                    key: META_HEAD.to_vec(),
+                    state: RecordState::Present,
+                });
+            }
             let mut batch = Batch::new();
-            for draft in drafts {
-                let event = draft.finish(frontier.size, now);
+            for (i, draft) in drafts.into_iter().enumerate() {
+                let mut event = draft.finish(frontier.size, now);
+                if i == 0 {
+                    event.writes.append(&mut writes);
+                }
                 self.stage_event(&mut batch, &mut frontier, &event)?;
             }
             let signed = signer.is_some();
@@ -200,15 +339,15 @@ impl AuditLog {
                 let head = TreeHead { store: self.store, size: frontier.size, root: frontier.root(), time: now };
                 let cp = Checkpoint::sign(head, key)?;
                 let bytes = codec::encode(&cp)?;
-                let crossed = first_seq / self.checkpoint_interval != frontier.size / self.checkpoint_interval;
                 if crossed {
                     batch.put(Space::Checkpoints, frontier.size.to_be_bytes().to_vec(), bytes.clone());
                 }
                 batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
             }
             batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&(FRONTIER_FORMAT, &frontier))?);
-            batch.extend(extra(first_seq)?);
-            ticket = committer.apply(&batch).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+            batch.extend(extra);
+            let mark = encode_mark(self.store, frontier.size, &frontier.root());
+            ticket = committer.apply_marked(&batch, Some(mark)).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
             if signed {
                 guard.signed_size = frontier.size;
             }
@@ -229,9 +368,7 @@ impl AuditLog {
             return false;
         };
         let ok = rows.len() as u64 == state.frontier.size - state.signed_size
-            && rows
-                .iter()
-                .all(|(_, v)| codec::decode::<AuditEvent>(v, "audit event").is_ok_and(|e| e.is_pre_authentication()));
+            && rows.iter().all(|(_, v)| AuditEvent::decode(v).is_ok_and(|e| e.is_pre_authentication()));
         if !ok {
             tracing::error!(
                 from = state.signed_size,
@@ -243,7 +380,7 @@ impl AuditLog {
 
     fn stage_event(&self, batch: &mut Batch, frontier: &mut Frontier, event: &AuditEvent) -> Result<()> {
         let seq = event.seq;
-        let bytes = codec::encode(event)?;
+        let bytes = event.encode()?;
         let leaf = super::merkle::leaf_hash(&bytes);
         for (level, index, hash) in frontier.push(leaf) {
             batch.put(Space::AuditNodes, node_key(level, index), hash.to_vec());

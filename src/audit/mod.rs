@@ -17,7 +17,9 @@ pub mod retention;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, TreeHead};
-pub use event::{Action, Agent, AuditEvent, Entity, EventDraft, Outcome, Purpose};
+pub use event::{
+    Action, Agent, AuditEvent, Entity, EventDraft, Outcome, Purpose, RecordState, RecordWrite, record_digest,
+};
 pub use log::{AuditLog, AuditReceipt, PendingReceipt};
 pub use proof::EventProof;
 pub use query::AuditQuery;

@@ -66,7 +66,7 @@ impl EventProof {
                 self.seq, self.checkpoint.head.size
             )));
         }
-        let ev: AuditEvent = codec::decode(&self.event, "audit event")?;
+        let ev = AuditEvent::decode(&self.event)?;
         if ev.seq != self.seq {
             return Err(Error::Integrity("event sequence number differs from its leaf index".into()));
         }

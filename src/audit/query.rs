@@ -2,7 +2,6 @@
 
 use super::event::{Action, AuditEvent, Outcome};
 use super::log::{patient_index_key, time_index_prefix, user_index_prefix};
-use crate::codec;
 use crate::error::Result;
 use crate::model::{PatientId, Section, Timestamp};
 use crate::storage::{Backend, Order, Space, prefix_end};
@@ -82,11 +81,11 @@ impl AuditQuery {
             upper = Some(last.0.clone());
             for (k, v) in &page {
                 let ev: AuditEvent = if space == Space::AuditEvents {
-                    codec::decode(v, "audit event")?
+                    AuditEvent::decode(v)?
                 } else {
                     let seq_bytes = &k[k.len().saturating_sub(8)..];
                     match backend.get(Space::AuditEvents, seq_bytes)? {
-                        Some(bytes) => codec::decode(&bytes, "audit event")?,
+                        Some(bytes) => AuditEvent::decode(&bytes)?,
                         None => continue, // pruned payload
                     }
                 };

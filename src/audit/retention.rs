@@ -101,7 +101,7 @@ pub fn prune(
         let mut batch = Batch::new();
         let mut next = horizon;
         for (k, v) in &rows {
-            let ev: AuditEvent = codec::decode(v, "audit event")?;
+            let ev = AuditEvent::decode(v)?;
             if ev.recorded_at >= cutoff || ev.seq != next {
                 break;
             }

@@ -9,7 +9,7 @@
 //! extends it (same root at the anchor's size, and a consistency proof from stored nodes).
 
 use super::checkpoint::Checkpoint;
-use super::event::AuditEvent;
+use super::event::{Action, AuditEvent, RecordState, record_digest};
 use super::log::{BackendNodes, META_HEAD, META_TREE, node_key};
 use super::merkle::{self, Frontier, Hash};
 use super::retention;
@@ -44,6 +44,9 @@ pub struct VerifyReport {
     pub pruned: u64,
     /// Whether an anchor was checked.
     pub anchored: bool,
+    /// Stored records checked against the records the log says were written (`None`: the log
+    /// has no starting point for that check, see [`Action::RecordBaseline`]).
+    pub records_checked: Option<u64>,
     /// Problems, in sequence order (empty: the log verifies).
     pub problems: Vec<Problem>,
 }
@@ -174,6 +177,7 @@ pub fn verify(
         }
     }
 
+    let mut records: Option<Records> = None;
     let mut unsigned_kinds_ok = true;
     let mut lo: Vec<u8> = horizon.to_be_bytes().to_vec();
     'scan: loop {
@@ -194,10 +198,20 @@ pub fn verify(
                 break 'scan;
             }
             let leaf = merkle::leaf_hash(v);
-            match codec::decode::<AuditEvent>(v, "audit event") {
+            match AuditEvent::decode(v) {
                 Ok(ev) if ev.seq == expected => {
                     if expected >= signed_size && !ev.is_pre_authentication() {
                         unsigned_kinds_ok = false;
+                    }
+                    let baseline = ev.format >= 2
+                        && ((ev.seq == 0 && ev.action == Action::StoreCreate) || ev.action == Action::RecordBaseline);
+                    if baseline && records.is_none() {
+                        records = Some(Records::new());
+                    }
+                    if let Some(r) = records.as_mut() {
+                        for w in ev.writes {
+                            r.insert((w.space, w.key), (w.state, ev.seq));
+                        }
                     }
                 }
                 Ok(ev) => w
@@ -263,6 +277,11 @@ pub fn verify(
             });
         }
     }
+    // Records are checked against a sound log only: a damaged log names the wrong writes.
+    let records_checked = match records {
+        Some(expected) if problems.is_empty() => Some(check_records(backend, &expected, size, &mut problems)?),
+        _ => None,
+    };
     problems.sort_by_key(|p| p.seq);
     problems.dedup();
     Ok(VerifyReport {
@@ -272,6 +291,104 @@ pub fn verify(
         signed_size,
         pruned: horizon,
         anchored: anchor.is_some(),
+        records_checked,
         problems,
     })
+}
+
+/// What the log says each record should be: `(space, key) -> (state, seq of the last write)`.
+type Records = BTreeMap<(u8, Vec<u8>), (RecordState, u64)>;
+
+fn place(space: Space, key: &[u8]) -> String {
+    let shown = if key.iter().all(|b| b.is_ascii_graphic()) {
+        String::from_utf8_lossy(key).into_owned()
+    } else {
+        hex::encode(key)
+    };
+    format!("{space:?} record {shown}")
+}
+
+/// Checks every stored record against the log, in both directions: a record the log wrote must
+/// be there with exactly the bytes it wrote; a record the log never wrote must not be there.
+/// Returns how many stored records were checked.
+fn check_records(backend: &dyn Backend, expected: &Records, size: u64, problems: &mut Vec<Problem>) -> Result<u64> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut checked = 0u64;
+    for space in Space::ALL {
+        if space.is_audit() && space != Space::Checkpoints {
+            continue;
+        }
+        for (key, value) in backend.scan_prefix(space, &[])? {
+            let id = (space as u8, key);
+            // Audit state is checked against the events; only what the log names by presence
+            // (the signed head) is looked for here.
+            if space != Space::Checkpoints && super::log::is_audit_state(space, &id.1) && !expected.contains_key(&id) {
+                continue;
+            }
+            match expected.get(&id) {
+                // Closing checkpoints are written without an event; only those the log names
+                // must exist.
+                None if space == Space::Checkpoints => continue,
+                None => problems.push(Problem {
+                    seq: size,
+                    what: format!("{} was written by no audited operation (planted)", place(space, &id.1)),
+                }),
+                Some((RecordState::Deleted, seq)) => problems.push(Problem {
+                    seq: *seq,
+                    what: format!("{} was deleted by event {seq} but is present (planted back)", place(space, &id.1)),
+                }),
+                Some((RecordState::Digest(d), seq)) if *d != record_digest(&value) => problems.push(Problem {
+                    seq: *seq,
+                    what: format!(
+                        "{} differs from what event {seq} wrote (replaced, rolled back or edited)",
+                        place(space, &id.1)
+                    ),
+                }),
+                Some(_) => {}
+            }
+            checked += 1;
+            seen.insert(id);
+        }
+    }
+    for ((space, key), (state, seq)) in expected {
+        if !matches!(state, RecordState::Deleted) && !seen.contains(&(*space, key.clone())) {
+            let name = Space::ALL.into_iter().find(|s| *s as u8 == *space).map(|s| place(s, key));
+            problems.push(Problem {
+                seq: *seq,
+                what: format!(
+                    "{} written by event {seq} is missing (deleted)",
+                    name.unwrap_or_else(|| "a record".into())
+                ),
+            });
+        }
+    }
+    Ok(checked)
+}
+
+/// Compares the witness mark with the log: the log must hold at least the events the witness
+/// saw acknowledged, with the same root at that size.
+pub(crate) fn witness_problem(backend: &dyn Backend, store: StoreId, log_size: u64, mark: &[u8]) -> Option<Problem> {
+    let Some((wstore, wsize, wroot)) = super::log::decode_mark(mark) else {
+        return Some(Problem { seq: 0, what: "the witness file does not decode".into() });
+    };
+    if wstore != store {
+        return Some(Problem { seq: 0, what: "the witness file belongs to another store".into() });
+    }
+    if wsize > log_size {
+        return Some(Problem {
+            seq: log_size,
+            what: format!(
+                "acknowledged events lost: the witness saw {wsize} events durably committed, the log holds {log_size} (the engine dropped its newest commits, or the store was rolled back)"
+            ),
+        });
+    }
+    match merkle::range_hash(&BackendNodes(backend), 0, wsize) {
+        Ok(root) if root == wroot => None,
+        _ => Some(Problem {
+            seq: 0,
+            what: format!(
+                "the first {wsize} events differ from what the witness saw committed (rewritten or rolled back)"
+            ),
+        }),
+    }
 }

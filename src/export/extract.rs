@@ -15,7 +15,6 @@
 use crate::audit::merkle::{self, Hash};
 use crate::audit::proof::EventProof;
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome};
-use crate::codec;
 use crate::crypto::KeyKind;
 use crate::crypto::keys::verify_signature;
 use crate::error::{Denied, Error, Result};
@@ -205,7 +204,7 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
             return Err(bad(format!("event {seq} (line {n}): its inclusion proof does not lead to the signed root")));
         }
         let stored: AuditEvent =
-            codec::decode(&leaf_data, "audit event").map_err(|_| bad(format!("event {seq}: leaf does not decode")))?;
+            AuditEvent::decode(&leaf_data).map_err(|_| bad(format!("event {seq}: leaf does not decode")))?;
         if stored.seq != seq {
             return Err(bad(format!("event {seq}: the proven event has sequence number {}", stored.seq)));
         }

@@ -58,10 +58,11 @@ impl Session {
     /// access history. The user must be allowed to read all three sections of this patient;
     /// one `export` event per section is durably audited before the data is returned.
     pub fn export_patient(&self, patient: PatientId) -> Result<PatientExport> {
-        let mut grants = Vec::new();
-        for section in Section::ALL {
-            grants.push((section, self.authorize(Action::Export, patient, section, false)?));
-        }
+        let grants = [
+            self.authorize(Action::Export, patient, Section::Identity, false)?,
+            self.authorize(Action::Export, patient, Section::Reports, false)?,
+            self.authorize(Action::Export, patient, Section::Exams, false)?,
+        ];
         if !self.patient_exists(patient)? {
             return Err(self.refuse(
                 Action::Export,
@@ -69,14 +70,14 @@ impl Session {
                 crate::Error::NotFound(format!("patient {patient}")),
             ));
         }
+        let [identity_grant, reports_grant, exams_grant] = grants;
         let opened = (|| -> Result<_> {
-            Ok((
-                self.open_section::<Identity>(patient)?,
-                self.open_section::<Report>(patient)?,
-                self.open_section::<Exam>(patient)?,
-            ))
+            Ok(self
+                .open_section::<Identity>(&identity_grant)?
+                .and(self.open_section::<Report>(&reports_grant)?)
+                .and(self.open_section::<Exam>(&exams_grant)?))
         })();
-        let (identity, reports, exams) = match opened {
+        let opened = match opened {
             Ok(o) => o,
             Err(e) => {
                 return Err(self.refuse(Action::Export, Entity { patient: Some(patient), ..Entity::default() }, e));
@@ -84,23 +85,16 @@ impl Session {
         };
         let history =
             AuditQuery { patient: Some(patient), ..AuditQuery::default() }.run_all(self.inner.backend.as_ref())?;
-        let drafts = grants
-            .iter()
-            .map(|(section, grant)| {
-                let ent = Entity { patient: Some(patient), section: Some(*section), ..Entity::default() };
-                self.granted_draft(Action::Export, grant, ent)
-            })
-            .collect();
-        let receipt = self.commit(drafts, crate::storage::Batch::new())?;
+        let ((identity, reports), exams) = self.release(&[identity_grant, reports_grant, exams_grant], opened)?;
         Ok(PatientExport {
             format: "medvault-patient-export-v1",
             store: self.inner.header.store,
             patient,
             exported_at: self.inner.clock.now(),
             exported_by: self.user.name.clone(),
-            identity: identity.release(&receipt),
-            reports: reports.release(&receipt),
-            exams: exams.release(&receipt),
+            identity,
+            reports,
+            exams,
             access_history: history,
         })
     }

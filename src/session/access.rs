@@ -73,10 +73,33 @@ pub struct BreakGlassRecord {
     pub reviewed_at: Option<Timestamp>,
 }
 
-/// What an authorized access was allowed under.
+/// An authorized access: what was allowed, to whom, under what. Only [`Session::authorize`]
+/// makes one (its fields are private to this module); opening a section needs it, and the
+/// release step audits it.
 pub(crate) struct Grant {
+    access: u64,
+    action: Action,
+    patient: PatientId,
+    section: Section,
     /// The break-glass access that allowed it, if only break-glass did.
-    pub emergency: Option<BreakGlassRecord>,
+    emergency: Option<BreakGlassRecord>,
+}
+
+static NEXT_ACCESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Grant {
+    /// Unique id of this access in the process.
+    pub(crate) fn access(&self) -> u64 {
+        self.access
+    }
+    /// Whether this grant allows opening `section` of `patient`.
+    pub(crate) fn covers(&self, patient: PatientId, section: Section) -> bool {
+        self.patient == patient && self.section == section
+    }
+    /// The patient.
+    pub(crate) fn patient(&self) -> PatientId {
+        self.patient
+    }
 }
 
 fn member_key(patient: PatientId, member: &[u8]) -> Vec<u8> {
@@ -344,19 +367,30 @@ impl Session {
         Ok((AccessFacts { in_care_team, opposed, break_glass: active.is_some() }, active))
     }
 
-    /// Decides an access and audits a refusal. On success, says whether break-glass allowed it.
+    /// Decides an access and audits a refusal. On success, the grant says what was allowed and
+    /// whether break-glass allowed it.
     pub(crate) fn authorize(&self, action: Action, patient: PatientId, section: Section, write: bool) -> Result<Grant> {
         let ent = Entity { patient: Some(patient), section: Some(section), ..Entity::default() };
         let (facts, active) = self.access_facts(patient)?;
-        match self.inner.header.policy.decide(&self.user.roles, section, write, facts) {
-            Decision::Allow { emergency: false } => Ok(Grant { emergency: None }),
-            Decision::Allow { emergency: true } => Ok(Grant { emergency: active }),
-            Decision::Deny(d) => Err(self.refuse(action, ent, Error::Denied(d))),
-        }
+        let emergency = match self.inner.header.policy.decide(&self.user.roles, section, write, facts) {
+            Decision::Allow { emergency: false } => None,
+            Decision::Allow { emergency: true } => active,
+            Decision::Deny(d) => return Err(self.refuse(action, ent, Error::Denied(d))),
+        };
+        let access = NEXT_ACCESS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Grant { access, action, patient, section, emergency })
     }
 
-    /// The draft of a successful access, flagged when break-glass allowed it.
-    pub(crate) fn granted_draft(&self, action: Action, grant: &Grant, entity: Entity) -> EventDraft {
+    /// The draft of a granted access (its patient and section), flagged when break-glass
+    /// allowed it.
+    pub(crate) fn granted_draft(&self, grant: &Grant) -> EventDraft {
+        let entity = Entity { patient: Some(grant.patient), section: Some(grant.section), ..Entity::default() };
+        self.granted_draft_for(grant, entity)
+    }
+
+    /// The draft of a granted access with a more precise entity (a write names its entry).
+    pub(crate) fn granted_draft_for(&self, grant: &Grant, entity: Entity) -> EventDraft {
+        let action = grant.action;
         match &grant.emergency {
             None => self.draft(action, Outcome::Success, entity),
             Some(bg) => EventDraft::new(action, Outcome::Success, self.agent(), Purpose::Emergency)

@@ -108,9 +108,10 @@ impl Session {
         })
     }
 
-    /// Sets when this session's operations are acknowledged. [`Durability::Buffered`] is for
-    /// bulk jobs (imports): call [`crate::Store::flush`] at the end; a crash may lose the last
-    /// operations acknowledged before it, never leave a gap in the log.
+    /// Sets when this session's *writes* are acknowledged. [`Durability::Buffered`] is for bulk
+    /// jobs (imports): call [`crate::Store::flush`] at the end; a crash may lose the last writes
+    /// acknowledged before it, never leave a gap in the log. Reads, searches, exports and
+    /// refusals are always on disk before they return, in every mode.
     pub fn set_durability(&mut self, durability: Durability) {
         self.durability = durability;
     }
@@ -157,8 +158,9 @@ impl Session {
         EventDraft::new(action, outcome, self.agent(), self.context.purpose).entity(entity)
     }
 
-    /// Appends events (and the operation's writes) and waits for durability (as this session's
-    /// [`Durability`] says).
+    /// Appends events (and the operation's writes) and waits for durability. An operation that
+    /// writes nothing but its events (a read, a search, a query, a refusal) is always durable
+    /// before this returns; only writes follow the session's [`Durability`].
     pub(crate) fn commit(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<AuditReceipt> {
         self.append(drafts, batch)?.durable(&self.inner.committer)
     }
@@ -167,7 +169,8 @@ impl Session {
     /// a lock first, so that flushes are shared); finish with `PendingReceipt::durable`.
     pub(crate) fn append(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<crate::audit::PendingReceipt> {
         let signer = self.keys().signer(KeyKind::AuditSigning);
-        self.inner.audit.append(&self.inner.committer, drafts, batch, signer.as_ref(), self.durability)
+        let durability = if batch.is_empty() { Durability::Immediate } else { self.durability };
+        self.inner.audit.append(&self.inner.committer, drafts, batch, signer.as_ref(), durability)
     }
 
     /// Records a refused or failed access, then returns `err` (or the audit failure).

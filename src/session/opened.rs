@@ -1,17 +1,48 @@
-//! Decrypted data that has not been released yet.
+//! Decrypted data that has not been released yet, and the one step that releases it.
+//!
+//! A [`Grant`](super::access::Grant) is made only by `Session::authorize`; opening a section
+//! needs one, and the plaintext is held in an [`Opened`] that names the accesses it was opened
+//! for. The only way out is [`Session::release`]: it appends one audit event per grant, waits
+//! until they are durable (whatever the session's durability), checks that the plaintext
+//! belongs to exactly these accesses, and only then hands it out.
 
-use crate::audit::AuditReceipt;
+use super::Session;
+use super::access::Grant;
+use crate::error::{Error, Result};
 
-/// Plaintext waiting for its audit event. The only way out is [`Opened::release`], which needs
-/// the receipt of a durable audit append; the field is private to this module.
-pub struct Opened<T>(T);
+/// Plaintext waiting for its audit events; its fields are private to this module.
+pub struct Opened<T> {
+    value: T,
+    accesses: Vec<u64>,
+}
 
 impl<T> Opened<T> {
-    pub(crate) fn new(value: T) -> Self {
-        Opened(value)
+    /// Plaintext opened under `grant`.
+    pub(crate) fn new(value: T, grant: &Grant) -> Self {
+        Opened { value, accesses: vec![grant.access()] }
     }
-    /// Hands the data out, in exchange for proof that the access is on the audit log.
-    pub fn release(self, _receipt: &AuditReceipt) -> T {
-        self.0
+    /// Joins plaintext opened under several grants (released together).
+    pub(crate) fn and<U>(self, other: Opened<U>) -> Opened<(T, U)> {
+        let mut accesses = self.accesses;
+        accesses.extend(other.accesses);
+        Opened { value: (self.value, other.value), accesses }
+    }
+}
+
+impl Session {
+    /// The release step: appends the audit event of every grant, waits until they are on disk
+    /// (reads are never buffered), and hands out plaintext opened under exactly these grants.
+    pub(crate) fn release<T>(&self, grants: &[Grant], opened: Opened<T>) -> Result<T> {
+        let mut granted: Vec<u64> = grants.iter().map(Grant::access).collect();
+        let mut wanted = opened.accesses.clone();
+        granted.sort_unstable();
+        wanted.sort_unstable();
+        if granted != wanted {
+            // Unreachable through the API: plaintext opened for another access.
+            return Err(Error::Integrity("plaintext offered for release under another access's grant".into()));
+        }
+        let drafts = grants.iter().map(|g| self.granted_draft(g)).collect();
+        self.commit(drafts, crate::storage::Batch::new())?;
+        Ok(opened.value)
     }
 }

@@ -4,6 +4,7 @@
 //! `codec(StoredRevision)`: the data key sealed under the section key version, and the entry
 //! sealed under the data key, each bound to exactly this place.
 
+use super::access::Grant;
 use super::{Opened, Session};
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
@@ -147,17 +148,22 @@ impl Session {
         Ok(value)
     }
 
-    /// Decrypts every revision of a section, without releasing it.
-    pub(crate) fn open_section<T: SectionContent>(&self, patient: PatientId) -> Result<Opened<Vec<Entry<T>>>> {
+    /// Decrypts every revision of the section a grant allows, without releasing it.
+    pub(crate) fn open_section<T: SectionContent>(&self, grant: &Grant) -> Result<Opened<Vec<Entry<T>>>> {
+        let patient = grant.patient();
+        if !grant.covers(patient, T::SECTION) {
+            return Err(Error::Integrity("a grant was used for another section".into()));
+        }
         let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
         let mut out = Vec::with_capacity(rows.len());
         for (k, v) in rows {
             out.push(self.open_revision::<T>(&k, &v)?);
         }
-        Ok(Opened::new(out))
+        Ok(Opened::new(out, grant))
     }
 
-    /// Reads every revision of every entry of one section (oldest first). Audited.
+    /// Reads every revision of every entry of one section (oldest first). Audited durably
+    /// before anything is returned, whatever the session's durability.
     pub fn read<T: SectionContent>(&self, patient: PatientId) -> Result<Vec<Entry<T>>> {
         let section = T::SECTION;
         let ent = entity(patient, section);
@@ -165,12 +171,11 @@ impl Session {
         if !self.patient_exists(patient)? {
             return Err(self.refuse(Action::Read, ent, Error::NotFound(format!("patient {patient}"))));
         }
-        let opened = match self.open_section::<T>(patient) {
+        let opened = match self.open_section::<T>(&grant) {
             Ok(o) => o,
             Err(e) => return Err(self.refuse(Action::Read, ent, e)),
         };
-        let receipt = self.commit(vec![self.granted_draft(Action::Read, &grant, ent)], Batch::new())?;
-        Ok(opened.release(&receipt))
+        self.release(&[grant], opened)
     }
 
     /// Every revision of the identity (the last one is current).
@@ -301,7 +306,7 @@ impl Session {
             batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
         }
         let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
-        let pending = self.append(vec![self.granted_draft(Action::Write, &grant, ev)], batch)?;
+        let pending = self.append(vec![self.granted_draft_for(&grant, ev)], batch)?;
         drop(guard);
         pending.durable(&self.inner.committer)?;
         Ok((entry_id, revision))
@@ -388,8 +393,9 @@ impl Session {
                 .map(|p| self.draft(Action::Search, Outcome::Success, Entity { patient: Some(*p), ..q.clone() }))
                 .collect()
         };
-        let receipt = self.commit(drafts, Batch::new())?;
-        Ok(Opened::new(found).release(&receipt))
+        // Event-only commits are always durable: the ids go out only once the search is on disk.
+        self.commit(drafts, Batch::new())?;
+        Ok(found)
     }
 
     /// Test-only: tries to open every stored revision of a section of a patient with every key

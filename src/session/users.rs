@@ -275,7 +275,10 @@ impl Session {
             Denied::Audit,
         )?;
         let h = &self.inner.header;
-        let report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
+        let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
+        if let Some(p) = self.inner.witness_problem()? {
+            report.problems.insert(0, p);
+        }
         let outcome = if report.is_ok() { Outcome::Success } else { Outcome::Error };
         let detail = match report.first_bad_seq() {
             None => format!("{} events verified", report.size),

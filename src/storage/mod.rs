@@ -7,17 +7,26 @@
 //! - A [`Batch`] is applied atomically: all its operations or none.
 //! - [`Backend::flush`] returns only once everything applied before it is durable.
 //!
-//! Backends: [`SledBackend`] (embedded default), [`MemoryBackend`] (tests, fuzzing) and
-//! [`FaultyBackend`] (fault injection around any backend).
+//! Backends: [`RedbBackend`] (embedded default), [`SledBackend`] (the first release's engine),
+//! [`MemoryBackend`] (tests, fuzzing), [`FaultyBackend`] (fault injection around any backend)
+//! and [`CrashBackend`] (keeps applied and durable states apart, for crash tests). `engine`
+//! says which embedded engine a folder holds and does the file-system chores.
 
 mod commit;
+mod crash;
+pub mod engine;
 mod faulty;
 mod memory;
+mod redb_backend;
 mod sled_backend;
+pub mod witness;
 
 pub use commit::{Committer, Durability};
+pub use crash::CrashBackend;
+pub use engine::Engine;
 pub use faulty::{Faults, FaultyBackend};
 pub use memory::MemoryBackend;
+pub use redb_backend::RedbBackend;
 pub use sled_backend::SledBackend;
 
 use crate::error::StorageError;
@@ -259,5 +268,29 @@ mod tests {
     fn sled_backend_meets_contract() {
         let dir = tempfile::tempdir().unwrap();
         backend_contract(&SledBackend::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn redb_backend_meets_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        backend_contract(&RedbBackend::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn crash_backend_meets_contract() {
+        backend_contract(&CrashBackend::new());
+    }
+
+    #[test]
+    fn a_second_opener_gets_store_busy_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = RedbBackend::open(dir.path()).unwrap();
+        match RedbBackend::open(dir.path()) {
+            Err(StorageError::StoreBusy { holder }) => {
+                let holder = holder.expect("the owner file names the holder");
+                assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+            }
+            other => panic!("expected StoreBusy, got {:?}", other.err()),
+        }
     }
 }

@@ -1,51 +1,132 @@
-//! The embedded default backend: sled 0.34, one tree, keyspaces as a one-byte key prefix so that
-//! one `apply_batch` is atomic across all of them.
+//! The first release's engine: sled 0.34, one tree, keyspaces as a one-byte key prefix so that
+//! one `apply_batch` is atomic across all of them. Still supported (`--engine sled`).
 //!
-//! Durability: sled's `flush()` ends in `sync_file_range` on Linux, which neither flushes the
-//! device cache nor persists metadata. [`SledBackend::flush`] therefore follows it with
-//! `fsync` of the data file and of the folder. Callers group many commits behind one flush
-//! (see [`super::Committer`]); only one thread flushes at a time, because concurrent
-//! `flush_async` calls deadlock in sled 0.34.
+//! What medvault adds around sled, because sled alone does not give it:
+//! - Durability: sled's `flush()` ends in `sync_file_range` on Linux, which neither flushes the
+//!   device cache nor persists metadata. [`SledBackend::flush`] follows it with `fsync` of the
+//!   data file, of every new file under `blobs/` (values over ~128 KiB, which sled never
+//!   fsyncs), of `blobs/` itself and of the folder. Only one thread flushes at a time
+//!   ([`super::Committer`]), because concurrent `flush_async` calls deadlock in sled 0.34.
+//! - Panics: sled panics on some truncated files; every call is guarded and a panic becomes
+//!   [`StorageError::Corrupted`].
+//! - Disk full: sled can leave a zero-length `snap.*.generating` file after which it never
+//!   opens again; such unfinished snapshots are removed before opening (sled renames a snapshot
+//!   only once it is complete, so a `.generating` file is never needed).
+//! - Errors: sled's texts never reach users; they become typed [`StorageError`]s.
 
+use super::engine::{self, guarded};
 use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key};
 use crate::error::StorageError;
+use parking_lot::Mutex;
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Page-cache cap: sled's memory use otherwise grows far above its default.
 pub const CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+const ENGINE: &str = "sled";
 
 /// sled-backed storage in a folder.
 pub struct SledBackend {
     db: sled::Db,
     dir: PathBuf,
+    /// Blob files already fsynced (blobs are written once and never modified).
+    synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
+}
+
+fn map(e: sled::Error, dir: Option<&Path>) -> StorageError {
+    match e {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            StorageError::StoreBusy { holder: dir.and_then(engine::read_owner) }
+        }
+        sled::Error::Io(io) => StorageError::from_io(io),
+        sled::Error::Corruption { .. } => StorageError::Corrupted { engine: ENGINE, what: "a checksum check failed" },
+        sled::Error::Unsupported(_) => {
+            StorageError::Engine { engine: ENGINE, what: "unsupported operation", source: None }
+        }
+        sled::Error::ReportableBug(_) => {
+            StorageError::Corrupted { engine: ENGINE, what: "the engine reported an internal bug" }
+        }
+        sled::Error::CollectionNotFound(_) => {
+            StorageError::Engine { engine: ENGINE, what: "collection not found", source: None }
+        }
+    }
 }
 
 impl SledBackend {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> StorageResult<Self> {
-        std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_CAPACITY_BYTES)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
-        Ok(SledBackend { db, dir: dir.to_path_buf() })
+        engine::create_dir_durably(dir)?;
+        remove_unfinished_snapshots(dir)?;
+        let db = guarded(ENGINE, || {
+            sled::Config::new()
+                .path(dir)
+                .cache_capacity(CACHE_CAPACITY_BYTES)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+                .map_err(|e| map(e, Some(dir)))
+        })?;
+        engine::write_owner(dir);
+        let backend = SledBackend { db, dir: dir.to_path_buf(), synced_blobs: Mutex::new(HashSet::new()) };
+        backend.flush()?;
+        Ok(backend)
     }
 
     fn fsync_files(&self) -> StorageResult<()> {
-        let data = self.dir.join("db");
-        if data.exists() {
-            File::open(&data)?.sync_all()?;
+        let io = StorageError::from_io;
+        for name in ["db", "conf"] {
+            let p = self.dir.join(name);
+            if p.exists() {
+                File::open(&p).and_then(|f| f.sync_all()).map_err(io)?;
+            }
         }
-        File::open(&self.dir)?.sync_all()?;
-        Ok(())
+        let blobs = self.dir.join("blobs");
+        if blobs.is_dir() {
+            let mut synced = self.synced_blobs.lock();
+            let mut new = false;
+            for entry in std::fs::read_dir(&blobs).map_err(io)? {
+                let entry = entry.map_err(io)?;
+                if synced.contains(&entry.file_name()) {
+                    continue;
+                }
+                File::open(entry.path()).and_then(|f| f.sync_all()).map_err(io)?;
+                synced.insert(entry.file_name());
+                new = true;
+            }
+            if new {
+                engine::fsync_dir(&blobs)?;
+            }
+        }
+        engine::fsync_dir(&self.dir)
+    }
+}
+
+fn remove_unfinished_snapshots(dir: &Path) -> StorageResult<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut removed = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(StorageError::from_io)?;
+            removed = true;
+        }
+    }
+    if removed {
+        engine::fsync_dir(dir)?;
+    }
+    Ok(())
+}
+
+impl Drop for SledBackend {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join(engine::OWNER));
     }
 }
 
 impl Backend for SledBackend {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
-        Ok(self.db.get(physical_key(space, key))?.map(|v| v.to_vec()))
+        guarded(ENGINE, || Ok(self.db.get(physical_key(space, key)).map_err(|e| map(e, None))?.map(|v| v.to_vec())))
     }
 
     fn range(
@@ -60,30 +141,35 @@ impl Backend for SledBackend {
         if plo >= phi {
             return Ok(Vec::new());
         }
-        let it = self.db.range(plo..phi);
-        let mut out = Vec::new();
-        let mut push = |r: sled::Result<(sled::IVec, sled::IVec)>| -> StorageResult<bool> {
-            let (k, v) = r?;
-            out.push((k[1..].to_vec(), v.to_vec()));
-            Ok(out.len() < limit)
-        };
-        match order {
-            Order::Ascending => {
-                for r in it {
-                    if !push(r)? {
-                        break;
+        guarded(ENGINE, || {
+            let it = self.db.range(plo..phi);
+            let mut out = Vec::new();
+            let mut push = |r: sled::Result<(sled::IVec, sled::IVec)>| -> StorageResult<bool> {
+                let (k, v) = r.map_err(|e| map(e, None))?;
+                if k.is_empty() {
+                    return Err(StorageError::Corrupted { engine: ENGINE, what: "empty key" });
+                }
+                out.push((k[1..].to_vec(), v.to_vec()));
+                Ok(out.len() < limit)
+            };
+            match order {
+                Order::Ascending => {
+                    for r in it {
+                        if !push(r)? {
+                            break;
+                        }
+                    }
+                }
+                Order::Descending => {
+                    for r in it.rev() {
+                        if !push(r)? {
+                            break;
+                        }
                     }
                 }
             }
-            Order::Descending => {
-                for r in it.rev() {
-                    if !push(r)? {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
@@ -94,11 +180,11 @@ impl Backend for SledBackend {
                 Op::Delete(s, k) => b.remove(physical_key(*s, k)),
             }
         }
-        self.db.apply_batch(b).map_err(StorageError::from)
+        guarded(ENGINE, || self.db.apply_batch(b).map_err(|e| map(e, None)))
     }
 
     fn flush(&self) -> StorageResult<()> {
-        self.db.flush()?;
+        guarded(ENGINE, || self.db.flush().map(|_| ()).map_err(|e| map(e, None)))?;
         self.fsync_files()
     }
 }
