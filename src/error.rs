@@ -40,9 +40,10 @@ pub enum Error {
     /// Stored bytes do not decode, or a structural invariant of the store is broken.
     #[error("integrity failure: {0}")]
     Integrity(String),
-    /// The audit event could not be durably committed; the operation returned nothing.
+    /// The audit event could not be durably committed; the operation returned nothing and
+    /// changed nothing. The source says why (disk full, engine failure, ...).
     #[error("audit log unavailable, operation refused: {0}")]
-    AuditUnavailable(String),
+    AuditUnavailable(#[source] StorageError),
     /// Recovery shares are missing, inconsistent, or do not open this store.
     #[error("recovery failed: {0}")]
     Recovery(String),
@@ -152,6 +153,19 @@ impl Error {
     }
     /// Whether this error means "integrity failure" (CLI exit code 4).
     pub fn is_integrity(&self) -> bool {
-        matches!(self, Error::Integrity(_) | Error::Decrypt | Error::Storage(StorageError::Corrupted { .. }))
+        matches!(
+            self,
+            Error::Integrity(_)
+                | Error::Decrypt
+                | Error::Storage(StorageError::Corrupted { .. })
+                | Error::AuditUnavailable(StorageError::Corrupted { .. })
+        )
+    }
+    /// The storage failure behind this error, if any.
+    pub fn storage(&self) -> Option<&StorageError> {
+        match self {
+            Error::Storage(e) | Error::AuditUnavailable(e) => Some(e),
+            _ => None,
+        }
     }
 }

@@ -13,7 +13,8 @@
 //! - [`Session`]: an unlocked user; every read, write and search goes through it.
 //! - [`model`]: [`Identity`], [`Report`], [`Exam`], [`Entry`] (one revision).
 //! - [`audit`]: events, queries, verification, checkpoints.
-//! - [`storage`]: the backend trait ([`storage::SledBackend`] by default).
+//! - [`storage`]: the backend trait ([`storage::RedbBackend`] by default, [`storage::SledBackend`]
+//!   for the first release's stores); [`migrate`] copies a store to the other engine.
 //!
 //! ```no_run
 //! use medvault::{Store, StoreOptions, AccessContext};
@@ -42,6 +43,7 @@ pub mod crypto;
 pub mod error;
 pub mod export;
 pub mod keyring;
+pub mod migrate;
 pub mod model;
 pub mod policy;
 pub mod rights;
@@ -61,5 +63,5 @@ pub use model::{
 };
 pub use policy::Policy;
 pub use session::{AccessContext, FindQuery, Session};
-pub use storage::Durability;
+pub use storage::{Durability, Engine};
 pub use store::{Store, StoreOptions};

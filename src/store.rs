@@ -79,26 +79,28 @@ pub(crate) struct Inner {
     pub(crate) closing_signer: Mutex<Option<SigningSecret>>,
     /// The store folder and its engine (embedded stores only).
     pub(crate) location: Option<(PathBuf, Engine)>,
+    /// What the witness said at open, if it disagreed with the log.
+    pub(crate) witness_problem: Mutex<Option<crate::audit::Problem>>,
 }
 
-impl Inner {
-    /// Compares the witness file with the log (embedded stores only).
-    pub(crate) fn witness_problem(&self) -> Result<Option<crate::audit::Problem>> {
-        let Some((dir, _)) = &self.location else { return Ok(None) };
-        Ok(match witness::read(dir)? {
-            // A store of the first release, or a witness removed by hand: the next commit
-            // writes a new one (a local witness is no defence against its own deletion).
-            WitnessRead::Missing => None,
-            WitnessRead::Damaged => Some(crate::audit::Problem {
-                seq: 0,
-                what: "both slots of the witness file are damaged: cannot confirm that no acknowledged event was lost"
-                    .into(),
-            }),
-            WitnessRead::Mark(m) => {
-                crate::audit::verify::witness_problem(self.backend.as_ref(), self.header.store, self.audit.size(), &m)
-            }
-        })
-    }
+/// Compares the witness file in `dir` with the log.
+fn witness_problem(
+    dir: &Path,
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    audit: &AuditLog,
+) -> Result<Option<crate::audit::Problem>> {
+    Ok(match witness::read(dir)? {
+        // A store of the first release, or a witness removed by hand: the next commit writes a
+        // new one (a local witness is no defence against its own deletion: SECURITY.md).
+        WitnessRead::Missing => None,
+        WitnessRead::Damaged => Some(crate::audit::Problem {
+            seq: 0,
+            what: "both slots of the witness file are damaged: cannot confirm that no acknowledged event was lost"
+                .into(),
+        }),
+        WitnessRead::Mark(m) => crate::audit::verify::witness_problem(backend, header.store, audit.size(), &m),
+    })
 }
 
 /// An open store. Cheap to share between threads (`Clone` is a reference count).
@@ -226,7 +228,7 @@ impl Store {
     /// store no longer holds every audit event its witness saw acknowledged.
     pub fn open(dir: &Path) -> Result<Store> {
         let store = Self::open_for_verification(dir)?;
-        if let Some(problem) = store.witness_problem()? {
+        if let Some(problem) = store.witness_problem() {
             return Err(Error::Integrity(problem.what));
         }
         Ok(store)
@@ -237,12 +239,21 @@ impl Store {
     pub fn open_for_verification(dir: &Path) -> Result<Store> {
         let (engine, backend) =
             engine::open(dir)?.ok_or_else(|| Error::NotFound(format!("no store in {}", dir.display())))?;
-        let header = keyring::load_header(backend.as_ref(), None)?;
+        // The folder says a store is here: a missing header means the engine lost it.
+        let header = keyring::load_header(backend.as_ref(), None).map_err(|e| match e {
+            Error::NotFound(_) => Error::Integrity("the store header is missing: the engine lost its data".into()),
+            e => e,
+        })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let audit = AuditLog::load(backend.as_ref(), header.store, header.checkpoint_interval, clock.clone())?;
-        let committer = Committer::with_witness(backend.clone(), Some(WitnessFile::open(dir)?));
+        let problem = witness_problem(dir, backend.as_ref(), &header, &audit)?;
+        // A witness that disagrees is evidence: it is never overwritten.
+        let witness = if problem.is_none() { Some(WitnessFile::open(dir)?) } else { None };
+        let committer = Committer::with_witness(backend.clone(), witness);
         let location = Some((dir.to_path_buf(), engine));
-        Ok(Store::assemble(backend, header, committer, audit, clock, Durability::Immediate, location))
+        let store = Store::assemble(backend, header, committer, audit, clock, Durability::Immediate, location);
+        *store.inner.witness_problem.lock() = problem;
+        Ok(store)
     }
 
     /// Opens a store on any backend.
@@ -274,13 +285,15 @@ impl Store {
                 write_lock: Mutex::new(()),
                 closing_signer: Mutex::new(None),
                 location,
+                witness_problem: Mutex::new(None),
             }),
         }
     }
 
-    /// The disagreement between the witness file and the log, if any (embedded stores only).
-    pub fn witness_problem(&self) -> Result<Option<crate::audit::Problem>> {
-        self.inner.witness_problem()
+    /// The disagreement between the witness file and the log found at open, if any (embedded
+    /// stores only).
+    pub fn witness_problem(&self) -> Option<crate::audit::Problem> {
+        self.inner.witness_problem.lock().clone()
     }
 
     /// The embedded engine of this store (`None`: a store on a backend given by the caller).

@@ -47,7 +47,7 @@ impl PendingReceipt {
     /// Waits until the append is durable (for `Immediate`), then hands out the receipt.
     pub fn durable(self, committer: &Committer) -> Result<AuditReceipt> {
         if self.durability == Durability::Immediate {
-            committer.sync(self.ticket).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+            committer.sync(self.ticket).map_err(Error::AuditUnavailable)?;
         }
         Ok(self.receipt)
     }
@@ -347,7 +347,7 @@ impl AuditLog {
             batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&(FRONTIER_FORMAT, &frontier))?);
             batch.extend(extra);
             let mark = encode_mark(self.store, frontier.size, &frontier.root());
-            ticket = committer.apply_marked(&batch, Some(mark)).map_err(|e| Error::AuditUnavailable(e.to_string()))?;
+            ticket = committer.apply_marked(&batch, Some(mark)).map_err(Error::AuditUnavailable)?;
             if signed {
                 guard.signed_size = frontier.size;
             }

@@ -276,7 +276,7 @@ impl Session {
         )?;
         let h = &self.inner.header;
         let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
-        if let Some(p) = self.inner.witness_problem()? {
+        if let Some(p) = self.inner.witness_problem.lock().clone() {
             report.problems.insert(0, p);
         }
         let outcome = if report.is_ok() { Outcome::Success } else { Outcome::Error };

@@ -88,6 +88,10 @@ pub fn create(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
         });
     }
     create_dir_durably(dir)?;
+    if engine == Engine::Redb {
+        // Created here, and only here: opening an existing store never creates its file.
+        RedbBackend::create_file(dir)?;
+    }
     let tmp = dir.join(format!("{DESCRIPTOR}.tmp"));
     {
         let mut f = File::create(&tmp).map_err(StorageError::from_io)?;
@@ -96,7 +100,11 @@ pub fn create(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
     }
     fs::rename(&tmp, dir.join(DESCRIPTOR)).map_err(StorageError::from_io)?;
     fsync_dir(dir)?;
-    open_engine(dir, engine)
+    Ok(match engine {
+        Engine::Redb => Arc::new(RedbBackend::open(dir)?),
+        // sled creates its files at first open (and `SledBackend::open` fsyncs them).
+        Engine::Sled => Arc::new(SledBackend::open(dir)?),
+    })
 }
 
 /// Opens the store folder `dir` with the engine it holds.
@@ -108,6 +116,13 @@ pub fn open(dir: &Path) -> StorageResult<Option<(Engine, Arc<dyn Backend>)>> {
 }
 
 fn open_engine(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
+    let data = match engine {
+        Engine::Redb => dir.join(super::redb_backend::FILE),
+        Engine::Sled => dir.join("db"),
+    };
+    if !data.exists() {
+        return Err(StorageError::Corrupted { engine: engine.name(), what: "the engine's data file is missing" });
+    }
     Ok(match engine {
         Engine::Redb => Arc::new(RedbBackend::open(dir)?),
         Engine::Sled => Arc::new(SledBackend::open(dir)?),

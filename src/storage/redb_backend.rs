@@ -56,17 +56,26 @@ fn map(e: impl Into<redb::Error>, dir: Option<&Path>) -> StorageError {
 }
 
 impl RedbBackend {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> StorageResult<Self> {
-        engine::create_dir_durably(dir)?;
+    /// Creates an empty database file in `dir` (durably: the folder is fsynced).
+    pub(crate) fn create_file(dir: &Path) -> StorageResult<()> {
         let path = dir.join(FILE);
-        let existed = path.exists();
         let db = guarded(ENGINE, || {
             redb::Database::builder().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| map(e, Some(dir)))
         })?;
-        if !existed {
-            engine::fsync_dir(dir)?;
+        drop(db);
+        engine::fsync_dir(dir)
+    }
+
+    /// Opens the database in `dir`, creating it if the folder has none.
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        engine::create_dir_durably(dir)?;
+        if !dir.join(FILE).exists() {
+            Self::create_file(dir)?;
         }
+        let path = dir.join(FILE);
+        let db = guarded(ENGINE, || {
+            redb::Database::builder().set_cache_size(CACHE_BYTES).open(&path).map_err(|e| map(e, Some(dir)))
+        })?;
         let backend = RedbBackend { db, dir: dir.to_path_buf() };
         // The table exists from the first (durable) commit on, so readers never see it missing.
         guarded(ENGINE, || {

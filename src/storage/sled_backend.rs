@@ -41,8 +41,9 @@ fn map(e: sled::Error, dir: Option<&Path>) -> StorageError {
         }
         sled::Error::Io(io) => StorageError::from_io(io),
         sled::Error::Corruption { .. } => StorageError::Corrupted { engine: ENGINE, what: "a checksum check failed" },
+        // sled answers "unsupported" when its own configuration file does not parse.
         sled::Error::Unsupported(_) => {
-            StorageError::Engine { engine: ENGINE, what: "unsupported operation", source: None }
+            StorageError::Corrupted { engine: ENGINE, what: "the engine refused its own files" }
         }
         sled::Error::ReportableBug(_) => {
             StorageError::Corrupted { engine: ENGINE, what: "the engine reported an internal bug" }

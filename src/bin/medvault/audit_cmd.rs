@@ -186,7 +186,11 @@ const COLUMNS: [&str; 12] = [
 ];
 
 pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
-    let (store, s) = io::session(g, Purpose::Operations)?;
+    let (store, s) = if matches!(c, AuditCmd::Verify { .. }) {
+        io::session_for_verification(g, Purpose::Operations)?
+    } else {
+        io::session(g, Purpose::Operations)?
+    };
     match c {
         AuditCmd::Log { patient, section, by_user, since, until, action, outcome, limit, before, format, .. } => {
             let q = AuditQuery {
@@ -261,10 +265,14 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
             }
             if !g.json {
                 println!(
-                    "audit log OK: {} events, root {}, {} signed heads checked{}{}",
+                    "audit log OK: {} events, root {}, {} signed heads checked, {}{}{}",
                     report.size,
                     report.root,
                     report.checkpoints_checked,
+                    match report.records_checked {
+                        Some(n) => format!("{n} stored records match the log"),
+                        None => "stored records not checked (no baseline)".to_string(),
+                    },
                     if report.anchored { ", extends the anchor" } else { "" },
                     if report.pruned > 0 {
                         format!(", {} payloads pruned by retention", report.pruned)

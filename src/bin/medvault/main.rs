@@ -102,6 +102,16 @@ enum Command {
     },
     /// Restore a user's access with recovery shares.
     Recover(user_cmd::RecoverArgs),
+    /// Copy the store to another embedded engine and verify the copy (the source is left as it
+    /// is; point MEDVAULT_STORE at the copy to switch).
+    Migrate {
+        /// Target engine.
+        #[arg(long, value_parser = ["redb", "sled"])]
+        to: String,
+        /// Folder of the copy (default: the store's folder name with `-ENGINE` appended).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Build a synthetic practice, play a day in it, and show the DPO's view.
     Demo {
         /// Folder for the demo (default: a new folder under the system temp dir).
@@ -131,6 +141,27 @@ impl From<Error> for Failure {
 
 /// Result of a command.
 pub type CmdResult = Result<(), Failure>;
+
+fn migrate(g: &Global, to: &str, out: Option<PathBuf>) -> CmdResult {
+    let dir = io::store_dir(g)?;
+    let to = medvault::Engine::parse(to).ok_or_else(|| Failure::Other(format!("unknown engine {to}")))?;
+    let out = out.unwrap_or_else(|| {
+        let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(format!("-{to}"));
+        dir.with_file_name(name)
+    });
+    let r = medvault::migrate::migrate(&dir, &out, to)?;
+    println!(
+        "copied {} records ({} audit events, verified) from {} to {} in {}",
+        r.records,
+        r.events,
+        r.from,
+        r.to,
+        r.dir.display()
+    );
+    eprintln!("the original store is unchanged; use the copy with: export MEDVAULT_STORE={}", r.dir.display());
+    Ok(())
+}
 
 /// Read and query commands take `--json` for machine-readable output on stdout (human
 /// messages always go to stderr). `patient create` and `write` use `--json FILE` for input.
@@ -173,6 +204,7 @@ fn main() -> ExitCode {
         Command::Erase { patient } => rights_cmd::erase(g, patient),
         Command::Requests(c) => rights_cmd::requests(g, c),
         Command::Recover(a) => user_cmd::recover(g, a),
+        Command::Migrate { to, out } => migrate(g, &to, out),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };
     match result {

@@ -33,6 +33,9 @@ pub struct InitArgs {
     /// Keep audit payloads this many days (default: keep everything).
     #[arg(long)]
     audit_retention_days: Option<u32>,
+    /// Embedded storage engine: redb (default) or sled (the first release's engine).
+    #[arg(long, default_value = "redb", value_parser = ["redb", "sled"])]
+    engine: String,
     /// Print the store id and the shares as JSON.
     #[arg(long)]
     pub json: bool,
@@ -109,6 +112,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         recovery_shares: a.shares,
         recovery_threshold: a.threshold,
         audit_retention_days: a.audit_retention_days,
+        engine: medvault::Engine::parse(&a.engine).unwrap_or_default(),
         ..StoreOptions::default()
     };
     let (store, shares) = Store::create(&dir, &a.admin, pass.as_bytes(), options)?;
