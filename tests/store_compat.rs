@@ -19,6 +19,17 @@ fn write_fixture() {
     let (store, _shares) =
         Store::create_with_backend(mem.clone(), "admin", b"golden admin pass", StoreOptions::insecure_fast_for_tests())
             .unwrap();
+    fill(&store);
+    let mut out = String::new();
+    for (k, v) in mem.snapshot() {
+        out.push_str(&format!("{} {}\n", hex::encode(k), hex::encode(v)));
+    }
+    std::fs::write(FIXTURE, out).unwrap();
+}
+
+/// The content of every golden store: a doctor, a DPO, one patient with a corrected report and
+/// an exam. Closes the store.
+fn fill(store: &Store) {
     let admin = store.unlock("admin", b"golden admin pass", ctx()).unwrap();
     admin.add_user("doc", &["physician".into()], b"golden doctor pass").unwrap();
     admin.add_user("dpo", &["auditor".into()], b"golden dpo pass").unwrap();
@@ -68,21 +79,12 @@ fn write_fixture() {
     };
     doc.append_exam(p, exam).unwrap();
     drop((doc, admin));
-    store.close().unwrap();
-    let mut out = String::new();
-    for (k, v) in mem.snapshot() {
-        out.push_str(&format!("{} {}\n", hex::encode(k), hex::encode(v)));
-    }
-    std::fs::write(FIXTURE, out).unwrap();
+    store.clone().close().unwrap();
 }
 
-#[test]
-fn a_format_1_store_opens_decrypts_and_verifies() {
-    if std::env::var_os("MEDVAULT_BLESS").is_some() {
-        write_fixture();
-    }
+/// The format 1 fixture, key by key.
+fn v1_batch() -> Batch {
     let text = std::fs::read_to_string(FIXTURE).expect("fixture");
-    let mem = Arc::new(MemoryBackend::new());
     let mut batch = Batch::new();
     for line in text.lines() {
         let (k, v) = line.split_once(' ').unwrap();
@@ -90,8 +92,12 @@ fn a_format_1_store_opens_decrypts_and_verifies() {
         let space = Space::ALL.into_iter().find(|s| *s as u8 == k[0]).expect("known keyspace");
         batch.put(space, k[1..].to_vec(), hex::decode(v).unwrap());
     }
-    mem.apply(&batch).unwrap();
-    let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
+    batch
+}
+
+/// Everything the golden content promises: find, read every section, verify (records included
+/// once a baseline exists).
+fn check_golden(store: &Store) {
     let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
     let p = doc
         .find_patient(&medvault::FindQuery::BirthNameAndDate("Golden".into(), Date::parse("1980-01-02").unwrap()))
@@ -107,4 +113,73 @@ fn a_format_1_store_opens_decrypts_and_verifies() {
     let report = store.unlock("dpo", b"golden dpo pass", ctx()).unwrap().verify_audit(None).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert!(report.size > 10);
+    assert!(report.records_checked.is_some_and(|n| n > 10), "records are checked against the log");
+}
+
+#[test]
+fn a_format_1_store_opens_decrypts_and_verifies() {
+    if std::env::var_os("MEDVAULT_BLESS").is_some() {
+        write_fixture();
+    }
+    let mem = Arc::new(MemoryBackend::new());
+    mem.apply(&v1_batch()).unwrap();
+    let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
+    check_golden(&store);
+    // The first unlock by a user holding the audit key recorded the baseline, once.
+    let events = mem.scan_prefix(Space::AuditEvents, &[]).unwrap();
+    let baselines = events
+        .iter()
+        .filter(|(_, v)| medvault::AuditEvent::decode(v).unwrap().action == medvault::Action::RecordBaseline)
+        .count();
+    assert_eq!(baselines, 1);
+}
+
+#[test]
+fn a_first_release_sled_folder_opens_verifies_and_migrates_to_redb() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled_dir = dir.path().join("cabinet");
+    {
+        // As the first release left it: sled's files, no descriptor, no witness.
+        let sled = medvault::storage::SledBackend::open(&sled_dir).unwrap();
+        sled.apply(&v1_batch()).unwrap();
+        sled.flush().unwrap();
+    }
+    assert!(!sled_dir.join("MEDVAULT").exists());
+    let store = Store::open(&sled_dir).unwrap();
+    assert_eq!(store.engine(), Some(medvault::Engine::Sled));
+    check_golden(&store);
+    store.close().unwrap();
+    let redb_dir = dir.path().join("cabinet-redb");
+    let r = medvault::migrate::migrate(&sled_dir, &redb_dir, medvault::Engine::Redb).unwrap();
+    assert!(r.records > 50 && r.events > 10, "{r:?}");
+    let copy = Store::open(&redb_dir).unwrap();
+    assert_eq!(copy.engine(), Some(medvault::Engine::Redb));
+    check_golden(&copy);
+    // A second migration to the same place is refused; the source still opens.
+    assert!(medvault::migrate::migrate(&sled_dir, &redb_dir, medvault::Engine::Redb).is_err());
+    drop(copy);
+    check_golden(&Store::open(&sled_dir).unwrap());
+}
+
+const REDB_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v2-redb");
+
+#[test]
+fn a_format_2_redb_store_opens_decrypts_and_verifies() {
+    if std::env::var_os("MEDVAULT_BLESS").is_some() {
+        let _ = std::fs::remove_dir_all(REDB_FIXTURE);
+        let options = StoreOptions { engine: medvault::Engine::Redb, ..StoreOptions::insecure_fast_for_tests() };
+        let (store, _) =
+            Store::create(std::path::Path::new(REDB_FIXTURE), "admin", b"golden admin pass", options).unwrap();
+        fill(&store);
+        drop(store);
+        let _ = std::fs::remove_file(std::path::Path::new(REDB_FIXTURE).join("medvault.owner"));
+    }
+    // Opening writes (events, witness): work on a copy.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["MEDVAULT", "medvault.redb", "medvault.witness"] {
+        std::fs::copy(std::path::Path::new(REDB_FIXTURE).join(name), dir.path().join(name)).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.engine(), Some(medvault::Engine::Redb));
+    check_golden(&store);
 }

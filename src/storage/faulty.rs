@@ -15,6 +15,12 @@ pub struct Faults {
     pub fail_flush: bool,
     /// Fail every operation after this many more successful batches.
     pub fail_after_batches: Option<u64>,
+    /// Fail every batch and flush as a full disk would (`ENOSPC`).
+    pub disk_full: bool,
+}
+
+fn disk_full() -> StorageError {
+    StorageError::DiskFull(std::io::Error::from(std::io::ErrorKind::StorageFull))
 }
 
 /// A backend that fails on command.
@@ -51,6 +57,9 @@ impl Backend for FaultyBackend {
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
         {
             let mut f = self.faults.lock();
+            if f.disk_full {
+                return Err(disk_full());
+            }
             if let Some(space) = f.fail_batches_touching
                 && batch.touches(space)
             {
@@ -66,6 +75,9 @@ impl Backend for FaultyBackend {
         self.inner.apply(batch)
     }
     fn flush(&self) -> StorageResult<()> {
+        if self.faults.lock().disk_full {
+            return Err(disk_full());
+        }
         if self.faults.lock().fail_flush {
             return Err(StorageError::Injected("flush refused"));
         }

@@ -38,6 +38,18 @@ impl Practice {
     /// A practice on a given backend; every user has received every key they are entitled to.
     pub fn on(backend: Arc<dyn Backend>, options: StoreOptions) -> Practice {
         let (store, shares) = Store::create_with_backend(backend.clone(), "admin", PASS, options).unwrap();
+        Self::populate(store, shares, backend)
+    }
+
+    /// A practice in a store folder on an embedded engine (with its witness).
+    pub fn in_dir(dir: &std::path::Path, engine: medvault::Engine) -> Practice {
+        let options = StoreOptions { engine, ..StoreOptions::insecure_fast_for_tests() };
+        let (store, shares) = Store::create(dir, "admin", PASS, options).unwrap();
+        let backend = store.testing_backend();
+        Self::populate(store, shares, backend)
+    }
+
+    fn populate(store: Store, shares: Vec<RecoveryShare>, backend: Arc<dyn Backend>) -> Practice {
         let admin = store.unlock("admin", PASS, ctx()).unwrap();
         for (name, role) in &USERS[1..] {
             admin.add_user(name, &[role.to_string()], PASS).unwrap();
