@@ -41,6 +41,10 @@ pub struct StoreOptions {
     pub audit_retention_days: Option<u32>,
     /// Embedded engine of a store created in a folder (default: redb).
     pub engine: Engine,
+    /// Folder where each closing checkpoint is also written, as an anchor kept outside the store
+    /// (other media). Recorded in the store's descriptor; `verify` then checks the log extends
+    /// the newest anchor there.
+    pub anchor_dir: Option<PathBuf>,
 }
 
 impl Default for StoreOptions {
@@ -55,6 +59,7 @@ impl Default for StoreOptions {
             durability: Durability::Immediate,
             audit_retention_days: None,
             engine: Engine::default(),
+            anchor_dir: None,
         }
     }
 }
@@ -129,6 +134,9 @@ impl Store {
             return Err(Error::AlreadyExists(format!("a store already exists in {}", dir.display())));
         }
         let backend = engine::create(dir, options.engine)?;
+        if let Some(a) = &options.anchor_dir {
+            engine::set_anchor_dir(dir, Some(a))?;
+        }
         let witness = WitnessFile::open(dir)?;
         let location = Some((dir.to_path_buf(), options.engine));
         Self::create_on(backend, location, Some(witness), admin, passphrase, options)
@@ -488,12 +496,27 @@ impl Store {
         self.inner.committer.sync_all().map_err(Error::from)
     }
 
-    /// Signs a closing checkpoint (if a session was ever unlocked) and flushes.
+    /// Signs a closing checkpoint (if a session was ever unlocked), flushes, and writes the
+    /// checkpoint to the anchor folder if one is configured (a failure there is logged, not
+    /// fatal: the store itself is closed and durable).
     pub fn close(self) -> Result<()> {
+        let mut closing = None;
         if let Some(signer) = self.inner.closing_signer.lock().take() {
-            self.inner.audit.checkpoint(&self.inner.committer, &signer)?;
+            closing = Some(self.inner.audit.checkpoint(&self.inner.committer, &signer)?);
         }
-        self.flush()
+        self.flush()?;
+        if let (Some(cp), Some(dir)) = (closing, self.anchor_dir()) {
+            match crate::audit::anchor::export(&dir, &cp) {
+                Ok(path) => tracing::info!(size = cp.head.size, path = %path.display(), "anchor written"),
+                Err(e) => tracing::warn!(error = %e, "the anchor folder could not be written; anchor by hand"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The anchor folder named in the store's descriptor, if any (embedded stores only).
+    pub fn anchor_dir(&self) -> Option<PathBuf> {
+        self.inner.location.as_ref().and_then(|(dir, _)| engine::anchor_dir(dir))
     }
 
     /// Test-only access to the raw backend (tamper tests).

@@ -566,3 +566,40 @@ fn export_retention_requests_and_report_commands() {
         .success();
     assert!(std::fs::read_to_string(&report).unwrap().contains("Rapport d'audit des accès"));
 }
+
+#[test]
+fn engines_migration_and_anchor_folder() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    // The default engine is redb, named in the store's descriptor.
+    let descriptor = std::fs::read_to_string(cli.store.join("MEDVAULT")).unwrap();
+    assert!(descriptor.contains("engine: redb"), "{descriptor}");
+    // A second process gets a clear "in use" error, not engine text.
+    let _held = medvault::Store::open(&cli.store).unwrap();
+    let out = cli.cmd("martin").args(["read", &p, "--section", "reports"]).assert().code(1).get_output().stderr.clone();
+    let err = String::from_utf8_lossy(&out);
+    assert!(err.contains("in use by another process") && err.contains("pid"), "{err}");
+    assert!(!err.to_lowercase().contains("wouldblock") && !err.contains("redb"), "{err}");
+    drop(_held);
+
+    // Anchors on other media: set by the DPO, written at once and at each close.
+    let anchors = cli._dir.path().join("anchors");
+    cli.cmd("dpo").args(["audit", "anchor-dir", anchors.to_str().unwrap()]).assert().success();
+    let verified = cli.json("dpo", &["audit", "verify"]);
+    assert_eq!(verified["anchored"], true, "{verified}");
+
+    // Migrate to sled and back: each copy verifies and reads the same patient.
+    let out = cli.cmd("alice").args(["migrate", "--to", "sled"]).assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&out).contains("verified"));
+    let sled_store = cli._dir.path().join("store-sled");
+    assert!(std::fs::read_to_string(sled_store.join("MEDVAULT")).unwrap().contains("engine: sled"));
+    let mut read = cli.cmd("martin");
+    read.env("MEDVAULT_STORE", &sled_store).args(["read", &p, "--section", "reports", "--json"]);
+    read.assert().success();
+    let mut verify = cli.cmd("dpo");
+    verify.env("MEDVAULT_STORE", &sled_store).args(["audit", "verify"]);
+    verify.assert().success();
+    let mut again = cli.cmd("alice");
+    again.env("MEDVAULT_STORE", &sled_store).args(["migrate", "--to", "sled"]);
+    again.assert().code(1);
+}

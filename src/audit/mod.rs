@@ -6,6 +6,7 @@
 //!   an edit, deletion, reordering, insertion or truncation is found by [`verify::verify`].
 //! - Events hold ids, names, roles and codes; never section content.
 
+pub mod anchor;
 pub mod checkpoint;
 pub mod event;
 pub mod lockout;

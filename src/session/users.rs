@@ -275,6 +275,15 @@ impl Session {
             Denied::Audit,
         )?;
         let h = &self.inner.header;
+        // Without an explicit anchor, the newest one in the configured anchor folder.
+        let configured = match (anchor, &self.inner.location) {
+            (None, Some((dir, _))) => match crate::storage::engine::anchor_dir(dir) {
+                Some(a) => crate::audit::anchor::latest(&a, h.store)?,
+                None => None,
+            },
+            _ => None,
+        };
+        let anchor = anchor.or(configured.as_ref());
         let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
         if let Some(p) = self.inner.witness_problem.lock().clone() {
             report.problems.insert(0, p);
@@ -310,6 +319,31 @@ impl Session {
 }
 
 impl Session {
+    /// Sets (or removes) the folder where closing checkpoints are also written as anchors
+    /// (auditors; embedded stores). Audited; with a folder, writes a fresh anchor there at once
+    /// and returns its path.
+    pub fn set_anchor_dir(&self, dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
+        self.require(
+            self.policy_ref().may_audit(&self.user.roles),
+            Action::CheckpointExport,
+            Entity::default(),
+            Denied::Audit,
+        )?;
+        let Some((store_dir, _)) = &self.inner.location else {
+            return Err(Error::Invalid("anchor folders are for stores in a folder".into()));
+        };
+        crate::storage::engine::set_anchor_dir(store_dir, dir)?;
+        let what = if dir.is_some() { "anchor folder set" } else { "anchor folder removed" };
+        self.commit(
+            vec![self.draft(Action::CheckpointExport, Outcome::Success, Entity::default()).detail(what)],
+            Batch::new(),
+        )?;
+        match dir {
+            Some(d) => Ok(Some(crate::audit::anchor::export(d, &self.export_checkpoint()?)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Prunes the payloads of audit events older than the store's retention setting (auditors).
     /// Leaves and signed roots stay, so the log still verifies. Audited. Returns how many event
     /// payloads were pruned.

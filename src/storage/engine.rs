@@ -54,6 +54,39 @@ impl std::fmt::Display for Engine {
     }
 }
 
+/// The anchor folder named by the store's descriptor (`anchor-dir: PATH`), if any.
+pub fn anchor_dir(dir: &Path) -> Option<PathBuf> {
+    let text = fs::read_to_string(dir.join(DESCRIPTOR)).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("anchor-dir:"))
+        .map(|p| PathBuf::from(p.trim()))
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Sets (or, with `None`, removes) the anchor folder in the store's descriptor, atomically.
+pub fn set_anchor_dir(dir: &Path, anchor: Option<&Path>) -> StorageResult<()> {
+    let engine = detect(dir)?.ok_or(StorageError::Engine {
+        engine: "medvault",
+        what: "no store in this folder",
+        source: None,
+    })?;
+    write_descriptor(dir, engine, anchor)
+}
+
+fn write_descriptor(dir: &Path, engine: Engine, anchor: Option<&Path>) -> StorageResult<()> {
+    let tmp = dir.join(format!("{DESCRIPTOR}.tmp"));
+    {
+        let mut f = File::create(&tmp).map_err(StorageError::from_io)?;
+        write!(f, "medvault store\nengine: {}\n", engine.name()).map_err(StorageError::from_io)?;
+        if let Some(a) = anchor {
+            writeln!(f, "anchor-dir: {}", a.display()).map_err(StorageError::from_io)?;
+        }
+        f.sync_all().map_err(StorageError::from_io)?;
+    }
+    fs::rename(&tmp, dir.join(DESCRIPTOR)).map_err(StorageError::from_io)?;
+    fsync_dir(dir)
+}
+
 /// Which engine the store folder `dir` holds (`None`: no store there).
 pub fn detect(dir: &Path) -> StorageResult<Option<Engine>> {
     match fs::read_to_string(dir.join(DESCRIPTOR)) {
@@ -92,14 +125,7 @@ pub fn create(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
         // Created here, and only here: opening an existing store never creates its file.
         RedbBackend::create_file(dir)?;
     }
-    let tmp = dir.join(format!("{DESCRIPTOR}.tmp"));
-    {
-        let mut f = File::create(&tmp).map_err(StorageError::from_io)?;
-        write!(f, "medvault store\nengine: {}\n", engine.name()).map_err(StorageError::from_io)?;
-        f.sync_all().map_err(StorageError::from_io)?;
-    }
-    fs::rename(&tmp, dir.join(DESCRIPTOR)).map_err(StorageError::from_io)?;
-    fsync_dir(dir)?;
+    write_descriptor(dir, engine, None)?;
     Ok(match engine {
         Engine::Redb => Arc::new(RedbBackend::open(dir)?),
         // sled creates its files at first open (and `SledBackend::open` fsyncs them).

@@ -60,6 +60,15 @@ pub enum AuditCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Set the folder (on other media) where every closing checkpoint is also written as an
+    /// anchor; `audit verify` then checks the log extends the newest one. Writes one at once.
+    AnchorDir {
+        /// The folder; omit with --remove.
+        dir: Option<PathBuf>,
+        /// Stop writing anchors automatically.
+        #[arg(long, conflicts_with = "dir")]
+        remove: bool,
+    },
     /// Export a signed checkpoint to keep elsewhere (the anchor).
     Checkpoint {
         /// Output file.
@@ -241,6 +250,17 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                         eprintln!("{} event(s); next page: --before {}", events.len(), last.seq);
                     }
                 }
+            }
+        }
+        AuditCmd::AnchorDir { dir, remove } => {
+            if dir.is_none() && !remove {
+                return Err(Failure::Other("give a folder, or --remove".into()));
+            }
+            match s.set_anchor_dir(dir.as_deref())? {
+                Some(path) => {
+                    println!("anchors go to {}; first anchor: {}", dir.unwrap_or_default().display(), path.display())
+                }
+                None => println!("anchors are no longer written automatically"),
             }
         }
         AuditCmd::Verify { against, .. } => {

@@ -33,6 +33,9 @@ pub struct InitArgs {
     /// Keep audit payloads this many days (default: keep everything).
     #[arg(long)]
     audit_retention_days: Option<u32>,
+    /// Folder on other media where every closing checkpoint is also written (an anchor).
+    #[arg(long)]
+    anchor_dir: Option<PathBuf>,
     /// Embedded storage engine: redb (default) or sled (the first release's engine).
     #[arg(long, default_value = "redb", value_parser = ["redb", "sled"])]
     engine: String,
@@ -113,6 +116,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         recovery_threshold: a.threshold,
         audit_retention_days: a.audit_retention_days,
         engine: medvault::Engine::parse(&a.engine).unwrap_or_default(),
+        anchor_dir: a.anchor_dir.clone(),
         ..StoreOptions::default()
     };
     let (store, shares) = Store::create(&dir, &a.admin, pass.as_bytes(), options)?;
