@@ -421,3 +421,30 @@ impl AuditLog {
         Ok(cp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frontier_whose_hash_count_does_not_match_its_size_is_an_integrity_error() {
+        // size 3 has two set bits: one hash is missing. Decoding used to accept it and the
+        // next append panicked on the missing hash.
+        let bad = Frontier { size: 3, hashes: vec![[7; 32]] };
+        let bytes = codec::encode(&(FRONTIER_FORMAT, &bad)).unwrap();
+        assert!(matches!(decode_frontier(&bytes), Err(Error::Integrity(_))));
+        let good = Frontier { size: 3, hashes: vec![[7; 32], [8; 32]] };
+        assert_eq!(decode_frontier(&codec::encode(&(FRONTIER_FORMAT, &good)).unwrap()).unwrap(), good);
+    }
+
+    #[test]
+    fn witness_marks_round_trip_and_reject_other_lengths() {
+        let store = StoreId([5; 16]);
+        let m = encode_mark(store, 42, &[9; 32]);
+        assert_eq!(decode_mark(&m), Some((store, 42, [9; 32])));
+        assert_eq!(decode_mark(&m[..57]), None);
+        let mut other = m.clone();
+        other[0] = 2;
+        assert_eq!(decode_mark(&other), None);
+    }
+}
