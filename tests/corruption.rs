@@ -77,7 +77,7 @@ struct Tally {
     verified_intact: u64,
     integrity_exit_4: u64,
     typed_error: u64,
-    engine_panics_caught: u64,
+    engine_panics_caught: Vec<String>,
     process_panics: Vec<String>,
     silent_losses: Vec<String>,
     /// First line of each typed error, with its count.
@@ -99,7 +99,7 @@ fn judge(dir: &Path, acknowledged: u64, case: &str, t: &mut Tally) {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("caught panic") {
-        t.engine_panics_caught += 1;
+        t.engine_panics_caught.push(case.to_string());
     }
     match out.status.code() {
         Some(0) => {
@@ -208,12 +208,15 @@ fn run(engine: Engine, main_file: &str) {
         t.verified_intact,
         t.integrity_exit_4,
         t.typed_error,
-        t.engine_panics_caught,
+        t.engine_panics_caught.len(),
         t.process_panics.len(),
         t.silent_losses.len()
     );
     for (m, n) in &t.messages {
         println!("  {n} x {m}");
+    }
+    for c in &t.engine_panics_caught {
+        println!("  engine panic caught (exit 4): {c}");
     }
     assert!(t.process_panics.is_empty(), "{engine}: panics or signals: {:#?}", t.process_panics);
     assert!(t.silent_losses.is_empty(), "{engine}: silent losses: {:#?}", t.silent_losses);

@@ -40,47 +40,75 @@ fn is_disk_full(e: &Error) -> bool {
     matches!(e.storage(), Some(StorageError::DiskFull(_)))
 }
 
-fn fill_and_recover(engine: Engine, mount: &Path) {
-    let dir = mount.join("store");
-    let practice = Practice::in_dir(&dir, engine);
-    let p = practice.patient(1);
-    let doc = practice.session("dr_martin");
-    // Leave little room: a filler file takes most of what is left.
-    let free = fs_free(mount);
-    let filler = mount.join("filler");
-    std::fs::write(&filler, vec![0u8; free.saturating_sub(600 * 1024) as usize]).unwrap();
+const CHILD_VAR: &str = "MEDVAULT_DISK_FULL_DIR";
+
+/// The child: fills the disk through the store, prints each acknowledged report and how the
+/// first failure was typed, then exits without closing (sled can wait forever in its drop for
+/// writes the full disk refused: a process that hit a full disk on sled must be restarted).
+#[test]
+#[ignore = "run by a_full_disk_is_a_typed_error_and_the_store_recovers_on_both_engines"]
+fn disk_full_child() {
+    let Some(dir) = std::env::var_os(CHILD_VAR) else { return };
+    let dir = PathBuf::from(dir);
+    let store = Store::open(&dir.join("store")).unwrap();
+    let doc = store.unlock("dr_martin", PASS, ctx()).unwrap();
+    let p = medvault::PatientId::parse(&std::fs::read_to_string(dir.join("patient")).unwrap()).unwrap();
+    let free = fs_free(&dir);
+    std::fs::write(dir.join("filler"), vec![0u8; free.saturating_sub(600 * 1024) as usize]).unwrap();
     let mut synth = Synth::new(5);
     let d = Date::parse("2026-11-22").unwrap();
-    let mut acked = Vec::new();
-    let mut failure = None;
+    let mut out = String::new();
     for _ in 0..2000 {
         let mut r = synth.report("Dr Plein", d);
         r.body = "Texte du compte rendu. ".repeat(1200); // ~27 KiB
         match doc.append_report(p, r) {
-            Ok(e) => acked.push(e),
+            Ok(e) => out.push_str(&format!("ACK {e}\n")),
             Err(e) => {
-                failure = Some(e);
+                out.push_str(&format!("FAILED disk_full={} message={e}\n", is_disk_full(&e)));
                 break;
             }
         }
     }
-    let failure = failure.expect("the disk filled up");
-    assert!(is_disk_full(&failure), "{engine}: a full disk is a typed DiskFull error, got {failure:?}");
-    assert!(failure.to_string().contains("disk full"), "{failure}");
-    drop(doc);
-    drop(practice);
-    // Space returns.
-    std::fs::remove_file(&filler).unwrap();
+    print!("{out}");
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    std::process::exit(0);
+}
+
+fn fill_and_recover(engine: Engine, mount: &Path) {
+    let dir = mount.join("store");
+    let p = {
+        let practice = Practice::in_dir(&dir, engine);
+        let p = practice.patient(1);
+        practice.store.close().unwrap();
+        p
+    };
+    std::fs::write(mount.join("patient"), p.to_string()).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "disk_full_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, mount)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let acked: Vec<&str> = stdout.lines().filter_map(|l| l.strip_prefix("ACK ")).collect();
+    let failure = stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED"))
+        .unwrap_or_else(|| panic!("{engine}: the disk never filled: {stdout}"));
+    assert!(failure.contains("disk_full=true"), "{engine}: a full disk is a typed DiskFull error: {failure}");
+    assert!(failure.contains("disk full"), "{engine}: the message says so: {failure}");
+    // Space returns; the store opens, verifies and holds every acknowledged report.
+    std::fs::remove_file(mount.join("filler")).unwrap();
     let store = Store::open(&dir).unwrap_or_else(|e| panic!("{engine}: reopen after disk full: {e}"));
     let dpo = store.unlock("dpo", PASS, ctx()).unwrap();
     let report = dpo.verify_audit(None).unwrap();
     assert!(report.is_ok(), "{engine}: {:?}", report.problems);
     let doc = store.unlock("dr_martin", PASS, ctx()).unwrap();
-    let stored: Vec<_> = doc.read_reports(p).unwrap().into_iter().map(|e| e.entry_id).collect();
+    let stored: Vec<String> = doc.read_reports(p).unwrap().into_iter().map(|e| e.entry_id.to_string()).collect();
     for e in &acked {
-        assert!(stored.contains(e), "{engine}: acknowledged report {e} lost");
+        assert!(stored.iter().any(|s| s == e), "{engine}: acknowledged report {e} lost");
     }
-    doc.append_report(p, synth.report("Dr Plein", d)).unwrap();
+    doc.append_report(p, Synth::new(6).report("Dr Plein", Date::parse("2026-11-22").unwrap())).unwrap();
     println!("{engine}: {} reports acknowledged before the disk was full; all present after recovery", acked.len());
 }
 

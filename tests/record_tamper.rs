@@ -35,6 +35,14 @@ fn keys(mem: &MemoryBackend, space: Space, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u
     mem.scan_prefix(space, prefix).unwrap()
 }
 
+/// The stored revisions of a report entry (reports section code 0x02), oldest first.
+fn revisions(mem: &MemoryBackend, p: medvault::PatientId, entry: medvault::EntryId) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let prefix = [p.0.as_slice(), &[0x02], &entry.0].concat();
+    let found = keys(mem, Space::Records, &prefix);
+    assert_eq!(found.len(), 2, "the fixture's report has two revisions");
+    found
+}
+
 fn apply(mem: &MemoryBackend, f: impl FnOnce(&mut Batch)) {
     let mut b = Batch::new();
     f(&mut b);
@@ -64,11 +72,7 @@ fn an_untouched_store_checks_every_record() {
 fn a_deleted_newest_revision_is_caught() {
     let (mem, practice, p, entry) = setup();
     drop(practice);
-    let mut prefix = p.0.to_vec();
-    prefix.push(0x02);
-    prefix.extend_from_slice(&entry.0);
-    let revisions = keys(&mem, Space::Records, &prefix);
-    assert_eq!(revisions.len(), 2);
+    let revisions = revisions(&mem, p, entry);
     apply(&mem, |b| b.delete(Space::Records, revisions[1].0.clone()));
     assert_caught(&verify(&mem), "missing (deleted)");
 }
@@ -77,10 +81,7 @@ fn a_deleted_newest_revision_is_caught() {
 fn a_revision_rolled_back_to_older_bytes_is_caught() {
     let (mem, practice, p, entry) = setup();
     drop(practice);
-    let mut prefix = p.0.to_vec();
-    prefix.push(0x02);
-    prefix.extend_from_slice(&entry.0);
-    let revisions = keys(&mem, Space::Records, &prefix);
+    let revisions = revisions(&mem, p, entry);
     // The patient header is rewritten on every write: put back its older bytes.
     let header_now = mem.get(Space::Patients, &p.0).unwrap().unwrap();
     apply(&mem, |b| b.put(Space::Records, revisions[1].0.clone(), revisions[0].1.clone()));

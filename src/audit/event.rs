@@ -366,9 +366,10 @@ pub struct AuditEvent {
     pub writes: Vec<RecordWrite>,
 }
 
-/// Format 1 layout (medvault 0.1.0): every field but `writes`.
+/// The fields of every format (format 1 is exactly these; format 2 appends `writes`, so its
+/// encoding is `codec((EventFields, Vec<RecordWrite>))`).
 #[derive(Serialize, Deserialize)]
-struct EventV1 {
+struct EventFields {
     format: u16,
     seq: u64,
     recorded_at: Timestamp,
@@ -380,19 +381,21 @@ struct EventV1 {
     detail: Option<String>,
 }
 
-/// Format 2 layout: format 1, then `writes`.
-#[derive(Serialize, Deserialize)]
-struct EventV2 {
-    format: u16,
-    seq: u64,
-    recorded_at: Timestamp,
-    action: Action,
-    outcome: Outcome,
-    agent: Agent,
-    purpose: Purpose,
-    entity: Entity,
-    detail: Option<String>,
-    writes: Vec<RecordWrite>,
+impl EventFields {
+    fn into_event(self, writes: Vec<RecordWrite>) -> AuditEvent {
+        AuditEvent {
+            format: self.format,
+            seq: self.seq,
+            recorded_at: self.recorded_at,
+            action: self.action,
+            outcome: self.outcome,
+            agent: self.agent,
+            purpose: self.purpose,
+            entity: self.entity,
+            detail: self.detail,
+            writes,
+        }
+    }
 }
 
 /// An event before it has a sequence number and a time.
@@ -418,67 +421,31 @@ impl AuditEvent {
     /// The stored bytes of the event (the Merkle leaf data), in the layout of its format.
     pub fn encode(&self) -> crate::Result<Vec<u8>> {
         let e = self.clone();
+        let fields = EventFields {
+            format: e.format,
+            seq: e.seq,
+            recorded_at: e.recorded_at,
+            action: e.action,
+            outcome: e.outcome,
+            agent: e.agent,
+            purpose: e.purpose,
+            entity: e.entity,
+            detail: e.detail,
+        };
         match e.format {
-            1 if e.writes.is_empty() => crate::codec::encode(&EventV1 {
-                format: 1,
-                seq: e.seq,
-                recorded_at: e.recorded_at,
-                action: e.action,
-                outcome: e.outcome,
-                agent: e.agent,
-                purpose: e.purpose,
-                entity: e.entity,
-                detail: e.detail,
-            }),
-            2 => crate::codec::encode(&EventV2 {
-                format: 2,
-                seq: e.seq,
-                recorded_at: e.recorded_at,
-                action: e.action,
-                outcome: e.outcome,
-                agent: e.agent,
-                purpose: e.purpose,
-                entity: e.entity,
-                detail: e.detail,
-                writes: e.writes,
-            }),
+            1 if e.writes.is_empty() => crate::codec::encode(&fields),
+            2 => crate::codec::encode(&(fields, e.writes)),
             f => Err(crate::Error::Invalid(format!("cannot encode an audit event of format {f}"))),
         }
     }
 
     /// Decodes stored event bytes of format 1 or 2 (strictly: one meaning per byte string).
     pub fn decode(bytes: &[u8]) -> crate::Result<AuditEvent> {
-        let format = bytes.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-        match format {
-            Some(1) => {
-                let v: EventV1 = crate::codec::decode(bytes, "audit event")?;
-                Ok(AuditEvent {
-                    format: 1,
-                    seq: v.seq,
-                    recorded_at: v.recorded_at,
-                    action: v.action,
-                    outcome: v.outcome,
-                    agent: v.agent,
-                    purpose: v.purpose,
-                    entity: v.entity,
-                    detail: v.detail,
-                    writes: Vec::new(),
-                })
-            }
+        match bytes.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) {
+            Some(1) => Ok(crate::codec::decode::<EventFields>(bytes, "audit event")?.into_event(Vec::new())),
             Some(2) => {
-                let v: EventV2 = crate::codec::decode(bytes, "audit event")?;
-                Ok(AuditEvent {
-                    format: 2,
-                    seq: v.seq,
-                    recorded_at: v.recorded_at,
-                    action: v.action,
-                    outcome: v.outcome,
-                    agent: v.agent,
-                    purpose: v.purpose,
-                    entity: v.entity,
-                    detail: v.detail,
-                    writes: v.writes,
-                })
+                let (fields, writes): (EventFields, Vec<RecordWrite>) = crate::codec::decode(bytes, "audit event")?;
+                Ok(fields.into_event(writes))
             }
             _ => Err(crate::Error::Integrity("audit event: unknown format".into())),
         }

@@ -48,6 +48,11 @@ impl Session {
             .ok_or_else(|| self.refuse(action, target(name), Error::Denied(Denied::ManageUsers)))
     }
 
+    /// Refuses (and audits the refusal) unless the user holds the audit right.
+    pub(crate) fn require_auditor(&self, action: Action) -> Result<()> {
+        self.require(self.policy_ref().may_audit(&self.user.roles), action, Entity::default(), Denied::Audit)
+    }
+
     fn policy_ref(&self) -> &crate::policy::Policy {
         &self.inner.header.policy
     }
@@ -268,12 +273,7 @@ impl Session {
     /// Verifies the whole audit log, optionally against an anchored checkpoint. Audited (the
     /// verification event is appended after the check, so it does not hide a truncated tail).
     pub fn verify_audit(&self, anchor: Option<&Checkpoint>) -> Result<VerifyReport> {
-        self.require(
-            self.policy_ref().may_audit(&self.user.roles),
-            Action::AuditVerify,
-            Entity::default(),
-            Denied::Audit,
-        )?;
+        self.require_auditor(Action::AuditVerify)?;
         let h = &self.inner.header;
         // Without an explicit anchor, the newest one in the configured anchor folder.
         let configured = match (anchor, &self.inner.location) {
@@ -306,12 +306,7 @@ impl Session {
     /// Signs a checkpoint of the current log, to be kept elsewhere as an anchor. Audited (the
     /// checkpoint covers its own export event).
     pub fn export_checkpoint(&self) -> Result<Checkpoint> {
-        self.require(
-            self.policy_ref().may_audit(&self.user.roles),
-            Action::CheckpointExport,
-            Entity::default(),
-            Denied::Audit,
-        )?;
+        self.require_auditor(Action::CheckpointExport)?;
         let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
         self.commit(vec![self.draft(Action::CheckpointExport, Outcome::Success, Entity::default())], Batch::new())?;
         self.inner.audit.checkpoint(&self.inner.committer, &signer)
@@ -323,12 +318,7 @@ impl Session {
     /// (auditors; embedded stores). Audited; with a folder, writes a fresh anchor there at once
     /// and returns its path.
     pub fn set_anchor_dir(&self, dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
-        self.require(
-            self.policy_ref().may_audit(&self.user.roles),
-            Action::CheckpointExport,
-            Entity::default(),
-            Denied::Audit,
-        )?;
+        self.require_auditor(Action::CheckpointExport)?;
         let Some((store_dir, _)) = &self.inner.location else {
             return Err(Error::Invalid("anchor folders are for stores in a folder".into()));
         };
@@ -348,12 +338,7 @@ impl Session {
     /// Leaves and signed roots stay, so the log still verifies. Audited. Returns how many event
     /// payloads were pruned.
     pub fn prune_audit(&self) -> Result<u64> {
-        self.require(
-            self.policy_ref().may_audit(&self.user.roles),
-            Action::AuditPrune,
-            Entity::default(),
-            Denied::Audit,
-        )?;
+        self.require_auditor(Action::AuditPrune)?;
         let Some(days) = self.inner.header.audit_retention_days else {
             return Err(Error::Invalid("this store keeps every audit event (no retention setting)".into()));
         };

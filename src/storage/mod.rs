@@ -208,6 +208,25 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Up to `limit` items of a double-ended iterator of physical pairs, in `order`, with the space
+/// byte stripped (engines' range scans share it).
+pub(crate) fn take_ordered<I>(it: I, order: Order, limit: usize, engine: &'static str) -> StorageResult<Vec<Pair>>
+where
+    I: DoubleEndedIterator<Item = StorageResult<Pair>>,
+{
+    let strip = |r: StorageResult<Pair>| -> StorageResult<Pair> {
+        let (k, v) = r?;
+        match k.split_first() {
+            Some((_, rest)) => Ok((rest.to_vec(), v)),
+            None => Err(StorageError::Corrupted { engine, what: "empty key" }),
+        }
+    };
+    match order {
+        Order::Ascending => it.take(limit).map(strip).collect(),
+        Order::Descending => it.rev().take(limit).map(strip).collect(),
+    }
+}
+
 /// The physical key of `key` in `space`: one prefix byte, then the key.
 pub(crate) fn physical_key(space: Space, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(key.len() + 1);

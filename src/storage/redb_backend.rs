@@ -8,7 +8,7 @@
 //! file (`ConcurrencyMode::ExclusiveWriter`); a second gets [`StorageError::StoreBusy`].
 
 use super::engine::{self, guarded};
-use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key};
+use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key, take_ordered};
 use crate::error::StorageError;
 use redb::{ReadableDatabase, TableDefinition};
 use std::path::{Path, PathBuf};
@@ -126,33 +126,11 @@ impl Backend for RedbBackend {
         }
         self.read(|t| {
             let it = t.range(plo.as_slice()..phi.as_slice()).map_err(|e| map(e, None))?;
-            let mut out = Vec::new();
-            let mut push = |r: Row<'_>| {
+            let rows = it.map(|r: Row<'_>| {
                 let (k, v) = r.map_err(|e| map(e, None))?;
-                let k = k.value();
-                if k.is_empty() {
-                    return Err(StorageError::Corrupted { engine: ENGINE, what: "empty key" });
-                }
-                out.push((k[1..].to_vec(), v.value().to_vec()));
-                Ok::<bool, StorageError>(out.len() < limit)
-            };
-            match order {
-                Order::Ascending => {
-                    for r in it {
-                        if !push(r)? {
-                            break;
-                        }
-                    }
-                }
-                Order::Descending => {
-                    for r in it.rev() {
-                        if !push(r)? {
-                            break;
-                        }
-                    }
-                }
-            }
-            Ok(out)
+                Ok((k.value().to_vec(), v.value().to_vec()))
+            });
+            take_ordered(rows, order, limit, ENGINE)
         })
     }
 

@@ -13,9 +13,12 @@
 //!   opens again; such unfinished snapshots are removed before opening (sled renames a snapshot
 //!   only once it is complete, so a `.generating` file is never needed).
 //! - Errors: sled's texts never reach users; they become typed [`StorageError`]s.
+//! - Closing after an I/O error: sled's drop flushes and can wait forever for writes a full
+//!   disk refused (seen here on a full tmpfs). After any I/O error the handle is dropped on a
+//!   detached thread, so the process can still exit; the store opens again in the next process.
 
 use super::engine::{self, guarded};
-use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key};
+use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key, take_ordered};
 use crate::error::StorageError;
 use parking_lot::Mutex;
 use std::collections::HashSet;
@@ -28,7 +31,10 @@ const ENGINE: &str = "sled";
 
 /// sled-backed storage in a folder.
 pub struct SledBackend {
-    db: sled::Db,
+    /// `None` only once dropped.
+    db: Option<sled::Db>,
+    /// Whether an I/O error was seen (then drop must not wait for sled's final flush).
+    io_failed: std::sync::atomic::AtomicBool,
     dir: PathBuf,
     /// Blob files already fsynced (blobs are written once and never modified).
     synced_blobs: Mutex<HashSet<std::ffi::OsString>>,
@@ -68,9 +74,27 @@ impl SledBackend {
                 .map_err(|e| map(e, Some(dir)))
         })?;
         engine::write_owner(dir);
-        let backend = SledBackend { db, dir: dir.to_path_buf(), synced_blobs: Mutex::new(HashSet::new()) };
+        let backend = SledBackend {
+            db: Some(db),
+            io_failed: std::sync::atomic::AtomicBool::new(false),
+            dir: dir.to_path_buf(),
+            synced_blobs: Mutex::new(HashSet::new()),
+        };
         backend.flush()?;
         Ok(backend)
+    }
+
+    fn db(&self) -> StorageResult<&sled::Db> {
+        self.db.as_ref().ok_or(StorageError::Engine { engine: ENGINE, what: "the store is closed", source: None })
+    }
+
+    /// Runs an engine call through the panic guard and remembers I/O failures.
+    fn call<T>(&self, f: impl FnOnce(&sled::Db) -> StorageResult<T>) -> StorageResult<T> {
+        let r = guarded(ENGINE, || f(self.db()?));
+        if matches!(r, Err(StorageError::Io(_) | StorageError::DiskFull(_))) {
+            self.io_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
     }
 
     fn fsync_files(&self) -> StorageResult<()> {
@@ -121,13 +145,19 @@ fn remove_unfinished_snapshots(dir: &Path) -> StorageResult<()> {
 
 impl Drop for SledBackend {
     fn drop(&mut self) {
+        if let Some(db) = self.db.take()
+            && self.io_failed.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!("closing a sled store after an i/o error: not waiting for its final flush");
+            std::thread::spawn(move || drop(db));
+        }
         let _ = std::fs::remove_file(self.dir.join(engine::OWNER));
     }
 }
 
 impl Backend for SledBackend {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
-        guarded(ENGINE, || Ok(self.db.get(physical_key(space, key)).map_err(|e| map(e, None))?.map(|v| v.to_vec())))
+        self.call(|db| Ok(db.get(physical_key(space, key)).map_err(|e| map(e, None))?.map(|v| v.to_vec())))
     }
 
     fn range(
@@ -142,34 +172,12 @@ impl Backend for SledBackend {
         if plo >= phi {
             return Ok(Vec::new());
         }
-        guarded(ENGINE, || {
-            let it = self.db.range(plo..phi);
-            let mut out = Vec::new();
-            let mut push = |r: sled::Result<(sled::IVec, sled::IVec)>| -> StorageResult<bool> {
+        self.call(|db| {
+            let rows = db.range(plo..phi).map(|r| {
                 let (k, v) = r.map_err(|e| map(e, None))?;
-                if k.is_empty() {
-                    return Err(StorageError::Corrupted { engine: ENGINE, what: "empty key" });
-                }
-                out.push((k[1..].to_vec(), v.to_vec()));
-                Ok(out.len() < limit)
-            };
-            match order {
-                Order::Ascending => {
-                    for r in it {
-                        if !push(r)? {
-                            break;
-                        }
-                    }
-                }
-                Order::Descending => {
-                    for r in it.rev() {
-                        if !push(r)? {
-                            break;
-                        }
-                    }
-                }
-            }
-            Ok(out)
+                Ok((k.to_vec(), v.to_vec()))
+            });
+            take_ordered(rows, order, limit, ENGINE)
         })
     }
 
@@ -181,11 +189,15 @@ impl Backend for SledBackend {
                 Op::Delete(s, k) => b.remove(physical_key(*s, k)),
             }
         }
-        guarded(ENGINE, || self.db.apply_batch(b).map_err(|e| map(e, None)))
+        self.call(|db| db.apply_batch(b).map_err(|e| map(e, None)))
     }
 
     fn flush(&self) -> StorageResult<()> {
-        guarded(ENGINE, || self.db.flush().map(|_| ()).map_err(|e| map(e, None)))?;
-        self.fsync_files()
+        self.call(|db| db.flush().map(|_| ()).map_err(|e| map(e, None)))?;
+        let r = self.fsync_files();
+        if r.is_err() {
+            self.io_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
     }
 }
