@@ -43,6 +43,7 @@ pub mod crypto;
 pub mod error;
 pub mod export;
 pub mod keyring;
+mod layout;
 pub mod migrate;
 pub mod model;
 pub mod policy;

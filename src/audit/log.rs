@@ -19,14 +19,14 @@ use crate::error::{Error, Result};
 use crate::model::{PatientId, StoreId, Timestamp};
 use crate::storage::{Backend, Batch, Committer, Durability, Op, Space};
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
+
 use std::sync::Arc;
 
-pub(crate) const META_TREE: &[u8] = b"audit-tree";
-pub(crate) const META_HEAD: &[u8] = b"audit-head";
+pub(crate) const META_TREE: &[u8] = crate::layout::meta::AUDIT_TREE;
+pub(crate) const META_HEAD: &[u8] = crate::layout::meta::AUDIT_HEAD;
 /// Sequence number of the event from which stored records are checked against the log
 /// (0: the store was created by a release that records writes; else a `RecordBaseline`).
-pub(crate) const META_BASELINE: &[u8] = b"records-baseline";
+pub(crate) const META_BASELINE: &[u8] = crate::layout::meta::RECORDS_BASELINE;
 
 /// Proof that audit events were durably appended. Only the audit log constructs it.
 #[derive(Debug)]
@@ -131,26 +131,21 @@ pub(crate) fn record_writes(batch: &Batch) -> Vec<RecordWrite> {
 
 /// Storage key of node (level, index).
 pub(crate) fn node_key(level: u8, index: u64) -> Vec<u8> {
-    let mut k = vec![level];
-    k.extend_from_slice(&index.to_be_bytes());
-    k
+    crate::layout::audit_node(level, index)
 }
 
 /// Index key of a user name (names are hashed so index keys have a fixed width).
 pub(crate) fn user_index_prefix(name: &str) -> [u8; 16] {
-    let h = Sha256::digest([b"medvault/user-index/".as_slice(), name.as_bytes()].concat());
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&h[..16]);
-    out
+    crate::layout::audit_user_prefix(name)
 }
 
 /// Index key of a time (sortable big-endian, sign bit flipped).
 pub(crate) fn time_index_prefix(t: Timestamp) -> [u8; 8] {
-    ((t.0 as u64) ^ (1u64 << 63)).to_be_bytes()
+    crate::layout::audit_time_prefix(t)
 }
 
 pub(crate) fn patient_index_key(p: PatientId, seq: u64) -> Vec<u8> {
-    [p.0.as_slice(), &seq.to_be_bytes()].concat()
+    crate::layout::audit_by_patient(p, seq)
 }
 
 /// Reads perfect nodes straight from a backend.
@@ -390,12 +385,12 @@ impl AuditLog {
         if let Some(p) = event.entity.patient {
             batch.put(Space::AuditByPatient, patient_index_key(p, seq), Vec::new());
         }
-        batch.put(Space::AuditByUser, [user_index_prefix(&event.agent.name).as_slice(), &seq_be].concat(), Vec::new());
+        batch.put(Space::AuditByUser, crate::layout::audit_by_user(&event.agent.name, seq), Vec::new());
         // Events about a user (account changes, lockouts) are found under their name too.
         if let Some(t) = event.entity.target_user.as_deref().filter(|t| *t != event.agent.name) {
-            batch.put(Space::AuditByUser, [user_index_prefix(t).as_slice(), &seq_be].concat(), Vec::new());
+            batch.put(Space::AuditByUser, crate::layout::audit_by_user(t, seq), Vec::new());
         }
-        batch.put(Space::AuditByTime, [time_index_prefix(event.recorded_at).as_slice(), &seq_be].concat(), Vec::new());
+        batch.put(Space::AuditByTime, crate::layout::audit_by_time(event.recorded_at, seq), Vec::new());
         Ok(())
     }
 

@@ -64,7 +64,7 @@ impl AuditQuery {
             (Space::AuditByPatient, p.0.to_vec(), Some(patient_index_key(p, before)))
         } else if let Some(u) = &self.user {
             let pre = user_index_prefix(u);
-            (Space::AuditByUser, pre.to_vec(), Some([pre.as_slice(), &before.to_be_bytes()].concat()))
+            (Space::AuditByUser, pre.to_vec(), Some(crate::layout::audit_by_user(u, before)))
         } else if self.since.is_some() || self.until.is_some() {
             let lo = self.since.map(|t| time_index_prefix(t).to_vec()).unwrap_or_default();
             let hi = self.until.map(|t| time_index_prefix(t).to_vec());

@@ -6,7 +6,7 @@
 use super::checkpoint::Checkpoint;
 use super::event::AuditEvent;
 use super::log::patient_index_key;
-use super::log::{time_index_prefix, user_index_prefix};
+
 use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::crypto::keys::verify_signature;
@@ -15,7 +15,7 @@ use crate::model::{StoreId, Timestamp};
 use crate::storage::{Backend, Batch, Committer, Order, Space};
 use serde::{Deserialize, Serialize};
 
-pub(crate) const META_PRUNED: &[u8] = b"audit-pruned";
+pub(crate) const META_PRUNED: &[u8] = crate::layout::meta::AUDIT_PRUNED;
 
 /// Events `0..horizon` have had their payload pruned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,12 +109,11 @@ pub fn prune(
             if let Some(p) = ev.entity.patient {
                 batch.delete(Space::AuditByPatient, patient_index_key(p, ev.seq));
             }
-            let seq_be = ev.seq.to_be_bytes();
-            batch.delete(Space::AuditByUser, [user_index_prefix(&ev.agent.name).as_slice(), &seq_be].concat());
+            batch.delete(Space::AuditByUser, crate::layout::audit_by_user(&ev.agent.name, ev.seq));
             if let Some(t) = ev.entity.target_user.as_deref() {
-                batch.delete(Space::AuditByUser, [user_index_prefix(t).as_slice(), &seq_be].concat());
+                batch.delete(Space::AuditByUser, crate::layout::audit_by_user(t, ev.seq));
             }
-            batch.delete(Space::AuditByTime, [time_index_prefix(ev.recorded_at).as_slice(), &seq_be].concat());
+            batch.delete(Space::AuditByTime, crate::layout::audit_by_time(ev.recorded_at, ev.seq));
             next += 1;
         }
         if next == horizon {

@@ -23,7 +23,7 @@ use crate::storage::{Backend, Batch, Space};
 use records::{fingerprint, grant_key, key_state_key, key_version_key};
 use std::collections::BTreeMap;
 
-pub(crate) const META_HEADER: &[u8] = b"header";
+pub(crate) const META_HEADER: &[u8] = crate::layout::meta::HEADER;
 
 /// The keys one session holds. No `Debug`; every key zeroizes on drop.
 pub struct HeldKeys {

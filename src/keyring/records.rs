@@ -154,16 +154,12 @@ pub fn fingerprint(store: StoreId, kind: KeyKind, version: u32, key: &Key32) -> 
 
 /// Storage key of a key version: kind || version (BE).
 pub fn key_version_key(kind: KeyKind, version: u32) -> Vec<u8> {
-    let mut k = vec![kind.code()];
-    k.extend_from_slice(&version.to_be_bytes());
-    k
+    crate::layout::key_version(kind, version)
 }
 
 /// Storage key of a grant: user || kind || version (BE).
 pub fn grant_key(user: UserId, kind: KeyKind, version: u32) -> Vec<u8> {
-    let mut k = user.0.to_vec();
-    k.extend_from_slice(&key_version_key(kind, version));
-    k
+    crate::layout::grant(user, kind, version)
 }
 
 /// Which version of a key is primary (used for new writes) and which are still accepted for
@@ -185,5 +181,5 @@ pub struct KeyState {
 
 /// Meta key of a key state.
 pub fn key_state_key(kind: KeyKind) -> Vec<u8> {
-    [b"keystate/".as_slice(), &[kind.code()]].concat()
+    crate::layout::meta::key_state(kind)
 }

@@ -11,7 +11,7 @@
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::error::{Denied, Error, Result};
-use crate::model::{Date, PatientId, Section};
+use crate::model::{Date, PatientId};
 use crate::session::Session;
 use crate::session::records::PatientHeader;
 use crate::storage::{Batch, Space};
@@ -151,24 +151,18 @@ impl Session {
     fn purge(&self, patient: PatientId, mut header: PatientHeader) -> Result<()> {
         let b = self.inner.backend.as_ref();
         let mut batch = Batch::new();
-        for section in Section::ALL {
-            let mut prefix = patient.0.to_vec();
-            prefix.push(section.code());
-            for (k, _) in b.scan_prefix(Space::Records, &prefix)? {
-                batch.delete(Space::Records, k);
+        // Every keyspace keyed by the patient first (docs/format.md §1), and the blind index.
+        for space in crate::layout::PATIENT_PREFIXED {
+            for (k, _) in b.scan_prefix(space, &patient.0)? {
+                batch.delete(space, k);
             }
         }
         if let Some(v) = b.get(Space::BlindByPatient, &patient.0)? {
             let (_f, tokens): (u16, Vec<Vec<u8>>) = codec::decode(&v, "blind tokens")?;
             for t in tokens {
-                batch.delete(Space::Blind, [t.as_slice(), &patient.0].concat());
+                batch.delete(Space::Blind, crate::layout::blind(&t, patient));
             }
             batch.delete(Space::BlindByPatient, patient.0.to_vec());
-        }
-        for space in [Space::CareTeam, Space::Oppositions, Space::BreakGlass] {
-            for (k, _) in b.scan_prefix(space, &patient.0)? {
-                batch.delete(space, k);
-            }
         }
         header.purged_at = Some(self.inner.clock.now());
         batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);

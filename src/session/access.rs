@@ -102,9 +102,7 @@ impl Grant {
     }
 }
 
-fn member_key(patient: PatientId, member: &[u8]) -> Vec<u8> {
-    [patient.0.as_slice(), member].concat()
-}
+use crate::layout::care_team as member_key;
 
 fn target(name: &str, patient: PatientId) -> Entity {
     Entity { patient: Some(patient), target_user: Some(name.to_string()), ..Entity::default() }
@@ -119,10 +117,10 @@ impl Session {
 
     fn member_bytes(&self, member: &CareMember) -> Result<Vec<u8>> {
         Ok(match member {
-            CareMember::User(name) => [&[1u8][..], &self.user_id_of(name)?.0].concat(),
+            CareMember::User(name) => crate::layout::care_member_user(self.user_id_of(name)?),
             CareMember::Role(role) => {
                 self.inner.header.policy.role(role)?;
-                [&[2u8][..], role.as_bytes()].concat()
+                crate::layout::care_member_role(role)
             }
         })
     }
@@ -150,7 +148,11 @@ impl Session {
             added_at: self.inner.clock.now(),
             member: CareMember::User(self.user.name.clone()),
         };
-        batch.put(Space::CareTeam, member_key(patient, &[&[1u8][..], &self.user.id.0].concat()), codec::encode(&rec)?);
+        batch.put(
+            Space::CareTeam,
+            member_key(patient, &crate::layout::care_member_user(self.user.id)),
+            codec::encode(&rec)?,
+        );
         Ok(())
     }
 
@@ -279,7 +281,7 @@ impl Session {
                     reviewed_at: None,
                 };
                 let mut batch = Batch::new();
-                let key = [patient.0.as_slice(), &user.0.0, &seq.to_be_bytes()].concat();
+                let key = crate::layout::break_glass(patient, user.0, seq);
                 batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
                 Ok(batch)
             },
@@ -350,15 +352,15 @@ impl Session {
     fn access_facts(&self, patient: PatientId) -> Result<(AccessFacts, Option<BreakGlassRecord>)> {
         let b = self.inner.backend.as_ref();
         let mut in_care_team =
-            b.get(Space::CareTeam, &member_key(patient, &[&[1u8][..], &self.user.id.0].concat()))?.is_some();
+            b.get(Space::CareTeam, &member_key(patient, &crate::layout::care_member_user(self.user.id)))?.is_some();
         for role in &self.user.roles {
             in_care_team |=
-                b.get(Space::CareTeam, &member_key(patient, &[&[2u8][..], role.as_bytes()].concat()))?.is_some();
+                b.get(Space::CareTeam, &member_key(patient, &crate::layout::care_member_role(role)))?.is_some();
         }
         let opposed = b.get(Space::Oppositions, &member_key(patient, &self.user.id.0))?.is_some();
         let now = self.inner.clock.now();
         let mut active = None;
-        for (_, v) in b.scan_prefix(Space::BreakGlass, &[patient.0.as_slice(), &self.user.id.0].concat())? {
+        for (_, v) in b.scan_prefix(Space::BreakGlass, &crate::layout::break_glass_of(patient, self.user.id))? {
             let r: BreakGlassRecord = codec::decode(&v, "break-glass record")?;
             if r.opened_at <= now && now < r.expires_at {
                 active = Some(r);

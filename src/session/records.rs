@@ -62,31 +62,7 @@ pub enum FindQuery {
     BirthNameAndDate(String, Date),
 }
 
-pub(crate) fn record_prefix(patient: PatientId, section: Section) -> Vec<u8> {
-    let mut k = patient.0.to_vec();
-    k.push(section.code());
-    k
-}
-
-pub(crate) fn record_key(patient: PatientId, section: Section, entry: EntryId, revision: u32) -> Vec<u8> {
-    let mut k = record_prefix(patient, section);
-    k.extend_from_slice(&entry.0);
-    k.extend_from_slice(&revision.to_be_bytes());
-    k
-}
-
-pub(crate) fn parse_record_key(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
-    if k.len() != 16 + 1 + 16 + 4 {
-        return Err(Error::Integrity("record key length".into()));
-    }
-    let mut p = [0u8; 16];
-    p.copy_from_slice(&k[..16]);
-    let section = Section::from_code(k[16]).ok_or_else(|| Error::Integrity("record key section".into()))?;
-    let mut e = [0u8; 16];
-    e.copy_from_slice(&k[17..33]);
-    let rev = u32::from_be_bytes([k[33], k[34], k[35], k[36]]);
-    Ok((PatientId(p), section, EntryId(e), rev))
-}
+use crate::layout::{parse_record as parse_record_key, record as record_key, record_section as record_prefix};
 
 fn entity(patient: PatientId, section: Section) -> Entity {
     Entity { patient: Some(patient), section: Some(section), ..Entity::default() }
@@ -267,8 +243,7 @@ impl Session {
         let (entry_id, revision) = match entry {
             None => (EntryId::random(), 1),
             Some(e) => {
-                let mut prefix = record_prefix(patient, section);
-                prefix.extend_from_slice(&e.0);
+                let prefix = crate::layout::record_entry(patient, section, e);
                 let last = self.inner.backend.range(
                     Space::Records,
                     &prefix,
@@ -331,11 +306,11 @@ impl Session {
         let mut out = Vec::new();
         if let Some(m) = &identity.ins_matricule {
             let t = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
-            out.push([&[BlindKind::InsMatricule as u8][..], &t].concat());
+            out.push(crate::layout::blind_key(BlindKind::InsMatricule as u8, &t));
         }
         let name_date = format!("{}|{}", normalize_name(&identity.birth_name), identity.birth_date);
         let t = blind::token(key, BlindKind::NameAndBirthDate, &name_date);
-        out.push([&[BlindKind::NameAndBirthDate as u8][..], &t].concat());
+        out.push(crate::layout::blind_key(BlindKind::NameAndBirthDate as u8, &t));
         Ok(out)
     }
 
@@ -343,12 +318,12 @@ impl Session {
         if let Some(old) = self.inner.backend.get(Space::BlindByPatient, &patient.0)? {
             let (_format, old): (u16, Vec<Vec<u8>>) = codec::decode(&old, "blind tokens")?;
             for t in old {
-                batch.delete(Space::Blind, [t.as_slice(), &patient.0].concat());
+                batch.delete(Space::Blind, crate::layout::blind(&t, patient));
             }
         }
         let tokens = self.blind_tokens(identity)?;
         for t in &tokens {
-            batch.put(Space::Blind, [t.as_slice(), &patient.0].concat(), Vec::new());
+            batch.put(Space::Blind, crate::layout::blind(t, patient), Vec::new());
         }
         batch.put(Space::BlindByPatient, patient.0.to_vec(), codec::encode(&(1u16, &tokens))?);
         Ok(())
@@ -378,7 +353,7 @@ impl Session {
                 (BlindKind::NameAndBirthDate, blind::token(key, BlindKind::NameAndBirthDate, &v))
             }
         };
-        let prefix = [&[kind as u8][..], &token].concat();
+        let prefix = crate::layout::blind_key(kind as u8, &token);
         let mut found = Vec::new();
         for (k, _) in self.inner.backend.scan_prefix(Space::Blind, &prefix)? {
             let id: [u8; 16] = k[prefix.len()..].try_into().map_err(|_| Error::Integrity("blind index key".into()))?;

@@ -8,12 +8,13 @@
 //! guarantees that data written afterwards is unreadable with anything that user could copy.
 
 use super::Session;
-use super::records::{StoredRevision, parse_record_key};
+use super::records::StoredRevision;
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::crypto::{Binding, Key32, KeyKind, aead};
 use crate::error::{Denied, Error, Result};
 use crate::keyring::{self, KeyState};
+use crate::layout::parse_record as parse_record_key;
 use crate::model::Section;
 use crate::storage::{Batch, Space};
 
