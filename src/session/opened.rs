@@ -46,3 +46,37 @@ impl Session {
         Ok(opened.value)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::Action;
+    use crate::model::{Identity, Section};
+    use crate::storage::MemoryBackend;
+    use crate::{AccessContext, Error, Store, StoreOptions};
+    use std::sync::Arc;
+
+    #[test]
+    fn plaintext_opened_under_one_grant_is_never_released_under_another() {
+        let backend = Arc::new(MemoryBackend::new());
+        let (store, _) =
+            Store::create_with_backend(backend, "admin", b"admin passphrase", StoreOptions::insecure_fast_for_tests())
+                .unwrap();
+        let ctx = AccessContext::treatment("unit");
+        let admin = store.unlock("admin", b"admin passphrase", ctx.clone()).unwrap();
+        admin.add_user("doc", &["physician".into()], b"doctor passphrase").unwrap();
+        let doc = store.unlock("doc", b"doctor passphrase", ctx).unwrap();
+        let identity = |seed| crate::synthetic::Synth::new(seed).identity();
+        let (p1, p2) = (doc.create_patient(identity(1)).unwrap(), doc.create_patient(identity(2)).unwrap());
+        let g1 = doc.authorize(Action::Read, p1, Section::Identity, false).unwrap();
+        let g2 = doc.authorize(Action::Read, p2, Section::Identity, false).unwrap();
+        let opened = doc.open_section::<Identity>(&g1).unwrap();
+        let size = store.audit_size();
+        // Patient 1's identity offered under patient 2's grant: refused, and nothing audited.
+        assert!(matches!(doc.release(&[g2], opened), Err(Error::Integrity(_))));
+        assert_eq!(store.audit_size(), size);
+        // Under its own grant it is released, after its event.
+        let opened = doc.open_section::<Identity>(&g1).unwrap();
+        assert_eq!(doc.release(&[g1], opened).unwrap().len(), 1);
+        assert_eq!(store.audit_size(), size + 1);
+    }
+}

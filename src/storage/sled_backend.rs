@@ -42,7 +42,11 @@ pub struct SledBackend {
 
 fn map(e: sled::Error, dir: Option<&Path>) -> StorageError {
     match e {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+        // sled 0.34 reports its file lock as `Other` with this text (the `WouldBlock` is only
+        // inside the message): the one engine text medvault has to read.
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().starts_with("could not acquire lock") =>
+        {
             StorageError::StoreBusy { holder: dir.and_then(engine::read_owner) }
         }
         sled::Error::Io(io) => StorageError::from_io(io),

@@ -1,0 +1,72 @@
+//! One test per bug found and fixed, named after it.
+
+mod common;
+
+use common::{PASS, Practice, ctx};
+use medvault::storage::{Backend, Batch, MemoryBackend, Space};
+use medvault::{Engine, Error, Store, StoreOptions, SystemClock};
+use std::sync::Arc;
+
+/// A stored audit tree state whose hash count did not match its size was accepted, and the
+/// next append panicked in `Frontier::push`.
+#[test]
+fn a_frontier_with_too_few_hashes_is_an_integrity_error_not_a_panic() {
+    let mem = Arc::new(MemoryBackend::new());
+    let practice = Practice::on(mem.clone(), StoreOptions::insecure_fast_for_tests());
+    drop(practice);
+    let bad = medvault::codec::encode(&(1u16, &medvault::audit::merkle::Frontier { size: 7, hashes: vec![[0; 32]] }))
+        .unwrap();
+    let mut b = Batch::new();
+    b.put(Space::Meta, b"audit-tree".to_vec(), bad);
+    mem.apply(&b).unwrap();
+    match Store::open_with_backend(mem, Arc::new(SystemClock)) {
+        Err(Error::Integrity(what)) => assert!(what.contains("hash count"), "{what}"),
+        other => panic!("expected an integrity error, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// Opening a store whose engine lost its newest commits "for verification" let the auditor's
+/// own unlock overwrite the witness, after which the loss was no longer visible.
+#[test]
+fn the_witness_of_a_lost_tail_survives_the_auditors_verification() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("store");
+    let practice = Practice::in_dir(&dir, Engine::Redb);
+    let p = practice.patient(1);
+    drop(practice);
+    let older = std::fs::read(dir.join("medvault.redb")).unwrap();
+    {
+        let store = Store::open(&dir).unwrap();
+        store.unlock("dr_martin", PASS, ctx()).unwrap().read_reports(p).unwrap();
+    }
+    // The engine file loses its newest commits; the witness saw them.
+    std::fs::write(dir.join("medvault.redb"), older).unwrap();
+    assert!(matches!(Store::open(&dir), Err(Error::Integrity(_))));
+    let store = Store::open_for_verification(&dir).unwrap();
+    let report = store.unlock("dpo", PASS, ctx()).unwrap().verify_audit(None).unwrap();
+    assert!(report.problems.iter().any(|p| p.what.contains("acknowledged events lost")), "{:?}", report.problems);
+    drop(store);
+    assert!(matches!(Store::open(&dir), Err(Error::Integrity(_))), "the witness still tells the loss");
+}
+
+/// A second process got sled's "could not acquire lock ... WouldBlock" text, which code could
+/// not match.
+#[test]
+fn a_store_in_use_is_a_typed_store_busy_error_on_both_engines() {
+    for engine in [Engine::Redb, Engine::Sled] {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("store");
+        let options = StoreOptions { engine, ..StoreOptions::insecure_fast_for_tests() };
+        let (_held, _) = Store::create(&dir, "admin", PASS, options).unwrap();
+        match Store::open(&dir) {
+            Err(e) => {
+                assert!(
+                    matches!(e.storage(), Some(medvault::StorageError::StoreBusy { holder: Some(_) })),
+                    "{engine}: {e:?}"
+                );
+                assert!(!e.to_string().contains("WouldBlock"), "{e}");
+            }
+            Ok(_) => panic!("{engine}: a second opener must be refused"),
+        }
+    }
+}
