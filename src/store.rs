@@ -133,6 +133,17 @@ impl Store {
         if engine::detect(dir)?.is_some() {
             return Err(Error::AlreadyExists(format!("a store already exists in {}", dir.display())));
         }
+        // Bad input changes nothing: everything that can be refused is checked before the
+        // folder is made.
+        options.policy.validate()?;
+        options.kdf.validate()?;
+        keyring::validate_user_name(admin)?;
+        if !options.policy.roles.values().any(|r| r.manage_users) {
+            return Err(Error::Policy("no role may manage users".into()));
+        }
+        if passphrase.len() < 8 {
+            return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+        }
         let backend = engine::create(dir, options.engine)?;
         if let Some(a) = &options.anchor_dir {
             engine::set_anchor_dir(dir, Some(a))?;

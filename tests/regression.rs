@@ -70,3 +70,15 @@ fn a_store_in_use_is_a_typed_store_busy_error_on_both_engines() {
         }
     }
 }
+
+/// A refused `create` (a passphrase too short) used to leave a half-made store folder behind,
+/// so that the corrected retry was told "a store already exists".
+#[test]
+fn a_refused_create_leaves_no_store_behind() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("store");
+    let refused = Store::create(&dir, "admin", b"short", StoreOptions::insecure_fast_for_tests());
+    assert!(matches!(refused, Err(Error::Invalid(_))), "a short passphrase is refused");
+    assert!(medvault::storage::engine::detect(&dir).unwrap().is_none());
+    Store::create(&dir, "admin", PASS, StoreOptions::insecure_fast_for_tests()).unwrap();
+}
