@@ -6,9 +6,7 @@
 
 use super::fhir;
 use crate::error::{Error, Result};
-use crate::model::PatientId;
 use crate::session::Session;
-use crate::storage::Space;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -22,18 +20,6 @@ pub struct BulkSummary {
     pub skipped: u64,
     /// Resources written per type.
     pub resources: BTreeMap<String, u64>,
-}
-
-impl Session {
-    /// Every patient id of the store (ids only; no access check needed, nothing is decrypted).
-    pub fn patient_ids(&self) -> Result<Vec<PatientId>> {
-        let mut out = Vec::new();
-        for (k, _) in self.inner.backend.scan_prefix(Space::Patients, &[])? {
-            let id: [u8; 16] = k.as_slice().try_into().map_err(|_| Error::Integrity("patient key".into()))?;
-            out.push(PatientId(id));
-        }
-        Ok(out)
-    }
 }
 
 /// Writes every exportable patient as FHIR NDJSON into `dir`.

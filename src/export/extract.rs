@@ -13,7 +13,6 @@
 //! event or another store's key fails with a reason.
 
 use crate::audit::merkle::{self, Hash};
-use crate::audit::proof::EventProof;
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome};
 use crate::crypto::KeyKind;
 use crate::crypto::keys::verify_signature;
@@ -60,22 +59,22 @@ impl Session {
     /// the checkpoint it is proven against covers that export event.
     pub fn audit_extract(&self, filter: &ExtractFilter) -> Result<String> {
         let ent = Entity { patient: filter.patient, ..Entity::default() };
-        self.require(self.inner.header.policy.may_audit(&self.user.roles), Action::Export, ent.clone(), Denied::Audit)?;
+        self.require(self.header().policy.may_audit(&self.user.roles), Action::Export, ent.clone(), Denied::Audit)?;
         let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
         let q =
             AuditQuery { patient: filter.patient, since: filter.since, until: filter.until, ..AuditQuery::default() };
-        let events = q.run_all(self.inner.backend.as_ref())?;
+        let events = self.audit_events(&q)?;
         let draft = self
             .draft(Action::Export, Outcome::Success, ent)
             .detail(format!("audit extract of {} events", events.len()));
         self.commit(vec![draft], crate::storage::Batch::new())?;
-        let cp = self.inner.audit.checkpoint(&self.inner.committer, &signer)?;
+        let cp = self.sign_checkpoint(&signer)?;
         let mut out = String::new();
         let header = json!({
             "type": "header",
             "format": "medvault-audit-extract-v1",
-            "store": self.inner.header.store.to_string(),
-            "created_at": self.inner.clock.now().to_string(),
+            "store": self.header().store.to_string(),
+            "created_at": self.now().to_string(),
             "created_by": self.user.name,
             "filter": filter,
             "count": events.len(),
@@ -83,7 +82,7 @@ impl Session {
         out.push_str(&header.to_string());
         out.push('\n');
         for e in &events {
-            let proof = EventProof::build(self.inner.backend.as_ref(), e.seq, cp.clone())?;
+            let proof = self.event_proof(e.seq, cp.clone())?;
             let line = json!({
                 "type": "event",
                 "seq": e.seq,

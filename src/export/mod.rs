@@ -83,14 +83,13 @@ impl Session {
                 return Err(self.refuse(Action::Export, Entity { patient: Some(patient), ..Entity::default() }, e));
             }
         };
-        let history =
-            AuditQuery { patient: Some(patient), ..AuditQuery::default() }.run_all(self.inner.backend.as_ref())?;
+        let history = self.audit_events(&AuditQuery { patient: Some(patient), ..AuditQuery::default() })?;
         let ((identity, reports), exams) = self.release(&[identity_grant, reports_grant, exams_grant], opened)?;
         Ok(PatientExport {
             format: "medvault-patient-export-v1",
-            store: self.inner.header.store,
+            store: self.header().store,
             patient,
-            exported_at: self.inner.clock.now(),
+            exported_at: self.now(),
             exported_by: self.user.name.clone(),
             identity,
             reports,

@@ -114,13 +114,13 @@ impl Session {
     /// The DPO report for `[since, until)` as an HTML page (auditors). Audited as a query.
     pub fn audit_report(&self, since: Timestamp, until: Timestamp) -> Result<String> {
         self.require(
-            self.inner.header.policy.may_audit(&self.user.roles),
+            self.header().policy.may_audit(&self.user.roles),
             Action::AuditQuery,
             Default::default(),
             Denied::Audit,
         )?;
         let q = AuditQuery { since: Some(since), until: Some(until), ..AuditQuery::default() };
-        let events = q.run_all(self.inner.backend.as_ref())?;
+        let events = self.audit_events(&q)?;
         let bg: Vec<BreakGlassRecord> =
             self.break_glass_list(false)?.into_iter().filter(|b| b.opened_at >= since && b.opened_at < until).collect();
         let mut per_day: BTreeMap<String, usize> = BTreeMap::new();

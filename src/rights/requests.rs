@@ -9,7 +9,6 @@ use crate::codec;
 use crate::error::{Denied, Error, Result};
 use crate::model::{PatientId, Timestamp, random_bytes};
 use crate::session::Session;
-use crate::session::records::PatientHeader;
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};
 
@@ -98,7 +97,7 @@ pub fn deadline(kind: RequestKind, received: Timestamp, oldest: Timestamp) -> (O
 
 impl Session {
     fn require_register(&self, action: Action, ent: Entity) -> Result<()> {
-        let p = &self.inner.header.policy;
+        let p = &self.header().policy;
         let ok = p.may_manage_care_team(&self.user.roles) || p.may_audit(&self.user.roles);
         self.require(ok, action, ent, Denied::ManageCareTeam)
     }
@@ -112,7 +111,8 @@ impl Session {
     ) -> Result<PatientRequest> {
         let ent = Entity { patient: Some(patient), ..Entity::default() };
         self.require_register(Action::Request, ent.clone())?;
-        let header = PatientHeader::load(self.inner.backend.as_ref(), patient)?
+        let header = self
+            .patient_header(patient)?
             .filter(|h| h.purged_at.is_none())
             .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
         let (earliest, deadline, rule) = deadline(kind, received, header.created_at);
@@ -138,13 +138,11 @@ impl Session {
     /// Requests, oldest deadline first; only open ones past their deadline if `overdue_only`.
     pub fn list_requests(&self, overdue_only: bool) -> Result<Vec<PatientRequest>> {
         self.require_register(Action::AuditQuery, Entity::default())?;
-        let now = self.inner.clock.now();
+        let now = self.now();
         let mut out: Vec<PatientRequest> = self
-            .inner
-            .backend
-            .scan_prefix(Space::Requests, &[])?
-            .into_iter()
-            .map(|(_, v)| codec::decode::<PatientRequest>(&v, "request"))
+            .request_records()?
+            .iter()
+            .map(|v| codec::decode::<PatientRequest>(v, "request"))
             .collect::<Result<_>>()?;
         out.retain(|r| if overdue_only { r.is_overdue(now) } else { r.closed_at.is_none() });
         out.sort_by_key(|r| r.deadline);
@@ -157,18 +155,14 @@ impl Session {
 
     /// Closes a request (answered). Audited.
     pub fn close_request(&self, id: &str) -> Result<()> {
-        let v = self
-            .inner
-            .backend
-            .get(Space::Requests, id.as_bytes())?
-            .ok_or_else(|| Error::NotFound(format!("request {id}")))?;
+        let v = self.request_record(id)?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
         let mut req: PatientRequest = codec::decode(&v, "request")?;
         let ent = Entity { patient: Some(req.patient), ..Entity::default() };
         self.require_register(Action::Request, ent.clone())?;
         if req.closed_at.is_some() {
             return Err(Error::AlreadyExists(format!("request {id} is already closed")));
         }
-        req.closed_at = Some(self.inner.clock.now());
+        req.closed_at = Some(self.now());
         let mut batch = Batch::new();
         batch.put(Space::Requests, id.as_bytes().to_vec(), codec::encode(&req)?);
         self.commit(

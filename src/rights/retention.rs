@@ -85,14 +85,15 @@ pub fn status(last_visit: Date, birth: Date, death: Option<Date>, hold: Option<&
 
 impl Session {
     fn retention_of(&self, patient: PatientId) -> Result<(PatientHeader, Retention)> {
-        let header = PatientHeader::load(self.inner.backend.as_ref(), patient)?
+        let header = self
+            .patient_header(patient)?
             .filter(|h| h.purged_at.is_none())
             .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
         let identity = self.read_identity(patient)?;
         let current = identity.last().ok_or_else(|| Error::Integrity(format!("patient {patient} has no identity")))?;
         let bad_date = || Error::Integrity("timestamp out of range".into());
         let last = header.last_activity.date().ok_or_else(bad_date)?;
-        let now = self.inner.clock.now().date().ok_or_else(bad_date)?;
+        let now = self.now().date().ok_or_else(bad_date)?;
         let st = status(last, current.content.birth_date, current.content.date_of_death, header.hold.as_deref(), now);
         Ok((header, st))
     }
@@ -105,9 +106,10 @@ impl Session {
     /// Sets or lifts a litigation hold (care-team managers). Audited.
     pub fn set_hold(&self, patient: PatientId, reason: Option<&str>) -> Result<()> {
         let ent = Entity { patient: Some(patient), ..Entity::default() };
-        let ok = self.inner.header.policy.may_manage_care_team(&self.user.roles);
+        let ok = self.header().policy.may_manage_care_team(&self.user.roles);
         self.require(ok, Action::LegalHold, ent.clone(), Denied::ManageCareTeam)?;
-        let mut h = PatientHeader::load(self.inner.backend.as_ref(), patient)?
+        let mut h = self
+            .patient_header(patient)?
             .filter(|h| h.purged_at.is_none())
             .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
         if reason.is_some_and(|r| r.trim().is_empty()) {
@@ -128,7 +130,7 @@ impl Session {
     /// file must be kept; otherwise purged by crypto-shredding with an audited tombstone.
     pub fn erase_patient(&self, patient: PatientId) -> Result<()> {
         let ent = Entity { patient: Some(patient), ..Entity::default() };
-        let ok = self.inner.header.policy.may_manage_care_team(&self.user.roles);
+        let ok = self.header().policy.may_manage_care_team(&self.user.roles);
         self.require(ok, Action::Purge, ent.clone(), Denied::ManageCareTeam)?;
         let (header, st) = self.retention_of(patient)?;
         match st {
@@ -149,22 +151,9 @@ impl Session {
     }
 
     fn purge(&self, patient: PatientId, mut header: PatientHeader) -> Result<()> {
-        let b = self.inner.backend.as_ref();
         let mut batch = Batch::new();
-        // Every keyspace keyed by the patient first (docs/format.md §1), and the blind index.
-        for space in crate::layout::PATIENT_PREFIXED {
-            for (k, _) in b.scan_prefix(space, &patient.0)? {
-                batch.delete(space, k);
-            }
-        }
-        if let Some(v) = b.get(Space::BlindByPatient, &patient.0)? {
-            let (_f, tokens): (u16, Vec<Vec<u8>>) = codec::decode(&v, "blind tokens")?;
-            for t in tokens {
-                batch.delete(Space::Blind, crate::layout::blind(&t, patient));
-            }
-            batch.delete(Space::BlindByPatient, patient.0.to_vec());
-        }
-        header.purged_at = Some(self.inner.clock.now());
+        self.stage_erasure(patient, &mut batch)?;
+        header.purged_at = Some(self.now());
         batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
         let ent = Entity { patient: Some(patient), ..Entity::default() };
         self.commit(
@@ -179,7 +168,7 @@ impl Session {
     pub fn purge_expired(&self, dry_run: bool) -> Result<Vec<(PatientId, Retention)>> {
         let mut out = Vec::new();
         for patient in self.patient_ids()? {
-            let Some(h) = PatientHeader::load(self.inner.backend.as_ref(), patient)? else { continue };
+            let Some(h) = self.patient_header(patient)? else { continue };
             if h.purged_at.is_some() {
                 continue;
             }

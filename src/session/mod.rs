@@ -5,6 +5,7 @@
 //! append makes one, so no path hands out plaintext before its event is on disk.
 
 mod access;
+mod internal;
 mod opened;
 pub(crate) mod records;
 mod rotation;
@@ -49,7 +50,9 @@ impl AccessContext {
 
 /// An unlocked user. Holds only the keys the user's roles grant; dropping it zeroizes them.
 pub struct Session {
-    pub(crate) inner: Arc<Inner>,
+    /// The store's state: reached only by the session module (exports and rights go through
+    /// `internal`).
+    pub(in crate::session) inner: Arc<Inner>,
     pub(crate) user: UserIdentity,
     /// A snapshot of the keys held, replaced whole by `refresh_keys` (never mutated in place).
     keys: parking_lot::RwLock<Arc<HeldKeys>>,

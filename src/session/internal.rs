@@ -1,0 +1,88 @@
+//! The narrow internal API that exports and patients' rights use instead of the store's state:
+//! what they may read without decrypting (patient headers, audit events, proofs), the clock and
+//! the signed header, and the one staging step of an erasure. Plaintext never comes from here:
+//! it comes only from `open_section` under a grant, through the release step.
+
+use super::Session;
+use super::records::PatientHeader;
+use crate::audit::{AuditEvent, AuditQuery, Checkpoint, EventProof};
+use crate::codec;
+use crate::crypto::SigningSecret;
+use crate::error::Result;
+use crate::keyring::StoreHeader;
+use crate::model::{PatientId, Timestamp};
+use crate::storage::{Batch, Space};
+
+impl Session {
+    /// The current time of the store's clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The store's signed header (id, policy, public keys).
+    pub(crate) fn header(&self) -> &StoreHeader {
+        &self.inner.header
+    }
+
+    /// Audit events matching a query (no event is appended: callers audit their own use).
+    pub(crate) fn audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        query.run_all(self.inner.backend.as_ref())
+    }
+
+    /// A patient's header (no personal data), if the patient exists.
+    pub(crate) fn patient_header(&self, patient: PatientId) -> Result<Option<PatientHeader>> {
+        PatientHeader::load(self.inner.backend.as_ref(), patient)
+    }
+
+    /// Every patient id of the store, purged ones included (ids only; no access check needed,
+    /// nothing is decrypted).
+    pub fn patient_ids(&self) -> Result<Vec<PatientId>> {
+        let mut out = Vec::new();
+        for (k, _) in self.inner.backend.scan_prefix(Space::Patients, &[])? {
+            let id: [u8; 16] = k.try_into().map_err(|_| crate::Error::Integrity("patient key length".into()))?;
+            out.push(PatientId(id));
+        }
+        Ok(out)
+    }
+
+    /// The stored requests register (encoded `PatientRequest`s; no personal data).
+    pub(crate) fn request_records(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.inner.backend.scan_prefix(Space::Requests, &[])?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// One stored request, by id.
+    pub(crate) fn request_record(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.inner.backend.get(Space::Requests, id.as_bytes())?)
+    }
+
+    /// Signs and stores a checkpoint of the log as it is now.
+    pub(crate) fn sign_checkpoint(&self, signer: &SigningSecret) -> Result<Checkpoint> {
+        self.inner.audit.checkpoint(&self.inner.committer, signer)
+    }
+
+    /// An inclusion proof of event `seq` against `checkpoint`.
+    pub(crate) fn event_proof(&self, seq: u64, checkpoint: Checkpoint) -> Result<EventProof> {
+        EventProof::build(self.inner.backend.as_ref(), seq, checkpoint)
+    }
+
+    /// Stages the deletion of everything stored for a patient (its records, care team,
+    /// oppositions, break-glass records and blind-index entries), leaving the header to the
+    /// caller (it becomes a tombstone).
+    pub(crate) fn stage_erasure(&self, patient: PatientId, batch: &mut Batch) -> Result<()> {
+        let b = self.inner.backend.as_ref();
+        // Every keyspace keyed by the patient first (docs/format.md §1), and the blind index.
+        for space in crate::layout::PATIENT_PREFIXED {
+            for (k, _) in b.scan_prefix(space, &patient.0)? {
+                batch.delete(space, k);
+            }
+        }
+        if let Some(v) = b.get(Space::BlindByPatient, &patient.0)? {
+            let (_f, tokens): (u16, Vec<Vec<u8>>) = codec::decode(&v, "blind tokens")?;
+            for t in tokens {
+                batch.delete(Space::Blind, crate::layout::blind(&t, patient));
+            }
+            batch.delete(Space::BlindByPatient, patient.0.to_vec());
+        }
+        Ok(())
+    }
+}
