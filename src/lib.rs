@@ -49,6 +49,7 @@ pub mod model;
 pub mod policy;
 pub mod rights;
 pub mod session;
+mod state;
 pub mod storage;
 mod store;
 pub mod synthetic;

@@ -13,6 +13,7 @@ use crate::keyring::{self, META_HEADER, Signed, StoreHeader};
 use crate::model::{SessionId, StoreId, Timestamp, UserId};
 use crate::policy::Policy;
 use crate::session::{AccessContext, Session};
+use crate::state::Inner;
 use crate::storage::witness::{self, WitnessFile, WitnessRead};
 use crate::storage::{Backend, Batch, Committer, Durability, Engine, Space, engine};
 use parking_lot::Mutex;
@@ -69,23 +70,6 @@ impl StoreOptions {
     pub fn insecure_fast_for_tests() -> Self {
         StoreOptions { kdf: KdfParams::INSECURE_FAST, ..Self::default() }
     }
-}
-
-pub(crate) struct Inner {
-    pub(crate) backend: Arc<dyn Backend>,
-    pub(crate) committer: Committer,
-    pub(crate) header: StoreHeader,
-    pub(crate) audit: AuditLog,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) durability: Durability,
-    /// Serialises revision numbering of record writes.
-    pub(crate) write_lock: Mutex<()>,
-    /// The audit key, learned from the first unlocked session, to sign a checkpoint on close.
-    pub(crate) closing_signer: Mutex<Option<SigningSecret>>,
-    /// The store folder and its engine (embedded stores only).
-    pub(crate) location: Option<(PathBuf, Engine)>,
-    /// What the witness said at open, if it disagreed with the log.
-    pub(crate) witness_problem: Mutex<Option<crate::audit::Problem>>,
 }
 
 /// Compares the witness file in `dir` with the log.

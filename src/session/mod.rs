@@ -5,6 +5,7 @@
 //! append makes one, so no path hands out plaintext before its event is on disk.
 
 mod access;
+mod auditor;
 mod internal;
 mod opened;
 pub(crate) mod records;
@@ -24,8 +25,8 @@ use crate::crypto::KeyKind;
 use crate::error::{Denied, Error, Result};
 use crate::keyring::{self, HeldKeys, UserIdentity};
 use crate::model::{SessionId, UserId};
+use crate::state::Inner;
 use crate::storage::{Batch, Durability};
-use crate::store::Inner;
 use std::sync::Arc;
 
 /// Who is acting from where, and why: recorded in every audit event of the session.

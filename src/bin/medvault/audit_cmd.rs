@@ -1,4 +1,4 @@
-//! `audit ...` and `keys ...`.
+//! `audit ...` and `verify-extract`.
 
 use crate::io::{self, print_json};
 use crate::{CmdResult, Failure, Global};
@@ -122,31 +122,6 @@ pub enum AuditCmd {
         /// Output HTML file.
         #[arg(long)]
         out: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum KeysCmd {
-    /// Create a new primary version of a section key (administrators).
-    Rotate {
-        /// identity, reports or exams.
-        #[arg(long)]
-        section: String,
-    },
-    /// Rewrap data keys under the primary version (a user holding the section key).
-    Rewrap {
-        /// identity, reports or exams.
-        #[arg(long)]
-        section: String,
-    },
-    /// Retire versions below one (administrators; after a complete rewrap).
-    Retire {
-        /// identity, reports or exams.
-        #[arg(long)]
-        section: String,
-        /// Oldest version kept.
-        #[arg(long)]
-        below: u32,
     },
 }
 
@@ -365,43 +340,6 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
         AuditCmd::Prune => {
             let n = s.prune_audit()?;
             eprintln!("{n} audit payloads pruned (their Merkle leaves are kept)");
-        }
-    }
-    drop(s);
-    store.close()?;
-    Ok(())
-}
-
-pub fn keys(g: &Global, c: KeysCmd) -> CmdResult {
-    let (store, s) = io::session(g, Purpose::Operations)?;
-    match c {
-        KeysCmd::Rotate { section } => {
-            let section = Section::parse(&section)?;
-            let v = s.rotate_section_key(section)?;
-            eprintln!(
-                "{section} key v{v} is now primary; a user holding the {section} key should run: medvault keys rewrap --section {section}"
-            );
-        }
-        KeysCmd::Rewrap { section } => {
-            let section = Section::parse(&section)?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}")
-                    .map_err(|e| Failure::Other(e.to_string()))?
-                    .progress_chars("=> "),
-            );
-            bar.set_message(format!("rewrapping {section}"));
-            let p = s.rewrap_section(section, usize::MAX, |done, total| {
-                bar.set_length(total);
-                bar.set_position(done);
-            })?;
-            bar.finish_and_clear();
-            eprintln!("{} data keys rewrapped, {} remaining", p.rewrapped, p.remaining);
-        }
-        KeysCmd::Retire { section, below } => {
-            let section = Section::parse(&section)?;
-            s.retire_key_versions(section, below)?;
-            eprintln!("{section} key versions below v{below} retired");
         }
     }
     drop(s);

@@ -9,6 +9,7 @@ mod audit_cmd;
 mod demo;
 mod export_cmd;
 mod io;
+mod keys_cmd;
 mod patient_cmd;
 mod rights_cmd;
 mod user_cmd;
@@ -80,7 +81,7 @@ enum Command {
     Export(export_cmd::ExportCmd),
     /// Section key lifecycle.
     #[command(subcommand)]
-    Keys(audit_cmd::KeysCmd),
+    Keys(keys_cmd::KeysCmd),
     /// Medical-record retention (CSP R1112-7): status, purge, litigation hold.
     #[command(subcommand)]
     Retention(rights_cmd::RetentionCmd),
@@ -197,7 +198,7 @@ fn main() -> ExitCode {
         Command::Oppose(a) => patient_cmd::oppose(g, a),
         Command::BreakGlass(a) => patient_cmd::break_glass(g, a),
         Command::Audit(c) => audit_cmd::audit(g, c),
-        Command::Keys(c) => audit_cmd::keys(g, c),
+        Command::Keys(c) => keys_cmd::keys(g, c),
         Command::Export(c) => export_cmd::export(g, c),
         Command::VerifyExtract { file, key } => audit_cmd::verify_extract(file, key),
         Command::Retention(c) => rights_cmd::retention(g, c),
