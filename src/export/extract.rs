@@ -223,27 +223,51 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
 
 /// CSV of an extract's events, for spreadsheets (not verifiable by itself).
 pub fn events_csv(text: &str) -> Result<String> {
-    let mut out = String::from("seq,time,user,roles,action,outcome,purpose,patient,section,detail\n");
-    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| bad(format!("cannot write CSV: {e}"));
+    w.write_record(["seq", "time", "user", "roles", "action", "outcome", "purpose", "patient", "section", "detail"])
+        .map_err(fail)?;
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
         if v["type"] != "event" {
             continue;
         }
         let e: AuditEvent = serde_json::from_value(v["event"].clone()).map_err(|e| bad(e.to_string()))?;
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
-            e.seq,
-            e.recorded_at,
-            q(&e.agent.name),
-            q(&e.agent.roles.join(" ")),
-            e.action.name(),
-            e.outcome.name(),
-            e.purpose.name(),
+        w.write_record([
+            e.seq.to_string(),
+            e.recorded_at.to_string(),
+            spreadsheet_safe(&e.agent.name),
+            spreadsheet_safe(&e.agent.roles.join(" ")),
+            e.action.name().to_string(),
+            e.outcome.name().to_string(),
+            e.purpose.name().to_string(),
             e.entity.patient.map(|p| p.to_string()).unwrap_or_default(),
-            e.entity.section.map(|s| s.name()).unwrap_or(""),
-            q(e.detail.as_deref().unwrap_or(""))
-        ));
+            e.entity.section.map(|s| s.name()).unwrap_or("").to_string(),
+            spreadsheet_safe(e.detail.as_deref().unwrap_or("")),
+        ])
+        .map_err(fail)?;
     }
-    Ok(out)
+    let bytes = w.into_inner().map_err(|e| bad(format!("cannot write CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|_| bad("CSV is not UTF-8".to_string()))
+}
+
+/// A free-text cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
+/// `=`, `+`, `-`, `@`, tab or carriage return gets a `'` in front.
+fn spreadsheet_safe(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formulas_are_neutralised_and_plain_text_kept() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("dr_martin"), "dr_martin");
+    }
 }
