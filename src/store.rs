@@ -72,6 +72,23 @@ impl StoreOptions {
     }
 }
 
+/// Everything a new store's input can be refused for; returns the administrator's role.
+fn check_create_input(admin: &str, passphrase: &[u8], options: &StoreOptions) -> Result<String> {
+    options.policy.validate()?;
+    options.kdf.validate()?;
+    keyring::validate_user_name(admin)?;
+    if passphrase.len() < 8 {
+        return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+    }
+    options
+        .policy
+        .roles
+        .iter()
+        .find(|(_, r)| r.manage_users)
+        .map(|(n, _)| n.clone())
+        .ok_or_else(|| Error::Policy("no role may manage users".into()))
+}
+
 /// Compares the witness file in `dir` with the log.
 fn witness_problem(
     dir: &Path,
@@ -117,17 +134,8 @@ impl Store {
         if engine::detect(dir)?.is_some() {
             return Err(Error::AlreadyExists(format!("a store already exists in {}", dir.display())));
         }
-        // Bad input changes nothing: everything that can be refused is checked before the
-        // folder is made.
-        options.policy.validate()?;
-        options.kdf.validate()?;
-        keyring::validate_user_name(admin)?;
-        if !options.policy.roles.values().any(|r| r.manage_users) {
-            return Err(Error::Policy("no role may manage users".into()));
-        }
-        if passphrase.len() < 8 {
-            return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
-        }
+        // Bad input changes nothing: it is refused before the folder is made.
+        check_create_input(admin, passphrase, &options)?;
         let backend = engine::create(dir, options.engine)?;
         if let Some(a) = &options.anchor_dir {
             engine::set_anchor_dir(dir, Some(a))?;
@@ -158,8 +166,7 @@ impl Store {
         if backend.get(Space::Meta, META_HEADER)?.is_some() {
             return Err(Error::AlreadyExists("this backend already holds a store".into()));
         }
-        options.policy.validate()?;
-        options.kdf.validate()?;
+        let admin_role = check_create_input(admin, passphrase, &options)?;
         if !options.kdf.meets_recommendation() {
             tracing::warn!(
                 m_kib = options.kdf.m_kib,
@@ -167,13 +174,6 @@ impl Store {
                 "Argon2id parameters below the RFC 9106 recommendation"
             );
         }
-        let admin_role = options
-            .policy
-            .roles
-            .iter()
-            .find(|(_, r)| r.manage_users)
-            .map(|(n, _)| n.clone())
-            .ok_or_else(|| Error::Policy("no role may manage users".into()))?;
         let now = options.clock.now();
         let store = StoreId::random();
         let directory = SigningSecret::random();

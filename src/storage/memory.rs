@@ -38,10 +38,7 @@ impl Backend for MemoryBackend {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
-        let (plo, phi) = physical_bounds(space, lo, hi);
-        if plo >= phi {
-            return Ok(Vec::new());
-        }
+        let Some((plo, phi)) = physical_bounds(space, lo, hi) else { return Ok(Vec::new()) };
         let map = self.map.read();
         let it = map.range(plo..phi).map(|(k, v)| (k[1..].to_vec(), v.clone()));
         Ok(match order {

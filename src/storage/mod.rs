@@ -235,14 +235,14 @@ pub(crate) fn physical_key(space: Space, key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// Physical bounds `[lo, hi)` of a logical range in `space`.
-pub(crate) fn physical_bounds(space: Space, lo: &[u8], hi: Option<&[u8]>) -> (Vec<u8>, Vec<u8>) {
+/// Physical bounds `[lo, hi)` of a logical range in `space` (`None`: the range is empty).
+pub(crate) fn physical_bounds(space: Space, lo: &[u8], hi: Option<&[u8]>) -> Option<(Vec<u8>, Vec<u8>)> {
     let plo = physical_key(space, lo);
     let phi = match hi {
         Some(h) => physical_key(space, h),
         None => vec![space as u8 + 1],
     };
-    (plo, phi)
+    (plo < phi).then_some((plo, phi))
 }
 
 #[cfg(test)]

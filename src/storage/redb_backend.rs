@@ -120,10 +120,7 @@ impl Backend for RedbBackend {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
-        let (plo, phi) = physical_bounds(space, lo, hi);
-        if plo >= phi {
-            return Ok(Vec::new());
-        }
+        let Some((plo, phi)) = physical_bounds(space, lo, hi) else { return Ok(Vec::new()) };
         self.read(|t| {
             let it = t.range(plo.as_slice()..phi.as_slice()).map_err(|e| map(e, None))?;
             let rows = it.map(|r: Row<'_>| {

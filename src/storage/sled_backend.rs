@@ -172,10 +172,7 @@ impl Backend for SledBackend {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
-        let (plo, phi) = physical_bounds(space, lo, hi);
-        if plo >= phi {
-            return Ok(Vec::new());
-        }
+        let Some((plo, phi)) = physical_bounds(space, lo, hi) else { return Ok(Vec::new()) };
         self.call(|db| {
             let rows = db.range(plo..phi).map(|r| {
                 let (k, v) = r.map_err(|e| map(e, None))?;

@@ -62,15 +62,16 @@ fn prompt_tty(prompt: &str, var: &str) -> Result<Zeroizing<String>, Failure> {
 
 /// Opens the store and unlocks the acting user.
 pub fn session(g: &Global, purpose: Purpose) -> Result<(Store, Session), Failure> {
-    session_on(g, purpose, Store::open)
+    let store = Store::open(&store_dir(g)?)?;
+    unlock(g, store, purpose)
 }
 
 /// Like [`session`], but opens a store whose witness disagrees with it, so that `audit verify`
 /// can report every problem (it still exits 4).
 pub fn session_for_verification(g: &Global, purpose: Purpose) -> Result<(Store, Session), Failure> {
-    let dir = store_dir(g)?;
-    let witness = Store::open_for_verification(&dir)?.witness_problem();
-    match session_on(g, purpose, Store::open_for_verification) {
+    let store = Store::open_for_verification(&store_dir(g)?)?;
+    let witness = store.witness_problem();
+    match unlock(g, store, purpose) {
         // The store lost what its witness saw: that, not the failed unlock, is the finding.
         Err(Failure::Lib(e)) if witness.is_some() => {
             let what = witness.map(|p| p.what).unwrap_or_default();
@@ -80,14 +81,8 @@ pub fn session_for_verification(g: &Global, purpose: Purpose) -> Result<(Store, 
     }
 }
 
-fn session_on(
-    g: &Global,
-    purpose: Purpose,
-    open: fn(&std::path::Path) -> medvault::Result<Store>,
-) -> Result<(Store, Session), Failure> {
-    let dir = store_dir(g)?;
+fn unlock(g: &Global, store: Store, purpose: Purpose) -> Result<(Store, Session), Failure> {
     let user = user(g)?;
-    let store = open(&dir)?;
     let pass = passphrase(g, &format!("Passphrase for {user}: "))?;
     let s = store.unlock(&user, pass.as_bytes(), AccessContext { workstation: g.workstation.clone(), purpose })?;
     Ok((store, s))
