@@ -5,10 +5,13 @@
 //! one patient (newest 100 events) against a full scan of the log filtered the same way.
 //! Run: `cargo bench --bench audit_query`.
 
-use medvault::audit::{Action, Agent, AuditLog, AuditQuery, Entity, EventDraft, Outcome, Purpose};
+use medvault::Durability;
+use medvault::audit::{Action, Agent, AuditQuery, Entity, Outcome, Purpose};
+use medvault::backend::{Backend, Batch, Order, SledBackend, Space};
 use medvault::model::{PatientId, Section, StoreId};
-use medvault::storage::{Backend, Batch, Committer, Durability, Order, SledBackend, Space};
 use medvault::synthetic::Synth;
+use medvault::testing::Committer;
+use medvault::testing::audit::{AuditLog, EventDraft};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

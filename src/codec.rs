@@ -6,12 +6,14 @@
 //! bincode is declared unmaintained (RUSTSEC-2025-0141); this module is the seam where a
 //! replacement (e.g. postcard 1.x) would go, with the golden fixtures in `tests/` proving that
 //! the bytes stay the same. docs/format.md specifies the resulting encoding.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use crate::error::{Error, Result};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Largest encoded structure accepted, in bytes.
-pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<MAX_ENCODED_LEN>()

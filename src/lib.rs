@@ -13,8 +13,11 @@
 //! - [`Session`]: an unlocked user; every read, write and search goes through it.
 //! - [`model`]: [`Identity`], [`Report`], [`Exam`], [`Entry`] (one revision).
 //! - [`audit`]: events, queries, verification, checkpoints.
-//! - [`storage`]: the backend trait ([`storage::RedbBackend`] by default, [`storage::SledBackend`]
-//!   for the first release's stores); [`migrate`] copies a store to the other engine.
+//! - [`backend`]: for people writing a storage backend: the trait, its batches and keyspaces, and
+//!   the engines medvault ships ([`backend::RedbBackend`] by default, [`backend::SledBackend`]
+//!   for the first release's stores); [`migrate()`] copies a store to the other engine.
+//! - [`export`] and [`rights`]: patient copies, audit extracts, bulk exports; retention and the
+//!   register of patients' requests.
 //!
 //! ```no_run
 //! use medvault::{Store, StoreOptions, AccessContext};
@@ -34,36 +37,48 @@
 //!   cannot be detected (see `SECURITY.md`).
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod audit;
-pub mod clock;
-pub mod codec;
-pub mod crypto;
-pub mod error;
+pub mod backend;
+mod clock;
+mod codec;
+mod crypto;
+mod error;
 pub mod export;
-pub mod keyring;
+mod keyring;
 mod layout;
-pub mod migrate;
+mod migrate;
 pub mod model;
-pub mod policy;
+mod policy;
 pub mod rights;
-pub mod session;
+mod session;
 mod state;
-pub mod storage;
+mod storage;
 mod store;
 pub mod synthetic;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
 
-pub use audit::{Action, AuditEvent, AuditQuery, Checkpoint, Outcome, Purpose, VerifyReport};
+pub use audit::{Action, AuditEvent, AuditQuery, Checkpoint, EventProof, Outcome, Purpose, VerifyReport};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use crypto::aad::KeyKind;
+pub use crypto::kdf::KdfParams;
 pub use crypto::recovery::RecoveryShare;
-pub use crypto::{KdfParams, KeyKind};
 pub use error::{Denied, Error, Result, StorageError};
+pub use migrate::migrate;
 pub use model::{
     Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, PatientId, Report, ReportKind, Section, Sex,
     Timestamp,
 };
-pub use policy::Policy;
-pub use session::{AccessContext, FindQuery, Session};
-pub use storage::{Durability, Engine};
+pub use policy::{AccessSettings, Policy, RoleRights};
+pub use session::access::{BreakGlassRecord, CareMember};
+pub use session::opened::Opened;
+pub use session::records::FindQuery;
+pub use session::rotation::RewrapProgress;
+pub use session::users::{UserAdded, UserSummary};
+pub use session::{AccessContext, Session};
+pub use storage::commit::Durability;
+pub use storage::engine::Engine;
 pub use store::{Store, StoreOptions};

@@ -203,8 +203,8 @@ impl Store {
             codec::encode(&Signed::sign("header", header.clone(), &directory)?)?,
         );
         let new_admin = keyring::new_user(&header, admin, vec![admin_role.clone()], passphrase, &directory, now)?;
-        keyring::stage_user(&mut batch, &new_admin.record)?;
-        let admin_identity = &new_admin.record.signed.body;
+        keyring::stage_user(&mut batch, &new_admin)?;
+        let admin_identity = &new_admin.signed.body;
         for (kind, key) in [(KeyKind::Directory, directory.to_key()), (KeyKind::AuditSigning, audit_key.to_key())] {
             keyring::stage_key_version(&mut batch, &header, kind, 1, &key, &directory, now)?;
             keyring::stage_grant(&mut batch, store, admin_identity, kind, 1, &key)?;
@@ -514,9 +514,9 @@ impl Store {
         self.inner.location.as_ref().and_then(|(dir, _)| engine::anchor_dir(dir))
     }
 
-    /// Test-only access to the raw backend (tamper tests).
+    /// The raw backend (test hooks only).
     #[cfg(feature = "testing")]
-    pub fn testing_backend(&self) -> Arc<dyn Backend> {
+    pub(crate) fn raw_backend(&self) -> Arc<dyn Backend> {
         self.inner.backend.clone()
     }
 }

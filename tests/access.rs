@@ -4,9 +4,9 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
+use medvault::CareMember;
 use medvault::audit::AuditEvent;
-use medvault::session::CareMember;
-use medvault::storage::{Backend, MemoryBackend, Order, Space};
+use medvault::backend::{Backend, MemoryBackend, Order, Space};
 use medvault::synthetic::Synth;
 use medvault::{Clock, Date, Denied, Error, ManualClock, Outcome, Purpose, Section, StoreOptions, Timestamp};
 use std::sync::Arc;
@@ -204,5 +204,5 @@ fn break_glass_never_grants_a_section_the_role_does_not_allow() {
     let claire = practice.session("claire");
     claire.break_glass(p, "Appel du SAMU, besoin urgent du dossier complet", None).unwrap();
     assert!(matches!(claire.read_exams(p), Err(Error::Denied(Denied::SectionRead(Section::Exams)))));
-    assert!(claire.testing_decrypt_bypassing_checks(p, Section::Exams).is_err());
+    assert!(medvault::testing::decrypt_bypassing_checks(&claire, p, Section::Exams).is_err());
 }

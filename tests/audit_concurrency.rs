@@ -3,7 +3,7 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::storage::{Backend, MemoryBackend, SledBackend, Space};
+use medvault::backend::{Backend, MemoryBackend, SledBackend, Space};
 use medvault::{Date, StoreOptions};
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::{PASS, Practice, ctx};
 use medvault::audit::AuditEvent;
-use medvault::storage::{Backend, MemoryBackend, Space};
+use medvault::backend::{Backend, MemoryBackend, Space};
 use medvault::synthetic::Synth;
 use medvault::{Action, Date, FindQuery, Outcome, Section, StoreOptions};
 use std::sync::Arc;
@@ -21,7 +21,7 @@ impl Recorder {
     fn take(&mut self) -> Seen {
         let rows = self
             .mem
-            .range(Space::AuditEvents, &self.next.to_be_bytes(), None, medvault::storage::Order::Ascending, usize::MAX)
+            .range(Space::AuditEvents, &self.next.to_be_bytes(), None, medvault::backend::Order::Ascending, usize::MAX)
             .unwrap();
         self.next += rows.len() as u64;
         rows.iter()
@@ -181,8 +181,8 @@ fn a_search_records_one_event_per_patient_returned_and_never_the_query() {
 fn access_key_and_compliance_operations_produce_exactly_their_events() {
     use Action::*;
     use Outcome::*;
-    use medvault::rights::requests::RequestKind;
-    use medvault::session::CareMember;
+    use medvault::CareMember;
+    use medvault::rights::RequestKind;
     let mem = Arc::new(MemoryBackend::new());
     let practice = Practice::on(mem.clone(), StoreOptions::insecure_fast_for_tests());
     let p = practice.patient(1);

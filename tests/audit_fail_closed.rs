@@ -4,7 +4,8 @@
 mod common;
 
 use common::{Practice, ctx};
-use medvault::storage::{Backend, Faults, FaultyBackend, MemoryBackend, Space};
+use medvault::backend::{Backend, MemoryBackend, Space};
+use medvault::testing::{Faults, FaultyBackend};
 use medvault::{Error, StoreOptions};
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::{Practice, ctx};
 use medvault::audit::EventProof;
-use medvault::storage::{Backend, MemoryBackend, Space};
+use medvault::backend::{Backend, MemoryBackend, Space};
 use medvault::{ManualClock, StoreOptions, Timestamp};
 use std::sync::Arc;
 
@@ -74,7 +74,7 @@ fn pruning_removes_old_payloads_but_the_log_still_verifies() {
     let recent = dpo.audit_query(&medvault::AuditQuery { patient: Some(p), ..Default::default() }).unwrap();
     assert!(recent.iter().all(|e| e.seq >= old) && !recent.is_empty());
     // Deleting a recent event and pretending it was pruned does not pass.
-    let mut b = medvault::storage::Batch::new();
+    let mut b = medvault::backend::Batch::new();
     b.delete(Space::AuditEvents, (old + 1).to_be_bytes().to_vec());
     mem.apply(&b).unwrap();
     assert_eq!(dpo.verify_audit(None).unwrap().first_bad_seq(), Some(old + 1));

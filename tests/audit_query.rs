@@ -11,7 +11,7 @@ use std::sync::Arc;
 fn queries_filter_and_paginate_newest_first() {
     let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T08:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(Arc::new(medvault::storage::MemoryBackend::new()), options);
+    let practice = Practice::on(Arc::new(medvault::backend::MemoryBackend::new()), options);
     let p = practice.patient(1);
     let q = practice.patient(2);
     let nurse = practice.session("ines");

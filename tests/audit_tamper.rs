@@ -4,9 +4,9 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::audit::merkle::{self, Frontier};
 use medvault::audit::{Agent, AuditEvent, Entity};
-use medvault::storage::{Backend, Batch, MemoryBackend, Space};
+use medvault::backend::{Backend, Batch, MemoryBackend, Space};
+use medvault::testing::merkle::{self, Frontier};
 use medvault::{Action, Checkpoint, Outcome, Purpose, Store, StoreOptions, SystemClock, VerifyReport};
 use std::sync::Arc;
 
@@ -138,14 +138,14 @@ fn a_forged_event_appended_with_consistent_hashes_is_found_and_never_signed() {
     };
     let bytes = forged.encode().unwrap();
     let (format, mut frontier): (u16, Frontier) =
-        medvault::codec::decode(&mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(), "f").unwrap();
+        medvault::testing::codec::decode(&mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(), "f").unwrap();
     for (level, index, hash) in frontier.push(merkle::leaf_hash(&bytes)) {
         let mut k = vec![level];
         k.extend_from_slice(&index.to_be_bytes());
         put(&mem, Space::AuditNodes, k, hash.to_vec());
     }
     put(&mem, Space::AuditEvents, size.to_be_bytes().to_vec(), bytes);
-    put(&mem, Space::Meta, b"audit-tree".to_vec(), medvault::codec::encode(&(format, &frontier)).unwrap());
+    put(&mem, Space::Meta, b"audit-tree".to_vec(), medvault::testing::codec::encode(&(format, &frontier)).unwrap());
     // Honest sessions keep working but refuse to sign over the forgery.
     let report = verify(&mem, None);
     assert_eq!(report.first_bad_seq(), Some(size), "{:?}", report.problems);

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::storage::{MemoryBackend, Space};
+use medvault::backend::{MemoryBackend, Space};
 use medvault::{Action, AuditQuery, Error, Outcome, StoreOptions};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::Practice;
-use medvault::storage::{Batch, Space};
+use medvault::backend::{Batch, Space};
 use medvault::{Date, Error, PatientId, Section};
 
 fn records(practice: &Practice, p: PatientId, section: Section) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -336,8 +336,8 @@ fn audit_commands_log_verify_anchor_and_a_tampered_store_exits_4() {
 
     // Tamper with one stored event through the raw database, then verify.
     {
-        let (_, backend) = medvault::storage::engine::open(&cli.store).unwrap().unwrap();
-        use medvault::storage::{Batch, Space};
+        let (_, backend) = medvault::testing::engine::open(&cli.store).unwrap().unwrap();
+        use medvault::backend::{Batch, Space};
         let mut v = backend.get(Space::AuditEvents, &3u64.to_be_bytes()).unwrap().unwrap();
         let n = v.len();
         v[n - 2] ^= 0x01;

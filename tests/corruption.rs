@@ -6,7 +6,7 @@
 //! Panics (exit 101) and signals are counted and must be 0. The counts are printed.
 
 use assert_cmd::Command;
-use medvault::storage::Engine;
+use medvault::backend::Engine;
 use medvault::synthetic::Synth;
 use medvault::{AccessContext, Date, StoreOptions};
 use std::collections::BTreeMap;

@@ -8,8 +8,8 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::storage::CrashBackend;
 use medvault::synthetic::Synth;
+use medvault::testing::CrashBackend;
 use medvault::{Date, Durability, PatientId, Store, StoreOptions, SystemClock};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -7,8 +7,9 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::storage::{Backend, Faults, FaultyBackend, MemoryBackend, Space};
+use medvault::backend::{Backend, MemoryBackend, Space};
 use medvault::synthetic::Synth;
+use medvault::testing::{Faults, FaultyBackend};
 use medvault::{Date, Engine, Error, StorageError, Store, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,8 +4,8 @@
 mod common;
 
 use common::Practice;
+use medvault::CareMember;
 use medvault::export::{fhir, html};
-use medvault::session::CareMember;
 use medvault::synthetic::Synth;
 use medvault::{Action, Date, IdentityStatus};
 use std::process::Command;
@@ -156,7 +156,7 @@ fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns() {
     use medvault::{Clock, ManualClock, StoreOptions, Timestamp};
     let clock = std::sync::Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T08:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(std::sync::Arc::new(medvault::storage::MemoryBackend::new()), options);
+    let practice = Practice::on(std::sync::Arc::new(medvault::backend::MemoryBackend::new()), options);
     let since = clock.now();
     let patients: Vec<_> = (0..35).map(|i| practice.patient(i)).collect();
     // A nurse browsing 35 files in 35 minutes.

@@ -1,9 +1,10 @@
 //! Golden fixtures: the bytes of format 1 must not drift, and data sealed by format 1 must keep
 //! opening. Regenerate only for a new format version: `MEDVAULT_BLESS=1 cargo test --test format_golden`.
 
+use medvault::KdfParams;
 use medvault::audit::{Action, Agent, AuditEvent, Checkpoint, Entity, Outcome, Purpose, TreeHead};
-use medvault::crypto::{Binding, KdfParams, Key32, SigningSecret, aead};
 use medvault::model::{EntryId, PatientId, SessionId, StoreId, UserId};
+use medvault::testing::crypto::{Binding, Key32, SigningSecret, aead};
 use medvault::{Section, Timestamp};
 use std::path::PathBuf;
 
@@ -43,12 +44,13 @@ fn audit_event_encoding_is_stable() {
     let bytes = event().encode().unwrap();
     golden("audit_event", &bytes);
     assert_eq!(AuditEvent::decode(&bytes).unwrap(), event());
-    golden("audit_event_leaf", &medvault::audit::merkle::leaf_hash(&bytes));
+    golden("audit_event_leaf", &medvault::testing::merkle::leaf_hash(&bytes));
 }
 
 /// Format 2: the same event with the records its operation wrote.
 fn event_v2() -> AuditEvent {
-    use medvault::audit::{RecordState, RecordWrite, record_digest};
+    use medvault::audit::{RecordState, RecordWrite};
+    use medvault::testing::audit::record_digest;
     AuditEvent {
         format: 2,
         writes: vec![
@@ -80,7 +82,7 @@ fn checkpoint_encoding_and_signature_are_stable() {
     let key = SigningSecret::from_key(&Key32::from_bytes([7; 32]));
     let head = TreeHead { store: StoreId([9; 16]), size: 1000, root: [0xAB; 32], time: Timestamp(1_795_334_400_000) };
     let cp = Checkpoint::sign(head, &key).unwrap();
-    golden("checkpoint", &medvault::codec::encode(&cp).unwrap());
+    golden("checkpoint", &medvault::testing::codec::encode(&cp).unwrap());
     cp.verify(&key.verifying_key(), StoreId([9; 16])).unwrap();
 }
 

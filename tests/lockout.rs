@@ -3,7 +3,7 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::storage::MemoryBackend;
+use medvault::backend::MemoryBackend;
 use medvault::{Action, AuditQuery, Denied, Error, ManualClock, StoreOptions, Timestamp};
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! RFC 6962 / RFC 9162 reference vectors, and every corruption a verifier must reject.
 
-use medvault::audit::merkle::{self, Hash, MemoryTree};
+use medvault::testing::merkle::{self, Hash, MemoryTree};
 use serde_json::Value;
 
 fn h(s: &Value) -> Hash {

@@ -76,7 +76,7 @@ proptest! {
                     prop_assert_eq!(r.is_ok(), may(USERS[user], Section::Identity, true));
                                         if let Ok(p) = r {
                         for role in ["secretary", "physician", "nurse", "biologist"] {
-                            sessions[user].care_team_add(p, &medvault::session::CareMember::Role(role.into())).unwrap();
+                            sessions[user].care_team_add(p, &medvault::CareMember::Role(role.into())).unwrap();
                         }
                         let i = model.patients.len();
                         model.patients.push(p);

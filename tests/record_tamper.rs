@@ -7,8 +7,8 @@ mod common;
 
 use assert_cmd::Command;
 use common::{PASS, Practice, ctx};
-use medvault::session::CareMember;
-use medvault::storage::{Backend, Batch, MemoryBackend, Space};
+use medvault::CareMember;
+use medvault::backend::{Backend, Batch, MemoryBackend, Space};
 use medvault::{Store, StoreOptions, SystemClock, VerifyReport};
 use std::sync::Arc;
 
@@ -171,7 +171,7 @@ fn on_a_real_store_the_cli_exits_4_for_a_deleted_opposition() {
     drop((admin, doc));
     store.close().unwrap();
     {
-        let (_, raw) = medvault::storage::engine::open(&store_dir).unwrap().unwrap();
+        let (_, raw) = medvault::testing::engine::open(&store_dir).unwrap().unwrap();
         let k = raw.scan_prefix(Space::Oppositions, &p.0).unwrap().remove(0).0;
         let mut b = Batch::new();
         b.delete(Space::Oppositions, k);

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::storage::{Backend, Batch, MemoryBackend, Space};
+use medvault::backend::{Backend, Batch, MemoryBackend, Space};
 use medvault::{Engine, Error, Store, StoreOptions, SystemClock};
 use std::sync::Arc;
 
@@ -14,8 +14,11 @@ fn a_frontier_with_too_few_hashes_is_an_integrity_error_not_a_panic() {
     let mem = Arc::new(MemoryBackend::new());
     let practice = Practice::on(mem.clone(), StoreOptions::insecure_fast_for_tests());
     drop(practice);
-    let bad = medvault::codec::encode(&(1u16, &medvault::audit::merkle::Frontier { size: 7, hashes: vec![[0; 32]] }))
-        .unwrap();
+    let bad = medvault::testing::codec::encode(&(
+        1u16,
+        &medvault::testing::merkle::Frontier { size: 7, hashes: vec![[0; 32]] },
+    ))
+    .unwrap();
     let mut b = Batch::new();
     b.put(Space::Meta, b"audit-tree".to_vec(), bad);
     mem.apply(&b).unwrap();
@@ -79,6 +82,6 @@ fn a_refused_create_leaves_no_store_behind() {
     let dir = root.path().join("store");
     let refused = Store::create(&dir, "admin", b"short", StoreOptions::insecure_fast_for_tests());
     assert!(matches!(refused, Err(Error::Invalid(_))), "a short passphrase is refused");
-    assert!(medvault::storage::engine::detect(&dir).unwrap().is_none());
+    assert!(medvault::testing::engine::detect(&dir).unwrap().is_none());
     Store::create(&dir, "admin", PASS, StoreOptions::insecure_fast_for_tests()).unwrap();
 }

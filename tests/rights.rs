@@ -3,9 +3,9 @@
 mod common;
 
 use common::Practice;
-use medvault::rights::requests::{RequestKind, deadline};
-use medvault::rights::retention::Retention;
-use medvault::storage::{MemoryBackend, Space};
+use medvault::backend::{MemoryBackend, Space};
+use medvault::rights::Retention;
+use medvault::rights::{RequestKind, deadline};
 use medvault::synthetic::Synth;
 use medvault::{Clock, Date, Denied, Error, ManualClock, StoreOptions, Timestamp};
 use std::sync::Arc;

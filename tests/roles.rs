@@ -98,20 +98,20 @@ fn enforcement_is_cryptographic_even_with_every_check_bypassed() {
     let p = practice.patient(2);
     for user in ["claire", "admin", "dpo"] {
         let s = practice.session(user);
-        let r = s.testing_decrypt_bypassing_checks(p, Section::Exams);
+        let r = medvault::testing::decrypt_bypassing_checks(&s, p, Section::Exams);
         assert!(matches!(r, Err(Error::Decrypt)), "{user} decrypted exams");
     }
     for user in ["admin", "dpo"] {
         let s = practice.session(user);
         for section in Section::ALL {
-            assert!(s.testing_decrypt_bypassing_checks(p, section).is_err(), "{user} decrypted {section}");
+            assert!(medvault::testing::decrypt_bypassing_checks(&s, p, section).is_err(), "{user} decrypted {section}");
         }
     }
     // The same bypass does open what the role holds: the probe can succeed.
     let nurse = practice.session("ines");
-    assert_eq!(nurse.testing_decrypt_bypassing_checks(p, Section::Exams).unwrap(), 1);
+    assert_eq!(medvault::testing::decrypt_bypassing_checks(&nurse, p, Section::Exams).unwrap(), 1);
     let secretary = practice.session("claire");
-    assert_eq!(secretary.testing_decrypt_bypassing_checks(p, Section::Reports).unwrap(), 1);
+    assert_eq!(medvault::testing::decrypt_bypassing_checks(&secretary, p, Section::Reports).unwrap(), 1);
 }
 
 #[test]

@@ -3,9 +3,9 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::crypto::Key32;
-use medvault::session::testing_open_with;
 use medvault::synthetic::Synth;
+use medvault::testing::crypto::Key32;
+use medvault::testing::open_with as testing_open_with;
 use medvault::{Date, Error, PatientId, Section};
 
 fn report(practice: &Practice, p: PatientId, seed: u64) {
@@ -18,7 +18,7 @@ fn record_versions(practice: &Practice, p: PatientId) -> Vec<u32> {
     prefix.push(Section::Reports as u8);
     practice
         .backend
-        .scan_prefix(medvault::storage::Space::Records, &prefix)
+        .scan_prefix(medvault::backend::Space::Records, &prefix)
         .unwrap()
         .iter()
         .map(|(_, v)| {
@@ -57,7 +57,7 @@ fn the_four_stages_keep_every_entry_readable() {
     let nurse = practice.session("ines");
     assert_eq!(nurse.read_reports(p).unwrap().len(), 3);
     // A session opened after retirement no longer holds v1.
-    let copied: Vec<Key32> = nurse.testing_held_keys().testing_copy();
+    let copied: Vec<Key32> = medvault::testing::held_keys(&nurse);
     let store_id = practice.store.id();
     let keys: Vec<&Key32> = copied.iter().collect();
     assert_eq!(testing_open_with(practice.backend.as_ref(), store_id, &keys, p, Section::Reports).unwrap(), 3);
@@ -69,7 +69,7 @@ fn after_revocation_and_rotation_copied_keys_open_nothing_new() {
     let p = practice.patient(2);
     // The nurse copies everything her session holds, then is revoked.
     let nurse = practice.session("ines");
-    let copied: Vec<Key32> = nurse.testing_held_keys().testing_copy();
+    let copied: Vec<Key32> = medvault::testing::held_keys(&nurse);
     drop(nurse);
     let admin = practice.session("admin");
     admin.revoke_user("ines").unwrap();
@@ -145,7 +145,7 @@ fn users_added_after_a_retirement_get_only_live_versions() {
     let users = admin.list_users().unwrap();
     let nouvelle = users.iter().find(|u| u.name == "nouvelle").unwrap();
     assert!(nouvelle.pending_keys.is_empty(), "retired versions are not pending: {:?}", nouvelle.pending_keys);
-    practice.session("dr_martin").care_team_add(p, &medvault::session::CareMember::User("nouvelle".into())).unwrap();
+    practice.session("dr_martin").care_team_add(p, &medvault::CareMember::User("nouvelle".into())).unwrap();
     assert_eq!(practice.session("nouvelle").read_reports(p).unwrap().len(), 1);
 }
 

@@ -2,7 +2,7 @@
 //! tests/data/golden/store-v1.txt) must open, unlock, decrypt and verify in every later release.
 //! Regenerate only when the format version changes: `MEDVAULT_BLESS=1 cargo test --test store_compat`.
 
-use medvault::storage::{Backend, Batch, MemoryBackend, Space};
+use medvault::backend::{Backend, Batch, MemoryBackend, Space};
 use medvault::{
     AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Sex, Store, StoreOptions,
 };
@@ -140,7 +140,7 @@ fn a_first_release_sled_folder_opens_verifies_and_migrates_to_redb() {
     let sled_dir = dir.path().join("cabinet");
     {
         // As the first release left it: sled's files, no descriptor, no witness.
-        let sled = medvault::storage::SledBackend::open(&sled_dir).unwrap();
+        let sled = medvault::backend::SledBackend::open(&sled_dir).unwrap();
         sled.apply(&v1_batch()).unwrap();
         sled.flush().unwrap();
     }
@@ -150,13 +150,13 @@ fn a_first_release_sled_folder_opens_verifies_and_migrates_to_redb() {
     check_golden(&store);
     store.close().unwrap();
     let redb_dir = dir.path().join("cabinet-redb");
-    let r = medvault::migrate::migrate(&sled_dir, &redb_dir, medvault::Engine::Redb).unwrap();
+    let r = medvault::migrate(&sled_dir, &redb_dir, medvault::Engine::Redb).unwrap();
     assert!(r.records > 50 && r.events > 10, "{r:?}");
     let copy = Store::open(&redb_dir).unwrap();
     assert_eq!(copy.engine(), Some(medvault::Engine::Redb));
     check_golden(&copy);
     // A second migration to the same place is refused; the source still opens.
-    assert!(medvault::migrate::migrate(&sled_dir, &redb_dir, medvault::Engine::Redb).is_err());
+    assert!(medvault::migrate(&sled_dir, &redb_dir, medvault::Engine::Redb).is_err());
     drop(copy);
     check_golden(&Store::open(&sled_dir).unwrap());
 }

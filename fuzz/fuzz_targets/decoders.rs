@@ -2,13 +2,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use medvault::audit::{AuditEvent, Checkpoint};
-use medvault::keyring::{Signed, StoreHeader, UserRecord};
+use medvault::testing::keyring::{Signed, StoreHeader, UserRecord};
 
 fuzz_target!(|data: &[u8]| {
     let _ = AuditEvent::decode(data);
-    let _ = medvault::codec::decode::<Checkpoint>(data, "fuzz");
-    let _ = medvault::codec::decode::<UserRecord>(data, "fuzz");
-    let _ = medvault::codec::decode::<Signed<StoreHeader>>(data, "fuzz");
+    let _ = medvault::testing::codec::decode::<Checkpoint>(data, "fuzz");
+    let _ = medvault::testing::codec::decode::<UserRecord>(data, "fuzz");
+    let _ = medvault::testing::codec::decode::<Signed<StoreHeader>>(data, "fuzz");
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Checkpoint::from_json(text);
         let _ = medvault::RecoveryShare::parse(text);

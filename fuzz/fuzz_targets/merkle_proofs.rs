@@ -1,7 +1,7 @@
 //! Proof verifiers consume arbitrary proofs without panicking, and accept only real ones.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use medvault::audit::merkle::{self, MemoryTree, NodeSource};
+use medvault::testing::merkle::{self, MemoryTree, NodeSource};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {

@@ -18,7 +18,7 @@ fn folder(anchor_dir: &Path, store: StoreId) -> PathBuf {
 }
 
 /// Writes `cp` as a new anchor file; returns its path.
-pub fn export(anchor_dir: &Path, cp: &Checkpoint) -> Result<PathBuf> {
+pub(crate) fn export(anchor_dir: &Path, cp: &Checkpoint) -> Result<PathBuf> {
     let dir = folder(anchor_dir, cp.head.store);
     crate::storage::engine::create_dir_durably(&dir)?;
     let path = dir.join(format!("checkpoint-{:020}.json", cp.head.size));
@@ -36,7 +36,7 @@ pub fn export(anchor_dir: &Path, cp: &Checkpoint) -> Result<PathBuf> {
 }
 
 /// The newest anchor of `store` in `anchor_dir` (`None`: none yet).
-pub fn latest(anchor_dir: &Path, store: StoreId) -> Result<Option<Checkpoint>> {
+pub(crate) fn latest(anchor_dir: &Path, store: StoreId) -> Result<Option<Checkpoint>> {
     let dir = folder(anchor_dir, store);
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(None) };
     let newest = entries

@@ -1,5 +1,7 @@
 //! Audit events, mapped to FHIR AuditEvent. No clinical content, minimal personal data: ids,
 //! user names, roles, codes, and a hash instead of a search query.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use crate::model::{EntryId, PatientId, Section, SessionId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
@@ -288,7 +290,8 @@ pub struct Entity {
 pub enum RecordState {
     /// The record was removed.
     Deleted,
-    /// The record holds exactly the value with this digest ([`record_digest`]).
+    /// The record holds exactly the value with this digest (SHA-256 of the tag
+    /// `medvault/record/v1` followed by the value: docs/format.md).
     Digest(#[serde(with = "hex_or_bytes")] [u8; 32]),
     /// The record exists; its value is signed elsewhere (checkpoints, the signed head).
     Present,
@@ -318,14 +321,14 @@ pub fn record_digest(value: &[u8]) -> [u8; 32] {
 /// Byte strings as hex in JSON, raw in the binary codec.
 mod hex_or_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             s.serialize_str(&hex::encode(v))
         } else {
             serde::Serialize::serialize(v.as_ref(), s)
         }
     }
-    pub fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<T, D::Error> {
         let bytes: Vec<u8> = if d.is_human_readable() {
             hex::decode(String::deserialize(d)?).map_err(serde::de::Error::custom)?
         } else {
@@ -336,7 +339,7 @@ mod hex_or_bytes {
 }
 
 /// Current format of new events (2: with the records each operation wrote).
-pub const EVENT_FORMAT: u16 = 2;
+pub(crate) const EVENT_FORMAT: u16 = 2;
 
 /// One audit event as stored (the leaf data of the Merkle tree is its encoding,
 /// [`AuditEvent::encode`]; format 1 events have no `writes`).

@@ -14,11 +14,11 @@ use crate::policy::AccessSettings;
 use crate::storage::{Backend, Order, Space, prefix_end};
 
 /// Detail text of an unlock refused for a wrong passphrase.
-pub const WRONG_PASSPHRASE: &str = "wrong passphrase";
+pub(crate) const WRONG_PASSPHRASE: &str = "wrong passphrase";
 
 /// The lockout state of one user.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LockState {
+pub(crate) struct LockState {
     /// Wrong passphrases since the last success or lift.
     pub failures: u32,
     /// Time of the newest of them.
@@ -27,7 +27,7 @@ pub struct LockState {
 
 impl LockState {
     /// Reads the state of `user` from the log.
-    pub fn load(backend: &dyn Backend, user: &str) -> Result<LockState> {
+    pub(crate) fn load(backend: &dyn Backend, user: &str) -> Result<LockState> {
         let prefix = user_index_prefix(user);
         let mut state = LockState::default();
         let mut upper = prefix_end(&prefix);
@@ -64,14 +64,14 @@ impl LockState {
     }
 
     /// When the current lockout ends, if the account is locked at `now`.
-    pub fn locked_until(&self, settings: &AccessSettings, now: Timestamp) -> Option<Timestamp> {
+    pub(crate) fn locked_until(&self, settings: &AccessSettings, now: Timestamp) -> Option<Timestamp> {
         let until = lockout_end(self.failures, self.last_failure?, settings)?;
         (now < until).then_some(until)
     }
 }
 
 /// The end of the lockout that `failures` wrong passphrases (the last at `at`) start, if any.
-pub fn lockout_end(failures: u32, at: Timestamp, settings: &AccessSettings) -> Option<Timestamp> {
+pub(crate) fn lockout_end(failures: u32, at: Timestamp, settings: &AccessSettings) -> Option<Timestamp> {
     let t = settings.lockout_threshold.max(1);
     if failures == 0 || !failures.is_multiple_of(t) {
         return None;

@@ -8,6 +8,8 @@
 //!
 //! The only way to obtain an [`AuditReceipt`] is a successful durable append; data leaves the
 //! library only in exchange for a receipt (see `crate::session::Opened`).
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use super::checkpoint::{Checkpoint, TreeHead};
 use super::event::{AuditEvent, EventDraft, RecordState, RecordWrite, record_digest};
@@ -32,7 +34,6 @@ pub(crate) const META_BASELINE: &[u8] = crate::layout::meta::RECORDS_BASELINE;
 #[derive(Debug)]
 pub struct AuditReceipt {
     first_seq: u64,
-    count: u64,
 }
 
 /// An applied append whose durability may still be pending.
@@ -57,10 +58,6 @@ impl AuditReceipt {
     /// Sequence number of the first event appended.
     pub fn first_seq(&self) -> u64 {
         self.first_seq
-    }
-    /// Sequence numbers appended.
-    pub fn seqs(&self) -> std::ops::Range<u64> {
-        self.first_seq..self.first_seq + self.count
     }
 }
 
@@ -199,12 +196,6 @@ impl AuditLog {
     /// Number of events in the log.
     pub fn size(&self) -> u64 {
         self.state.lock().frontier.size
-    }
-
-    /// The current tree head (unsigned).
-    pub fn head(&self) -> TreeHead {
-        let s = self.state.lock();
-        TreeHead { store: self.store, size: s.frontier.size, root: s.frontier.root(), time: self.clock.now() }
     }
 
     /// Appends `drafts` and `extra` atomically. The result must be made durable with
@@ -348,7 +339,7 @@ impl AuditLog {
             }
             guard.frontier = frontier;
         }
-        Ok(PendingReceipt { receipt: AuditReceipt { first_seq, count }, ticket, durability })
+        Ok(PendingReceipt { receipt: AuditReceipt { first_seq }, ticket, durability })
     }
 
     /// Whether every event after the latest signed head is a failed unlock or the lockout it

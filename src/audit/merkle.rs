@@ -5,6 +5,8 @@
 //! `[index * 2^level, (index + 1) * 2^level)`. Appending a leaf completes at most `log2(n)` of
 //! them. Any range hash, inclusion proof or consistency proof is then `O(log^2 n)` lookups.
 //! Verifiers consume every proof element: a proof with a missing or extra element fails.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use sha2::{Digest, Sha256};
 
@@ -237,13 +239,15 @@ pub fn verify_consistency(m: u64, n: u64, root1: &Hash, root2: &Hash, proof: &[H
     snode == 0 && fr == *root1 && sr == *root2
 }
 
-/// An in-memory node store (tests, extract verification).
+/// An in-memory node store (tests and fuzzing).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Default)]
 pub struct MemoryTree {
     frontier: Frontier,
     nodes: std::collections::HashMap<(u8, u64), Hash>,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl MemoryTree {
     /// Appends a leaf's data.
     pub fn push_data(&mut self, data: &[u8]) {
@@ -265,6 +269,7 @@ impl MemoryTree {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl NodeSource for MemoryTree {
     fn node(&self, level: u8, index: u64) -> Option<Hash> {
         self.nodes.get(&(level, index)).copied()

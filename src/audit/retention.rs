@@ -19,7 +19,7 @@ pub(crate) const META_PRUNED: &[u8] = crate::layout::meta::AUDIT_PRUNED;
 
 /// Events `0..horizon` have had their payload pruned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PruneMark {
+pub(crate) struct PruneMark {
     /// Format version (1).
     pub format: u16,
     /// Store.
@@ -32,7 +32,7 @@ pub struct PruneMark {
 
 /// A prune mark signed with the audit key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SignedPruneMark {
+pub(crate) struct SignedPruneMark {
     /// The mark.
     pub mark: PruneMark,
     /// Signer (audit public key).
@@ -49,7 +49,7 @@ fn message(mark: &PruneMark) -> Result<Vec<u8>> {
 
 impl SignedPruneMark {
     /// Checks the signature; returns the horizon.
-    pub fn verify(&self, audit_public: &[u8; 32], store: StoreId) -> Result<u64> {
+    pub(crate) fn verify(&self, audit_public: &[u8; 32], store: StoreId) -> Result<u64> {
         let sig: [u8; 64] =
             self.signature.as_slice().try_into().map_err(|_| Error::Integrity("prune mark signature length".into()))?;
         if &self.signer != audit_public
@@ -63,7 +63,7 @@ impl SignedPruneMark {
 }
 
 /// The stored prune mark, if any.
-pub fn load_mark(backend: &dyn Backend) -> Result<Option<SignedPruneMark>> {
+pub(crate) fn load_mark(backend: &dyn Backend) -> Result<Option<SignedPruneMark>> {
     match backend.get(Space::Meta, META_PRUNED)? {
         Some(v) => Ok(Some(codec::decode(&v, "prune mark")?)),
         None => Ok(None),
@@ -73,7 +73,7 @@ pub fn load_mark(backend: &dyn Backend) -> Result<Option<SignedPruneMark>> {
 /// Deletes the payloads and index entries of every event recorded before `cutoff`, from the
 /// current horizon up to the first event at or after `cutoff` (the log is pruned as a prefix).
 /// Returns (events pruned, new horizon). Only events covered by a signed head are pruned.
-pub fn prune(
+pub(crate) fn prune(
     backend: &dyn Backend,
     committer: &Committer,
     store: StoreId,

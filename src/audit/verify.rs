@@ -146,7 +146,7 @@ fn signed_heads(
 }
 
 /// Verifies the whole log of a store.
-pub fn verify(
+pub(crate) fn verify(
     backend: &dyn Backend,
     store: StoreId,
     audit_public: &[u8; 32],

@@ -3,12 +3,14 @@
 //! `aad = "medvault/aad" || format_version (u16 LE) || codec(Binding)`. The key id (kind and
 //! version) is inside the AAD, so a header's key id is only a hint: a ciphertext moved to another
 //! patient, section, entry, revision, user or key version fails to open.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use crate::model::{EntryId, PatientId, Section, StoreId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The on-disk format version bound into every ciphertext.
-pub const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 1;
 
 /// Which key a wrapper holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

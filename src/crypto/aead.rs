@@ -3,6 +3,8 @@
 //! `sealed = nonce (12) || ciphertext || tag (16)`. Every key here encrypts few messages (a data
 //! key seals one revision; a section key wraps one data key per revision), far below the 2^32
 //! random-nonce limit of SP 800-38D.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use super::{Binding, Key32};
 use crate::error::{Error, Result};

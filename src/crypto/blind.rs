@@ -9,7 +9,7 @@ use sha2::Sha256;
 /// What a blind token indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BlindKind {
+pub(crate) enum BlindKind {
     /// Normalised INS matricule.
     InsMatricule = 1,
     /// Normalised birth name + birth date.
@@ -17,7 +17,7 @@ pub enum BlindKind {
 }
 
 /// `HMAC-SHA256(key, "medvault/blind/v1" || kind || value)`.
-pub fn token(key: &Key32, kind: BlindKind, value: &str) -> [u8; 32] {
+pub(crate) fn token(key: &Key32, kind: BlindKind, value: &str) -> [u8; 32] {
     // invariant: HMAC accepts keys of any length.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()).expect("invariant: HMAC key");
     mac.update(b"medvault/blind/v1");

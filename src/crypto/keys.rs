@@ -1,4 +1,6 @@
 //! Secret newtypes. None implements `Debug`, `Display` or `Serialize`; all zeroize on drop.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -58,7 +60,7 @@ impl SigningSecret {
 }
 
 /// Verifies an Ed25519 signature (strict: rejects malleable and small-order forms).
-pub fn verify_signature(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+pub(crate) fn verify_signature(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
     let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(public) else {
         return false;
     };

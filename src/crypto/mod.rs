@@ -8,14 +8,14 @@
 //! - Decryption is out of place and all-or-nothing: unauthenticated plaintext is never returned.
 //! - Secret types have no `Debug`/`Display` and zeroize on drop.
 
-pub mod aad;
-pub mod aead;
-pub mod blind;
-pub mod kdf;
-pub mod keys;
-pub mod recovery;
-pub mod sealbox;
+pub(crate) mod aad;
+pub(crate) mod aead;
+pub(crate) mod blind;
+pub(crate) mod kdf;
+pub(crate) mod keys;
+pub(crate) mod recovery;
+pub(crate) mod sealbox;
 
-pub use aad::{Binding, KeyKind};
-pub use kdf::KdfParams;
-pub use keys::{Key32, SigningSecret};
+pub(crate) use aad::{Binding, KeyKind};
+pub(crate) use kdf::KdfParams;
+pub(crate) use keys::{Key32, SigningSecret};

@@ -76,7 +76,7 @@ impl RecoveryShare {
 }
 
 /// Splits `key` into `n` shares, any `k` of which rebuild it.
-pub fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
+pub(crate) fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
     if k < 2 || n < k {
         return Err(Error::Invalid(format!("recovery needs 2 <= threshold <= shares (got {k} of {n})")));
     }
@@ -92,7 +92,7 @@ pub fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<RecoverySh
 }
 
 /// Rebuilds the key from shares of `store`. The caller must still prove the key right.
-pub fn combine(shares: &[RecoveryShare], store: StoreId) -> Result<Key32> {
+pub(crate) fn combine(shares: &[RecoveryShare], store: StoreId) -> Result<Key32> {
     let first = shares.first().ok_or_else(|| Error::Recovery("no share given".into()))?;
     let k = first.threshold;
     let mut seen = std::collections::BTreeSet::new();

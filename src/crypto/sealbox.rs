@@ -13,26 +13,26 @@ use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 /// A user's X25519 secret. No `Debug`; zeroized on drop (x25519-dalek's `zeroize` feature).
-pub struct BoxSecret(StaticSecret);
+pub(crate) struct BoxSecret(StaticSecret);
 
 impl BoxSecret {
     /// A fresh random secret.
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         let mut seed: [u8; 32] = crate::model::random_bytes();
         let s = StaticSecret::from(seed);
         zeroize::Zeroize::zeroize(&mut seed);
         BoxSecret(s)
     }
     /// Rebuilds from its stored bytes.
-    pub fn from_key(k: &Key32) -> Self {
+    pub(crate) fn from_key(k: &Key32) -> Self {
         BoxSecret(StaticSecret::from(*k.expose()))
     }
     /// Its bytes, to be wrapped under the user's passphrase key.
-    pub fn to_key(&self) -> Key32 {
+    pub(crate) fn to_key(&self) -> Key32 {
         Key32::from_bytes(self.0.to_bytes())
     }
     /// The public key others seal to.
-    pub fn public(&self) -> [u8; 32] {
+    pub(crate) fn public(&self) -> [u8; 32] {
         PublicKey::from(&self.0).to_bytes()
     }
 }
@@ -49,7 +49,7 @@ fn box_key(shared: &[u8; 32], eph_pub: &[u8; 32], recipient: &[u8; 32]) -> Key32
 }
 
 /// Seals `key` to `recipient_public`.
-pub fn seal_key(recipient_public: &[u8; 32], binding: &Binding, key: &Key32) -> Result<Vec<u8>> {
+pub(crate) fn seal_key(recipient_public: &[u8; 32], binding: &Binding, key: &Key32) -> Result<Vec<u8>> {
     let eph = BoxSecret::random();
     let eph_pub = eph.public();
     let shared = eph.0.diffie_hellman(&PublicKey::from(*recipient_public));
@@ -63,7 +63,7 @@ pub fn seal_key(recipient_public: &[u8; 32], binding: &Binding, key: &Key32) -> 
 }
 
 /// Opens a key sealed to `secret`.
-pub fn open_key(secret: &BoxSecret, binding: &Binding, sealed: &[u8]) -> Result<Key32> {
+pub(crate) fn open_key(secret: &BoxSecret, binding: &Binding, sealed: &[u8]) -> Result<Key32> {
     if sealed.len() < 32 {
         return Err(Error::Decrypt);
     }

@@ -10,9 +10,9 @@
 //! - An administrator's session holds no section key; it creates a section key version only
 //!   when granting a section that has none yet, seals it and drops it at once.
 
-pub mod records;
+pub(crate) mod records;
 
-pub use records::{Bundle, KeyState, KeyVersion, Signed, StoreHeader, UserIdentity, UserRecord};
+pub(crate) use records::{Bundle, KeyState, KeyVersion, Signed, StoreHeader, UserIdentity, UserRecord};
 
 use crate::codec;
 use crate::crypto::sealbox::{self, BoxSecret};
@@ -26,40 +26,35 @@ use std::collections::BTreeMap;
 pub(crate) const META_HEADER: &[u8] = crate::layout::meta::HEADER;
 
 /// The keys one session holds. No `Debug`; every key zeroizes on drop.
-pub struct HeldKeys {
+pub(crate) struct HeldKeys {
     pub(crate) keys: BTreeMap<(KeyKind, u32), Key32>,
 }
 
 impl HeldKeys {
     /// A key of a given version.
-    pub fn key(&self, kind: KeyKind, version: u32) -> Option<&Key32> {
+    pub(crate) fn key(&self, kind: KeyKind, version: u32) -> Option<&Key32> {
         self.keys.get(&(kind, version))
     }
     /// The newest version held of a kind.
-    pub fn newest(&self, kind: KeyKind) -> Option<(u32, &Key32)> {
+    pub(crate) fn newest(&self, kind: KeyKind) -> Option<(u32, &Key32)> {
         self.keys.range((kind, 0)..=(kind, u32::MAX)).next_back().map(|((_, v), k)| (*v, k))
     }
     /// Whether some version of `kind` is held.
-    pub fn holds(&self, kind: KeyKind) -> bool {
+    pub(crate) fn holds(&self, kind: KeyKind) -> bool {
         self.newest(kind).is_some()
     }
     /// The sections this session can decrypt.
-    pub fn sections(&self) -> Vec<Section> {
+    pub(crate) fn sections(&self) -> Vec<Section> {
         Section::ALL.into_iter().filter(|s| self.holds(KeyKind::Section(*s))).collect()
     }
-    /// Test-only: copies of every key held (what a user could copy out of their session).
-    #[cfg(feature = "testing")]
-    pub fn testing_copy(&self) -> Vec<Key32> {
-        self.keys.values().cloned().collect()
-    }
     /// A signing key (audit or directory), rebuilt from its newest version.
-    pub fn signer(&self, kind: KeyKind) -> Option<SigningSecret> {
+    pub(crate) fn signer(&self, kind: KeyKind) -> Option<SigningSecret> {
         self.newest(kind).map(|(_, k)| SigningSecret::from_key(k))
     }
 }
 
 /// Reads and checks the store header against a trusted directory key.
-pub fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 32]>) -> Result<StoreHeader> {
+pub(crate) fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 32]>) -> Result<StoreHeader> {
     let bytes = backend
         .get(Space::Meta, META_HEADER)?
         .ok_or_else(|| Error::NotFound("no medvault store here (missing header)".into()))?;
@@ -73,7 +68,7 @@ pub fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 32]>) -
 }
 
 /// Looks a user up by name.
-pub fn user_by_name(backend: &dyn Backend, name: &str) -> Result<Option<UserRecord>> {
+pub(crate) fn user_by_name(backend: &dyn Backend, name: &str) -> Result<Option<UserRecord>> {
     let Some(id) = backend.get(Space::UserNames, name.as_bytes())? else {
         return Ok(None);
     };
@@ -82,7 +77,7 @@ pub fn user_by_name(backend: &dyn Backend, name: &str) -> Result<Option<UserReco
 }
 
 /// Looks a user up by id.
-pub fn user_by_id(backend: &dyn Backend, id: UserId) -> Result<Option<UserRecord>> {
+pub(crate) fn user_by_id(backend: &dyn Backend, id: UserId) -> Result<Option<UserRecord>> {
     match backend.get(Space::Users, &id.0)? {
         Some(bytes) => Ok(Some(codec::decode(&bytes, "user record")?)),
         None => Ok(None),
@@ -90,35 +85,27 @@ pub fn user_by_id(backend: &dyn Backend, id: UserId) -> Result<Option<UserRecord
 }
 
 /// Every user record.
-pub fn all_users(backend: &dyn Backend) -> Result<Vec<UserRecord>> {
+pub(crate) fn all_users(backend: &dyn Backend) -> Result<Vec<UserRecord>> {
     backend.scan_prefix(Space::Users, &[])?.into_iter().map(|(_, v)| codec::decode(&v, "user record")).collect()
 }
 
 /// Checks a user name: 1-64 characters, letters, digits, '.', '-', '_'.
-pub fn validate_user_name(name: &str) -> Result<()> {
+pub(crate) fn validate_user_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)) {
         return Err(Error::Invalid("user name must be 1-64 characters: letters, digits, '.', '-', '_'".into()));
     }
     Ok(())
 }
 
-/// A new account: its record (not yet signed into the batch) and its box secret.
-pub struct NewUser {
-    /// The record to store.
-    pub record: UserRecord,
-    /// The box secret (to seal keys to, and to open them at once).
-    pub box_secret: BoxSecret,
-}
-
-/// Creates an account record; the caller stores it.
-pub fn new_user(
+/// Creates an account record (signed, with its sealed bundle); the caller stores it.
+pub(crate) fn new_user(
     header: &StoreHeader,
     name: &str,
     roles: Vec<String>,
     passphrase: &[u8],
     directory: &SigningSecret,
     now: Timestamp,
-) -> Result<NewUser> {
+) -> Result<UserRecord> {
     validate_user_name(name)?;
     if passphrase.len() < 8 {
         return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
@@ -142,14 +129,12 @@ pub fn new_user(
         created_at: now,
     };
     let (kdf, salt, bundle) = seal_bundle(header, id, &box_secret, passphrase, header.kdf)?;
-    Ok(NewUser {
-        record: UserRecord { format: 1, signed: Signed::sign("user", identity, directory)?, kdf, salt, bundle },
-        box_secret,
-    })
+    // The box secret lives on only inside the sealed bundle: keys are sealed to its public half.
+    Ok(UserRecord { format: 1, signed: Signed::sign("user", identity, directory)?, kdf, salt, bundle })
 }
 
 /// Seals a user's bundle under a fresh passphrase key.
-pub fn seal_bundle(
+pub(crate) fn seal_bundle(
     header: &StoreHeader,
     user: UserId,
     box_secret: &BoxSecret,
@@ -165,7 +150,7 @@ pub fn seal_bundle(
 }
 
 /// Opens a user's bundle with their passphrase. Any failure is [`Error::Authentication`].
-pub fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]) -> Result<Bundle> {
+pub(crate) fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]) -> Result<Bundle> {
     let kek = record.kdf.derive(passphrase, &record.salt).map_err(|_| Error::Authentication)?;
     let user = record.signed.body.id;
     let plain =
@@ -174,7 +159,7 @@ pub fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]) -> Re
 }
 
 /// Puts a user record (and its name index) into a batch.
-pub fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
+pub(crate) fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
     let id = record.signed.body.id;
     batch.put(Space::Users, id.0.to_vec(), codec::encode(record)?);
     batch.put(Space::UserNames, record.signed.body.name.as_bytes().to_vec(), id.0.to_vec());
@@ -182,7 +167,7 @@ pub fn stage_user(batch: &mut Batch, record: &UserRecord) -> Result<()> {
 }
 
 /// The primary and oldest accepted versions of a kind (checked); `None` when no version exists.
-pub fn key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Option<KeyState>> {
+pub(crate) fn key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Option<KeyState>> {
     if let Some(state) = explicit_key_state(backend, header, kind)? {
         return Ok(Some(state));
     }
@@ -220,14 +205,14 @@ fn live_versions_of(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) 
 }
 
 /// Stores a signed key state.
-pub fn stage_key_state(batch: &mut Batch, state: KeyState, directory: &SigningSecret) -> Result<()> {
+pub(crate) fn stage_key_state(batch: &mut Batch, state: KeyState, directory: &SigningSecret) -> Result<()> {
     let kind = state.kind;
     batch.put(Space::Meta, key_state_key(kind), codec::encode(&Signed::sign("key-state", state, directory)?)?);
     Ok(())
 }
 
 /// Every signed key version of a kind, checked, oldest first.
-pub fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
+pub(crate) fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
     backend
         .scan_prefix(Space::KeyVersions, &[kind.code()])?
         .into_iter()
@@ -243,12 +228,12 @@ pub fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) 
 }
 
 /// The versions of a kind still in use (not retired), oldest first.
-pub fn live_key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
+pub(crate) fn live_key_versions(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Vec<KeyVersion>> {
     live_versions_of(backend, header, kind)
 }
 
 /// Creates a key version: signed record + recovery wrap. Returns the key.
-pub fn stage_key_version(
+pub(crate) fn stage_key_version(
     batch: &mut Batch,
     header: &StoreHeader,
     kind: KeyKind,
@@ -277,7 +262,7 @@ pub fn stage_key_version(
 }
 
 /// Seals a key to a user.
-pub fn stage_grant(
+pub(crate) fn stage_grant(
     batch: &mut Batch,
     store: StoreId,
     user: &UserIdentity,
@@ -291,7 +276,7 @@ pub fn stage_grant(
 }
 
 /// Opens every key sealed to a user, keeping only entitled kinds with a signed fingerprint.
-pub fn open_grants(
+pub(crate) fn open_grants(
     backend: &dyn Backend,
     header: &StoreHeader,
     user: &UserIdentity,
@@ -333,11 +318,15 @@ pub fn open_grants(
 }
 
 /// Keys sealed to one user: (user name, kinds delivered).
-pub type Delivery = (String, Vec<KeyKind>);
+pub(crate) type Delivery = (String, Vec<KeyKind>);
 
 /// Seals every key this session holds to users entitled to it who lack it. Returns the batch
 /// and, per recipient, the kinds delivered.
-pub fn deliver_pending(backend: &dyn Backend, header: &StoreHeader, held: &HeldKeys) -> Result<(Batch, Vec<Delivery>)> {
+pub(crate) fn deliver_pending(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    held: &HeldKeys,
+) -> Result<(Batch, Vec<Delivery>)> {
     let mut batch = Batch::new();
     let mut delivered = Vec::new();
     let mut min_version: BTreeMap<KeyKind, u32> = BTreeMap::new();

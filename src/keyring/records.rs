@@ -5,6 +5,8 @@
 //! against the directory public key pinned inside their own passphrase-sealed bundle, so a
 //! record planted through raw storage access (a forged user, a rogue key version, an edited
 //! policy) is refused.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use crate::codec;
 use crate::crypto::keys::{SigningSecret, verify_signature};
@@ -117,7 +119,7 @@ pub struct UserIdentity {
 
 /// What a user's passphrase unlocks.
 #[derive(Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     /// X25519 secret.
     pub box_secret: [u8; 32],
     /// The directory public key this user trusts (pinned at account creation).
@@ -126,7 +128,7 @@ pub struct Bundle {
 
 /// A key version (KeyVersions space).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyVersion {
+pub(crate) struct KeyVersion {
     /// Format version of this record (1).
     pub format: u16,
     /// Store.
@@ -142,7 +144,7 @@ pub struct KeyVersion {
 }
 
 /// Fingerprint of a key version.
-pub fn fingerprint(store: StoreId, kind: KeyKind, version: u32, key: &Key32) -> [u8; 32] {
+pub(crate) fn fingerprint(store: StoreId, kind: KeyKind, version: u32, key: &Key32) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"medvault/key-fingerprint/v1");
     h.update(store.0);
@@ -153,12 +155,12 @@ pub fn fingerprint(store: StoreId, kind: KeyKind, version: u32, key: &Key32) -> 
 }
 
 /// Storage key of a key version: kind || version (BE).
-pub fn key_version_key(kind: KeyKind, version: u32) -> Vec<u8> {
+pub(crate) fn key_version_key(kind: KeyKind, version: u32) -> Vec<u8> {
     crate::layout::key_version(kind, version)
 }
 
 /// Storage key of a grant: user || kind || version (BE).
-pub fn grant_key(user: UserId, kind: KeyKind, version: u32) -> Vec<u8> {
+pub(crate) fn grant_key(user: UserId, kind: KeyKind, version: u32) -> Vec<u8> {
     crate::layout::grant(user, kind, version)
 }
 
@@ -166,7 +168,7 @@ pub fn grant_key(user: UserId, kind: KeyKind, version: u32) -> Vec<u8> {
 /// decryption (Meta `keystate/<kind>`, directory-signed). Absent: the newest version is primary
 /// and every version is accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyState {
+pub(crate) struct KeyState {
     /// Format version (1).
     pub format: u16,
     /// Store.
@@ -180,6 +182,6 @@ pub struct KeyState {
 }
 
 /// Meta key of a key state.
-pub fn key_state_key(kind: KeyKind) -> Vec<u8> {
+pub(crate) fn key_state_key(kind: KeyKind) -> Vec<u8> {
     crate::layout::meta::key_state(kind)
 }

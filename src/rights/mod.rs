@@ -1,5 +1,8 @@
 //! Patients' rights: the medical-record retention rules and erasure (crypto-shredding), and the
 //! register of requests with their legal deadlines.
 
-pub mod requests;
-pub mod retention;
+mod requests;
+mod retention;
+
+pub use requests::{PatientRequest, RequestKind, deadline};
+pub use retention::Retention;

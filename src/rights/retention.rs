@@ -55,7 +55,7 @@ fn age_at(birth: Date, at: Date) -> i32 {
 }
 
 /// The end of the retention period and the rule that sets it.
-pub fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) -> (Date, String) {
+pub(super) fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) -> (Date, String) {
     let mut until = add_years(last_visit, 20);
     let mut rule = format!("CSP R1112-7: 20 years after the last visit ({last_visit})");
     if age_at(birth, last_visit) < 8 {
@@ -75,7 +75,7 @@ pub fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) -> (Dat
 }
 
 /// Retention status at `now`.
-pub fn status(last_visit: Date, birth: Date, death: Option<Date>, hold: Option<&str>, now: Date) -> Retention {
+pub(super) fn status(last_visit: Date, birth: Date, death: Option<Date>, hold: Option<&str>, now: Date) -> Retention {
     if let Some(reason) = hold {
         return Retention::Hold { reason: reason.to_string() };
     }

@@ -4,21 +4,16 @@
 //! append -> release. [`Opened::release`] needs an [`AuditReceipt`], and only a durable audit
 //! append makes one, so no path hands out plaintext before its event is on disk.
 
-mod access;
+pub(crate) mod access;
 mod auditor;
 mod internal;
-mod opened;
+pub(crate) mod opened;
 pub(crate) mod records;
-mod rotation;
-mod users;
+pub(crate) mod rotation;
+pub(crate) mod users;
 
-pub use access::{BreakGlassRecord, CareMember};
-pub use opened::Opened;
-pub use records::FindQuery;
-#[cfg(feature = "testing")]
-pub use records::testing_open_with;
-pub use rotation::RewrapProgress;
-pub use users::{UserAdded, UserSummary};
+pub(crate) use access::BreakGlassRecord;
+pub(crate) use opened::Opened;
 
 use crate::audit::{Action, Agent, AuditReceipt, Entity, EventDraft, Outcome, Purpose};
 use crate::crypto::KeyKind;
@@ -141,11 +136,10 @@ impl Session {
         self.keys().sections()
     }
 
-    /// Test-only: the raw key material this session holds, to prove that enforcement is
-    /// cryptographic (code that skips every check still cannot decrypt).
+    /// The raw backend (test hooks only).
     #[cfg(feature = "testing")]
-    pub fn testing_held_keys(&self) -> Arc<HeldKeys> {
-        self.keys()
+    pub(crate) fn raw_backend(&self) -> Arc<dyn crate::storage::Backend> {
+        self.inner.backend.clone()
     }
 
     pub(crate) fn agent(&self) -> Agent {

@@ -69,7 +69,7 @@ fn entity(patient: PatientId, section: Section) -> Entity {
 }
 
 impl Session {
-    fn store_id(&self) -> crate::model::StoreId {
+    pub(crate) fn store_id(&self) -> crate::model::StoreId {
         self.inner.header.store
     }
 
@@ -372,44 +372,4 @@ impl Session {
         self.commit(drafts, Batch::new())?;
         Ok(found)
     }
-
-    /// Test-only: tries to open every stored revision of a section of a patient with every key
-    /// this session holds, skipping every policy check. Proves that enforcement is by keys.
-    #[cfg(feature = "testing")]
-    pub fn testing_decrypt_bypassing_checks(&self, patient: PatientId, section: Section) -> Result<usize> {
-        let held = self.keys();
-        let keys: Vec<&Key32> = held.keys.values().collect();
-        match testing_open_with(self.inner.backend.as_ref(), self.store_id(), &keys, patient, section)? {
-            0 => Err(Error::Decrypt),
-            n => Ok(n),
-        }
-    }
-}
-
-/// Test-only: how many stored revisions of a patient's section open with any of `keys`,
-/// skipping every check (used with key material copied from a session).
-#[cfg(feature = "testing")]
-pub fn testing_open_with(
-    backend: &dyn crate::storage::Backend,
-    store: crate::model::StoreId,
-    keys: &[&Key32],
-    patient: PatientId,
-    section: Section,
-) -> Result<usize> {
-    let mut opened = 0;
-    for (k, v) in backend.scan_prefix(Space::Records, &record_prefix(patient, section))? {
-        let (_, _, entry, revision) = parse_record_key(&k)?;
-        let stored: StoredRevision = codec::decode(&v, "stored revision")?;
-        let key_version = stored.key_version;
-        for key in keys {
-            let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
-            if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
-                let pb = Binding::EntryPayload { store, patient, section, entry, revision };
-                if aead::open(&dk, &pb, &stored.payload).is_ok() {
-                    opened += 1;
-                }
-            }
-        }
-    }
-    Ok(opened)
 }

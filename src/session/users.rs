@@ -104,8 +104,8 @@ impl Session {
         let now = self.inner.clock.now();
         let new = keyring::new_user(&self.inner.header, name, roles.to_vec(), passphrase, &directory, now)?;
         let mut batch = Batch::new();
-        keyring::stage_user(&mut batch, &new.record)?;
-        let ident = new.record.signed.body.clone();
+        keyring::stage_user(&mut batch, &new)?;
+        let ident = new.signed.body.clone();
         let (created, pending) = self.provision(&mut batch, &ident, &directory)?;
         let mut drafts = vec![
             self.draft(Action::UserAdd, Outcome::Success, target(name)).detail(format!("roles: {}", roles.join(","))),

@@ -7,6 +7,8 @@
 //!
 //! With a witness ([`super::witness`]), every flush that made a new mark durable is followed by
 //! writing that mark to the witness file, before any of the commits it covers is acknowledged.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use super::witness::WitnessFile;
 use super::{Backend, Batch, StorageResult};
@@ -109,7 +111,8 @@ impl Committer {
     }
 
     /// (batches applied, flushes done) since this committer was made: their ratio is how many
-    /// commits share one flush.
+    /// commits share one flush (benchmarks).
+    #[cfg(feature = "testing")]
     pub fn stats(&self) -> (u64, u64) {
         (self.applied.lock().ticket, self.flushes.load(Ordering::Relaxed))
     }
@@ -120,7 +123,8 @@ impl Committer {
         self.sync(ticket)
     }
 
-    /// Applies, then waits for durability as asked.
+    /// Applies, then waits for durability as asked (benchmarks).
+    #[cfg(feature = "testing")]
     pub fn commit(&self, batch: &Batch, durability: Durability) -> StorageResult<()> {
         let ticket = self.apply(batch)?;
         match durability {

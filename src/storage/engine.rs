@@ -5,6 +5,8 @@
 //! A store folder holds a descriptor `MEDVAULT` (text: `medvault store`, `engine: redb|sled`),
 //! written and fsynced before the engine's files. Stores of the first release (sled, no
 //! descriptor) are recognised by sled's `conf` and `db` files.
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use super::{Backend, RedbBackend, SledBackend, StorageResult};
 use crate::error::StorageError;
@@ -14,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Name of the descriptor file in a store folder.
-pub const DESCRIPTOR: &str = "MEDVAULT";
+pub(crate) const DESCRIPTOR: &str = "MEDVAULT";
 /// Name of the file naming the process that has the store open.
-pub const OWNER: &str = "medvault.owner";
+pub(crate) const OWNER: &str = "medvault.owner";
 
 /// The embedded storage engines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,7 +57,7 @@ impl std::fmt::Display for Engine {
 }
 
 /// The anchor folder named by the store's descriptor (`anchor-dir: PATH`), if any.
-pub fn anchor_dir(dir: &Path) -> Option<PathBuf> {
+pub(crate) fn anchor_dir(dir: &Path) -> Option<PathBuf> {
     let text = fs::read_to_string(dir.join(DESCRIPTOR)).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("anchor-dir:"))
@@ -64,7 +66,7 @@ pub fn anchor_dir(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Sets (or, with `None`, removes) the anchor folder in the store's descriptor, atomically.
-pub fn set_anchor_dir(dir: &Path, anchor: Option<&Path>) -> StorageResult<()> {
+pub(crate) fn set_anchor_dir(dir: &Path, anchor: Option<&Path>) -> StorageResult<()> {
     let engine = detect(dir)?.ok_or(StorageError::Engine {
         engine: "medvault",
         what: "no store in this folder",
@@ -112,7 +114,7 @@ pub fn detect(dir: &Path) -> StorageResult<Option<Engine>> {
 
 /// Creates the folder (and its missing parents, each made durable in its own parent), writes
 /// the descriptor, and opens a new, empty engine there.
-pub fn create(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
+pub(crate) fn create(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
     if detect(dir)?.is_some() {
         return Err(StorageError::Engine {
             engine: "medvault",
@@ -157,7 +159,7 @@ fn open_engine(dir: &Path, engine: Engine) -> StorageResult<Arc<dyn Backend>> {
 
 /// `mkdir -p`, then fsync of each created folder's parent, so that an acknowledged `init`
 /// survives a power cut.
-pub fn create_dir_durably(dir: &Path) -> StorageResult<()> {
+pub(crate) fn create_dir_durably(dir: &Path) -> StorageResult<()> {
     let mut missing: Vec<PathBuf> = Vec::new();
     let mut cur = Some(dir);
     while let Some(d) = cur {
@@ -177,7 +179,7 @@ pub fn create_dir_durably(dir: &Path) -> StorageResult<()> {
 }
 
 /// fsync of a folder (makes created, renamed and removed names durable).
-pub fn fsync_dir(dir: &Path) -> StorageResult<()> {
+pub(crate) fn fsync_dir(dir: &Path) -> StorageResult<()> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(StorageError::from_io)
 }
 

@@ -7,27 +7,31 @@
 //! - A [`Batch`] is applied atomically: all its operations or none.
 //! - [`Backend::flush`] returns only once everything applied before it is durable.
 //!
-//! Backends: [`RedbBackend`] (embedded default), [`SledBackend`] (the first release's engine),
-//! [`MemoryBackend`] (tests, fuzzing), [`FaultyBackend`] (fault injection around any backend)
-//! and [`CrashBackend`] (keeps applied and durable states apart, for crash tests). `engine`
+//! Backends: `RedbBackend` (embedded default), `SledBackend` (the first release's engine),
+//! `MemoryBackend` (tests, fuzzing, embedding), and, for tests only, `FaultyBackend` (fault
+//! injection around any backend) and `CrashBackend` (keeps applied and durable states apart).
+//! The public face of this module is [`crate::backend`]. `engine`
 //! says which embedded engine a folder holds and does the file-system chores.
 
-mod commit;
-mod crash;
-pub mod engine;
-mod faulty;
-mod memory;
-mod redb_backend;
-mod sled_backend;
-pub mod witness;
+pub(crate) mod commit;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod crash;
+pub(crate) mod engine;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod faulty;
+pub(crate) mod memory;
+pub(crate) mod redb_backend;
+pub(crate) mod sled_backend;
+pub(crate) mod witness;
 
-pub use commit::{Committer, Durability};
-pub use crash::CrashBackend;
-pub use engine::Engine;
-pub use faulty::{Faults, FaultyBackend};
-pub use memory::MemoryBackend;
-pub use redb_backend::RedbBackend;
-pub use sled_backend::SledBackend;
+pub(crate) use commit::{Committer, Durability};
+#[cfg(test)]
+pub(crate) use crash::CrashBackend;
+pub(crate) use engine::Engine;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use memory::MemoryBackend;
+pub(crate) use redb_backend::RedbBackend;
+pub(crate) use sled_backend::SledBackend;
 
 use crate::error::StorageError;
 

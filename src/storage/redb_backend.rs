@@ -14,7 +14,7 @@ use redb::{ReadableDatabase, TableDefinition};
 use std::path::{Path, PathBuf};
 
 /// File name of the database in the store folder.
-pub const FILE: &str = "medvault.redb";
+pub(crate) const FILE: &str = "medvault.redb";
 const ENGINE: &str = "redb";
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("medvault");
 /// One row as the table iterator yields it.

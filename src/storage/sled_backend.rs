@@ -26,7 +26,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Page-cache cap: sled's memory use otherwise grows far above its default.
-pub const CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const CACHE_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 const ENGINE: &str = "sled";
 
 /// sled-backed storage in a folder.

@@ -7,26 +7,27 @@
 //! and `fdatasync`ed, so a torn write damages only the slot being written and the other still
 //! holds the previous mark. A slot is `"MVWITNS1" ‖ counter u64 LE ‖ len u16 LE ‖ payload ‖
 //! zero padding ‖ SHA-256(all previous bytes of the slot)` (the last 32 bytes).
+// Re-exported by the `testing` module only; private otherwise.
+#![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
 use crate::error::StorageError;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::StorageResult;
 
 /// File name of the witness in a store folder.
-pub const WITNESS_FILE: &str = "medvault.witness";
+pub(crate) const WITNESS_FILE: &str = "medvault.witness";
 const MAGIC: &[u8; 8] = b"MVWITNS1";
 const SLOT: usize = 256;
 /// Largest payload a slot holds.
-pub const MAX_PAYLOAD: usize = SLOT - 8 - 8 - 2 - 32;
+pub(crate) const MAX_PAYLOAD: usize = SLOT - 8 - 8 - 2 - 32;
 
 /// The witness file of one store.
 pub struct WitnessFile {
-    path: PathBuf,
     state: Mutex<(File, u64)>,
 }
 
@@ -52,7 +53,7 @@ fn parse_slot(s: &[u8]) -> Option<(u64, Vec<u8>)> {
 
 /// What a witness file holds.
 #[derive(Debug, PartialEq, Eq)]
-pub enum WitnessRead {
+pub(crate) enum WitnessRead {
     /// No witness file, or one that has recorded nothing yet.
     Missing,
     /// Neither slot is intact.
@@ -62,7 +63,7 @@ pub enum WitnessRead {
 }
 
 /// Reads the newest intact mark of the witness in `dir`.
-pub fn read(dir: &Path) -> StorageResult<WitnessRead> {
+pub(crate) fn read(dir: &Path) -> StorageResult<WitnessRead> {
     let mut bytes = Vec::new();
     match File::open(dir.join(WITNESS_FILE)) {
         Ok(mut f) => {
@@ -102,12 +103,7 @@ impl WitnessFile {
             file.sync_all().map_err(StorageError::from_io)?;
             super::engine::fsync_dir(dir)?;
         }
-        Ok(WitnessFile { path, state: Mutex::new((file, counter)) })
-    }
-
-    /// Where the witness lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(WitnessFile { state: Mutex::new((file, counter)) })
     }
 
     /// Durably records `payload` as the newest mark.
@@ -142,20 +138,20 @@ mod tests {
         w.write(b"two").unwrap();
         assert_eq!(read(dir.path()).unwrap(), WitnessRead::Mark(b"two".to_vec()));
         // Tear the newest slot (counter 2 lives in slot 0): the previous mark remains.
-        let mut bytes = std::fs::read(w.path()).unwrap();
+        let mut bytes = std::fs::read(dir.path().join(WITNESS_FILE)).unwrap();
         bytes[20] ^= 1;
-        std::fs::write(w.path(), &bytes).unwrap();
+        std::fs::write(dir.path().join(WITNESS_FILE), &bytes).unwrap();
         assert_eq!(read(dir.path()).unwrap(), WitnessRead::Mark(b"one".to_vec()));
         bytes[SLOT + 20] ^= 1;
-        std::fs::write(w.path(), &bytes).unwrap();
+        std::fs::write(dir.path().join(WITNESS_FILE), &bytes).unwrap();
         assert_eq!(read(dir.path()).unwrap(), WitnessRead::Damaged);
         // A torn first write leaves the empty initial mark.
         let fresh = tempfile::tempdir().unwrap();
         let w2 = WitnessFile::open(fresh.path()).unwrap();
         w2.write(b"first").unwrap();
-        let mut b2 = std::fs::read(w2.path()).unwrap();
+        let mut b2 = std::fs::read(fresh.path().join(WITNESS_FILE)).unwrap();
         b2[SLOT + 18] ^= 1;
-        std::fs::write(w2.path(), &b2).unwrap();
+        std::fs::write(fresh.path().join(WITNESS_FILE), &b2).unwrap();
         assert_eq!(read(fresh.path()).unwrap(), WitnessRead::Missing);
         drop(w);
         // Reopening continues the counter from the newest intact slot.

@@ -1,8 +1,8 @@
 //! Shared fixtures: a small practice with one user of every role, on any backend.
 #![allow(dead_code)]
 
-use medvault::session::CareMember;
-use medvault::storage::{Backend, MemoryBackend};
+use medvault::CareMember;
+use medvault::backend::{Backend, MemoryBackend};
 use medvault::synthetic::Synth;
 use medvault::{AccessContext, Date, Identity, RecoveryShare, Session, Store, StoreOptions};
 use std::sync::Arc;
@@ -45,7 +45,7 @@ impl Practice {
     pub fn in_dir(dir: &std::path::Path, engine: medvault::Engine) -> Practice {
         let options = StoreOptions { engine, ..StoreOptions::insecure_fast_for_tests() };
         let (store, shares) = Store::create(dir, "admin", PASS, options).unwrap();
-        let backend = store.testing_backend();
+        let backend = medvault::testing::backend(&store);
         Self::populate(store, shares, backend)
     }
 

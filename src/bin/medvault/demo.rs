@@ -1,6 +1,6 @@
 //! The demo: a synthetic practice, a day in it, and the DPO's view.
 
-use medvault::session::CareMember;
+use medvault::CareMember;
 use medvault::synthetic::Synth;
 use medvault::{
     AccessContext, AuditQuery, Date, Denied, Durability, Error, FindQuery, PatientId, Purpose, Section, Session, Store,

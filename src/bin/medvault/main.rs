@@ -151,7 +151,7 @@ fn migrate(g: &Global, to: &str, out: Option<PathBuf>) -> CmdResult {
         name.push(format!("-{to}"));
         dir.with_file_name(name)
     });
-    let r = medvault::migrate::migrate(&dir, &out, to)?;
+    let r = medvault::migrate(&dir, &out, to)?;
     println!(
         "copied {} records ({} audit events, verified) from {} to {} in {}",
         r.records,

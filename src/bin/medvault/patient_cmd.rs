@@ -3,7 +3,7 @@
 use crate::io::{self, print_json};
 use crate::{CmdResult, Failure, Global};
 use clap::{Args, Subcommand};
-use medvault::session::CareMember;
+use medvault::CareMember;
 use medvault::{Date, Entry, EntryId, Exam, FindQuery, Identity, PatientId, Purpose, Report, Section};
 use serde::Serialize;
 use serde_json::json;

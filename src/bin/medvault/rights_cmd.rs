@@ -3,8 +3,8 @@
 use crate::io::{self, print_json};
 use crate::{CmdResult, Global};
 use clap::Subcommand;
-use medvault::rights::requests::RequestKind;
-use medvault::rights::retention::Retention;
+use medvault::rights::RequestKind;
+use medvault::rights::Retention;
 use medvault::{PatientId, Purpose, Timestamp};
 
 #[derive(Subcommand)]

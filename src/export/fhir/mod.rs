@@ -35,7 +35,7 @@ fn rev_id(e: &EntryId, rev: u32) -> String {
 }
 
 /// The Patient resource of one identity revision.
-pub fn patient(x: &PatientExport, rev: &Entry<Identity>) -> Patient {
+pub(crate) fn patient(x: &PatientExport, rev: &Entry<Identity>) -> Patient {
     let i = &rev.content;
     let mut name = vec![HumanName {
         use_: Some("official".into()),
@@ -111,7 +111,7 @@ fn report_loinc(kind: ReportKind) -> (&'static str, &'static str) {
 }
 
 /// The DocumentReference of one report revision.
-pub fn document_reference(x: &PatientExport, r: &Entry<Report>, latest: bool) -> DocumentReference {
+pub(crate) fn document_reference(x: &PatientExport, r: &Entry<Report>, latest: bool) -> DocumentReference {
     let c = &r.content;
     let (code, display) = report_loinc(c.kind);
     DocumentReference {
@@ -160,7 +160,7 @@ fn interpretation_code(i: Interpretation) -> &'static str {
 }
 
 /// The Observation (lab result) or DiagnosticReport (other exams) of one exam revision.
-pub fn exam(x: &PatientExport, r: &Entry<Exam>, latest: bool) -> Resource {
+pub(crate) fn exam(x: &PatientExport, r: &Entry<Exam>, latest: bool) -> Resource {
     let c = &r.content;
     let coding = match (&c.code_system, &c.code) {
         (Some(sys), Some(code)) => vec![Coding::new(sys, code, Some(&c.label))],
@@ -253,7 +253,7 @@ fn purpose_code(p: Purpose) -> &'static str {
 }
 
 /// The AuditEvent of one access-history row. Break-glass accesses carry the `BTG` purpose.
-pub fn audit_event(x: &PatientExport, e: &Event) -> AuditEvent {
+pub(crate) fn audit_event(x: &PatientExport, e: &Event) -> AuditEvent {
     const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
     let (code, display) = dicom_type(e.action);
     let mut purpose = vec![Coding::new(ACT_REASON, purpose_code(e.purpose), None)];

@@ -1,0 +1,102 @@
+//! Test-only hooks, compiled only with the `testing` feature (never in release builds) and
+//! hidden from the documentation. Not part of the API: raw backend access for tamper tests,
+//! fault-injecting backends, key-material probes that prove enforcement is cryptographic, and
+//! the internal codecs that golden-format tests, benchmarks and fuzz targets exercise.
+
+use crate::crypto::{Binding, Key32, aead};
+use crate::error::{Error, Result};
+use crate::layout::{parse_record as parse_record_key, record_section as record_prefix};
+use crate::model::{PatientId, Section, StoreId};
+use crate::session::Session;
+use crate::session::records::StoredRevision;
+use crate::storage::{Backend, Space};
+use crate::store::Store;
+use std::sync::Arc;
+
+pub use crate::storage::commit::Committer;
+pub use crate::storage::crash::CrashBackend;
+pub use crate::storage::faulty::{Faults, FaultyBackend};
+
+/// The canonical binary codec of every stored structure.
+pub mod codec {
+    pub use crate::codec::{decode, encode};
+}
+
+/// RFC 9162 Merkle tree hashing and proofs.
+pub mod merkle {
+    pub use crate::audit::merkle::*;
+}
+
+/// Cryptographic building blocks.
+pub mod crypto {
+    pub use crate::crypto::aad::Binding;
+    pub use crate::crypto::keys::{Key32, SigningSecret};
+    /// AES-256-GCM sealing with a binding.
+    pub mod aead {
+        pub use crate::crypto::aead::*;
+    }
+}
+
+/// Signed directory records.
+pub mod keyring {
+    pub use crate::keyring::records::{Signed, StoreHeader, UserRecord};
+}
+
+/// The audit log's writer side.
+pub mod audit {
+    pub use crate::audit::event::{EventDraft, record_digest};
+    pub use crate::audit::log::AuditLog;
+}
+
+/// Embedded-engine folder chores.
+pub mod engine {
+    pub use crate::storage::engine::{detect, open};
+}
+
+/// The raw backend under a store (tamper tests).
+pub fn backend(store: &Store) -> Arc<dyn Backend> {
+    store.raw_backend()
+}
+
+/// Copies of every key a session holds (what a user could copy out of their session).
+pub fn held_keys(session: &Session) -> Vec<Key32> {
+    session.keys().keys.values().cloned().collect()
+}
+
+/// Tries to open every stored revision of a section of a patient with every key the session
+/// holds, skipping every policy check: proves that enforcement is by keys.
+pub fn decrypt_bypassing_checks(session: &Session, patient: PatientId, section: Section) -> Result<usize> {
+    let held = session.keys();
+    let keys: Vec<&Key32> = held.keys.values().collect();
+    match open_with(session.raw_backend().as_ref(), session.store_id(), &keys, patient, section)? {
+        0 => Err(Error::Decrypt),
+        n => Ok(n),
+    }
+}
+
+/// How many stored revisions of a patient's section open with any of `keys`, skipping every
+/// check (used with key material copied from a session).
+pub fn open_with(
+    backend: &dyn Backend,
+    store: StoreId,
+    keys: &[&Key32],
+    patient: PatientId,
+    section: Section,
+) -> Result<usize> {
+    let mut opened = 0;
+    for (k, v) in backend.scan_prefix(Space::Records, &record_prefix(patient, section))? {
+        let (_, _, entry, revision) = parse_record_key(&k)?;
+        let stored: StoredRevision = crate::codec::decode(&v, "stored revision")?;
+        let key_version = stored.key_version;
+        for key in keys {
+            let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
+            if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
+                let pb = Binding::EntryPayload { store, patient, section, entry, revision };
+                if aead::open(&dk, &pb, &stored.payload).is_ok() {
+                    opened += 1;
+                }
+            }
+        }
+    }
+    Ok(opened)
+}
