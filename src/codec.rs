@@ -9,7 +9,7 @@
 // Re-exported by the `testing` module only; private otherwise.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Largest encoded structure accepted, in bytes.
@@ -21,15 +21,15 @@ fn config() -> impl bincode::config::Config {
 
 /// Encodes a value in the store's fixed binary encoding.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|e| Error::Invalid(format!("cannot encode structure: {e}")))
+    bincode::serde::encode_to_vec(value, config()).map_err(Error::Encode)
 }
 
-/// Decodes a value, rejecting trailing bytes. `what` names the structure in the error.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+/// Decodes a value, rejecting trailing bytes. `object` names the structure in the error.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], object: Object) -> Result<T> {
     let (value, used) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|_| Error::Integrity(format!("{what}: undecodable bytes")))?;
+        .map_err(|_| IntegrityError::new(object, Fault::Undecodable))?;
     if used != bytes.len() {
-        return Err(Error::Integrity(format!("{what}: {} trailing bytes", bytes.len() - used)));
+        return Err(IntegrityError::new(object, Fault::TrailingBytes(bytes.len() - used)).into());
     }
     Ok(value)
 }
@@ -56,14 +56,14 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let mut bytes = encode(&Sample { a: 1, b: String::new(), c: None }).unwrap();
         bytes.push(0);
-        assert!(matches!(decode::<Sample>(&bytes, "sample"), Err(Error::Integrity(_))));
+        assert!(matches!(decode::<Sample>(&bytes, Object::Structure), Err(Error::Integrity(_))));
     }
 
     #[test]
     fn truncated_bytes_are_rejected() {
         let bytes = encode(&Sample { a: 1, b: "xyz".into(), c: None }).unwrap();
         for cut in 0..bytes.len() {
-            assert!(decode::<Sample>(&bytes[..cut], "sample").is_err(), "cut at {cut}");
+            assert!(decode::<Sample>(&bytes[..cut], Object::Structure).is_err(), "cut at {cut}");
         }
     }
 }

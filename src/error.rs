@@ -1,11 +1,21 @@
-//! The one error type of the crate.
+//! The one error type of the crate, and the typed kinds it carries.
 //!
-//! Invariant: no variant carries plaintext of a section, a passphrase or key material. Messages
-//! name ids, sections, field names and reasons only. Every authentication failure (wrong
-//! passphrase, unknown or revoked user, forged or corrupted ciphertext) is one opaque variant so
-//! that errors leak nothing an attacker could use.
+//! Invariant: no variant carries plaintext of a section, a free-text field, a passphrase or key
+//! material. Errors name ids, sections, fields, rules and sequence numbers only; input is echoed
+//! only where it is a name the caller chose (a role, a user, an action), never a value of a
+//! patient's file. Every authentication failure (wrong passphrase, unknown or revoked user,
+//! forged or corrupted ciphertext) is one opaque variant so that errors leak nothing an attacker
+//! could use.
+//!
+//! Layering: this module depends on `model` (ids, sections, input rules) and on nothing else of
+//! the crate; `model` does not depend on it.
 
-use crate::model::Section;
+use crate::model::{EntryId, InvalidInput, PatientId, Section, Timestamp};
+use std::path::PathBuf;
+
+mod kinds;
+
+pub use kinds::{Existing, Fault, Missing, Object, PolicyError, RecoveryError};
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -30,29 +40,74 @@ pub enum Error {
     KeyPending(Section),
     /// Input that does not satisfy the documented rules; nothing was changed.
     #[error("invalid input: {0}")]
-    Invalid(String),
+    Invalid(#[from] InvalidInput),
     /// The named object does not exist.
     #[error("not found: {0}")]
-    NotFound(String),
-    /// The object already exists.
+    NotFound(Missing),
+    /// The object already exists (or was already done).
     #[error("already exists: {0}")]
-    AlreadyExists(String),
+    AlreadyExists(Existing),
     /// Stored bytes do not decode, or a structural invariant of the store is broken.
     #[error("integrity failure: {0}")]
-    Integrity(String),
+    Integrity(#[from] IntegrityError),
     /// The audit event could not be durably committed; the operation returned nothing and
     /// changed nothing. The source says why (disk full, engine failure, ...).
     #[error("audit log unavailable, operation refused: {0}")]
     AuditUnavailable(#[source] StorageError),
     /// Recovery shares are missing, inconsistent, or do not open this store.
     #[error("recovery failed: {0}")]
-    Recovery(String),
+    Recovery(#[from] RecoveryError),
     /// The storage layer failed.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
-    /// The policy file is invalid.
+    /// The policy is invalid.
     #[error("policy: {0}")]
-    Policy(String),
+    Policy(#[from] PolicyError),
+    /// Argon2id refused its parameters or input.
+    #[error("key derivation: {0}")]
+    Kdf(argon2::Error),
+    /// Writing an export or a report to its destination failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[source] std::io::Error),
+    /// A structure could not be encoded in the binary codec (a bug: every stored structure
+    /// encodes within the size limit).
+    #[error("cannot encode a structure: {0}")]
+    Encode(#[source] bincode::error::EncodeError),
+    /// A document could not be serialized as JSON.
+    #[error("cannot serialize JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
+/// Stored bytes that do not decode, or a broken structural invariant: what was found wrong, in
+/// which object, and at which audit sequence number when one is involved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{object}: {fault}{}", seq.map(|s| format!(" (audit event #{s})")).unwrap_or_default())]
+#[non_exhaustive]
+pub struct IntegrityError {
+    /// The damaged object.
+    pub object: Object,
+    /// What is wrong with it.
+    pub fault: Fault,
+    /// The audit sequence number involved (for a checkpoint or a tree: its size), if any.
+    pub seq: Option<u64>,
+}
+
+impl IntegrityError {
+    /// An integrity error with no sequence number.
+    pub fn new(object: Object, fault: Fault) -> IntegrityError {
+        IntegrityError { object, fault, seq: None }
+    }
+    /// The same error, at audit sequence number (or tree size) `seq`.
+    pub fn at(mut self, seq: u64) -> IntegrityError {
+        self.seq = Some(seq);
+        self
+    }
+}
+
+impl From<(Object, Fault)> for Error {
+    fn from((object, fault): (Object, Fault)) -> Error {
+        Error::Integrity(IntegrityError::new(object, fault))
+    }
 }
 
 /// Why an access was refused.
@@ -80,12 +135,19 @@ pub enum Denied {
     /// The operation needs the care-team management right.
     #[error("this operation requires the care-team management right")]
     ManageCareTeam,
-    /// The legal retention period forbids it (the reason cites the rule and the date).
-    #[error("erasure refused: {0}")]
-    Retention(String),
+    /// The legal retention period forbids erasure (RGPD art. 17(3)(c)). The end date is not
+    /// repeated (it derives from birth or death dates); `retention_status` gives it.
+    #[error("erasure refused: RGPD art. 17(3)(c): the file must still be kept ({rule})")]
+    Retention {
+        /// The rule that sets the retention period.
+        rule: &'static str,
+    },
+    /// A litigation hold forbids erasure (its reason is not repeated here: it is free text).
+    #[error("erasure refused: the file is under litigation hold")]
+    LitigationHold,
     /// The user is locked out after failed unlocks.
     #[error("locked out after repeated failed unlocks until {0}")]
-    LockedOut(String),
+    LockedOut(Timestamp),
 }
 
 /// A failure of the storage backend. Engine texts never reach users: each engine's errors are
@@ -96,11 +158,11 @@ pub enum StorageError {
     /// Another process holds the embedded store (embedded engines allow one process at a time).
     #[error(
         "the store is in use by another process{}; close it there, or use a server backend for several workstations",
-        holder.as_deref().map(|h| format!(" ({h})")).unwrap_or_default()
+        holder.map(|h| format!(" (pid {h})")).unwrap_or_default()
     )]
     StoreBusy {
-        /// What is known of the holder (process id), if anything.
-        holder: Option<String>,
+        /// The process id of the holder, if known.
+        holder: Option<u32>,
     },
     /// The engine found its files damaged (bad checksum, truncated or unreadable structure), or
     /// panicked on them.
@@ -167,5 +229,53 @@ impl Error {
             Error::Storage(e) | Error::AuditUnavailable(e) => Some(e),
             _ => None,
         }
+    }
+    /// The integrity failure behind this error, if any.
+    pub fn integrity(&self) -> Option<&IntegrityError> {
+        match self {
+            Error::Integrity(e) => Some(e),
+            _ => None,
+        }
+    }
+    /// A patient that does not exist (or was purged).
+    pub(crate) fn no_patient(patient: PatientId) -> Error {
+        Error::NotFound(Missing::Patient(patient))
+    }
+    /// An entry that does not exist.
+    pub(crate) fn no_entry(patient: PatientId, entry: EntryId) -> Error {
+        Error::NotFound(Missing::Entry { patient, entry })
+    }
+    /// A store folder that already holds a store.
+    pub(crate) fn store_exists(dir: PathBuf) -> Error {
+        Error::AlreadyExists(Existing::Store(dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integrity_errors_name_the_object_the_fault_and_the_sequence_number() {
+        let e = Error::from(IntegrityError::new(Object::AuditEvent, Fault::Undecodable).at(41));
+        assert_eq!(e.to_string(), "integrity failure: audit event: undecodable bytes (audit event #41)");
+        assert!(e.is_integrity());
+        assert_eq!(e.integrity().and_then(|i| i.seq), Some(41));
+    }
+
+    #[test]
+    fn a_litigation_hold_refusal_does_not_repeat_its_free_text_reason() {
+        let e = Error::Denied(Denied::LitigationHold);
+        assert_eq!(e.to_string(), "access denied: erasure refused: the file is under litigation hold");
+    }
+
+    #[test]
+    fn engine_and_io_errors_keep_their_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::other("device gone");
+        let e = Error::Storage(StorageError::Io(io));
+        assert!(e.source().is_some(), "the storage error is the source");
+        let out = Error::Output(std::io::Error::other("pipe closed"));
+        assert_eq!(out.source().map(|s| s.to_string()).as_deref(), Some("pipe closed"));
     }
 }

@@ -5,7 +5,7 @@
 //! to byte order.
 
 use crate::crypto::KeyKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, Object, Result};
 use crate::model::{EntryId, PatientId, Section, Timestamp, UserId};
 use sha2::{Digest, Sha256};
 
@@ -55,7 +55,7 @@ pub(crate) fn record(patient: PatientId, section: Section, entry: EntryId, revis
 
 /// Parses a Records key.
 pub(crate) fn parse_record(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
-    let bad = |what: &str| Error::Integrity(format!("record key: {what}"));
+    let bad = |_part: &str| Error::from((Object::RecordKey, Fault::BadLength));
     if k.len() != 16 + 1 + 16 + 4 {
         return Err(bad("length"));
     }

@@ -66,11 +66,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use crypto::aad::KeyKind;
 pub use crypto::kdf::KdfParams;
 pub use crypto::recovery::RecoveryShare;
-pub use error::{Denied, Error, Result, StorageError};
+pub use error::{
+    Denied, Error, Existing, Fault, IntegrityError, Missing, Object, PolicyError, RecoveryError, Result, StorageError,
+};
 pub use migrate::migrate;
 pub use model::{
-    Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, PatientId, Report, ReportKind, Section, Sex,
-    Timestamp,
+    Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report, ReportKind,
+    Section, Sex, Timestamp,
 };
 pub use policy::{AccessSettings, Policy, RoleRights};
 pub use session::access::{BreakGlassRecord, CareMember};

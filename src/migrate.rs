@@ -8,7 +8,8 @@
 
 use crate::audit::log::encode_mark;
 use crate::audit::verify;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Object, Result};
+use crate::model::InvalidInput;
 use crate::storage::witness::WitnessFile;
 use crate::storage::{Batch, Engine, Order, Space, engine};
 use crate::store::Store;
@@ -41,12 +42,12 @@ const PAGE: usize = 4096;
 /// Copies the store in `src` to a new store in `dst` on engine `to`, and verifies the copy.
 pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
     let store = Store::open(src)?;
-    let from = store.engine().ok_or_else(|| Error::Invalid("only embedded stores can be migrated".into()))?;
+    let from = store.engine().ok_or(InvalidInput::Rule("only embedded stores can be migrated"))?;
     if from == to {
-        return Err(Error::Invalid(format!("the store already uses {to}")));
+        return Err(InvalidInput::Rule("the store already uses this engine").into());
     }
     if engine::detect(dst)?.is_some() {
-        return Err(Error::AlreadyExists(format!("a store already exists in {}", dst.display())));
+        return Err(Error::store_exists(dst.to_path_buf()));
     }
     let source = store.inner.backend.clone();
     let copy = engine::create(dst, to)?;
@@ -80,7 +81,11 @@ pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
             let a = source.range(space, &lo, None, Order::Ascending, PAGE)?;
             let b = copy.range(space, &lo, None, Order::Ascending, PAGE)?;
             if a != b {
-                return Err(Error::Integrity(format!("the copy differs from the source in keyspace {space:?}")));
+                return Err(IntegrityError::new(
+                    Object::MigratedCopy,
+                    Fault::Broken("the copy differs from the source"),
+                )
+                .into());
             }
             match a.last() {
                 Some((k, _)) if a.len() == PAGE => {
@@ -94,12 +99,15 @@ pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
     let h = &store.inner.header;
     let report = verify::verify(copy.as_ref(), h.store, &h.audit_public, None)?;
     if !report.is_ok() {
-        return Err(Error::Integrity(format!("the copy's audit log does not verify: {:?}", report.problems.first())));
+        let seq = report.first_bad_seq().unwrap_or(0);
+        return Err(IntegrityError::new(Object::MigratedCopy, Fault::Broken("the copy's audit log does not verify"))
+            .at(seq)
+            .into());
     }
     let root: [u8; 32] = hex::decode(&report.root)
         .ok()
         .and_then(|r| r.try_into().ok())
-        .ok_or_else(|| Error::Integrity("verification returned a malformed root".into()))?;
+        .ok_or(IntegrityError::new(Object::MigratedCopy, Fault::BadLength))?;
     WitnessFile::open(dst)?.write(&encode_mark(h.store, report.size, &root))?;
     tracing::info!(from = %from, to = %to, records, "store migrated");
     Ok(MigrationReport { from, to, records, events: report.size, dir: dst.to_path_buf() })

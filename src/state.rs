@@ -26,5 +26,5 @@ pub(crate) struct Inner {
     /// The store folder and its engine (embedded stores only).
     pub(crate) location: Option<(PathBuf, Engine)>,
     /// What the witness said at open, if it disagreed with the log.
-    pub(crate) witness_problem: Mutex<Option<crate::audit::Problem>>,
+    pub(crate) witness_problem: Mutex<Option<crate::error::IntegrityError>>,
 }

@@ -8,8 +8,9 @@ use crate::codec;
 use crate::crypto::recovery::{self, RecoveryShare};
 use crate::crypto::sealbox::{self, BoxSecret};
 use crate::crypto::{Binding, KdfParams, Key32, KeyKind, SigningSecret};
-use crate::error::{Error, Result};
+use crate::error::{Error, Existing, Fault, IntegrityError, Missing, Object, PolicyError, RecoveryError, Result};
 use crate::keyring::{self, META_HEADER, Signed, StoreHeader};
+use crate::model::InvalidInput;
 use crate::model::{SessionId, StoreId, Timestamp, UserId};
 use crate::policy::Policy;
 use crate::session::{AccessContext, Session};
@@ -78,7 +79,7 @@ fn check_create_input(admin: &str, passphrase: &[u8], options: &StoreOptions) ->
     options.kdf.validate()?;
     keyring::validate_user_name(admin)?;
     if passphrase.len() < 8 {
-        return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+        return Err(InvalidInput::Rule("passphrase must be at least 8 bytes").into());
     }
     options
         .policy
@@ -86,7 +87,7 @@ fn check_create_input(admin: &str, passphrase: &[u8], options: &StoreOptions) ->
         .iter()
         .find(|(_, r)| r.manage_users)
         .map(|(n, _)| n.clone())
-        .ok_or_else(|| Error::Policy("no role may manage users".into()))
+        .ok_or(Error::Policy(PolicyError::Rule("no role has `manage_users`: nobody could manage the store")))
 }
 
 /// Compares the witness file in `dir` with the log.
@@ -95,16 +96,15 @@ fn witness_problem(
     backend: &dyn Backend,
     header: &StoreHeader,
     audit: &AuditLog,
-) -> Result<Option<crate::audit::Problem>> {
+) -> Result<Option<IntegrityError>> {
     Ok(match witness::read(dir)? {
         // A store of the first release, or a witness removed by hand: the next commit writes a
         // new one (a local witness is no defence against its own deletion: SECURITY.md).
         WitnessRead::Missing => None,
-        WitnessRead::Damaged => Some(crate::audit::Problem {
-            seq: 0,
-            what: "both slots of the witness file are damaged: cannot confirm that no acknowledged event was lost"
-                .into(),
-        }),
+        WitnessRead::Damaged => Some(IntegrityError::new(
+            Object::Witness,
+            Fault::Broken("both slots are damaged: cannot confirm that no acknowledged event was lost"),
+        )),
         WitnessRead::Mark(m) => crate::audit::verify::witness_problem(backend, header.store, audit.size(), &m),
     })
 }
@@ -132,7 +132,7 @@ impl Store {
         options: StoreOptions,
     ) -> Result<(Store, Vec<RecoveryShare>)> {
         if engine::detect(dir)?.is_some() {
-            return Err(Error::AlreadyExists(format!("a store already exists in {}", dir.display())));
+            return Err(Error::store_exists(dir.to_path_buf()));
         }
         // Bad input changes nothing: it is refused before the folder is made.
         check_create_input(admin, passphrase, &options)?;
@@ -164,7 +164,7 @@ impl Store {
         options: StoreOptions,
     ) -> Result<(Store, Vec<RecoveryShare>)> {
         if backend.get(Space::Meta, META_HEADER)?.is_some() {
-            return Err(Error::AlreadyExists("this backend already holds a store".into()));
+            return Err(Error::AlreadyExists(Existing::BackendStore));
         }
         let admin_role = check_create_input(admin, passphrase, &options)?;
         if !options.kdf.meets_recommendation() {
@@ -232,7 +232,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         let store = Self::open_for_verification(dir)?;
         if let Some(problem) = store.witness_problem() {
-            return Err(Error::Integrity(problem.what));
+            return Err(problem.into());
         }
         Ok(store)
     }
@@ -240,11 +240,10 @@ impl Store {
     /// Opens the store in `dir` even if its witness disagrees with it, so that an auditor can
     /// run a full verification (which reports the disagreement). Nothing else should use it.
     pub fn open_for_verification(dir: &Path) -> Result<Store> {
-        let (engine, backend) =
-            engine::open(dir)?.ok_or_else(|| Error::NotFound(format!("no store in {}", dir.display())))?;
+        let (engine, backend) = engine::open(dir)?.ok_or_else(|| Error::NotFound(Missing::Store(dir.to_path_buf())))?;
         // The folder says a store is here: a missing header means the engine lost it.
         let header = keyring::load_header(backend.as_ref(), None).map_err(|e| match e {
-            Error::NotFound(_) => Error::Integrity("the store header is missing: the engine lost its data".into()),
+            Error::NotFound(_) => IntegrityError::new(Object::StoreHeader, Fault::Missing).into(),
             e => e,
         })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -295,7 +294,7 @@ impl Store {
 
     /// The disagreement between the witness file and the log found at open, if any (embedded
     /// stores only).
-    pub fn witness_problem(&self) -> Option<crate::audit::Problem> {
+    pub fn witness_problem(&self) -> Option<IntegrityError> {
         self.inner.witness_problem.lock().clone()
     }
 
@@ -369,7 +368,7 @@ impl Store {
         if let Some(until) = lock.locked_until(settings, now) {
             // Refused without trying the passphrase: a lockout must stop guessing.
             return match fail(Some(ident.id), ident.roles.clone(), &format!("locked until {until}"), None) {
-                Error::Authentication => Err(Error::Denied(crate::error::Denied::LockedOut(until.to_string()))),
+                Error::Authentication => Err(Error::Denied(crate::error::Denied::LockedOut(until))),
                 e => Err(e),
             };
         }
@@ -381,7 +380,7 @@ impl Store {
             }
         };
         if bundle.directory_public != inner.header.directory_public {
-            return Err(Error::Integrity("store header does not match the directory key this user trusts".into()));
+            return Err(IntegrityError::new(Object::StoreHeader, Fault::ForeignKey).into());
         }
         let ident = record.signed.verify("user", &bundle.directory_public)?.clone();
         let secret = BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
@@ -414,15 +413,15 @@ impl Store {
         let secret_key = recovery::combine(shares, header.store)?;
         let secret = BoxSecret::from_key(&secret_key);
         if secret.public() != header.recovery_public {
-            return Err(Error::Recovery("these shares do not rebuild this store's recovery key".into()));
+            return Err(RecoveryError::WrongKey.into());
         }
         // Every key version, from the recovery wraps.
         let mut all = std::collections::BTreeMap::new();
         for (k, v) in inner.backend.scan_prefix(Space::RecoveryWraps, &[])? {
             if k.len() != 5 {
-                return Err(Error::Integrity("recovery wrap key length".into()));
+                return Err(IntegrityError::new(Object::RecoveryWrap, Fault::BadLength).into());
             }
-            let kind = KeyKind::from_code(k[0]).ok_or_else(|| Error::Integrity("unknown key kind".into()))?;
+            let kind = KeyKind::from_code(k[0]).ok_or(IntegrityError::new(Object::RecoveryWrap, Fault::UnknownKind))?;
             let version = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
             let key = sealbox::open_key(&secret, &Binding::RecoveryWrap { store: header.store, kind, version }, &v)?;
             all.insert((kind, version), key);
@@ -431,16 +430,20 @@ impl Store {
             .range((KeyKind::Directory, 0)..=(KeyKind::Directory, u32::MAX))
             .next_back()
             .map(|(_, k)| SigningSecret::from_key(k))
-            .ok_or_else(|| Error::Integrity("no directory key in the recovery wraps".into()))?;
+            .ok_or(IntegrityError::new(Object::RecoveryWrap, Fault::Missing))?;
         if directory.verifying_key() != header.directory_public {
-            return Err(Error::Integrity("recovered directory key does not match the store header".into()));
+            return Err(IntegrityError::new(
+                Object::RecoveryWrap,
+                Fault::Broken("the recovered directory key does not match the store header"),
+            )
+            .into());
         }
         keyring::load_header(inner.backend.as_ref(), Some(&header.directory_public))?;
         let record = keyring::user_by_name(inner.backend.as_ref(), user)?
-            .ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
+            .ok_or_else(|| Error::NotFound(Missing::User(user.to_string())))?;
         let mut ident = record.signed.verify("user", &header.directory_public)?.clone();
         if new_passphrase.len() < 8 {
-            return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+            return Err(InvalidInput::Rule("passphrase must be at least 8 bytes").into());
         }
         let box_secret = BoxSecret::random();
         ident.box_public = box_secret.public();

@@ -86,7 +86,7 @@ pub fn open_with(
     let mut opened = 0;
     for (k, v) in backend.scan_prefix(Space::Records, &record_prefix(patient, section))? {
         let (_, _, entry, revision) = parse_record_key(&k)?;
-        let stored: StoredRevision = crate::codec::decode(&v, "stored revision")?;
+        let stored: StoredRevision = crate::codec::decode(&v, crate::error::Object::Revision)?;
         let key_version = stored.key_version;
         for key in keys {
             let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };

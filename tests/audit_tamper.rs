@@ -137,8 +137,11 @@ fn a_forged_event_appended_with_consistent_hashes_is_found_and_never_signed() {
         writes: Vec::new(),
     };
     let bytes = forged.encode().unwrap();
-    let (format, mut frontier): (u16, Frontier) =
-        medvault::testing::codec::decode(&mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(), "f").unwrap();
+    let (format, mut frontier): (u16, Frontier) = medvault::testing::codec::decode(
+        &mem.get(Space::Meta, b"audit-tree").unwrap().unwrap(),
+        medvault::Object::AuditTree,
+    )
+    .unwrap();
     for (level, index, hash) in frontier.push(merkle::leaf_hash(&bytes)) {
         let mut k = vec![level];
         k.extend_from_slice(&index.to_be_bytes());

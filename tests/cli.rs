@@ -226,7 +226,7 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
         (r#"{"kind": "consultation", "author": "Dr", "date": "2026-11-22", "title": "T"}"#, "missing field `body`"),
         (
             r#"{"kind": "consultation", "author": "Dr", "date": "2026-13-45", "title": "T", "body": "B"}"#,
-            "field `date`: invalid input: date \"2026-13-45\" does not exist",
+            "field `date`: date must be written YYYY-MM-DD and exist",
         ),
         (
             r#"{"kind": "surgery", "author": "Dr", "date": "2026-11-22", "title": "T", "body": "B"}"#,
@@ -248,6 +248,7 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
             .clone();
         let msg = String::from_utf8_lossy(&out);
         assert!(msg.contains(needle), "case {i}: {msg}");
+        assert!(!msg.contains("2026-13-45"), "case {i}: a value of the file is echoed: {msg}");
     }
     cli.cmd("martin").args(["write", &p, "--section", "reports", "--json", "/nonexistent/file.json"]).assert().code(1);
     // Nothing was unlocked, written or audited: only the DPO's own unlock and query since.

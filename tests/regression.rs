@@ -23,7 +23,10 @@ fn a_frontier_with_too_few_hashes_is_an_integrity_error_not_a_panic() {
     b.put(Space::Meta, b"audit-tree".to_vec(), bad);
     mem.apply(&b).unwrap();
     match Store::open_with_backend(mem, Arc::new(SystemClock)) {
-        Err(Error::Integrity(what)) => assert!(what.contains("hash count"), "{what}"),
+        Err(Error::Integrity(e)) => {
+            assert_eq!((e.object, e.seq), (medvault::Object::AuditTree, Some(7)), "{e}");
+            assert!(e.to_string().contains("hash count"), "{e}");
+        }
         other => panic!("expected an integrity error, got {:?}", other.map(|_| ())),
     }
 }

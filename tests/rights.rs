@@ -60,11 +60,14 @@ fn retention_rules_adult_minor_deceased_and_hold() {
             (s, _) => panic!("{}: {s:?}", c.name),
         }
     }
-    // Erasure inside the window is refused, citing the rule and the date.
+    // Erasure inside the window is refused, citing the rule. The date is not repeated (it may
+    // derive from a birth or death date, and refusals are written to the audit log); the
+    // retention status, an audited read, gives it.
     let err = doc.erase_patient(ids[0]).unwrap_err();
-    assert!(matches!(err, Error::Denied(Denied::Retention(_))), "{err}");
+    assert!(matches!(err, Error::Denied(Denied::Retention { .. })), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("RGPD art. 17(3)(c)") && msg.contains("2026-05-10") && msg.contains("R1112-7"), "{msg}");
+    assert!(msg.contains("RGPD art. 17(3)(c)") && msg.contains("R1112-7"), "{msg}");
+    assert!(!msg.contains("2026-05-10"), "{msg}");
     // 2019: only the deceased patient's file may go.
     clock.set(Timestamp::parse("2019-01-01").unwrap());
     let listed = doc.purge_expired(true).unwrap();

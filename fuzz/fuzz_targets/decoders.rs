@@ -6,9 +6,9 @@ use medvault::testing::keyring::{Signed, StoreHeader, UserRecord};
 
 fuzz_target!(|data: &[u8]| {
     let _ = AuditEvent::decode(data);
-    let _ = medvault::testing::codec::decode::<Checkpoint>(data, "fuzz");
-    let _ = medvault::testing::codec::decode::<UserRecord>(data, "fuzz");
-    let _ = medvault::testing::codec::decode::<Signed<StoreHeader>>(data, "fuzz");
+    let _ = medvault::testing::codec::decode::<Checkpoint>(data, medvault::Object::Structure);
+    let _ = medvault::testing::codec::decode::<UserRecord>(data, medvault::Object::Structure);
+    let _ = medvault::testing::codec::decode::<Signed<StoreHeader>>(data, medvault::Object::Structure);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = Checkpoint::from_json(text);
         let _ = medvault::RecoveryShare::parse(text);

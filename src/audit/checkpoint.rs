@@ -5,7 +5,8 @@
 use super::merkle::Hash;
 use crate::codec;
 use crate::crypto::keys::{SigningSecret, verify_signature};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Object, Result};
+use crate::model::InvalidInput;
 use crate::model::{StoreId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -71,16 +72,16 @@ impl Checkpoint {
     /// Checks the signature against the expected audit public key and store.
     pub fn verify(&self, expected_signer: &[u8; 32], store: StoreId) -> Result<()> {
         if self.format != 1 {
-            return Err(Error::Integrity(format!("unsupported checkpoint format {}", self.format)));
+            return Err(IntegrityError::new(Object::Checkpoint, Fault::UnsupportedFormat(self.format.into())).into());
         }
         if &self.signer != expected_signer {
-            return Err(Error::Integrity("checkpoint signed by another key than this store's audit key".into()));
+            return Err(IntegrityError::new(Object::Checkpoint, Fault::ForeignKey).at(self.head.size).into());
         }
         if self.head.store != store {
-            return Err(Error::Integrity("checkpoint belongs to another store".into()));
+            return Err(IntegrityError::new(Object::Checkpoint, Fault::ForeignStore).at(self.head.size).into());
         }
         if !verify_signature(&self.signer, &message(&self.head)?, &self.signature) {
-            return Err(Error::Integrity(format!("checkpoint at size {} has a bad signature", self.head.size)));
+            return Err(IntegrityError::new(Object::Checkpoint, Fault::BadSignature).at(self.head.size).into());
         }
         Ok(())
     }
@@ -130,12 +131,14 @@ impl Checkpoint {
             signer: String,
             signature: String,
         }
-        let bad = |what: &str| Error::Invalid(format!("checkpoint file: {what}"));
-        let j: J = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
+        let bad = |field: &'static str| {
+            Error::Invalid(InvalidInput::Malformed { field, expected: "as in a medvault-checkpoint-v1 document" })
+        };
+        let j: J = serde_json::from_str(text).map_err(|_| bad("checkpoint file"))?;
         if j.format != "medvault-checkpoint-v1" {
-            return Err(bad("unknown format"));
+            return Err(bad("checkpoint format"));
         }
-        let hex32 = |s: &str, what: &str| -> Result<[u8; 32]> {
+        let hex32 = |s: &str, what: &'static str| -> Result<[u8; 32]> {
             let mut out = [0u8; 32];
             hex::decode_to_slice(s, &mut out).map_err(|_| bad(what))?;
             Ok(out)

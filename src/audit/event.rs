@@ -157,7 +157,7 @@ impl Action {
         Action::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| crate::Error::Invalid(format!("unknown action {s:?}")))
+            .ok_or_else(|| crate::model::InvalidInput::unknown("action", s, &Action::ALL.map(Action::name)).into())
     }
     /// FHIR AuditEvent.action code (C, R, U, D, E).
     pub fn fhir_action(self) -> &'static str {
@@ -215,7 +215,7 @@ impl Outcome {
         [Outcome::Success, Outcome::Denied, Outcome::Error]
             .into_iter()
             .find(|o| o.name() == s)
-            .ok_or_else(|| crate::Error::Invalid(format!("unknown outcome {s:?} (success, denied, error)")))
+            .ok_or_else(|| crate::model::InvalidInput::unknown("outcome", s, &["success", "denied", "error"]).into())
     }
 }
 
@@ -438,19 +438,31 @@ impl AuditEvent {
         match e.format {
             1 if e.writes.is_empty() => crate::codec::encode(&fields),
             2 => crate::codec::encode(&(fields, e.writes)),
-            f => Err(crate::Error::Invalid(format!("cannot encode an audit event of format {f}"))),
+            f => Err(crate::error::IntegrityError::new(
+                crate::error::Object::AuditEvent,
+                crate::error::Fault::UnsupportedFormat(f.into()),
+            )
+            .at(self.seq)
+            .into()),
         }
     }
 
     /// Decodes stored event bytes of format 1 or 2 (strictly: one meaning per byte string).
     pub fn decode(bytes: &[u8]) -> crate::Result<AuditEvent> {
         match bytes.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) {
-            Some(1) => Ok(crate::codec::decode::<EventFields>(bytes, "audit event")?.into_event(Vec::new())),
+            Some(1) => {
+                Ok(crate::codec::decode::<EventFields>(bytes, crate::error::Object::AuditEvent)?.into_event(Vec::new()))
+            }
             Some(2) => {
-                let (fields, writes): (EventFields, Vec<RecordWrite>) = crate::codec::decode(bytes, "audit event")?;
+                let (fields, writes): (EventFields, Vec<RecordWrite>) =
+                    crate::codec::decode(bytes, crate::error::Object::AuditEvent)?;
                 Ok(fields.into_event(writes))
             }
-            _ => Err(crate::Error::Integrity("audit event: unknown format".into())),
+            _ => Err(crate::error::IntegrityError::new(
+                crate::error::Object::AuditEvent,
+                crate::error::Fault::Undecodable,
+            )
+            .into()),
         }
     }
 

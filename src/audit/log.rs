@@ -17,7 +17,7 @@ use super::merkle::{Frontier, Hash, NodeSource};
 use crate::clock::Clock;
 use crate::codec;
 use crate::crypto::SigningSecret;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use crate::model::{PatientId, StoreId, Timestamp};
 use crate::storage::{Backend, Batch, Committer, Durability, Op, Space};
 use parking_lot::Mutex;
@@ -66,12 +66,14 @@ const FRONTIER_FORMAT: u16 = 1;
 /// Decodes the stored `(format, frontier)` pair; the frontier MUST hold one hash per set bit
 /// of its size.
 pub(crate) fn decode_frontier(bytes: &[u8]) -> Result<Frontier> {
-    let (format, frontier): (u16, Frontier) = codec::decode(bytes, "audit tree state")?;
+    let (format, frontier): (u16, Frontier) = codec::decode(bytes, crate::error::Object::AuditTree)?;
     if format != FRONTIER_FORMAT {
-        return Err(Error::Integrity(format!("unsupported audit tree state format {format}")));
+        return Err(IntegrityError::new(Object::AuditTree, Fault::UnsupportedFormat(format.into())).into());
     }
     if frontier.hashes.len() != frontier.size.count_ones() as usize {
-        return Err(Error::Integrity("audit tree state: hash count does not match its size".into()));
+        return Err(IntegrityError::new(Object::AuditTree, Fault::Broken("its hash count does not match its size"))
+            .at(frontier.size)
+            .into());
     }
     Ok(frontier)
 }
@@ -182,7 +184,7 @@ impl AuditLog {
             None => Frontier::default(),
         };
         let signed_size = match backend.get(Space::Meta, META_HEAD)? {
-            Some(bytes) => codec::decode::<Checkpoint>(&bytes, "signed head")?.head.size,
+            Some(bytes) => codec::decode::<Checkpoint>(&bytes, crate::error::Object::SignedHead)?.head.size,
             None => 0,
         };
         Ok(AuditLog {
@@ -290,7 +292,11 @@ impl AuditLog {
             let extra = build(first_seq, &mut drafts)?;
             count = drafts.len() as u64;
             if count == 0 {
-                return Err(Error::Integrity("an audited operation must append at least one event".into()));
+                return Err(IntegrityError::new(
+                    Object::AuditEvent,
+                    Fault::Broken("an audited operation must append at least one event"),
+                )
+                .into());
             }
             let end = first_seq + count;
             let now = self.clock.now();
@@ -389,9 +395,14 @@ impl AuditLog {
     pub fn checkpoint(&self, committer: &Committer, key: &SigningSecret) -> Result<Checkpoint> {
         let mut guard = self.state.lock();
         if !self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard) {
-            return Err(Error::Integrity(
-                "audit log holds unsigned events that are not failed unlocks; refusing to sign a checkpoint".into(),
-            ));
+            return Err(IntegrityError::new(
+                Object::SignedHead,
+                Fault::Broken(
+                    "the log holds unsigned events that are not failed unlocks; refusing to sign a checkpoint",
+                ),
+            )
+            .at(guard.frontier.size)
+            .into());
         }
         let size = guard.frontier.size;
         let head = TreeHead { store: self.store, size, root: guard.frontier.root(), time: self.clock.now() };
@@ -418,7 +429,10 @@ mod tests {
         // next append panicked on the missing hash.
         let bad = Frontier { size: 3, hashes: vec![[7; 32]] };
         let bytes = codec::encode(&(FRONTIER_FORMAT, &bad)).unwrap();
-        assert!(matches!(decode_frontier(&bytes), Err(Error::Integrity(_))));
+        assert!(matches!(
+            decode_frontier(&bytes),
+            Err(Error::Integrity(IntegrityError { object: Object::AuditTree, .. }))
+        ));
         let good = Frontier { size: 3, hashes: vec![[7; 32], [8; 32]] };
         assert_eq!(decode_frontier(&codec::encode(&(FRONTIER_FORMAT, &good)).unwrap()).unwrap(), good);
     }

@@ -6,7 +6,8 @@ use super::event::AuditEvent;
 use super::log::{BackendNodes, node_key};
 use super::merkle::{self, Hash};
 use crate::codec;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Missing, Object, Result};
+use crate::model::InvalidInput;
 use crate::storage::{Backend, Space};
 use serde::{Deserialize, Serialize};
 
@@ -30,12 +31,12 @@ impl EventProof {
     pub fn build(backend: &dyn Backend, seq: u64, checkpoint: Checkpoint) -> Result<EventProof> {
         let event = backend
             .get(Space::AuditEvents, &seq.to_be_bytes())?
-            .ok_or_else(|| Error::NotFound(format!("audit event {seq} (never written, or pruned)")))?;
+            .ok_or_else(|| Error::NotFound(Missing::AuditEvent(seq)))?;
         if backend.get(Space::AuditNodes, &node_key(0, seq))?.is_none() {
-            return Err(Error::Integrity(format!("no Merkle leaf for event {seq}")));
+            return Err(IntegrityError::new(Object::AuditEvent, Fault::Broken("no Merkle leaf")).at(seq).into());
         }
         let path = merkle::inclusion_proof(&BackendNodes(backend), seq, checkpoint.head.size).map_err(|_| {
-            Error::Invalid(format!("event {seq} is not covered by a checkpoint of size {}", checkpoint.head.size))
+            Error::Invalid(InvalidInput::Rule("the event is not covered by the newest checkpoint yet: sign one first"))
         })?;
         Ok(EventProof { format: 1, event, seq, path, checkpoint })
     }
@@ -47,9 +48,9 @@ impl EventProof {
 
     /// Decodes a proof; missing or trailing bytes are an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<EventProof> {
-        let p: EventProof = codec::decode(bytes, "event proof")?;
+        let p: EventProof = codec::decode(bytes, crate::error::Object::EventProof)?;
         if p.format != 1 {
-            return Err(Error::Integrity(format!("unsupported proof format {}", p.format)));
+            return Err(IntegrityError::new(Object::EventProof, Fault::UnsupportedFormat(p.format.into())).into());
         }
         Ok(p)
     }
@@ -61,14 +62,13 @@ impl EventProof {
         let leaf = merkle::leaf_hash(&self.event);
         if !merkle::verify_inclusion(self.seq, self.checkpoint.head.size, &leaf, &self.path, &self.checkpoint.head.root)
         {
-            return Err(Error::Integrity(format!(
-                "event {} is not in the log signed at size {}",
-                self.seq, self.checkpoint.head.size
-            )));
+            return Err(IntegrityError::new(Object::EventProof, Fault::Broken("the event is not in the signed log"))
+                .at(self.seq)
+                .into());
         }
         let ev = AuditEvent::decode(&self.event)?;
         if ev.seq != self.seq {
-            return Err(Error::Integrity("event sequence number differs from its leaf index".into()));
+            return Err(IntegrityError::new(Object::EventProof, Fault::OutOfPlace).at(self.seq).into());
         }
         Ok(ev)
     }

@@ -10,7 +10,7 @@ use super::log::patient_index_key;
 use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::crypto::keys::verify_signature;
-use crate::error::{Error, Result};
+use crate::error::{Fault, IntegrityError, Object, Result};
 use crate::model::{StoreId, Timestamp};
 use crate::storage::{Backend, Batch, Committer, Order, Space};
 use serde::{Deserialize, Serialize};
@@ -50,13 +50,16 @@ fn message(mark: &PruneMark) -> Result<Vec<u8>> {
 impl SignedPruneMark {
     /// Checks the signature; returns the horizon.
     pub(crate) fn verify(&self, audit_public: &[u8; 32], store: StoreId) -> Result<u64> {
-        let sig: [u8; 64] =
-            self.signature.as_slice().try_into().map_err(|_| Error::Integrity("prune mark signature length".into()))?;
+        let sig: [u8; 64] = self
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| IntegrityError::new(Object::PruneMark, Fault::BadLength))?;
         if &self.signer != audit_public
             || self.mark.store != store
             || !verify_signature(audit_public, &message(&self.mark)?, &sig)
         {
-            return Err(Error::Integrity("prune mark is not signed by this store's audit key".into()));
+            return Err(IntegrityError::new(Object::PruneMark, Fault::ForeignKey).into());
         }
         Ok(self.mark.horizon)
     }
@@ -65,7 +68,7 @@ impl SignedPruneMark {
 /// The stored prune mark, if any.
 pub(crate) fn load_mark(backend: &dyn Backend) -> Result<Option<SignedPruneMark>> {
     match backend.get(Space::Meta, META_PRUNED)? {
-        Some(v) => Ok(Some(codec::decode(&v, "prune mark")?)),
+        Some(v) => Ok(Some(codec::decode(&v, crate::error::Object::PruneMark)?)),
         None => Ok(None),
     }
 }
@@ -86,7 +89,7 @@ pub(crate) fn prune(
         None => 0,
     };
     let signed_size = match backend.get(Space::Meta, super::log::META_HEAD)? {
-        Some(v) => codec::decode::<Checkpoint>(&v, "signed head")?.head.size,
+        Some(v) => codec::decode::<Checkpoint>(&v, crate::error::Object::SignedHead)?.head.size,
         None => 0,
     };
     let mut pruned = 0u64;

@@ -14,7 +14,7 @@ use super::log::{BackendNodes, META_HEAD, META_TREE, node_key};
 use super::merkle::{self, Frontier, Hash};
 use super::retention;
 use crate::codec;
-use crate::error::Result;
+use crate::error::{Fault, IntegrityError, Object, Result};
 use crate::model::StoreId;
 use crate::storage::{Backend, Order, Space};
 use serde::Serialize;
@@ -110,7 +110,7 @@ fn signed_heads(
 ) -> Result<(SignedHeads, u64)> {
     let mut heads: SignedHeads = BTreeMap::new();
     for (k, v) in backend.scan_prefix(Space::Checkpoints, &[])? {
-        match codec::decode::<Checkpoint>(&v, "checkpoint") {
+        match codec::decode::<Checkpoint>(&v, crate::error::Object::Checkpoint) {
             Ok(cp) => {
                 if k != cp.head.size.to_be_bytes() {
                     problems.push(Problem { seq: cp.head.size, what: "checkpoint stored under another size".into() });
@@ -121,7 +121,7 @@ fn signed_heads(
         }
     }
     if let Some(v) = backend.get(Space::Meta, META_HEAD)? {
-        match codec::decode::<Checkpoint>(&v, "signed head") {
+        match codec::decode::<Checkpoint>(&v, crate::error::Object::SignedHead) {
             Ok(cp) => heads.entry(cp.head.size).or_default().push(("latest signed head".into(), cp)),
             Err(_) => problems.push(Problem { seq: 0, what: "undecodable signed head".into() }),
         }
@@ -367,28 +367,32 @@ fn check_records(backend: &dyn Backend, expected: &Records, size: u64, problems:
 
 /// Compares the witness mark with the log: the log must hold at least the events the witness
 /// saw acknowledged, with the same root at that size.
-pub(crate) fn witness_problem(backend: &dyn Backend, store: StoreId, log_size: u64, mark: &[u8]) -> Option<Problem> {
+pub(crate) fn witness_problem(
+    backend: &dyn Backend,
+    store: StoreId,
+    log_size: u64,
+    mark: &[u8],
+) -> Option<IntegrityError> {
     let Some((wstore, wsize, wroot)) = super::log::decode_mark(mark) else {
-        return Some(Problem { seq: 0, what: "the witness file does not decode".into() });
+        return Some(IntegrityError::new(Object::Witness, Fault::Undecodable));
     };
     if wstore != store {
-        return Some(Problem { seq: 0, what: "the witness file belongs to another store".into() });
+        return Some(IntegrityError::new(Object::Witness, Fault::ForeignStore));
     }
     if wsize > log_size {
-        return Some(Problem {
-            seq: log_size,
-            what: format!(
-                "acknowledged events lost: the witness saw {wsize} events durably committed, the log holds {log_size} (the engine dropped its newest commits, or the store was rolled back)"
-            ),
-        });
+        // The engine dropped its newest commits, or the store was rolled back.
+        return Some(
+            IntegrityError::new(Object::Witness, Fault::Lost { found: log_size, acknowledged: wsize }).at(log_size),
+        );
     }
     match merkle::range_hash(&BackendNodes(backend), 0, wsize) {
         Ok(root) if root == wroot => None,
-        _ => Some(Problem {
-            seq: 0,
-            what: format!(
-                "the first {wsize} events differ from what the witness saw committed (rewritten or rolled back)"
-            ),
-        }),
+        _ => Some(IntegrityError::new(Object::Witness, Fault::Rewritten { size: wsize }).at(0)),
+    }
+}
+
+impl From<&IntegrityError> for Problem {
+    fn from(e: &IntegrityError) -> Problem {
+        Problem { seq: e.seq.unwrap_or(0), what: e.to_string() }
     }
 }

@@ -36,6 +36,16 @@ impl KeyKind {
             KeyKind::Directory => 0x12,
         }
     }
+    /// The kind's name (`identity`, `reports`, `exams`, `blind-index`, `audit-signing`,
+    /// `directory`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Section(s) => s.name(),
+            KeyKind::BlindIndex => "blind-index",
+            KeyKind::AuditSigning => "audit-signing",
+            KeyKind::Directory => "directory",
+        }
+    }
     /// Kind of a storage byte.
     pub fn from_code(b: u8) -> Option<KeyKind> {
         match b {

@@ -29,8 +29,7 @@ impl KdfParams {
     }
 
     fn argon2(&self) -> Result<argon2::Argon2<'static>> {
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|e| Error::Invalid(format!("Argon2id parameters: {e}")))?;
+        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(Error::Kdf)?;
         Ok(argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
     }
 
@@ -42,9 +41,7 @@ impl KdfParams {
     /// Derives the user key from a passphrase and the user's 16-byte salt.
     pub fn derive(&self, passphrase: &[u8], salt: &[u8; 16]) -> Result<Key32> {
         let mut out = zeroize::Zeroizing::new([0u8; 32]);
-        self.argon2()?
-            .hash_password_into(passphrase, salt, &mut out[..])
-            .map_err(|e| Error::Invalid(format!("Argon2id: {e}")))?;
+        self.argon2()?.hash_password_into(passphrase, salt, &mut out[..]).map_err(Error::Kdf)?;
         Ok(Key32::from_bytes(*out))
     }
 }

@@ -7,7 +7,8 @@
 //! wrong key.
 
 use super::Key32;
-use crate::error::{Error, Result};
+use crate::error::{Error, RecoveryError, Result};
+use crate::model::InvalidInput;
 use crate::model::StoreId;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -53,23 +54,20 @@ impl RecoveryShare {
     /// Parses the printable form.
     pub fn parse(text: &str) -> Result<Self> {
         let t = text.trim();
-        let hexpart =
-            t.strip_prefix(PREFIX).ok_or_else(|| Error::Recovery("a share starts with `mvshare1-`".into()))?;
-        let bytes = zeroize::Zeroizing::new(
-            hex::decode(hexpart).map_err(|_| Error::Recovery("a share is hexadecimal after its prefix".into()))?,
-        );
+        let hexpart = t.strip_prefix(PREFIX).ok_or(RecoveryError::Prefix)?;
+        let bytes = zeroize::Zeroizing::new(hex::decode(hexpart).map_err(|_| RecoveryError::NotHex)?);
         if bytes.len() != BODY_LEN + 4 {
-            return Err(Error::Recovery(format!("a share has {} bytes, expected {}", bytes.len(), BODY_LEN + 4)));
+            return Err(RecoveryError::Length { got: bytes.len(), expected: BODY_LEN + 4 }.into());
         }
         let check = Sha256::digest(&bytes[..BODY_LEN]);
         if check[..4] != bytes[BODY_LEN..] {
-            return Err(Error::Recovery("share checksum mismatch (typo?)".into()));
+            return Err(RecoveryError::Checksum.into());
         }
         let mut share = RecoveryShare { store: [0; 16], threshold: bytes[16], x: bytes[17], y: [0; 32] };
         share.store.copy_from_slice(&bytes[..16]);
         share.y.copy_from_slice(&bytes[18..BODY_LEN]);
         if share.threshold < 2 || share.x == 0 {
-            return Err(Error::Recovery("share header is invalid".into()));
+            return Err(RecoveryError::Header.into());
         }
         Ok(share)
     }
@@ -78,7 +76,7 @@ impl RecoveryShare {
 /// Splits `key` into `n` shares, any `k` of which rebuild it.
 pub(crate) fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<RecoveryShare>> {
     if k < 2 || n < k {
-        return Err(Error::Invalid(format!("recovery needs 2 <= threshold <= shares (got {k} of {n})")));
+        return Err(InvalidInput::Rule("recovery needs 2 <= threshold <= shares <= 255").into());
     }
     let dealer = blahaj::Sharks(k).dealer(key.expose());
     let mut out = Vec::with_capacity(n as usize);
@@ -93,29 +91,28 @@ pub(crate) fn split(key: &Key32, store: StoreId, k: u8, n: u8) -> Result<Vec<Rec
 
 /// Rebuilds the key from shares of `store`. The caller must still prove the key right.
 pub(crate) fn combine(shares: &[RecoveryShare], store: StoreId) -> Result<Key32> {
-    let first = shares.first().ok_or_else(|| Error::Recovery("no share given".into()))?;
+    let first = shares.first().ok_or(RecoveryError::NoShare)?;
     let k = first.threshold;
     let mut seen = std::collections::BTreeSet::new();
     let mut parts = Vec::with_capacity(shares.len());
     for s in shares {
         if s.store != store.0 {
-            return Err(Error::Recovery("a share belongs to another store".into()));
+            return Err(RecoveryError::ForeignStore.into());
         }
         if s.threshold != k {
-            return Err(Error::Recovery("shares disagree on the threshold".into()));
+            return Err(RecoveryError::Threshold.into());
         }
         if seen.insert(s.x) {
             let mut bytes = zeroize::Zeroizing::new(vec![s.x]);
             bytes.extend_from_slice(&s.y);
-            parts.push(blahaj::Share::try_from(&bytes[..]).map_err(|e| Error::Recovery(e.to_string()))?);
+            parts.push(blahaj::Share::try_from(&bytes[..]).map_err(|_| RecoveryError::Header)?);
         }
     }
     if parts.len() < k as usize {
-        return Err(Error::Recovery(format!("{} distinct shares given, {k} needed", parts.len())));
+        return Err(RecoveryError::TooFew { given: parts.len(), needed: k.into() }.into());
     }
-    let secret =
-        zeroize::Zeroizing::new(blahaj::Sharks(k).recover(parts.iter()).map_err(|e| Error::Recovery(e.to_string()))?);
-    Key32::from_slice(&secret).ok_or_else(|| Error::Recovery("rebuilt key has the wrong length".into()))
+    let secret = zeroize::Zeroizing::new(blahaj::Sharks(k).recover(parts.iter()).map_err(|_| RecoveryError::Combine)?);
+    Key32::from_slice(&secret).ok_or(Error::Recovery(RecoveryError::Combine))
 }
 
 #[cfg(test)]

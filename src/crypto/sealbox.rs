@@ -7,7 +7,7 @@
 //! info = "medvault/sealbox/v1")`.
 
 use super::{Binding, Key32, aead};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -54,7 +54,11 @@ pub(crate) fn seal_key(recipient_public: &[u8; 32], binding: &Binding, key: &Key
     let eph_pub = eph.public();
     let shared = eph.0.diffie_hellman(&PublicKey::from(*recipient_public));
     if !shared.was_contributory() {
-        return Err(Error::Integrity("recipient public key is a low-order point".into()));
+        return Err(IntegrityError::new(
+            Object::SealedBox,
+            Fault::Broken("the recipient public key is a low-order point"),
+        )
+        .into());
     }
     let k = box_key(shared.as_bytes(), &eph_pub, recipient_public);
     let mut out = eph_pub.to_vec();

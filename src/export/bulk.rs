@@ -28,7 +28,7 @@ pub fn export_all(s: &Session, dir: &Path, mut progress: impl FnMut(u64, u64)) -
     let total = ids.len() as u64;
     let mut files: BTreeMap<String, std::io::BufWriter<std::fs::File>> = BTreeMap::new();
     let mut summary = BulkSummary::default();
-    let io = |e: std::io::Error| Error::Invalid(format!("cannot write the export: {e}"));
+    let io = Error::Output;
     for (n, id) in ids.into_iter().enumerate() {
         let x = match s.export_patient(id) {
             Ok(x) => x,
@@ -49,7 +49,7 @@ pub fn export_all(s: &Session, dir: &Path, mut progress: impl FnMut(u64, u64)) -
                 files.insert(kind.clone(), std::io::BufWriter::new(f));
             }
             if let Some(w) = files.get_mut(&kind) {
-                serde_json::to_writer(&mut *w, res).map_err(|e| Error::Invalid(e.to_string()))?;
+                serde_json::to_writer(&mut *w, res).map_err(Error::Json)?;
                 w.write_all(b"\n").map_err(io)?;
             }
             *summary.resources.entry(kind).or_default() += 1;

@@ -16,7 +16,7 @@ use crate::audit::merkle::{self, Hash};
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome};
 use crate::crypto::KeyKind;
 use crate::crypto::keys::verify_signature;
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
 use crate::model::{PatientId, StoreId, Timestamp};
 use crate::session::Session;
 use base64::Engine;
@@ -93,7 +93,7 @@ impl Session {
             out.push_str(&line.to_string());
             out.push('\n');
         }
-        let cp_json: Value = serde_json::from_str(&cp.to_json()).map_err(|e| Error::Invalid(e.to_string()))?;
+        let cp_json: Value = serde_json::from_str(&cp.to_json()).map_err(Error::Json)?;
         out.push_str(&json!({ "type": "checkpoint", "checkpoint": cp_json }).to_string());
         out.push('\n');
         let digest = Sha256::digest(out.as_bytes());
@@ -106,17 +106,38 @@ impl Session {
     }
 }
 
-fn bad(why: impl Into<String>) -> Error {
-    Error::Integrity(why.into())
+/// The extract is damaged or forged (no line named).
+fn bad(why: &'static str) -> Error {
+    IntegrityError::new(Object::Extract, Fault::Broken(why)).into()
 }
 
-fn field<'a>(v: &'a Value, name: &str, line: usize) -> Result<&'a Value> {
-    v.get(name).ok_or_else(|| bad(format!("line {line}: missing `{name}`")))
+/// The extract is damaged or forged at `line` (1-based).
+fn bad_at(line: usize, what: &'static str) -> Error {
+    IntegrityError::new(Object::Extract, Fault::AtLine { line, what }).into()
 }
 
-fn hex32(s: &str, what: &str) -> Result<Hash> {
+fn field<'a>(v: &'a Value, name: &'static str, line: usize) -> Result<&'a Value> {
+    v.get(name).ok_or_else(|| bad_at(line, name_missing(name)))
+}
+
+/// "a field is missing", naming the fields an extract line has.
+fn name_missing(name: &'static str) -> &'static str {
+    match name {
+        "sha256" => "missing `sha256`",
+        "signature" => "missing `signature`",
+        "checkpoint" => "missing `checkpoint`",
+        "count" => "missing `count`",
+        "seq" => "missing `seq`",
+        "leaf" => "missing `leaf`",
+        "proof" => "missing `proof`",
+        "event" => "missing `event`",
+        _ => "a field is missing",
+    }
+}
+
+fn hex32(s: &str, line: usize, what: &'static str) -> Result<Hash> {
     let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).map_err(|_| bad(format!("{what} is not 32 bytes of hex")))?;
+    hex::decode_to_slice(s, &mut out).map_err(|_| bad_at(line, what))?;
     Ok(out)
 }
 
@@ -131,28 +152,33 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
     }
     let sig_line = lines[lines.len() - 1];
     let signed_len = text.len() - sig_line.len();
-    let sig: Value = serde_json::from_str(sig_line).map_err(|e| bad(format!("signature line: {e}")))?;
+    let sig: Value =
+        serde_json::from_str(sig_line).map_err(|_| bad_at(lines.len(), "the signature line is not JSON"))?;
     if sig["type"] != "signature" {
         return Err(bad("the last line is not the signature"));
     }
     // Canonical form only: lower-case hex, so that no byte of the file can change unnoticed.
     for f in ["sha256", "signature"] {
         if sig[f].as_str().is_some_and(|s| s.chars().any(|c| c.is_ascii_uppercase())) {
-            return Err(bad(format!("signature line: `{f}` must be lower-case hex")));
+            return Err(bad_at(lines.len(), "signature fields must be lower-case hex"));
         }
     }
     let digest = Sha256::digest(&text.as_bytes()[..signed_len]);
-    let claimed = hex32(field(&sig, "sha256", lines.len())?.as_str().unwrap_or(""), "sha256")?;
+    let claimed = hex32(
+        field(&sig, "sha256", lines.len())?.as_str().unwrap_or(""),
+        lines.len(),
+        "sha256 is not 32 bytes of hex",
+    )?;
     if claimed != digest.as_slice() {
         return Err(bad("the file was modified: its SHA-256 differs from the signed one"));
     }
-    let cp_line: Value =
-        serde_json::from_str(lines[lines.len() - 2]).map_err(|e| bad(format!("checkpoint line: {e}")))?;
+    let cp_line: Value = serde_json::from_str(lines[lines.len() - 2])
+        .map_err(|_| bad_at(lines.len() - 1, "the checkpoint line is not JSON"))?;
     if cp_line["type"] != "checkpoint" {
         return Err(bad("the line before the signature is not the checkpoint"));
     }
     let cp = Checkpoint::from_json(&field(&cp_line, "checkpoint", lines.len() - 1)?.to_string())
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|_| bad_at(lines.len() - 1, "the checkpoint does not parse"))?;
     let key_given = key.is_some();
     let public = key.copied().unwrap_or(cp.signer);
     let sig_bytes: [u8; 64] = hex::decode(field(&sig, "signature", lines.len())?.as_str().unwrap_or(""))
@@ -164,8 +190,9 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
             "the extract's signature does not verify with this key (another store's key, or a forged file)",
         ));
     }
-    cp.verify(&public, cp.head.store).map_err(|e| bad(e.to_string()))?;
-    let header: Value = serde_json::from_str(lines[0]).map_err(|e| bad(format!("header line: {e}")))?;
+    cp.verify(&public, cp.head.store)
+        .map_err(|_| bad_at(lines.len() - 1, "the checkpoint signature does not verify"))?;
+    let header: Value = serde_json::from_str(lines[0]).map_err(|_| bad_at(1, "the header line is not JSON"))?;
     if header["type"] != "header" || header["format"] != "medvault-audit-extract-v1" {
         return Err(bad("not a medvault audit extract (header)"));
     }
@@ -175,41 +202,52 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
     let count = field(&header, "count", 1)?.as_u64().ok_or_else(|| bad("header count is not a number"))? as usize;
     let event_lines = &lines[1..lines.len() - 2];
     if event_lines.len() != count {
-        return Err(bad(format!("the header announces {count} events, the file holds {}", event_lines.len())));
+        return Err(bad_at(1, "the header announces another number of events than the file holds"));
     }
     let mut last_seq: Option<u64> = None;
     for (i, line) in event_lines.iter().enumerate() {
         let n = i + 2;
-        let v: Value = serde_json::from_str(line).map_err(|e| bad(format!("line {n}: {e}")))?;
+        let v: Value = serde_json::from_str(line).map_err(|_| bad_at(n, "not JSON"))?;
         if v["type"] != "event" {
-            return Err(bad(format!("line {n}: not an event")));
+            return Err(bad_at(n, "not an event"));
         }
-        let seq = field(&v, "seq", n)?.as_u64().ok_or_else(|| bad(format!("line {n}: seq")))?;
+        let seq = field(&v, "seq", n)?.as_u64().ok_or_else(|| bad_at(n, "seq is not a number"))?;
         if last_seq.is_some_and(|l| seq <= l) {
-            return Err(bad(format!("line {n}: events out of order")));
+            return Err(bad_at(n, "events out of order"));
         }
         last_seq = Some(seq);
         let leaf_data = base64::engine::general_purpose::STANDARD
             .decode(field(&v, "leaf", n)?.as_str().unwrap_or(""))
-            .map_err(|_| bad(format!("line {n}: leaf is not base64")))?;
+            .map_err(|_| bad_at(n, "leaf is not base64"))?;
         let proof = field(&v, "proof", n)?
             .as_array()
-            .ok_or_else(|| bad(format!("line {n}: proof is not a list")))?
+            .ok_or_else(|| bad_at(n, "proof is not a list"))?
             .iter()
-            .map(|h| hex32(h.as_str().unwrap_or(""), &format!("line {n}: proof element")))
+            .map(|h| hex32(h.as_str().unwrap_or(""), n, "a proof element is not 32 bytes of hex"))
             .collect::<Result<Vec<Hash>>>()?;
         let leaf = merkle::leaf_hash(&leaf_data);
         if !merkle::verify_inclusion(seq, cp.head.size, &leaf, &proof, &cp.head.root) {
-            return Err(bad(format!("event {seq} (line {n}): its inclusion proof does not lead to the signed root")));
+            return Err(Error::Integrity(
+                IntegrityError::new(
+                    Object::Extract,
+                    Fault::AtLine { line: n, what: "its inclusion proof does not lead to the signed root" },
+                )
+                .at(seq),
+            ));
         }
-        let stored: AuditEvent =
-            AuditEvent::decode(&leaf_data).map_err(|_| bad(format!("event {seq}: leaf does not decode")))?;
+        let stored: AuditEvent = AuditEvent::decode(&leaf_data).map_err(|_| bad_at(n, "the leaf does not decode"))?;
         if stored.seq != seq {
-            return Err(bad(format!("event {seq}: the proven event has sequence number {}", stored.seq)));
+            return Err(bad_at(n, "the proven event has another sequence number"));
         }
-        let shown = serde_json::to_value(&stored).map_err(|e| bad(e.to_string()))?;
+        let shown = serde_json::to_value(&stored).map_err(Error::Json)?;
         if &shown != field(&v, "event", n)? {
-            return Err(bad(format!("event {seq} (line {n}): the readable event differs from the proven one")));
+            return Err(Error::Integrity(
+                IntegrityError::new(
+                    Object::Extract,
+                    Fault::AtLine { line: n, what: "the readable event differs from the proven one" },
+                )
+                .at(seq),
+            ));
         }
     }
     Ok(ExtractReport {
@@ -224,15 +262,16 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
 /// CSV of an extract's events, for spreadsheets (not verifiable by itself).
 pub fn events_csv(text: &str) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| bad(format!("cannot write CSV: {e}"));
+    let fail = |e: csv::Error| Error::Output(e.into());
     w.write_record(["seq", "time", "user", "roles", "action", "outcome", "purpose", "patient", "section", "detail"])
         .map_err(fail)?;
     for line in text.lines() {
-        let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+        let v: Value = serde_json::from_str(line).map_err(|_| bad("an event line is not JSON"))?;
         if v["type"] != "event" {
             continue;
         }
-        let e: AuditEvent = serde_json::from_value(v["event"].clone()).map_err(|e| bad(e.to_string()))?;
+        let e: AuditEvent =
+            serde_json::from_value(v["event"].clone()).map_err(|_| bad("an event line holds no readable event"))?;
         w.write_record([
             e.seq.to_string(),
             e.recorded_at.to_string(),
@@ -247,8 +286,8 @@ pub fn events_csv(text: &str) -> Result<String> {
         ])
         .map_err(fail)?;
     }
-    let bytes = w.into_inner().map_err(|e| bad(format!("cannot write CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|_| bad("CSV is not UTF-8".to_string()))
+    let bytes = w.into_inner().map_err(|e| Error::Output(e.into_error()))?;
+    String::from_utf8(bytes).map_err(|_| bad("the CSV is not UTF-8"))
 }
 
 /// A free-text cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading

@@ -49,7 +49,7 @@ impl PatientExport {
     }
     /// Native JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| crate::Error::Invalid(e.to_string()))
+        serde_json::to_string_pretty(self).map_err(crate::Error::Json)
     }
 }
 
@@ -67,7 +67,7 @@ impl Session {
             return Err(self.refuse(
                 Action::Export,
                 Entity { patient: Some(patient), ..Entity::default() },
-                crate::Error::NotFound(format!("patient {patient}")),
+                crate::Error::no_patient(patient),
             ));
         }
         let [identity_grant, reports_grant, exams_grant] = grants;

@@ -17,7 +17,8 @@ pub(crate) use records::{Bundle, KeyState, KeyVersion, Signed, StoreHeader, User
 use crate::codec;
 use crate::crypto::sealbox::{self, BoxSecret};
 use crate::crypto::{Binding, KdfParams, Key32, KeyKind, SigningSecret, aead};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, IntegrityError, Missing, Object, Result};
+use crate::model::InvalidInput;
 use crate::model::{Section, StoreId, Timestamp, UserId, random_bytes};
 use crate::storage::{Backend, Batch, Space};
 use records::{fingerprint, grant_key, key_state_key, key_version_key};
@@ -55,14 +56,14 @@ impl HeldKeys {
 
 /// Reads and checks the store header against a trusted directory key.
 pub(crate) fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 32]>) -> Result<StoreHeader> {
-    let bytes = backend
-        .get(Space::Meta, META_HEADER)?
-        .ok_or_else(|| Error::NotFound("no medvault store here (missing header)".into()))?;
-    let signed: Signed<StoreHeader> = codec::decode(&bytes, "store header")?;
+    let bytes = backend.get(Space::Meta, META_HEADER)?.ok_or(Error::NotFound(Missing::StoreHeader))?;
+    let signed: Signed<StoreHeader> = codec::decode(&bytes, crate::error::Object::StoreHeader)?;
     let trusted = directory_public.copied().unwrap_or(signed.body.directory_public);
     signed.verify("header", &trusted)?;
     if signed.body.format != crate::crypto::aad::FORMAT_VERSION {
-        return Err(Error::Integrity(format!("unsupported store format {}", signed.body.format)));
+        return Err(
+            IntegrityError::new(Object::StoreHeader, Fault::UnsupportedFormat(signed.body.format.into())).into()
+        );
     }
     Ok(signed.body)
 }
@@ -72,27 +73,31 @@ pub(crate) fn user_by_name(backend: &dyn Backend, name: &str) -> Result<Option<U
     let Some(id) = backend.get(Space::UserNames, name.as_bytes())? else {
         return Ok(None);
     };
-    let id: [u8; 16] = id.try_into().map_err(|_| Error::Integrity("user name index".into()))?;
+    let id: [u8; 16] = id.try_into().map_err(|_| IntegrityError::new(Object::UserIndex, Fault::BadLength))?;
     user_by_id(backend, UserId(id))
 }
 
 /// Looks a user up by id.
 pub(crate) fn user_by_id(backend: &dyn Backend, id: UserId) -> Result<Option<UserRecord>> {
     match backend.get(Space::Users, &id.0)? {
-        Some(bytes) => Ok(Some(codec::decode(&bytes, "user record")?)),
+        Some(bytes) => Ok(Some(codec::decode(&bytes, crate::error::Object::UserRecord)?)),
         None => Ok(None),
     }
 }
 
 /// Every user record.
 pub(crate) fn all_users(backend: &dyn Backend) -> Result<Vec<UserRecord>> {
-    backend.scan_prefix(Space::Users, &[])?.into_iter().map(|(_, v)| codec::decode(&v, "user record")).collect()
+    backend
+        .scan_prefix(Space::Users, &[])?
+        .into_iter()
+        .map(|(_, v)| codec::decode(&v, crate::error::Object::UserRecord))
+        .collect()
 }
 
 /// Checks a user name: 1-64 characters, letters, digits, '.', '-', '_'.
 pub(crate) fn validate_user_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)) {
-        return Err(Error::Invalid("user name must be 1-64 characters: letters, digits, '.', '-', '_'".into()));
+        return Err(InvalidInput::Rule("user name must be 1-64 characters: letters, digits, '.', '-', '_'").into());
     }
     Ok(())
 }
@@ -108,10 +113,10 @@ pub(crate) fn new_user(
 ) -> Result<UserRecord> {
     validate_user_name(name)?;
     if passphrase.len() < 8 {
-        return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+        return Err(InvalidInput::Rule("passphrase must be at least 8 bytes").into());
     }
     if roles.is_empty() {
-        return Err(Error::Invalid("a user needs at least one role".into()));
+        return Err(InvalidInput::Rule("a user needs at least one role").into());
     }
     for r in &roles {
         header.policy.role(r)?;
@@ -155,7 +160,7 @@ pub(crate) fn open_bundle(store: StoreId, record: &UserRecord, passphrase: &[u8]
     let user = record.signed.body.id;
     let plain =
         aead::open(&kek, &Binding::UserBundle { store, user }, &record.bundle).map_err(|_| Error::Authentication)?;
-    codec::decode(&plain, "user bundle").map_err(|_| Error::Authentication)
+    codec::decode(&plain, crate::error::Object::UserRecord).map_err(|_| Error::Authentication)
 }
 
 /// Puts a user record (and its name index) into a batch.
@@ -183,10 +188,10 @@ fn implicit_key_state(header: &StoreHeader, kind: KeyKind, versions: &[KeyVersio
 /// The stored (directory-signed) state of a kind, if any.
 fn explicit_key_state(backend: &dyn Backend, header: &StoreHeader, kind: KeyKind) -> Result<Option<KeyState>> {
     if let Some(bytes) = backend.get(Space::Meta, &key_state_key(kind))? {
-        let s: Signed<KeyState> = codec::decode(&bytes, "key state")?;
+        let s: Signed<KeyState> = codec::decode(&bytes, crate::error::Object::KeyState)?;
         let body = s.verify("key-state", &header.directory_public)?.clone();
         if body.store != header.store || body.kind != kind {
-            return Err(Error::Integrity("key state record out of place".into()));
+            return Err(IntegrityError::new(Object::KeyState, Fault::OutOfPlace).into());
         }
         return Ok(Some(body));
     }
@@ -217,10 +222,10 @@ pub(crate) fn key_versions(backend: &dyn Backend, header: &StoreHeader, kind: Ke
         .scan_prefix(Space::KeyVersions, &[kind.code()])?
         .into_iter()
         .map(|(_, v)| {
-            let s: Signed<KeyVersion> = codec::decode(&v, "key version")?;
+            let s: Signed<KeyVersion> = codec::decode(&v, crate::error::Object::KeyVersion)?;
             let body = s.verify("key-version", &header.directory_public)?.clone();
             if body.store != header.store || body.kind != kind {
-                return Err(Error::Integrity("key version record out of place".into()));
+                return Err(IntegrityError::new(Object::KeyVersion, Fault::OutOfPlace).into());
             }
             Ok(body)
         })
@@ -286,9 +291,9 @@ pub(crate) fn open_grants(
     let mut versions: BTreeMap<KeyKind, Vec<KeyVersion>> = BTreeMap::new();
     for (k, v) in backend.scan_prefix(Space::Grants, &user.id.0)? {
         if k.len() != 16 + 5 {
-            return Err(Error::Integrity("grant key length".into()));
+            return Err(IntegrityError::new(Object::KeyGrant, Fault::BadLength).into());
         }
-        let kind = KeyKind::from_code(k[16]).ok_or_else(|| Error::Integrity("grant of an unknown key kind".into()))?;
+        let kind = KeyKind::from_code(k[16]).ok_or(IntegrityError::new(Object::KeyGrant, Fault::UnknownKind))?;
         let version = u32::from_be_bytes([k[17], k[18], k[19], k[20]]);
         if !user.entitled.contains(&kind) {
             continue; // left over from a removed role: never used
@@ -307,10 +312,11 @@ pub(crate) fn open_grants(
                 keys.insert((kind, version), key);
             }
             _ => {
-                return Err(Error::Integrity(format!(
-                    "a key sealed to {} has no signed fingerprint (planted?)",
-                    user.name
-                )));
+                return Err(IntegrityError::new(
+                    Object::KeyGrant,
+                    Fault::Broken("a key sealed to this user has no signed fingerprint (planted?)"),
+                )
+                .into());
             }
         }
     }

@@ -11,7 +11,7 @@
 use crate::codec;
 use crate::crypto::keys::{SigningSecret, verify_signature};
 use crate::crypto::{KdfParams, Key32, KeyKind};
-use crate::error::{Error, Result};
+use crate::error::{Fault, IntegrityError, Object, Result};
 use crate::model::{StoreId, Timestamp, UserId};
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -33,7 +33,8 @@ fn message<T: Serialize>(what: &str, body: &T) -> Result<Vec<u8>> {
 }
 
 impl<T: Serialize + DeserializeOwned> Signed<T> {
-    /// Signs a body.
+    /// Signs a body. `what` is the record's domain (`header`, `user`, `key-state`,
+    /// `key-version`): part of the signed message.
     pub fn sign(what: &str, body: T, key: &SigningSecret) -> Result<Self> {
         let signature = key.sign(&message(what, &body)?).to_vec();
         Ok(Signed { body, signature })
@@ -44,9 +45,9 @@ impl<T: Serialize + DeserializeOwned> Signed<T> {
             .signature
             .as_slice()
             .try_into()
-            .map_err(|_| Error::Integrity(format!("{what} record: bad signature length")))?;
+            .map_err(|_| IntegrityError::new(signed_object(what), Fault::BadLength))?;
         if !verify_signature(directory_public, &message(what, &self.body)?, &sig) {
-            return Err(Error::Integrity(format!("{what} record is not signed by this store's directory key")));
+            return Err(IntegrityError::new(signed_object(what), Fault::ForeignKey).into());
         }
         Ok(&self.body)
     }
@@ -184,4 +185,14 @@ pub(crate) struct KeyState {
 /// Meta key of a key state.
 pub(crate) fn key_state_key(kind: KeyKind) -> Vec<u8> {
     crate::layout::meta::key_state(kind)
+}
+
+/// The object a signed record of domain `what` is, for errors.
+fn signed_object(what: &str) -> Object {
+    match what {
+        "header" => Object::StoreHeader,
+        "user" => Object::UserRecord,
+        "key-state" => Object::KeyState,
+        _ => Object::KeyVersion,
+    }
 }

@@ -1,7 +1,9 @@
 //! The exams section: lab results and imaging or other exams.
 
+use super::InvalidInput;
 use super::{Date, Section, SectionContent, check_text, redacted_debug};
-use crate::error::{Error, Result};
+
+type Result<T> = std::result::Result<T, InvalidInput>;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -81,10 +83,10 @@ impl SectionContent for Exam {
         check_text("label", &self.label, 500)?;
         check_text("performer", &self.performer, 200)?;
         if self.kind == ExamKind::Lab && (self.code.is_none() || self.value.is_none()) {
-            return Err(Error::Invalid("a lab exam needs `code` and `value`".into()));
+            return Err(InvalidInput::Rule("a lab exam needs `code` and `value`"));
         }
         if self.code.is_some() && self.code_system.is_none() {
-            return Err(Error::Invalid("field `code_system` is required with `code`".into()));
+            return Err(InvalidInput::Rule("field `code_system` is required with `code`"));
         }
         if let Some(t) = &self.text {
             check_text("text", t, 4 * 1024 * 1024)?;

@@ -1,7 +1,9 @@
 //! The identity section: INS traits and administrative data.
 
+use super::InvalidInput;
 use super::{Date, Section, SectionContent, check_text, redacted_debug};
-use crate::error::{Error, Result};
+
+type Result<T> = std::result::Result<T, InvalidInput>;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -89,32 +91,32 @@ impl SectionContent for Identity {
     fn validate(&self) -> Result<()> {
         check_text("birth_name", &self.birth_name, 200)?;
         if self.first_names.is_empty() {
-            return Err(Error::Invalid("field `first_names` must list at least one first name".into()));
+            return Err(InvalidInput::Rule("field `first_names` must list at least one first name"));
         }
         for n in &self.first_names {
             check_text("first_names", n, 200)?;
         }
         let insee = &self.birth_place_insee;
         if insee.len() != 5 || !insee.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::Invalid("field `birth_place_insee` must be a 5-character INSEE code".into()));
+            return Err(InvalidInput::Rule("field `birth_place_insee` must be a 5-character INSEE code"));
         }
         if let Some(m) = &self.ins_matricule {
             validate_ins_matricule(m)?;
             match self.ins_oid.as_deref() {
                 Some("1.2.250.1.213.1.4.8") | Some("1.2.250.1.213.1.4.9") => {}
                 _ => {
-                    return Err(Error::Invalid(
-                        "field `ins_oid` must be 1.2.250.1.213.1.4.8 (NIR) or 1.2.250.1.213.1.4.9 (NIA) when `ins_matricule` is set".into(),
+                    return Err(InvalidInput::Rule(
+                        "field `ins_oid` must be 1.2.250.1.213.1.4.8 (NIR) or 1.2.250.1.213.1.4.9 (NIA) when `ins_matricule` is set",
                     ));
                 }
             }
         } else if self.identity_status == IdentityStatus::QUAL {
-            return Err(Error::Invalid("a QUAL identity must carry `ins_matricule`".into()));
+            return Err(InvalidInput::Rule("a QUAL identity must carry `ins_matricule`"));
         }
         if let Some(d) = self.date_of_death
             && d < self.birth_date
         {
-            return Err(Error::Invalid("field `date_of_death` is before `birth_date`".into()));
+            return Err(InvalidInput::Rule("field `date_of_death` is before `birth_date`"));
         }
         Ok(())
     }
@@ -123,8 +125,7 @@ impl SectionContent for Identity {
 /// Checks an INS matricule: 13 characters (digits, or 2A/2B for Corsica at positions 6-7) and
 /// a 2-digit key equal to 97 - (number mod 97). The error never repeats the value.
 pub fn validate_ins_matricule(m: &str) -> Result<()> {
-    let bad =
-        || Error::Invalid("field `ins_matricule` is not a valid NIR/NIA (15 characters with a correct key)".into());
+    let bad = || InvalidInput::Rule("field `ins_matricule` is not a valid NIR/NIA (15 characters with a correct key)");
     if m.len() != 15 || !m.is_ascii() {
         return Err(bad());
     }

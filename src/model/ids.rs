@@ -4,10 +4,11 @@
 //! audit events. They print as 32 lowercase hex digits; in JSON they are those strings, in the
 //! binary codec the 16 raw bytes.
 
-use crate::error::{Error, Result};
+use super::InvalidInput;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
+type Result<T> = std::result::Result<T, InvalidInput>;
 /// Fills a buffer from the operating system's CSPRNG.
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
@@ -36,7 +37,7 @@ macro_rules! id_type {
             pub fn parse(s: &str) -> Result<Self> {
                 let mut out = [0u8; 16];
                 hex::decode_to_slice(s.trim(), &mut out).map_err(|_| {
-                    Error::Invalid(format!("{} must be 32 hexadecimal digits", stringify!($name)))
+                    InvalidInput::Malformed { field: stringify!($name), expected: "32 hexadecimal digits" }
                 })?;
                 Ok(Self(out))
             }
@@ -52,7 +53,7 @@ macro_rules! id_type {
             }
         }
         impl std::str::FromStr for $name {
-            type Err = Error;
+            type Err = InvalidInput;
             fn from_str(s: &str) -> Result<Self> {
                 Self::parse(s)
             }
@@ -112,22 +113,23 @@ pub struct Date(time::Date);
 impl Date {
     /// Builds a date, checking that it exists.
     pub fn new(year: i32, month: u8, day: u8) -> Result<Self> {
-        let m = time::Month::try_from(month).map_err(|_| Error::Invalid(format!("month {month} is not 1-12")))?;
+        let m = time::Month::try_from(month)
+            .map_err(|_| InvalidInput::Malformed { field: "date", expected: "a date that exists (month 1-12)" })?;
         time::Date::from_calendar_date(year, m, day)
             .map(Date)
-            .map_err(|_| Error::Invalid(format!("{year:04}-{month:02}-{day:02} is not a date")))
+            .map_err(|_| InvalidInput::Malformed { field: "date", expected: "a date that exists" })
     }
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD` (four-digit year, two-digit month and day; nothing else). The error
+    /// does not repeat the text: a date may be a patient's.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || Error::Invalid(format!("date {s:?} is not YYYY-MM-DD"));
-        let parts: Vec<&str> = s.split('-').collect();
-        if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-            return Err(bad());
+        const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+            time::macros::format_description!("[year repr:full sign:automatic]-[month]-[day]");
+        if !s.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(InvalidInput::Malformed { field: "date", expected: "written YYYY-MM-DD" });
         }
-        let y: i32 = parts[0].parse().map_err(|_| bad())?;
-        let m: u8 = parts[1].parse().map_err(|_| bad())?;
-        let d: u8 = parts[2].parse().map_err(|_| bad())?;
-        Date::new(y, m, d).map_err(|_| Error::Invalid(format!("date {s:?} does not exist")))
+        time::Date::parse(s, FORMAT)
+            .map(Date)
+            .map_err(|_| InvalidInput::Malformed { field: "date", expected: "written YYYY-MM-DD and exist" })
     }
     /// Year, month (1-12), day.
     pub fn ymd(&self) -> (i32, u8, u8) {
@@ -204,7 +206,8 @@ impl Timestamp {
         if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
             return Ok(Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64));
         }
-        let d = Date::parse(s).map_err(|_| Error::Invalid(format!("time {s:?} is neither RFC 3339 nor YYYY-MM-DD")))?;
+        let d = Date::parse(s)
+            .map_err(|_| InvalidInput::Malformed { field: "time", expected: "RFC 3339 or YYYY-MM-DD" })?;
         Ok(Timestamp(d.days_since_epoch() * 86_400_000))
     }
     /// The calendar date of this instant (UTC).
@@ -256,6 +259,16 @@ mod tests {
         assert!(Date::parse("1985-02-29").is_err());
         assert!(Date::parse("85-02-01").is_err());
         assert!(Date::parse("1985-13-01").is_err());
+        // Signs, short fields, spaces and trailing text are refused (the first release's
+        // hand-written parser accepted "+123-+1-+1").
+        for bad in
+            ["+123-+1-+1", "+1985-02-01", "-001-01-01", "1985-2-01", "1985-02-1", " 1985-02-01", "1985-02-01x", ""]
+        {
+            assert!(Date::parse(bad).is_err(), "{bad:?} parsed");
+        }
+        // The error names the field, never the value.
+        let e = Date::parse("1961-02-30").unwrap_err().to_string();
+        assert!(!e.contains("1961"), "{e}");
     }
 
     #[test]

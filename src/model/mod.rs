@@ -7,12 +7,14 @@
 mod exam;
 mod identity;
 mod ids;
+mod invalid;
 mod report;
 
 pub use exam::{Exam, ExamKind, Interpretation};
 pub use identity::{Identity, IdentityStatus, Sex, normalize_name, validate_ins_matricule};
 pub(crate) use ids::random_bytes;
 pub use ids::{Date, EntryId, PatientId, SessionId, StoreId, Timestamp, UserId};
+pub use invalid::InvalidInput;
 pub use report::{Report, ReportKind};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -52,11 +54,11 @@ impl Section {
         }
     }
     /// Parses a lower-case name.
-    pub fn parse(s: &str) -> crate::Result<Section> {
+    pub fn parse(s: &str) -> Result<Section, InvalidInput> {
         Section::ALL
             .into_iter()
             .find(|sec| sec.name() == s)
-            .ok_or_else(|| crate::Error::Invalid(format!("unknown section {s:?} (identity, reports, exams)")))
+            .ok_or_else(|| InvalidInput::unknown("section", s, &["identity", "reports", "exams"]))
     }
 }
 
@@ -71,7 +73,7 @@ pub trait SectionContent: Serialize + DeserializeOwned + Clone + fmt::Debug {
     /// The section this content belongs to.
     const SECTION: Section;
     /// Checks the content's own rules (required fields, formats).
-    fn validate(&self) -> crate::Result<()>;
+    fn validate(&self) -> Result<(), InvalidInput>;
     /// The identity, when this content is one (its writes refresh the blind index).
     fn as_identity(&self) -> Option<&Identity> {
         None
@@ -118,12 +120,12 @@ macro_rules! redacted_debug {
 pub(crate) use redacted_debug;
 
 /// Rejects empty or over-long text fields.
-pub(crate) fn check_text(field: &str, value: &str, max: usize) -> crate::Result<()> {
+pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidInput> {
     if value.trim().is_empty() {
-        return Err(crate::Error::Invalid(format!("field `{field}` must not be empty")));
+        return Err(InvalidInput::Empty(field));
     }
     if value.len() > max {
-        return Err(crate::Error::Invalid(format!("field `{field}` is longer than {max} bytes")));
+        return Err(InvalidInput::TooLong { field, max });
     }
     Ok(())
 }

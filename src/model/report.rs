@@ -1,7 +1,9 @@
 //! The reports section: comptes rendus and letters.
 
+use super::InvalidInput;
 use super::{Date, Section, SectionContent, check_text, redacted_debug};
-use crate::error::Result;
+
+type Result<T> = std::result::Result<T, InvalidInput>;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 

@@ -5,7 +5,8 @@
 //! The policy is fixed at store creation and signed with the store header.
 
 use crate::crypto::KeyKind;
-use crate::error::{Error, Result};
+use crate::error::{Error, PolicyError, Result};
+use crate::model::InvalidInput;
 use crate::model::Section;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,7 +127,7 @@ impl Default for Policy {
 impl Policy {
     /// Parses a JSON policy file and validates it.
     pub fn from_json(text: &str) -> Result<Policy> {
-        let p: Policy = serde_json::from_str(text).map_err(|e| Error::Policy(e.to_string()))?;
+        let p: Policy = serde_json::from_str(text).map_err(PolicyError::Json)?;
         p.validate()?;
         Ok(p)
     }
@@ -135,22 +136,20 @@ impl Policy {
     pub fn validate(&self) -> Result<()> {
         let s = &self.settings;
         if s.break_glass_default_hours == 0 || s.break_glass_default_hours > s.break_glass_max_hours {
-            return Err(Error::Policy("break-glass default duration must be between 1 hour and the maximum".into()));
+            return Err(PolicyError::Rule("break-glass default duration must be between 1 hour and the maximum").into());
         }
         if s.lockout_threshold == 0 || s.lockout_base_seconds == 0 || s.lockout_max_seconds < s.lockout_base_seconds {
-            return Err(Error::Policy("lockout settings must be positive, with max >= base".into()));
+            return Err(PolicyError::Rule("lockout settings must be positive, with max >= base").into());
         }
         if !self.roles.values().any(|r| r.manage_users) {
-            return Err(Error::Policy("no role has `manage_users`: nobody could manage the store".into()));
+            return Err(PolicyError::Rule("no role has `manage_users`: nobody could manage the store").into());
         }
         for (name, r) in &self.roles {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '-') {
-                return Err(Error::Policy(format!("role name {name:?} must be lower-case letters, '-' or '_'")));
+                return Err(PolicyError::RoleName(name.clone()).into());
             }
-            if let Some(s) = r.write.difference(&r.read).next() {
-                return Err(Error::Policy(format!(
-                    "role {name:?} may write {s} without reading it; a writer must hold the section key, so grant read too"
-                )));
+            if let Some(section) = r.write.difference(&r.read).next() {
+                return Err(PolicyError::WriteWithoutRead { role: name.clone(), section: *section }.into());
             }
         }
         Ok(())
@@ -160,7 +159,7 @@ impl Policy {
     pub fn role(&self, name: &str) -> Result<&RoleRights> {
         self.roles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.roles.keys().map(String::as_str).collect();
-            Error::Invalid(format!("unknown role {name:?} (known: {})", known.join(", ")))
+            Error::Invalid(InvalidInput::unknown("role", name, &known))
         })
     }
 

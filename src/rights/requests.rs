@@ -6,7 +6,8 @@
 
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Existing, Missing, Result};
+use crate::model::InvalidInput;
 use crate::model::{PatientId, Timestamp, random_bytes};
 use crate::session::Session;
 use crate::storage::{Batch, Space};
@@ -37,7 +38,9 @@ impl RequestKind {
             "rectification" => Ok(RequestKind::Rectification),
             "erasure" => Ok(RequestKind::Erasure),
             "objection" => Ok(RequestKind::Objection),
-            _ => Err(Error::Invalid(format!("unknown request kind {s:?} (copy, rectification, erasure, objection)"))),
+            _ => {
+                Err(InvalidInput::unknown("request kind", s, &["copy", "rectification", "erasure", "objection"]).into())
+            }
         }
     }
 }
@@ -114,7 +117,7 @@ impl Session {
         let header = self
             .patient_header(patient)?
             .filter(|h| h.purged_at.is_none())
-            .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
+            .ok_or_else(|| Error::no_patient(patient))?;
         let (earliest, deadline, rule) = deadline(kind, received, header.created_at);
         let req = PatientRequest {
             format: 1,
@@ -142,7 +145,7 @@ impl Session {
         let mut out: Vec<PatientRequest> = self
             .request_records()?
             .iter()
-            .map(|v| codec::decode::<PatientRequest>(v, "request"))
+            .map(|v| codec::decode::<PatientRequest>(v, crate::error::Object::Request))
             .collect::<Result<_>>()?;
         out.retain(|r| if overdue_only { r.is_overdue(now) } else { r.closed_at.is_none() });
         out.sort_by_key(|r| r.deadline);
@@ -155,12 +158,12 @@ impl Session {
 
     /// Closes a request (answered). Audited.
     pub fn close_request(&self, id: &str) -> Result<()> {
-        let v = self.request_record(id)?.ok_or_else(|| Error::NotFound(format!("request {id}")))?;
-        let mut req: PatientRequest = codec::decode(&v, "request")?;
+        let v = self.request_record(id)?.ok_or_else(|| Error::NotFound(Missing::Request(id.to_string())))?;
+        let mut req: PatientRequest = codec::decode(&v, crate::error::Object::Request)?;
         let ent = Entity { patient: Some(req.patient), ..Entity::default() };
         self.require_register(Action::Request, ent.clone())?;
         if req.closed_at.is_some() {
-            return Err(Error::AlreadyExists(format!("request {id} is already closed")));
+            return Err(Error::AlreadyExists(Existing::RequestClosed(id.to_string())));
         }
         req.closed_at = Some(self.now());
         let mut batch = Batch::new();

@@ -10,7 +10,8 @@
 
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
+use crate::model::InvalidInput;
 use crate::model::{Date, PatientId};
 use crate::session::Session;
 use crate::session::records::PatientHeader;
@@ -26,7 +27,7 @@ pub enum Retention {
         /// First day the file may be purged.
         until: Date,
         /// The rule that sets the date.
-        rule: String,
+        rule: &'static str,
     },
     /// Under litigation hold: kept whatever the dates.
     Hold {
@@ -38,7 +39,7 @@ pub enum Retention {
         /// Since when.
         since: Date,
         /// The rule that set the date.
-        rule: String,
+        rule: &'static str,
     },
 }
 
@@ -55,21 +56,21 @@ fn age_at(birth: Date, at: Date) -> i32 {
 }
 
 /// The end of the retention period and the rule that sets it.
-pub(super) fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) -> (Date, String) {
+pub(super) fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) -> (Date, &'static str) {
     let mut until = add_years(last_visit, 20);
-    let mut rule = format!("CSP R1112-7: 20 years after the last visit ({last_visit})");
+    let mut rule = "CSP R1112-7: 20 years after the last visit";
     if age_at(birth, last_visit) < 8 {
         let b28 = add_years(birth, 28);
         if b28 > until {
             until = b28;
-            rule = format!("CSP R1112-7: under 8 at the last visit, kept until the 28th birthday ({b28})");
+            rule = "CSP R1112-7: under 8 at the last visit, kept until the 28th birthday";
         }
     }
     if let Some(d) = death
         && d < add_years(last_visit, 10)
     {
         until = add_years(d, 10);
-        rule = format!("CSP R1112-7: died within 10 years of the last visit, kept 10 years after the death ({d})");
+        rule = "CSP R1112-7: died within 10 years of the last visit, kept 10 years after the death";
     }
     (until, rule)
 }
@@ -88,10 +89,10 @@ impl Session {
         let header = self
             .patient_header(patient)?
             .filter(|h| h.purged_at.is_none())
-            .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
+            .ok_or_else(|| Error::no_patient(patient))?;
         let identity = self.read_identity(patient)?;
-        let current = identity.last().ok_or_else(|| Error::Integrity(format!("patient {patient} has no identity")))?;
-        let bad_date = || Error::Integrity("timestamp out of range".into());
+        let current = identity.last().ok_or(IntegrityError::new(Object::Identity, Fault::Missing))?;
+        let bad_date = || IntegrityError::new(Object::Timestamp, Fault::OutOfRange);
         let last = header.last_activity.date().ok_or_else(bad_date)?;
         let now = self.now().date().ok_or_else(bad_date)?;
         let st = status(last, current.content.birth_date, current.content.date_of_death, header.hold.as_deref(), now);
@@ -111,9 +112,9 @@ impl Session {
         let mut h = self
             .patient_header(patient)?
             .filter(|h| h.purged_at.is_none())
-            .ok_or_else(|| Error::NotFound(format!("patient {patient}")))?;
+            .ok_or_else(|| Error::no_patient(patient))?;
         if reason.is_some_and(|r| r.trim().is_empty()) {
-            return Err(Error::Invalid("a litigation hold needs a reason".into()));
+            return Err(InvalidInput::Empty("reason").into());
         }
         h.hold = reason.map(str::to_string);
         let mut batch = Batch::new();
@@ -134,18 +135,12 @@ impl Session {
         self.require(ok, Action::Purge, ent.clone(), Denied::ManageCareTeam)?;
         let (header, st) = self.retention_of(patient)?;
         match st {
-            Retention::Keep { until, rule } => Err(self.refuse(
-                Action::Purge,
-                ent,
-                Error::Denied(Denied::Retention(format!(
-                    "RGPD art. 17(3)(c): the file must be kept until {until} ({rule})"
-                ))),
-            )),
-            Retention::Hold { reason } => Err(self.refuse(
-                Action::Purge,
-                ent,
-                Error::Denied(Denied::Retention(format!("the file is under litigation hold ({reason})"))),
-            )),
+            // The refusal names the rule, not the date: the date derives from the birth or death
+            // date, and refusals are written to the audit log.
+            Retention::Keep { rule, .. } => {
+                Err(self.refuse(Action::Purge, ent, Error::Denied(Denied::Retention { rule })))
+            }
+            Retention::Hold { .. } => Err(self.refuse(Action::Purge, ent, Error::Denied(Denied::LitigationHold))),
             Retention::Expired { .. } => self.purge(patient, header),
         }
     }

@@ -7,8 +7,9 @@
 use super::Session;
 use crate::audit::{Action, Entity, EventDraft, Outcome, Purpose};
 use crate::codec;
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Existing, Missing, Result};
 use crate::keyring;
+use crate::model::InvalidInput;
 use crate::model::{PatientId, Section, Timestamp, UserId};
 use crate::policy::{AccessFacts, Decision};
 use crate::storage::{Batch, Space};
@@ -108,10 +109,13 @@ fn target(name: &str, patient: PatientId) -> Entity {
     Entity { patient: Some(patient), target_user: Some(name.to_string()), ..Entity::default() }
 }
 
+/// Longest break-glass justification accepted, in characters.
+pub(crate) const MAX_JUSTIFICATION: usize = 2000;
+
 impl Session {
     fn user_id_of(&self, name: &str) -> Result<UserId> {
         let rec = keyring::user_by_name(self.inner.backend.as_ref(), name)?
-            .ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
+            .ok_or_else(|| Error::NotFound(Missing::User(name.to_string())))?;
         Ok(rec.signed.verify("user", &self.inner.header.directory_public)?.id)
     }
 
@@ -135,7 +139,7 @@ impl Session {
         let ok = self.inner.header.policy.may_manage_care_team(&self.user.roles);
         self.require(ok, action, entity.clone(), Denied::ManageCareTeam)?;
         if !self.patient_exists(patient)? {
-            return Err(self.refuse(action, entity, Error::NotFound(format!("patient {patient}"))));
+            return Err(self.refuse(action, entity, Error::no_patient(patient)));
         }
         Ok(())
     }
@@ -181,7 +185,7 @@ impl Session {
         self.require_care_manager(Action::CareTeamRemove, ent.clone(), patient)?;
         let key = member_key(patient, &self.member_bytes(member)?);
         if self.inner.backend.get(Space::CareTeam, &key)?.is_none() {
-            return Err(Error::NotFound(format!("{name} is not in the care team of patient {patient}")));
+            return Err(Error::NotFound(Missing::CareTeamMember { patient, member: name.to_string() }));
         }
         let mut batch = Batch::new();
         batch.delete(Space::CareTeam, key);
@@ -195,7 +199,7 @@ impl Session {
         self.require_care_manager(Action::AuditQuery, ent.clone(), patient)?;
         let mut out = Vec::new();
         for (_, v) in self.inner.backend.scan_prefix(Space::CareTeam, &patient.0)? {
-            out.push(codec::decode::<MemberRecord>(&v, "care-team member")?.member);
+            out.push(codec::decode::<MemberRecord>(&v, crate::error::Object::CareTeam)?.member);
         }
         self.commit(vec![self.draft(Action::AuditQuery, Outcome::Success, ent).detail("care team")], Batch::new())?;
         Ok(out)
@@ -225,7 +229,7 @@ impl Session {
         self.require_care_manager(Action::OppositionWithdraw, ent.clone(), patient)?;
         let key = member_key(patient, &self.user_id_of(user)?.0);
         if self.inner.backend.get(Space::Oppositions, &key)?.is_none() {
-            return Err(Error::NotFound(format!("no opposition of patient {patient} to {user}")));
+            return Err(Error::NotFound(Missing::Opposition { patient, user: user.to_string() }));
         }
         let mut batch = Batch::new();
         batch.delete(Space::Oppositions, key);
@@ -242,22 +246,28 @@ impl Session {
         let any_section = Section::ALL.iter().any(|s| self.inner.header.policy.may_read(&self.user.roles, *s));
         self.require(any_section, Action::BreakGlass, ent.clone(), Denied::SectionRead(Section::Reports))?;
         let text = justification.trim();
-        if text.chars().count() < settings.break_glass_min_justification {
-            return Err(Error::Invalid(format!(
-                "a break-glass justification must have at least {} characters (got {})",
-                settings.break_glass_min_justification,
-                text.chars().count()
-            )));
+        let chars = text.chars().count();
+        if chars < settings.break_glass_min_justification || chars > MAX_JUSTIFICATION {
+            return Err(InvalidInput::OutOfRange {
+                what: "the length of a break-glass justification (characters)",
+                min: settings.break_glass_min_justification as u64,
+                max: MAX_JUSTIFICATION as u64,
+                got: chars as u64,
+            }
+            .into());
         }
         let hours = hours.unwrap_or(settings.break_glass_default_hours);
         if hours == 0 || hours > settings.break_glass_max_hours {
-            return Err(Error::Invalid(format!(
-                "break-glass duration must be 1 to {} hours (got {hours})",
-                settings.break_glass_max_hours
-            )));
+            return Err(InvalidInput::OutOfRange {
+                what: "a break-glass duration (hours)",
+                min: 1,
+                max: settings.break_glass_max_hours.into(),
+                got: hours.into(),
+            }
+            .into());
         }
         if !self.patient_exists(patient)? {
-            return Err(self.refuse(Action::BreakGlass, ent, Error::NotFound(format!("patient {patient}"))));
+            return Err(self.refuse(Action::BreakGlass, ent, Error::no_patient(patient)));
         }
         let now = self.inner.clock.now();
         let user = (self.user.id, self.user.name.clone());
@@ -296,7 +306,7 @@ impl Session {
             .backend
             .scan_prefix(Space::BreakGlass, &[])?
             .into_iter()
-            .map(|(k, v)| Ok((k, codec::decode::<BreakGlassRecord>(&v, "break-glass record")?)))
+            .map(|(k, v)| Ok((k, codec::decode::<BreakGlassRecord>(&v, crate::error::Object::BreakGlass)?)))
             .collect()
     }
 
@@ -334,9 +344,9 @@ impl Session {
             .all_break_glass()?
             .into_iter()
             .find(|(_, r)| r.seq == seq)
-            .ok_or_else(|| Error::NotFound(format!("break-glass access #{seq}")))?;
+            .ok_or(Error::NotFound(Missing::BreakGlass(seq)))?;
         if rec.reviewed_by.is_some() {
-            return Err(Error::AlreadyExists(format!("break-glass access #{seq} was already reviewed")));
+            return Err(Error::AlreadyExists(Existing::BreakGlassReviewed(seq)));
         }
         rec.reviewed_by = Some(self.user.name.clone());
         rec.reviewed_at = Some(self.inner.clock.now());
@@ -361,7 +371,7 @@ impl Session {
         let now = self.inner.clock.now();
         let mut active = None;
         for (_, v) in b.scan_prefix(Space::BreakGlass, &crate::layout::break_glass_of(patient, self.user.id))? {
-            let r: BreakGlassRecord = codec::decode(&v, "break-glass record")?;
+            let r: BreakGlassRecord = codec::decode(&v, crate::error::Object::BreakGlass)?;
             if r.opened_at <= now && now < r.expires_at {
                 active = Some(r);
             }

@@ -5,6 +5,7 @@ use super::Session;
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome, VerifyReport};
 use crate::crypto::KeyKind;
 use crate::error::{Denied, Error, Result};
+use crate::model::InvalidInput;
 use crate::storage::Batch;
 
 impl Session {
@@ -42,8 +43,8 @@ impl Session {
         };
         let anchor = anchor.or(configured.as_ref());
         let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
-        if let Some(p) = self.inner.witness_problem.lock().clone() {
-            report.problems.insert(0, p);
+        if let Some(p) = self.inner.witness_problem.lock().as_ref() {
+            report.problems.insert(0, p.into());
         }
         let outcome = if report.is_ok() { Outcome::Success } else { Outcome::Error };
         let detail = match report.first_bad_seq() {
@@ -75,7 +76,7 @@ impl Session {
     pub fn set_anchor_dir(&self, dir: Option<&std::path::Path>) -> Result<Option<std::path::PathBuf>> {
         self.require_auditor(Action::CheckpointExport)?;
         let Some((store_dir, _)) = &self.inner.location else {
-            return Err(Error::Invalid("anchor folders are for stores in a folder".into()));
+            return Err(InvalidInput::Rule("anchor folders are for stores in a folder").into());
         };
         crate::storage::engine::set_anchor_dir(store_dir, dir)?;
         let what = if dir.is_some() { "anchor folder set" } else { "anchor folder removed" };
@@ -95,7 +96,7 @@ impl Session {
     pub fn prune_audit(&self) -> Result<u64> {
         self.require_auditor(Action::AuditPrune)?;
         let Some(days) = self.inner.header.audit_retention_days else {
-            return Err(Error::Invalid("this store keeps every audit event (no retention setting)".into()));
+            return Err(InvalidInput::Rule("this store keeps every audit event (no retention setting)").into());
         };
         let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
         let now = self.inner.clock.now();

@@ -39,7 +39,9 @@ impl Session {
     pub fn patient_ids(&self) -> Result<Vec<PatientId>> {
         let mut out = Vec::new();
         for (k, _) in self.inner.backend.scan_prefix(Space::Patients, &[])? {
-            let id: [u8; 16] = k.try_into().map_err(|_| crate::Error::Integrity("patient key length".into()))?;
+            let id: [u8; 16] = k.try_into().map_err(|_| {
+                crate::error::IntegrityError::new(crate::error::Object::PatientHeader, crate::error::Fault::BadLength)
+            })?;
             out.push(PatientId(id));
         }
         Ok(out)
@@ -77,7 +79,7 @@ impl Session {
             }
         }
         if let Some(v) = b.get(Space::BlindByPatient, &patient.0)? {
-            let (_f, tokens): (u16, Vec<Vec<u8>>) = codec::decode(&v, "blind tokens")?;
+            let (_f, tokens): (u16, Vec<Vec<u8>>) = codec::decode(&v, crate::error::Object::BlindTokens)?;
             for t in tokens {
                 batch.delete(Space::Blind, crate::layout::blind(&t, patient));
             }

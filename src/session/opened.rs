@@ -8,7 +8,7 @@
 
 use super::Session;
 use super::access::Grant;
-use crate::error::{Error, Result};
+use crate::error::{Fault, IntegrityError, Object, Result};
 
 /// Plaintext waiting for its audit events; its fields are private to this module.
 pub struct Opened<T> {
@@ -39,7 +39,11 @@ impl Session {
         wanted.sort_unstable();
         if granted != wanted {
             // Unreachable through the API: plaintext opened for another access.
-            return Err(Error::Integrity("plaintext offered for release under another access's grant".into()));
+            return Err(IntegrityError::new(
+                Object::Grant,
+                Fault::Broken("plaintext offered for release under another access's grant"),
+            )
+            .into());
         }
         let drafts = grants.iter().map(|g| self.granted_draft(g)).collect();
         self.commit(drafts, crate::storage::Batch::new())?;

@@ -10,7 +10,8 @@ use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::crypto::blind::{self, BlindKind};
 use crate::crypto::{Binding, Key32, KeyKind, aead};
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
+use crate::model::InvalidInput;
 use crate::model::{
     Date, Entry, EntryId, Exam, Identity, PatientId, Report, Section, SectionContent, Timestamp, UserId, normalize_name,
 };
@@ -46,7 +47,7 @@ pub(crate) struct PatientHeader {
 impl PatientHeader {
     pub(crate) fn load(backend: &dyn crate::storage::Backend, patient: PatientId) -> Result<Option<PatientHeader>> {
         match backend.get(Space::Patients, &patient.0)? {
-            Some(v) => Ok(Some(codec::decode(&v, "patient header")?)),
+            Some(v) => Ok(Some(codec::decode(&v, crate::error::Object::PatientHeader)?)),
             None => Ok(None),
         }
     }
@@ -100,7 +101,8 @@ impl Session {
         if section != T::SECTION {
             return Err(Error::Decrypt);
         }
-        let stored: StoredRevision = codec::decode(value, "stored revision").map_err(|_| Error::Decrypt)?;
+        let stored: StoredRevision =
+            codec::decode(value, crate::error::Object::Revision).map_err(|_| Error::Decrypt)?;
         if stored.format != REVISION_FORMAT {
             return Err(Error::Decrypt);
         }
@@ -117,7 +119,7 @@ impl Session {
             &Binding::EntryPayload { store, patient, section, entry, revision },
             &stored.payload,
         )?;
-        let value: Entry<T> = codec::decode(&plain, "entry").map_err(|_| Error::Decrypt)?;
+        let value: Entry<T> = codec::decode(&plain, crate::error::Object::Revision).map_err(|_| Error::Decrypt)?;
         if value.entry_id != entry || value.revision != revision {
             return Err(Error::Decrypt);
         }
@@ -128,7 +130,9 @@ impl Session {
     pub(crate) fn open_section<T: SectionContent>(&self, grant: &Grant) -> Result<Opened<Vec<Entry<T>>>> {
         let patient = grant.patient();
         if !grant.covers(patient, T::SECTION) {
-            return Err(Error::Integrity("a grant was used for another section".into()));
+            return Err(
+                IntegrityError::new(Object::Grant, Fault::Broken("a grant was used for another section")).into()
+            );
         }
         let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
         let mut out = Vec::with_capacity(rows.len());
@@ -145,7 +149,7 @@ impl Session {
         let ent = entity(patient, section);
         let grant = self.authorize(Action::Read, patient, section, false)?;
         if !self.patient_exists(patient)? {
-            return Err(self.refuse(Action::Read, ent, Error::NotFound(format!("patient {patient}"))));
+            return Err(self.refuse(Action::Read, ent, Error::no_patient(patient)));
         }
         let opened = match self.open_section::<T>(&grant) {
             Ok(o) => o,
@@ -230,10 +234,10 @@ impl Session {
         let grant = self.authorize(Action::Write, patient, section, true)?;
         content.validate()?;
         if entry.is_some() && reason.is_none_or(|r| r.trim().is_empty()) {
-            return Err(Error::Invalid("a correction needs a reason (RGPD art. 16: history stays readable)".into()));
+            return Err(InvalidInput::Rule("a correction needs a reason (RGPD art. 16: history stays readable)").into());
         }
         if !self.patient_exists(patient)? {
-            return Err(self.refuse(Action::Write, ent, Error::NotFound(format!("patient {patient}"))));
+            return Err(self.refuse(Action::Write, ent, Error::no_patient(patient)));
         }
         if !self.keys().holds(KeyKind::Section(section)) {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
@@ -253,7 +257,7 @@ impl Session {
                 )?;
                 let Some((k, _)) = last.first() else {
                     drop(guard);
-                    return Err(Error::NotFound(format!("entry {e} of patient {patient}")));
+                    return Err(Error::no_entry(patient, e));
                 };
                 let (_, _, _, rev) = parse_record_key(k)?;
                 (e, rev + 1)
@@ -316,7 +320,7 @@ impl Session {
 
     fn stage_blind_index(&self, batch: &mut Batch, patient: PatientId, identity: &Identity) -> Result<()> {
         if let Some(old) = self.inner.backend.get(Space::BlindByPatient, &patient.0)? {
-            let (_format, old): (u16, Vec<Vec<u8>>) = codec::decode(&old, "blind tokens")?;
+            let (_format, old): (u16, Vec<Vec<u8>>) = codec::decode(&old, crate::error::Object::BlindTokens)?;
             for t in old {
                 batch.delete(Space::Blind, crate::layout::blind(&t, patient));
             }
@@ -356,7 +360,8 @@ impl Session {
         let prefix = crate::layout::blind_key(kind as u8, &token);
         let mut found = Vec::new();
         for (k, _) in self.inner.backend.scan_prefix(Space::Blind, &prefix)? {
-            let id: [u8; 16] = k[prefix.len()..].try_into().map_err(|_| Error::Integrity("blind index key".into()))?;
+            let id: [u8; 16] =
+                k[prefix.len()..].try_into().map_err(|_| IntegrityError::new(Object::BlindIndex, Fault::BadLength))?;
             found.push(PatientId(id));
         }
         let q = Entity { query: Some(token), ..ent };

@@ -12,9 +12,10 @@ use super::records::StoredRevision;
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::crypto::{Binding, Key32, KeyKind, aead};
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Missing, Result};
 use crate::keyring::{self, KeyState};
 use crate::layout::parse_record as parse_record_key;
+use crate::model::InvalidInput;
 use crate::model::Section;
 use crate::storage::{Batch, Space};
 
@@ -42,7 +43,7 @@ impl Session {
 
     fn current_state(&self, kind: KeyKind) -> Result<KeyState> {
         keyring::key_state(self.inner.backend.as_ref(), &self.inner.header, kind)?
-            .ok_or_else(|| Error::NotFound(format!("no {kind:?} key exists yet (grant the section to a user first)")))
+            .ok_or(Error::NotFound(Missing::Key(kind.name())))
     }
 
     /// Stage 2: creates a new version of a section key, sealed to every entitled user and to the
@@ -83,7 +84,7 @@ impl Session {
         let mut state = self.current_state(kind)?;
         let versions = keyring::key_versions(self.inner.backend.as_ref(), &self.inner.header, kind)?;
         if !versions.iter().any(|v| v.version == version) || version < state.min_decryption {
-            return Err(Error::Invalid(format!("{section} v{version} does not exist or is retired")));
+            return Err(Error::NotFound(Missing::KeyVersion { section, version }));
         }
         state.primary = version;
         let mut batch = Batch::new();
@@ -108,7 +109,7 @@ impl Session {
             if k.get(16) != Some(&section.code()) {
                 continue;
             }
-            let stored: StoredRevision = codec::decode(&v, "stored revision")?;
+            let stored: StoredRevision = codec::decode(&v, crate::error::Object::Revision)?;
             if stored.key_version < primary {
                 out.push((k, stored));
             }
@@ -185,13 +186,15 @@ impl Session {
         let kind = KeyKind::Section(section);
         let mut state = self.current_state(kind)?;
         if min_version > state.primary {
-            return Err(Error::Invalid(format!("cannot retire the primary version v{}", state.primary)));
+            return Err(
+                InvalidInput::Rule("cannot retire the primary version: make a newer version primary first").into()
+            );
         }
         let still = self.stale_revisions(section, min_version)?.len();
         if still > 0 {
-            return Err(Error::Invalid(format!(
-                "{still} revisions of {section} still use older versions: run the rewrap first"
-            )));
+            return Err(
+                InvalidInput::Rule("revisions of this section still use older versions: run the rewrap first").into()
+            );
         }
         state.min_decryption = min_version;
         let mut batch = Batch::new();

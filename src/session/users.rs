@@ -4,8 +4,9 @@
 use super::Session;
 use crate::audit::{Action, Entity, Outcome};
 use crate::crypto::{Key32, KeyKind};
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Error, Existing, Missing, Result};
 use crate::keyring::{self, Signed, UserIdentity};
+use crate::model::InvalidInput;
 use crate::model::{Timestamp, UserId};
 use crate::storage::{Batch, Space};
 use serde::Serialize;
@@ -99,7 +100,7 @@ impl Session {
         let directory = self.directory_signer(Action::UserAdd, name)?;
         let backend = self.inner.backend.as_ref();
         if keyring::user_by_name(backend, name)?.is_some() {
-            return Err(Error::AlreadyExists(format!("user {name:?}")));
+            return Err(Error::AlreadyExists(Existing::User(name.to_string())));
         }
         let now = self.inner.clock.now();
         let new = keyring::new_user(&self.inner.header, name, roles.to_vec(), passphrase, &directory, now)?;
@@ -122,7 +123,7 @@ impl Session {
 
     fn load_ident(&self, name: &str) -> Result<(keyring::UserRecord, UserIdentity)> {
         let record = keyring::user_by_name(self.inner.backend.as_ref(), name)?
-            .ok_or_else(|| Error::NotFound(format!("user {name:?}")))?;
+            .ok_or_else(|| Error::NotFound(Missing::User(name.to_string())))?;
         let ident = record.signed.verify("user", &self.inner.header.directory_public)?.clone();
         Ok((record, ident))
     }
@@ -138,7 +139,7 @@ impl Session {
                 .filter(|r| !r.signed.body.revoked && self.policy_ref().may_manage(&r.signed.body.roles))
                 .count();
             if managers <= 1 {
-                return Err(Error::Invalid("cannot revoke the last administrator".into()));
+                return Err(InvalidInput::Rule("cannot revoke the last administrator").into());
             }
         }
         ident.revoked = true;
@@ -159,10 +160,10 @@ impl Session {
         let directory = self.directory_signer(Action::RoleChange, name)?;
         let (mut record, mut ident) = self.load_ident(name)?;
         if ident.revoked {
-            return Err(Error::Invalid(format!("user {name:?} is revoked")));
+            return Err(InvalidInput::Rule("a revoked user's roles cannot change").into());
         }
         if roles.is_empty() {
-            return Err(Error::Invalid("a user needs at least one role".into()));
+            return Err(InvalidInput::Rule("a user needs at least one role").into());
         }
         for r in roles {
             self.policy_ref().role(r)?;
@@ -195,7 +196,7 @@ impl Session {
         let bundle = keyring::open_bundle(self.inner.header.store, &record, old)
             .map_err(|e| self.refuse(Action::PassphraseChange, target(&ident.name), e))?;
         if new.len() < 8 {
-            return Err(Error::Invalid("passphrase must be at least 8 bytes".into()));
+            return Err(InvalidInput::Rule("passphrase must be at least 8 bytes").into());
         }
         let secret = crate::crypto::sealbox::BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
         let (kdf, salt, sealed) =

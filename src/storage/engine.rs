@@ -190,11 +190,10 @@ pub(crate) fn write_owner(dir: &Path) {
     let _ = fs::write(dir.join(OWNER), format!("pid {} on {}\n", std::process::id(), host.trim()));
 }
 
-/// The holder named by the owner file, if any.
-pub(crate) fn read_owner(dir: &Path) -> Option<String> {
+/// The process id named by the owner file, if any.
+pub(crate) fn read_owner(dir: &Path) -> Option<u32> {
     let text = fs::read_to_string(dir.join(OWNER)).ok()?;
-    let line = text.lines().next()?.trim();
-    (!line.is_empty() && line.len() < 200).then(|| format!("held by {line}"))
+    text.lines().next()?.strip_prefix("pid ")?.split_whitespace().next()?.parse().ok()
 }
 
 /// Runs an engine call, turning a panic inside the engine into [`StorageError::Corrupted`]:

@@ -310,8 +310,7 @@ mod tests {
         let _first = RedbBackend::open(dir.path()).unwrap();
         match RedbBackend::open(dir.path()) {
             Err(StorageError::StoreBusy { holder }) => {
-                let holder = holder.expect("the owner file names the holder");
-                assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+                assert_eq!(holder, Some(std::process::id()), "the owner file names the holder");
             }
             other => panic!("expected StoreBusy, got {:?}", other.err()),
         }

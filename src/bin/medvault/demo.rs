@@ -54,8 +54,7 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let (store, shares) = Store::create(&store_dir, "admin", pass("admin").as_bytes(), StoreOptions::default())?;
     let share_file = dir.join("recovery-shares.txt");
     let text: Vec<String> = shares.iter().map(|s| s.to_text().to_string()).collect();
-    std::fs::write(&share_file, text.join("\n") + "\n")
-        .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", share_file.display())))?;
+    std::fs::write(&share_file, text.join("\n") + "\n").map_err(Error::Output)?;
     println!(
         "[admin] store created; {} recovery shares (any {} restore access), saved for this demo only in {}",
         shares.len(),
@@ -114,7 +113,7 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         .iter()
         .find(|(_, i)| i.ins_matricule.is_some())
         .cloned()
-        .ok_or_else(|| Error::Invalid("no patient with an INS was generated".into()))?;
+        .ok_or(Error::Invalid(medvault::InvalidInput::Rule("no patient with an INS was generated")))?;
     let short = patient.to_string()[..8].to_string();
     let desk = unlock(&store, "sophie", "accueil-poste-2", Purpose::Treatment)?;
     let by_ins = desk.find_patient(&FindQuery::InsMatricule(identity.ins_matricule.clone().unwrap_or_default()))?;
@@ -214,15 +213,9 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let copy = gp.export_patient(patient)?;
     let html_path = dir.join("copie-dossier-patient.html");
     let fhir_path = dir.join("copie-dossier-patient.fhir.json");
-    let write = |p: &std::path::Path, text: String| {
-        std::fs::write(p, text).map_err(|e| Error::Invalid(format!("cannot write {}: {e}", p.display())))
-    };
+    let write = |p: &std::path::Path, text: String| std::fs::write(p, text).map_err(Error::Output);
     write(&html_path, medvault::export::html::page(&copy))?;
-    write(
-        &fhir_path,
-        serde_json::to_string_pretty(&medvault::export::fhir::bundle(&copy))
-            .map_err(|e| Error::Invalid(e.to_string()))?,
-    )?;
+    write(&fhir_path, serde_json::to_string_pretty(&medvault::export::fhir::bundle(&copy)).map_err(Error::Json)?)?;
     println!(
         "\n[patient request] dr_martin exports the patient's copy ({} access events listed): {} and {}",
         copy.access_history.len(),

@@ -74,7 +74,7 @@ pub fn session_for_verification(g: &Global, purpose: Purpose) -> Result<(Store, 
     match unlock(g, store, purpose) {
         // The store lost what its witness saw: that, not the failed unlock, is the finding.
         Err(Failure::Lib(e)) if witness.is_some() => {
-            let what = witness.map(|p| p.what).unwrap_or_default();
+            let what = witness.map(|p| p.to_string()).unwrap_or_default();
             Err(Failure::Integrity(format!("{what} (and the unlock failed: {e})")))
         }
         other => other,

@@ -140,6 +140,12 @@ impl From<Error> for Failure {
     }
 }
 
+impl From<medvault::InvalidInput> for Failure {
+    fn from(e: medvault::InvalidInput) -> Self {
+        Failure::Lib(e.into())
+    }
+}
+
 /// Result of a command.
 pub type CmdResult = Result<(), Failure>;
 

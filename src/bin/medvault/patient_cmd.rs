@@ -138,7 +138,7 @@ fn views<T: Serialize>(entries: &[Entry<T>]) -> Vec<EntryView<'_, T>> {
 }
 
 fn patient_id(s: &str) -> Result<PatientId, Failure> {
-    PatientId::parse(s).map_err(Failure::Lib)
+    Ok(PatientId::parse(s)?)
 }
 
 fn member(s: &str) -> CareMember {

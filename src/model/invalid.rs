@@ -1,0 +1,62 @@
+//! [`InvalidInput`]: input that breaks a documented rule. Defined with the model (which depends
+//! on nothing else of the crate) and wrapped by `Error::Invalid`.
+//!
+//! Invariant: it never repeats a value of a patient's file (a date, a name, an INS); it names the
+//! field and the rule. Names the caller chose (a role, a section, an action) may be echoed.
+
+/// Input that does not satisfy the documented rules; nothing was changed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// A required text field is empty.
+    #[error("field `{0}` must not be empty")]
+    Empty(&'static str),
+    /// A text field is too long.
+    #[error("field `{field}` is longer than {max} bytes")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its limit in bytes.
+        max: usize,
+    },
+    /// A field's value does not have the expected form (the value is not repeated).
+    #[error("{field} must be {expected}")]
+    Malformed {
+        /// The field (or what was being parsed).
+        field: &'static str,
+        /// The expected form.
+        expected: &'static str,
+    },
+    /// A name that is not one of the known ones.
+    #[error("unknown {what} {name:?} (known: {known})")]
+    Unknown {
+        /// What kind of name.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The known names.
+        known: String,
+    },
+    /// A documented rule, in full.
+    #[error("{0}")]
+    Rule(&'static str),
+    /// A number out of its allowed range.
+    #[error("{what} must be between {min} and {max} (got {got})")]
+    OutOfRange {
+        /// What number.
+        what: &'static str,
+        /// Lowest allowed.
+        min: u64,
+        /// Highest allowed.
+        max: u64,
+        /// Given.
+        got: u64,
+    },
+}
+
+impl InvalidInput {
+    /// An unknown name among a fixed list.
+    pub(crate) fn unknown(what: &'static str, name: &str, known: &[&str]) -> InvalidInput {
+        InvalidInput::Unknown { what, name: name.to_string(), known: known.join(", ") }
+    }
+}
