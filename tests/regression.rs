@@ -88,3 +88,31 @@ fn a_refused_create_leaves_no_store_behind() {
     assert!(medvault::testing::engine::detect(&dir).unwrap().is_none());
     Store::create(&dir, "admin", PASS, StoreOptions::insecure_fast_for_tests()).unwrap();
 }
+
+/// An erasure refused under a litigation hold put the hold's free-text reason in the error, and
+/// so in the refusal's audit detail; a refusal inside the retention period put a date derived
+/// from the birth or death date there. Refusals now name the rule only.
+#[test]
+fn an_erasure_refusal_repeats_neither_the_hold_reason_nor_a_date() {
+    let practice = Practice::new();
+    let p = practice.patient(3);
+    let claire = practice.session("claire");
+    let err = claire.erase_patient(p).unwrap_err();
+    assert!(matches!(err, Error::Denied(medvault::Denied::Retention { .. })), "{err}");
+    let msg = err.to_string();
+    let has_date =
+        (0..msg.len().saturating_sub(9)).any(|i| msg.get(i..i + 10).is_some_and(|w| medvault::Date::parse(w).is_ok()));
+    assert!(!has_date, "{msg}");
+    claire.set_hold(p, Some("Contentieux Lefebvre contre la clinique")).unwrap();
+    let err = claire.erase_patient(p).unwrap_err();
+    assert!(matches!(err, Error::Denied(medvault::Denied::LitigationHold)), "{err}");
+    assert!(!err.to_string().contains("Lefebvre"), "{err}");
+}
+
+/// Dates were parsed by hand: `"+123-+1-+1"` was accepted as a date.
+#[test]
+fn signed_and_short_date_fields_are_refused() {
+    for bad in ["+123-+1-+1", "+1985-02-01", "1985-2-1"] {
+        assert!(medvault::Date::parse(bad).is_err(), "{bad}");
+    }
+}
