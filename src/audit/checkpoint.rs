@@ -9,6 +9,7 @@ use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use crate::model::InvalidInput;
 use crate::model::{StoreId, Timestamp};
 use serde::{Deserialize, Serialize};
+use serde_with::{Bytes, IfIsHumanReadable, hex::Hex};
 
 /// What a checkpoint signs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +24,8 @@ pub struct TreeHead {
     pub time: Timestamp,
 }
 
-/// A signed tree head.
+/// A signed tree head. The signature is hex in JSON, raw (length-prefixed) in the binary codec.
+#[serde_with::serde_as]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Format version (1).
@@ -33,27 +35,8 @@ pub struct Checkpoint {
     /// Ed25519 public key of the store's audit key.
     pub signer: [u8; 32],
     /// Ed25519 signature.
-    #[serde(with = "sig_bytes")]
+    #[serde_as(as = "IfIsHumanReadable<Hex, Bytes>")]
     pub signature: [u8; 64],
-}
-
-mod sig_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub(super) fn serialize<S: Serializer>(v: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() { s.serialize_str(&hex::encode(v)) } else { s.serialize_bytes(v) }
-    }
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
-        let bytes: Vec<u8> = if d.is_human_readable() {
-            let s = String::deserialize(d)?;
-            hex::decode(s).map_err(serde::de::Error::custom)?
-        } else {
-            serde_bytes_vec(d)?
-        };
-        bytes.try_into().map_err(|_| serde::de::Error::custom("signature must be 64 bytes"))
-    }
-    fn serde_bytes_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        Vec::<u8>::deserialize(d)
-    }
 }
 
 fn message(head: &TreeHead) -> Result<Vec<u8>> {

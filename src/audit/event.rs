@@ -5,6 +5,7 @@
 
 use crate::model::{EntryId, PatientId, Section, SessionId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
+use serde_with::{Bytes, IfIsHumanReadable, hex::Hex};
 use std::fmt;
 
 /// What happened.
@@ -284,7 +285,9 @@ pub struct Entity {
     pub target_user: Option<String>,
 }
 
-/// The state an operation left a stored record in, as its audit event records it.
+/// The state an operation left a stored record in, as its audit event records it. Byte strings
+/// are hex in JSON and raw (length-prefixed) in the binary codec.
+#[serde_with::serde_as]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum RecordState {
@@ -292,18 +295,19 @@ pub enum RecordState {
     Deleted,
     /// The record holds exactly the value with this digest (SHA-256 of the tag
     /// `medvault/record/v1` followed by the value: docs/format.md).
-    Digest(#[serde(with = "hex_or_bytes")] [u8; 32]),
+    Digest(#[serde_as(as = "IfIsHumanReadable<Hex, Bytes>")] [u8; 32]),
     /// The record exists; its value is signed elsewhere (checkpoints, the signed head).
     Present,
 }
 
 /// One record an operation wrote: keyspace byte, logical key, resulting state.
+#[serde_with::serde_as]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordWrite {
     /// Keyspace byte (docs/format.md §1).
     pub space: u8,
     /// Logical key.
-    #[serde(with = "hex_or_bytes")]
+    #[serde_as(as = "IfIsHumanReadable<Hex, Bytes>")]
     pub key: Vec<u8>,
     /// What the record became.
     pub state: RecordState,
@@ -316,26 +320,6 @@ pub fn record_digest(value: &[u8]) -> [u8; 32] {
     h.update(b"medvault/record/v1");
     h.update(value);
     h.finalize().into()
-}
-
-/// Byte strings as hex in JSON, raw in the binary codec.
-mod hex_or_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub(super) fn serialize<S: Serializer, T: AsRef<[u8]>>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&hex::encode(v))
-        } else {
-            serde::Serialize::serialize(v.as_ref(), s)
-        }
-    }
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: TryFrom<Vec<u8>>>(d: D) -> Result<T, D::Error> {
-        let bytes: Vec<u8> = if d.is_human_readable() {
-            hex::decode(String::deserialize(d)?).map_err(serde::de::Error::custom)?
-        } else {
-            Vec::<u8>::deserialize(d)?
-        };
-        T::try_from(bytes).map_err(|_| serde::de::Error::custom("wrong length"))
-    }
 }
 
 /// Current format of new events (2: with the records each operation wrote).
