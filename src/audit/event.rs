@@ -6,11 +6,26 @@
 use crate::model::{EntryId, PatientId, Section, SessionId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use serde_with::{Bytes, IfIsHumanReadable, hex::Hex};
-use std::fmt;
 
-/// What happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What happened. Names are stable kebab-case (`patient-create`), in JSON and on the CLI.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+    strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Action {
     /// Store created.
@@ -82,83 +97,17 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 32] = [
-        Action::StoreCreate,
-        Action::Unlock,
-        Action::Read,
-        Action::PatientCreate,
-        Action::Write,
-        Action::Search,
-        Action::Export,
-        Action::UserAdd,
-        Action::UserRevoke,
-        Action::RoleChange,
-        Action::PassphraseChange,
-        Action::KeyDelivery,
-        Action::KeyCreate,
-        Action::Recover,
-        Action::AuditQuery,
-        Action::AuditVerify,
-        Action::CheckpointExport,
-        Action::AuditPrune,
-        Action::CareTeamAdd,
-        Action::CareTeamRemove,
-        Action::Opposition,
-        Action::OppositionWithdraw,
-        Action::BreakGlass,
-        Action::BreakGlassReview,
-        Action::Lockout,
-        Action::LockoutLift,
-        Action::KeyRewrap,
-        Action::KeyPolicy,
-        Action::LegalHold,
-        Action::Purge,
-        Action::Request,
-        Action::RecordBaseline,
-    ];
+    pub const ALL: &'static [Action] = <Action as strum::VariantArray>::VARIANTS;
     /// Stable kebab-case name.
     pub fn name(self) -> &'static str {
-        match self {
-            Action::StoreCreate => "store-create",
-            Action::Unlock => "unlock",
-            Action::Read => "read",
-            Action::PatientCreate => "patient-create",
-            Action::Write => "write",
-            Action::Search => "search",
-            Action::Export => "export",
-            Action::UserAdd => "user-add",
-            Action::UserRevoke => "user-revoke",
-            Action::RoleChange => "role-change",
-            Action::PassphraseChange => "passphrase-change",
-            Action::KeyDelivery => "key-delivery",
-            Action::KeyCreate => "key-create",
-            Action::Recover => "recover",
-            Action::AuditQuery => "audit-query",
-            Action::AuditVerify => "audit-verify",
-            Action::CheckpointExport => "checkpoint-export",
-            Action::AuditPrune => "audit-prune",
-            Action::CareTeamAdd => "care-team-add",
-            Action::CareTeamRemove => "care-team-remove",
-            Action::Opposition => "opposition",
-            Action::OppositionWithdraw => "opposition-withdraw",
-            Action::BreakGlass => "break-glass",
-            Action::BreakGlassReview => "break-glass-review",
-            Action::Lockout => "lockout",
-            Action::LockoutLift => "lockout-lift",
-            Action::KeyRewrap => "key-rewrap",
-            Action::KeyPolicy => "key-policy",
-            Action::LegalHold => "legal-hold",
-            Action::Purge => "purge",
-            Action::Request => "request",
-            Action::RecordBaseline => "record-baseline",
-        }
+        self.into()
     }
     /// Parses a kebab-case name.
     pub fn parse(s: &str) -> crate::Result<Action> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| crate::model::InvalidInput::unknown("action", s, &Action::ALL.map(Action::name)).into())
+        s.parse().map_err(|_| {
+            let known: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+            crate::model::InvalidInput::unknown("action", s, &known).into()
+        })
     }
     /// FHIR AuditEvent.action code (C, R, U, D, E).
     pub fn fhir_action(self) -> &'static str {
@@ -183,15 +132,22 @@ impl Action {
     }
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// How it ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Outcome {
     /// Done.
@@ -205,24 +161,30 @@ pub enum Outcome {
 impl Outcome {
     /// Stable name.
     pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Denied => "denied",
-            Outcome::Error => "error",
-        }
+        self.into()
     }
     /// Parses a name.
     pub fn parse(s: &str) -> crate::Result<Outcome> {
-        [Outcome::Success, Outcome::Denied, Outcome::Error]
-            .into_iter()
-            .find(|o| o.name() == s)
-            .ok_or_else(|| crate::model::InvalidInput::unknown("outcome", s, &["success", "denied", "error"]).into())
+        s.parse().map_err(|_| crate::model::InvalidInput::unknown("outcome", s, &["success", "denied", "error"]).into())
     }
 }
 
 /// Why the access was made (FHIR purposeOfUse, HL7 v3 ActReason).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Purpose {
     /// Care of the patient (TREAT).
@@ -242,14 +204,7 @@ pub enum Purpose {
 impl Purpose {
     /// Stable name.
     pub fn name(self) -> &'static str {
-        match self {
-            Purpose::Treatment => "treatment",
-            Purpose::Emergency => "emergency",
-            Purpose::Billing => "billing",
-            Purpose::PatientRequest => "patient-request",
-            Purpose::Legal => "legal",
-            Purpose::Operations => "operations",
-        }
+        self.into()
     }
 }
 

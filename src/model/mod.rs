@@ -21,8 +21,25 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::fmt;
 
 /// The three sections (volets) of a medical file. Each has its own keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::FromRepr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[repr(u8)]
 #[non_exhaustive]
 pub enum Section {
     /// Administrative identity (INS).
@@ -43,28 +60,15 @@ impl Section {
     }
     /// The section of a storage byte.
     pub fn from_code(b: u8) -> Option<Section> {
-        Section::ALL.into_iter().find(|s| s.code() == b)
+        Section::from_repr(b)
     }
     /// Lower-case name (`identity`, `reports`, `exams`).
     pub fn name(self) -> &'static str {
-        match self {
-            Section::Identity => "identity",
-            Section::Reports => "reports",
-            Section::Exams => "exams",
-        }
+        self.into()
     }
     /// Parses a lower-case name.
     pub fn parse(s: &str) -> Result<Section, InvalidInput> {
-        Section::ALL
-            .into_iter()
-            .find(|sec| sec.name() == s)
-            .ok_or_else(|| InvalidInput::unknown("section", s, &["identity", "reports", "exams"]))
-    }
-}
-
-impl fmt::Display for Section {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        s.parse().map_err(|_| InvalidInput::unknown("section", s, &["identity", "reports", "exams"]))
     }
 }
 

@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 const DAY: i64 = 86_400_000;
 
 /// What the patient asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::EnumString, strum::IntoStaticStr, strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum RequestKind {
     /// A copy of the file (access).
@@ -33,15 +36,9 @@ pub enum RequestKind {
 impl RequestKind {
     /// Parses a snake_case name.
     pub fn parse(s: &str) -> Result<RequestKind> {
-        match s {
-            "copy" => Ok(RequestKind::Copy),
-            "rectification" => Ok(RequestKind::Rectification),
-            "erasure" => Ok(RequestKind::Erasure),
-            "objection" => Ok(RequestKind::Objection),
-            _ => {
-                Err(InvalidInput::unknown("request kind", s, &["copy", "rectification", "erasure", "objection"]).into())
-            }
-        }
+        s.parse().map_err(|_| {
+            InvalidInput::unknown("request kind", s, &["copy", "rectification", "erasure", "objection"]).into()
+        })
     }
 }
 
