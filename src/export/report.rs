@@ -3,13 +3,12 @@
 //! reading many distinct patients within an hour, accesses at night, repeated denials.
 //! Self-contained HTML, no script, no external resource.
 
-use super::html::esc;
 use crate::audit::{Action, AuditEvent, AuditQuery, Outcome};
 use crate::error::{Denied, Result};
 use crate::model::Timestamp;
 use crate::session::{BreakGlassRecord, Session};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 
 /// Distinct patients read by one user within one hour that count as unusual.
 pub const MANY_PATIENTS_PER_HOUR: usize = 30;
@@ -85,29 +84,79 @@ pub fn findings(events: &[AuditEvent]) -> Vec<Finding> {
     out
 }
 
-fn bars(title: &str, data: &[(String, usize)]) -> String {
+fn bars(title: &str, data: &[(String, usize)]) -> Markup {
     let max = data.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
     let row = 18usize;
     let h = data.len() * row + 10;
-    let mut svg = format!(
-        "<svg role=\"img\" aria-label=\"{}\" width=\"700\" height=\"{h}\" viewBox=\"0 0 700 {h}\">",
-        esc(title)
-    );
-    for (i, (label, n)) in data.iter().enumerate() {
-        let w = n * 480 / max;
-        let y = i * row + 5;
-        let _ = write!(
-            svg,
-            "<text x=\"0\" y=\"{}\" font-size=\"11\">{}</text><rect x=\"150\" y=\"{y}\" width=\"{w}\" height=\"{}\" fill=\"#4a7bb7\"></rect><text x=\"{}\" y=\"{}\" font-size=\"11\">{n}</text>",
-            y + 12,
-            esc(label),
-            row - 4,
-            155 + w,
-            y + 12
-        );
+    html! {
+        svg role="img" aria-label=(title) width="700" height=(h) viewBox=(format!("0 0 700 {h}")) {
+            @for (i, (label, n)) in data.iter().enumerate() {
+                @let w = n * 480 / max;
+                @let y = i * row + 5;
+                text x="0" y=(y + 12) font-size="11" { (label) }
+                rect x="150" y=(y) width=(w) height=(row - 4) fill="#4a7bb7" {}
+                text x=(155 + w) y=(y + 12) font-size="11" { (n) }
+            }
+        }
     }
-    svg.push_str("</svg>");
-    svg
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:.9em}\
+td,th{border:1px solid #bbb;padding:.3em}th{background:#eee}";
+
+/// What the report shows, gathered before rendering.
+struct ReportData<'a> {
+    since: Timestamp,
+    until: Timestamp,
+    events: &'a [AuditEvent],
+    days: Vec<(String, usize)>,
+    users: Vec<(String, usize)>,
+    found: Vec<Finding>,
+    break_glass: Vec<BreakGlassRecord>,
+}
+
+/// The page (every value escaped by the template engine).
+fn render(d: &ReportData<'_>) -> String {
+    let accesses: usize = d.users.iter().map(|(_, n)| n).sum();
+    let denied: Vec<&AuditEvent> = d.events.iter().filter(|e| e.outcome == Outcome::Denied).collect();
+    let markup = html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head { meta charset="utf-8"; title { "Rapport du DPO" } style { (PreEscaped(STYLE)) } }
+            body {
+                h1 { "Rapport d'audit des accès" }
+                p { "Du " (d.since) " au " (d.until) " — " (d.events.len()) " événements, dont " (accesses) " accès aux dossiers." }
+                h2 { "Accès par jour" } (bars("Accès par jour", &d.days))
+                h2 { "Accès par utilisateur" } (bars("Accès par utilisateur", &d.users))
+                h2 { "Points d'attention (" (d.found.len()) ")" }
+                ul { @for f in &d.found { li data-finding { b { (f.user) } " : " (f.what) } } }
+                h2 { "Accès en urgence (bris de glace) : " (d.break_glass.len()) }
+                table {
+                    tr { th { "N°" } th { "Ouvert le" } th { "Utilisateur" } th { "Patient" } th { "Justification" } th { "Revue" } }
+                    @for b in &d.break_glass {
+                        tr data-break-glass=(b.seq) {
+                            td { (b.seq) } td { (b.opened_at) } td { (b.user) } td { (b.patient) } td { (b.justification) }
+                            td { @match &b.reviewed_by { Some(r) => { "revu par " (r) }, None => { "À REVOIR" } } }
+                        }
+                    }
+                }
+                h2 { "Accès refusés : " (denied.len()) }
+                table {
+                    tr { th { "N°" } th { "Date" } th { "Utilisateur" } th { "Action" } th { "Patient" } th { "Motif" } }
+                    @for e in &denied {
+                        tr data-denied=(e.seq) {
+                            td { (e.seq) } td { (e.recorded_at) } td { (e.agent.name) } td { (e.action.name()) }
+                            td { (e.entity.patient.map(|p| p.to_string()).unwrap_or_default()) }
+                            td { (e.detail.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let mut out = markup.into_string();
+    out.push('\n');
+    out
 }
 
 impl Session {
@@ -129,67 +178,16 @@ impl Session {
             *per_day.entry(e.recorded_at.date().map(|d| d.to_string()).unwrap_or_default()).or_default() += 1;
             *per_user.entry(e.agent.name.clone()).or_default() += 1;
         }
-        let denied: Vec<&AuditEvent> = events.iter().filter(|e| e.outcome == Outcome::Denied).collect();
-        let found = findings(&events);
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Rapport du DPO</title><style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:.9em}}td,th{{border:1px solid #bbb;padding:.3em}}th{{background:#eee}}</style></head><body>\
-             <h1>Rapport d'audit des accès</h1><p>Du {} au {} — {} événements, dont {} accès aux dossiers.</p>",
-            esc(&since.to_string()),
-            esc(&until.to_string()),
-            events.len(),
-            per_user.values().sum::<usize>()
-        );
-        let days: Vec<(String, usize)> = per_day.into_iter().collect();
-        let users: Vec<(String, usize)> = per_user.into_iter().collect();
-        let _ = write!(
-            out,
-            "<h2>Accès par jour</h2>{}<h2>Accès par utilisateur</h2>{}",
-            bars("Accès par jour", &days),
-            bars("Accès par utilisateur", &users)
-        );
-        let _ = write!(out, "<h2>Points d'attention ({})</h2><ul>", found.len());
-        for f in &found {
-            let _ = write!(out, "<li data-finding><b>{}</b> : {}</li>", esc(&f.user), esc(&f.what));
-        }
-        let _ = write!(
-            out,
-            "</ul><h2>Accès en urgence (bris de glace) : {}</h2><table><tr><th>N°</th><th>Ouvert le</th><th>Utilisateur</th><th>Patient</th><th>Justification</th><th>Revue</th></tr>",
-            bg.len()
-        );
-        for b in &bg {
-            let _ = write!(
-                out,
-                "<tr data-break-glass=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                b.seq,
-                b.seq,
-                esc(&b.opened_at.to_string()),
-                esc(&b.user),
-                b.patient,
-                esc(&b.justification),
-                b.reviewed_by.as_deref().map(|r| format!("revu par {}", esc(r))).unwrap_or_else(|| "À REVOIR".into())
-            );
-        }
-        let _ = write!(
-            out,
-            "</table><h2>Accès refusés : {}</h2><table><tr><th>N°</th><th>Date</th><th>Utilisateur</th><th>Action</th><th>Patient</th><th>Motif</th></tr>",
-            denied.len()
-        );
-        for e in &denied {
-            let _ = write!(
-                out,
-                "<tr data-denied=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                e.seq,
-                e.seq,
-                esc(&e.recorded_at.to_string()),
-                esc(&e.agent.name),
-                e.action.name(),
-                e.entity.patient.map(|p| p.to_string()).unwrap_or_default(),
-                esc(e.detail.as_deref().unwrap_or(""))
-            );
-        }
-        out.push_str("</table></body></html>\n");
+        let data = ReportData {
+            since,
+            until,
+            events: &events,
+            days: per_day.into_iter().collect(),
+            users: per_user.into_iter().collect(),
+            found: findings(&events),
+            break_glass: bg,
+        };
+        let out = render(&data);
         let detail = format!("DPO report {since} to {until}");
         self.commit(
             vec![self.draft(Action::AuditQuery, Outcome::Success, Default::default()).detail(detail)],
