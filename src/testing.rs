@@ -45,7 +45,7 @@ pub mod keyring {
 /// The audit log's writer side.
 pub mod audit {
     pub use crate::audit::event::{EventDraft, record_digest};
-    pub use crate::audit::log::AuditLog;
+    pub use crate::audit::log::{AuditLog, decode_frontier};
 }
 
 /// Embedded-engine folder chores.

@@ -65,7 +65,7 @@ const FRONTIER_FORMAT: u16 = 1;
 
 /// Decodes the stored `(format, frontier)` pair; the frontier MUST hold one hash per set bit
 /// of its size.
-pub(crate) fn decode_frontier(bytes: &[u8]) -> Result<Frontier> {
+pub fn decode_frontier(bytes: &[u8]) -> Result<Frontier> {
     let (format, frontier): (u16, Frontier) = codec::decode(bytes, crate::error::Object::AuditTree)?;
     if format != FRONTIER_FORMAT {
         return Err(IntegrityError::new(Object::AuditTree, Fault::UnsupportedFormat(format.into())).into());
