@@ -10,7 +10,7 @@
 mod common;
 
 use medvault::audit::{AuditEvent, Checkpoint, EventProof};
-use medvault::backend::{Backend, Space};
+use medvault::backend::Space;
 use medvault::export::extract::verify_extract;
 use medvault::testing::keyring::{Signed, StoreHeader, UserRecord};
 use medvault::{Date, Object, PatientId, Policy, RecoveryShare, Timestamp};
