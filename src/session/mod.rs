@@ -1,8 +1,9 @@
 //! [`Session`]: one unlocked user, the keys their roles grant, and every operation on data.
 //!
-//! Data flows one way: policy check -> storage fetch -> decrypt into [`Opened`] -> durable audit
-//! append -> release. [`Opened::release`] needs an [`AuditReceipt`], and only a durable audit
-//! append makes one, so no path hands out plaintext before its event is on disk.
+//! Data flows one way: policy check (`authorize` makes a `Grant`) -> storage fetch -> decrypt
+//! into [`Opened`] bound to that grant -> `Session::release`, which appends the grant's event
+//! durably and only then hands the plaintext out. Only a durable audit append makes an
+//! `AuditReceipt`, so no path hands out plaintext before its event is on disk.
 
 pub(crate) mod access;
 mod auditor;
