@@ -65,7 +65,7 @@ pub enum Error {
     Policy(#[from] PolicyError),
     /// Argon2id refused its parameters or input.
     #[error("key derivation: {0}")]
-    Kdf(argon2::Error),
+    Kdf(#[source] argon2::Error),
     /// Writing an export or a report to its destination failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] std::io::Error),
