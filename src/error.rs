@@ -104,12 +104,6 @@ impl IntegrityError {
     }
 }
 
-impl From<(Object, Fault)> for Error {
-    fn from((object, fault): (Object, Fault)) -> Error {
-        Error::Integrity(IntegrityError::new(object, fault))
-    }
-}
-
 /// Why an access was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -5,7 +5,7 @@
 //! to byte order.
 
 use crate::crypto::KeyKind;
-use crate::error::{Error, Fault, Object, Result};
+use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use crate::model::{EntryId, PatientId, Section, Timestamp, UserId};
 use sha2::{Digest, Sha256};
 
@@ -55,14 +55,14 @@ pub(crate) fn record(patient: PatientId, section: Section, entry: EntryId, revis
 
 /// Parses a Records key.
 pub(crate) fn parse_record(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32)> {
-    let bad = |_part: &str| Error::from((Object::RecordKey, Fault::BadLength));
+    let bad = |fault| Error::from(IntegrityError::new(Object::RecordKey, fault));
     if k.len() != 16 + 1 + 16 + 4 {
-        return Err(bad("length"));
+        return Err(bad(Fault::BadLength));
     }
-    let patient = PatientId(k[..16].try_into().map_err(|_| bad("patient"))?);
-    let section = Section::from_code(k[16]).ok_or_else(|| bad("section"))?;
-    let entry = EntryId(k[17..33].try_into().map_err(|_| bad("entry"))?);
-    let revision = u32::from_be_bytes(k[33..37].try_into().map_err(|_| bad("revision"))?);
+    let patient = PatientId(k[..16].try_into().map_err(|_| bad(Fault::BadLength))?);
+    let section = Section::from_code(k[16]).ok_or_else(|| bad(Fault::UnknownKind))?;
+    let entry = EntryId(k[17..33].try_into().map_err(|_| bad(Fault::BadLength))?);
+    let revision = u32::from_be_bytes(k[33..37].try_into().map_err(|_| bad(Fault::BadLength))?);
     Ok((patient, section, entry, revision))
 }
 

@@ -6,8 +6,7 @@ use super::merkle::Hash;
 use crate::codec;
 use crate::crypto::keys::{SigningSecret, verify_signature};
 use crate::error::{Error, Fault, IntegrityError, Object, Result};
-use crate::model::InvalidInput;
-use crate::model::{StoreId, Timestamp};
+use crate::model::{InvalidInput, StoreId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_with::{Bytes, IfIsHumanReadable, hex::Hex};
 

@@ -7,8 +7,7 @@
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::error::{Denied, Error, Existing, Missing, Result};
-use crate::model::InvalidInput;
-use crate::model::{PatientId, Timestamp, random_bytes};
+use crate::model::{InvalidInput, PatientId, Timestamp, random_bytes};
 use crate::session::Session;
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};

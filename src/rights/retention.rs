@@ -11,8 +11,7 @@
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
-use crate::model::InvalidInput;
-use crate::model::{Date, PatientId};
+use crate::model::{Date, InvalidInput, PatientId};
 use crate::session::Session;
 use crate::session::records::PatientHeader;
 use crate::storage::{Batch, Space};

@@ -11,9 +11,9 @@ use crate::codec;
 use crate::crypto::blind::{self, BlindKind};
 use crate::crypto::{Binding, Key32, KeyKind, aead};
 use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
-use crate::model::InvalidInput;
 use crate::model::{
-    Date, Entry, EntryId, Exam, Identity, PatientId, Report, Section, SectionContent, Timestamp, UserId, normalize_name,
+    Date, Entry, EntryId, Exam, Identity, InvalidInput, PatientId, Report, Section, SectionContent, Timestamp, UserId,
+    normalize_name,
 };
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};

@@ -6,8 +6,7 @@ use crate::audit::{Action, Entity, Outcome};
 use crate::crypto::{Key32, KeyKind};
 use crate::error::{Denied, Error, Existing, Missing, Result};
 use crate::keyring::{self, Signed, UserIdentity};
-use crate::model::InvalidInput;
-use crate::model::{Timestamp, UserId};
+use crate::model::{InvalidInput, Timestamp, UserId};
 use crate::storage::{Batch, Space};
 use serde::Serialize;
 
