@@ -241,6 +241,14 @@ pub enum Fault {
         /// What is wrong there.
         what: &'static str,
     },
+    /// A field is missing at a line of a file (1-based).
+    #[error("line {line}: missing `{field}`")]
+    MissingField {
+        /// The line.
+        line: usize,
+        /// The field.
+        field: &'static str,
+    },
     /// Another broken invariant, named.
     #[error("{0}")]
     Broken(&'static str),

@@ -117,22 +117,7 @@ fn bad_at(line: usize, what: &'static str) -> Error {
 }
 
 fn field<'a>(v: &'a Value, name: &'static str, line: usize) -> Result<&'a Value> {
-    v.get(name).ok_or_else(|| bad_at(line, name_missing(name)))
-}
-
-/// "a field is missing", naming the fields an extract line has.
-fn name_missing(name: &'static str) -> &'static str {
-    match name {
-        "sha256" => "missing `sha256`",
-        "signature" => "missing `signature`",
-        "checkpoint" => "missing `checkpoint`",
-        "count" => "missing `count`",
-        "seq" => "missing `seq`",
-        "leaf" => "missing `leaf`",
-        "proof" => "missing `proof`",
-        "event" => "missing `event`",
-        _ => "a field is missing",
-    }
+    v.get(name).ok_or_else(|| IntegrityError::new(Object::Extract, Fault::MissingField { line, field: name }).into())
 }
 
 fn hex32(s: &str, line: usize, what: &'static str) -> Result<Hash> {
