@@ -53,7 +53,7 @@ fn main() {
         let _ = log
             .append(&committer, drafts, Batch::new(), None, Durability::Buffered)
             .expect("append")
-            .durable(&committer)
+            .durable(&log, &committer)
             .expect("durable");
         written += chunk;
     }
@@ -134,13 +134,14 @@ fn group_commit() {
                         let _ = log
                             .append(&committer, vec![d], Batch::new(), None, Durability::Immediate)
                             .expect("append")
-                            .durable(&committer)
+                            .durable(&log, &committer)
                             .expect("durable");
                     }
                 });
             }
         });
-        let (applied, flushes) = committer.stats();
+        let (transactions, syncs) = committer.stats();
+        let (applied, flushes) = (threads as u64 * per_thread as u64, syncs.min(transactions));
         (t.elapsed(), applied, flushes)
     };
     let (t1, a1, f1) = run(1, 800);

@@ -21,6 +21,9 @@ pub(crate) mod meta {
     pub(crate) const AUDIT_PRUNED: &[u8] = b"audit-pruned";
     /// Sequence number from which records are checked against the log.
     pub(crate) const RECORDS_BASELINE: &[u8] = b"records-baseline";
+    /// Sequence number from which `AuditAuthByUser` indexes every authentication event
+    /// (u64 BE; 0 for stores created with the index).
+    pub(crate) const AUTH_INDEX_FROM: &[u8] = b"auth-index-from";
 
     /// `keystate/` ‖ kind: which version of a key is primary.
     pub(crate) fn key_state(kind: super::KeyKind) -> Vec<u8> {

@@ -220,7 +220,9 @@ impl Store {
             workstation: "medvault-init".into(),
         };
         let draft = EventDraft::new(Action::StoreCreate, Outcome::Success, agent, Purpose::Operations);
-        audit.append(&committer, vec![draft], batch, Some(&audit_key), Durability::Immediate)?.durable(&committer)?;
+        audit
+            .append(&committer, vec![draft], batch, Some(Arc::new(audit_key)), Durability::Immediate)?
+            .durable(&audit, &committer)?;
         tracing::info!(store = %store, "store created");
         let s = Store::assemble(backend, header, committer, audit, options.clock, options.durability, location);
         Ok((s, shares))
@@ -283,7 +285,7 @@ impl Store {
                 audit,
                 clock,
                 durability,
-                write_lock: Mutex::new(()),
+                write_locks: crate::state::WriteLocks::new(),
                 closing_signer: Mutex::new(None),
                 location,
                 witness_problem: Mutex::new(None),
@@ -346,7 +348,7 @@ impl Store {
             match inner
                 .audit
                 .append(&inner.committer, drafts, Batch::new(), None, Durability::Immediate)
-                .and_then(|r| r.durable(&inner.committer))
+                .and_then(|r| r.durable(&inner.audit, &inner.committer))
             {
                 Ok(_) => Error::Authentication,
                 Err(e) => e,
@@ -386,12 +388,15 @@ impl Store {
         let keys = keyring::open_grants(inner.backend.as_ref(), &inner.header, &ident, &secret)?;
         let session = Session::new(self.inner.clone(), ident, keys, secret, SessionId::random(), context);
         session.record_unlock()?;
-        if let Some(signer) = session.keys().signer(KeyKind::AuditSigning) {
+        if let Some(signer) = session.keys().audit_signer() {
             if inner.backend.get(Space::Meta, crate::audit::log::META_BASELINE)?.is_none() {
                 // A store of format 1: record what it holds, so that verify checks records
                 // from here on.
                 let draft = session.draft(Action::RecordBaseline, Outcome::Success, crate::audit::Entity::default());
-                inner.audit.append_baseline(&inner.committer, draft, &signer)?.durable(&inner.committer)?;
+                inner
+                    .audit
+                    .append_baseline(&inner.committer, draft, signer.clone())?
+                    .durable(&inner.audit, &inner.committer)?;
             }
             inner.closing_signer.lock().get_or_insert(signer);
         }
@@ -469,7 +474,7 @@ impl Store {
         let audit_key = all
             .range((KeyKind::AuditSigning, 0)..=(KeyKind::AuditSigning, u32::MAX))
             .next_back()
-            .map(|(_, k)| SigningSecret::from_key(k));
+            .map(|(_, k)| Arc::new(SigningSecret::from_key(k)));
         let agent = Agent {
             user: None,
             name: "recovery-shares".into(),
@@ -482,8 +487,8 @@ impl Store {
             .detail(format!("{} shares", shares.len()));
         inner
             .audit
-            .append(&inner.committer, vec![draft], batch, audit_key.as_ref(), Durability::Immediate)?
-            .durable(&inner.committer)?;
+            .append(&inner.committer, vec![draft], batch, audit_key, Durability::Immediate)?
+            .durable(&inner.audit, &inner.committer)?;
         tracing::info!(user = %ident.name, "access restored with recovery shares");
         Ok(())
     }
@@ -499,7 +504,7 @@ impl Store {
     pub fn close(self) -> Result<()> {
         let mut closing = None;
         if let Some(signer) = self.inner.closing_signer.lock().take() {
-            closing = Some(self.inner.audit.checkpoint(&self.inner.committer, &signer)?);
+            closing = Some(self.inner.audit.checkpoint(&self.inner.committer, signer)?);
         }
         self.flush()?;
         if let (Some(cp), Some(dir)) = (closing, self.anchor_dir()) {

@@ -58,6 +58,12 @@ pub fn backend(store: &Store) -> Arc<dyn Backend> {
     store.raw_backend()
 }
 
+/// Appends `drafts` through the session's audit log as one durable group, exactly as an
+/// operation would (signed tree head, indexes): the benchmarks' prefill of very long logs.
+pub fn append_events(session: &Session, drafts: Vec<crate::audit::event::EventDraft>) -> Result<()> {
+    session.commit(drafts, crate::storage::Batch::new()).map(|_| ())
+}
+
 /// Copies of every key a session holds (what a user could copy out of their session).
 pub fn held_keys(session: &Session) -> Vec<Key32> {
     session.keys().keys.values().cloned().collect()

@@ -368,6 +368,11 @@ impl AuditEvent {
         }
     }
 
+    /// Whether the event can change its user's lockout state (indexed in `AuditAuthByUser`).
+    pub(crate) fn is_authentication(&self) -> bool {
+        matches!(self.action, Action::Unlock | Action::Recover | Action::Lockout | Action::LockoutLift)
+    }
+
     /// Events appended before any key is available, hence never signed by themselves: failed
     /// unlocks and the lockouts they cause. Only these may follow the last signed tree head.
     pub fn is_pre_authentication(&self) -> bool {

@@ -26,17 +26,43 @@ pub(crate) struct LockState {
 }
 
 impl LockState {
-    /// Reads the state of `user` from the log.
+    /// Reads the state of `user` from the log: through the authentication index (so the cost
+    /// does not grow with the user's other activity), then, for a store whose index starts
+    /// later than its log, through the user index below that point.
     pub(crate) fn load(backend: &dyn Backend, user: &str) -> Result<LockState> {
         let prefix = user_index_prefix(user);
         let mut state = LockState::default();
-        let mut upper = prefix_end(&prefix);
+        if Self::walk(backend, Space::AuditAuthByUser, user, &prefix, prefix_end(&prefix), &mut state)? {
+            return Ok(state);
+        }
+        let from = match backend.get(Space::Meta, crate::layout::meta::AUTH_INDEX_FROM)? {
+            Some(v) => v.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(u64::MAX),
+            None => u64::MAX,
+        };
+        if from > 0 {
+            let upper = [prefix.as_slice(), &from.to_be_bytes()].concat();
+            let upper = if from == u64::MAX { prefix_end(&prefix) } else { Some(upper) };
+            Self::walk(backend, Space::AuditByUser, user, &prefix, upper, &mut state)?;
+        }
+        Ok(state)
+    }
+
+    /// Walks one index newest first below `upper`, counting wrong passphrases; returns whether
+    /// it reached the user's last success or lift (or a missing event).
+    fn walk(
+        backend: &dyn Backend,
+        index: Space,
+        user: &str,
+        prefix: &[u8; 16],
+        mut upper: Option<Vec<u8>>,
+        state: &mut LockState,
+    ) -> Result<bool> {
         loop {
-            let page = backend.range(Space::AuditByUser, &prefix, upper.as_deref(), Order::Descending, 256)?;
-            let Some(last) = page.last() else { break };
+            let page = backend.range(index, prefix, upper.as_deref(), Order::Descending, 256)?;
+            let Some(last) = page.last() else { return Ok(false) };
             upper = Some(last.0.clone());
             for (k, _) in &page {
-                let Some(bytes) = backend.get(Space::AuditEvents, &k[16..])? else { return Ok(state) };
+                let Some(bytes) = backend.get(Space::AuditEvents, &k[16..])? else { return Ok(true) };
                 // A damaged event is `verify`'s to report; it must not lock the auditor out.
                 let Ok(e) = AuditEvent::decode(&bytes) else {
                     tracing::warn!("an audit event does not decode; run verify");
@@ -47,8 +73,8 @@ impl LockState {
                     continue;
                 }
                 match (e.action, e.outcome) {
-                    (Action::Unlock, Outcome::Success) | (Action::Recover, _) => return Ok(state),
-                    (Action::LockoutLift, _) if e.entity.target_user.as_deref() == Some(user) => return Ok(state),
+                    (Action::Unlock, Outcome::Success) | (Action::Recover, _) => return Ok(true),
+                    (Action::LockoutLift, _) if e.entity.target_user.as_deref() == Some(user) => return Ok(true),
                     (Action::Unlock, Outcome::Denied) if e.detail.as_deref() == Some(WRONG_PASSPHRASE) => {
                         state.failures += 1;
                         state.last_failure.get_or_insert(e.recorded_at);
@@ -57,10 +83,9 @@ impl LockState {
                 }
             }
             if page.len() < 256 {
-                break;
+                return Ok(false);
             }
         }
-        Ok(state)
     }
 
     /// When the current lockout ends, if the account is locked at `now`.

@@ -11,8 +11,9 @@
 // Re-exported by the `testing` module only; private otherwise.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
-use super::checkpoint::{Checkpoint, TreeHead};
+use super::checkpoint::Checkpoint;
 use super::event::{AuditEvent, EventDraft, RecordState, RecordWrite, record_digest};
+use super::group::{GroupCommit, Staged};
 use super::merkle::{Frontier, Hash, NodeSource};
 use crate::clock::Clock;
 use crate::codec;
@@ -29,6 +30,7 @@ pub(crate) const META_HEAD: &[u8] = crate::layout::meta::AUDIT_HEAD;
 /// Sequence number of the event from which stored records are checked against the log
 /// (0: the store was created by a release that records writes; else a `RecordBaseline`).
 pub(crate) const META_BASELINE: &[u8] = crate::layout::meta::RECORDS_BASELINE;
+pub(crate) const META_AUTH_INDEX: &[u8] = crate::layout::meta::AUTH_INDEX_FROM;
 
 /// Proof that audit events were durably appended. Only the audit log constructs it.
 #[derive(Debug)]
@@ -36,20 +38,19 @@ pub struct AuditReceipt {
     first_seq: u64,
 }
 
-/// An applied append whose durability may still be pending.
+/// A staged append, not yet committed.
 #[must_use]
 pub struct PendingReceipt {
     receipt: AuditReceipt,
     ticket: u64,
-    durability: Durability,
 }
 
 impl PendingReceipt {
-    /// Waits until the append is durable (for `Immediate`), then hands out the receipt.
-    pub fn durable(self, committer: &Committer) -> Result<AuditReceipt> {
-        if self.durability == Durability::Immediate {
-            committer.sync(self.ticket).map_err(Error::AuditUnavailable)?;
-        }
+    /// Waits until the group holding the append is committed (on disk, unless every operation
+    /// of the group was `Buffered`), then hands out the receipt. Call it outside any caller
+    /// lock that other appends need, so that groups form.
+    pub fn durable(self, log: &AuditLog, committer: &Committer) -> Result<AuditReceipt> {
+        log.group.wait(committer, self.ticket, &|| log.reset(committer))?;
         Ok(self.receipt)
     }
 }
@@ -106,7 +107,8 @@ pub(crate) fn decode_mark(m: &[u8]) -> Option<(StoreId, u64, Hash)> {
 /// operation wrote.
 pub(crate) fn is_audit_state(space: Space, key: &[u8]) -> bool {
     space.is_audit()
-        || (space == Space::Meta && (key == META_TREE || key == META_HEAD || key == super::retention::META_PRUNED))
+        || (space == Space::Meta
+            && (key == META_TREE || key == META_HEAD || key == META_AUTH_INDEX || key == super::retention::META_PRUNED))
 }
 
 /// The records a batch writes, as the operation's first event records them.
@@ -159,16 +161,33 @@ impl NodeSource for BackendNodes<'_> {
 
 struct State {
     frontier: Frontier,
-    /// Size covered by the latest signed head.
-    signed_size: u64,
+    /// A group failed and the state could not be reloaded from storage: appends are refused
+    /// until a reload succeeds.
+    broken: bool,
+    /// Whether the store records where its authentication index starts (written by the first
+    /// append of a release that keeps the index).
+    auth_indexed: bool,
 }
 
 /// The append-only, tamper-evident audit log of one store.
 pub struct AuditLog {
-    store: StoreId,
     state: Mutex<State>,
-    checkpoint_interval: u64,
+    group: GroupCommit,
     clock: Arc<dyn Clock>,
+}
+
+/// The stored frontier and signed size of a log.
+fn stored_state(backend: &dyn Backend) -> Result<(Frontier, u64, bool)> {
+    let frontier = match backend.get(Space::Meta, META_TREE)? {
+        Some(bytes) => decode_frontier(&bytes)?,
+        None => Frontier::default(),
+    };
+    let signed_size = match backend.get(Space::Meta, META_HEAD)? {
+        Some(bytes) => codec::decode::<Checkpoint>(&bytes, crate::error::Object::SignedHead)?.head.size,
+        None => 0,
+    };
+    let auth_indexed = backend.get(Space::Meta, META_AUTH_INDEX)?.is_some();
+    Ok((frontier, signed_size, auth_indexed))
 }
 
 impl AuditLog {
@@ -179,20 +198,31 @@ impl AuditLog {
         checkpoint_interval: u64,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let frontier = match backend.get(Space::Meta, META_TREE)? {
-            Some(bytes) => decode_frontier(&bytes)?,
-            None => Frontier::default(),
-        };
-        let signed_size = match backend.get(Space::Meta, META_HEAD)? {
-            Some(bytes) => codec::decode::<Checkpoint>(&bytes, crate::error::Object::SignedHead)?.head.size,
-            None => 0,
-        };
+        let (frontier, signed_size, auth_indexed) = stored_state(backend)?;
         Ok(AuditLog {
-            store,
-            state: Mutex::new(State { frontier, signed_size }),
-            checkpoint_interval: checkpoint_interval.max(1),
+            group: GroupCommit::new(store, checkpoint_interval.max(1), frontier.size, signed_size),
+            state: Mutex::new(State { frontier, broken: false, auth_indexed }),
             clock,
         })
+    }
+
+    /// After a failed group: reloads the tree from storage (what is there is what was
+    /// committed) and fails the operations staged on the lost state.
+    fn reset(&self, committer: &Committer) {
+        let mut guard = self.state.lock();
+        match stored_state(committer.backend().as_ref()) {
+            Ok((frontier, signed, auth_indexed)) => {
+                self.group.reset_sizes(frontier.size, signed);
+                guard.frontier = frontier;
+                guard.broken = false;
+                guard.auth_indexed = auth_indexed;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit log state could not be reloaded after a failed commit");
+                guard.broken = true;
+            }
+        }
+        self.group.fail_queued();
     }
 
     /// Number of events in the log.
@@ -208,7 +238,7 @@ impl AuditLog {
         committer: &Committer,
         drafts: Vec<EventDraft>,
         extra: Batch,
-        signer: Option<&SigningSecret>,
+        signer: Option<Arc<SigningSecret>>,
         durability: Durability,
     ) -> Result<PendingReceipt> {
         self.append_with(committer, drafts, |_| Ok(extra), signer, durability)
@@ -221,7 +251,7 @@ impl AuditLog {
         committer: &Committer,
         drafts: Vec<EventDraft>,
         extra: impl FnOnce(u64) -> Result<Batch>,
-        signer: Option<&SigningSecret>,
+        signer: Option<Arc<SigningSecret>>,
         durability: Durability,
     ) -> Result<PendingReceipt> {
         self.append_core(committer, drafts, |seq, _| extra(seq), signer, durability)
@@ -234,7 +264,7 @@ impl AuditLog {
         &self,
         committer: &Committer,
         draft: EventDraft,
-        signer: &SigningSecret,
+        signer: Arc<SigningSecret>,
     ) -> Result<PendingReceipt> {
         let backend = committer.backend().clone();
         self.append_core(
@@ -276,98 +306,69 @@ impl AuditLog {
         committer: &Committer,
         mut drafts: Vec<EventDraft>,
         build: impl FnOnce(u64, &mut Vec<EventDraft>) -> Result<Batch>,
-        signer: Option<&SigningSecret>,
+        signer: Option<Arc<SigningSecret>>,
         durability: Durability,
     ) -> Result<PendingReceipt> {
-        let ticket;
-        let first_seq;
-        let count;
-        {
-            let mut guard = self.state.lock();
-            // Never sign over unsigned events that could not legitimately be unsigned: that
-            // would bless events planted through raw storage access.
-            let signer = signer.filter(|_| self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard));
-            let mut frontier = guard.frontier.clone();
-            first_seq = frontier.size;
-            let extra = build(first_seq, &mut drafts)?;
-            count = drafts.len() as u64;
-            if count == 0 {
-                return Err(IntegrityError::new(
-                    Object::AuditEvent,
-                    Fault::Broken("an audited operation must append at least one event"),
-                )
-                .into());
+        let mut guard = self.state.lock();
+        if guard.broken {
+            drop(guard);
+            self.reset(committer);
+            guard = self.state.lock();
+            if guard.broken {
+                return Err(Error::AuditUnavailable(crate::error::StorageError::Engine {
+                    engine: "audit log",
+                    what: "the log's state could not be reloaded after a failed commit",
+                    source: None,
+                }));
             }
-            let end = first_seq + count;
-            let now = self.clock.now();
-            // The first event commits to every record the operation writes, and to the signed
-            // records the append itself stores (the head, a checkpoint) by presence.
-            let mut writes = record_writes(&extra);
-            let crossed = first_seq / self.checkpoint_interval != end / self.checkpoint_interval;
-            if signer.is_some() {
-                if crossed {
-                    writes.push(RecordWrite {
-                        space: Space::Checkpoints as u8,
-                        key: end.to_be_bytes().to_vec(),
-                        state: RecordState::Present,
-                    });
-                }
+        }
+        let mut frontier = guard.frontier.clone();
+        let first_seq = frontier.size;
+        let extra = build(first_seq, &mut drafts)?;
+        let count = drafts.len() as u64;
+        if count == 0 {
+            return Err(IntegrityError::new(
+                Object::AuditEvent,
+                Fault::Broken("an audited operation must append at least one event"),
+            )
+            .into());
+        }
+        let end = first_seq + count;
+        let now = self.clock.now();
+        // The first event commits to every record the operation writes, and to the signed
+        // records its group stores (the head, a checkpoint) by presence.
+        let mut writes = record_writes(&extra);
+        let crossed = self.group.crosses(first_seq, end);
+        if signer.is_some() {
+            if crossed {
                 writes.push(RecordWrite {
-                    space: Space::Meta as u8,
-                    key: META_HEAD.to_vec(),
+                    space: Space::Checkpoints as u8,
+                    key: end.to_be_bytes().to_vec(),
                     state: RecordState::Present,
                 });
             }
-            let mut batch = Batch::new();
-            for (i, draft) in drafts.into_iter().enumerate() {
-                let mut event = draft.finish(frontier.size, now);
-                if i == 0 {
-                    event.writes.append(&mut writes);
-                }
-                self.stage_event(&mut batch, &mut frontier, &event)?;
-            }
-            let signed = signer.is_some();
-            if let Some(key) = signer {
-                let head = TreeHead { store: self.store, size: frontier.size, root: frontier.root(), time: now };
-                let cp = Checkpoint::sign(head, key)?;
-                let bytes = codec::encode(&cp)?;
-                if crossed {
-                    batch.put(Space::Checkpoints, frontier.size.to_be_bytes().to_vec(), bytes.clone());
-                }
-                batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
-            }
-            batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&(FRONTIER_FORMAT, &frontier))?);
-            batch.extend(extra);
-            let mark = encode_mark(self.store, frontier.size, &frontier.root());
-            ticket = committer.apply_marked(&batch, Some(mark)).map_err(Error::AuditUnavailable)?;
-            if signed {
-                guard.signed_size = frontier.size;
-            }
-            guard.frontier = frontier;
+            writes.push(RecordWrite { space: Space::Meta as u8, key: META_HEAD.to_vec(), state: RecordState::Present });
         }
-        Ok(PendingReceipt { receipt: AuditReceipt { first_seq }, ticket, durability })
-    }
-
-    /// Whether every event after the latest signed head is a failed unlock or the lockout it
-    /// caused (the only events appended without a key). Anything else was not written by medvault.
-    fn unsigned_tail_is_legitimate(&self, backend: &dyn Backend, state: &State) -> bool {
-        if state.signed_size >= state.frontier.size {
-            return true;
+        let mut batch = Batch::new();
+        for (i, draft) in drafts.into_iter().enumerate() {
+            let mut event = draft.finish(frontier.size, now);
+            if i == 0 {
+                event.writes.append(&mut writes);
+            }
+            self.stage_event(&mut batch, &mut frontier, &event)?;
         }
-        let lo = state.signed_size.to_be_bytes();
-        let Ok(rows) = backend.range(Space::AuditEvents, &lo, None, crate::storage::Order::Ascending, usize::MAX)
-        else {
-            return false;
-        };
-        let ok = rows.len() as u64 == state.frontier.size - state.signed_size
-            && rows.iter().all(|(_, v)| AuditEvent::decode(v).is_ok_and(|e| e.is_pre_authentication()));
-        if !ok {
-            tracing::error!(
-                from = state.signed_size,
-                "audit log holds unsigned events that are not failed unlocks; not signing (run verify)"
-            );
+        batch.put(Space::Meta, META_TREE.to_vec(), codec::encode(&(FRONTIER_FORMAT, &frontier))?);
+        if !guard.auth_indexed {
+            batch.put(Space::Meta, META_AUTH_INDEX.to_vec(), first_seq.to_be_bytes().to_vec());
         }
-        ok
+        batch.extend(extra);
+        let tree = Some((frontier.size, frontier.root()));
+        let checkpoint = crossed && signer.is_some();
+        let durable = durability == Durability::Immediate;
+        let ticket = self.group.enqueue(Staged { batch, durable, signer, tree, checkpoint, time: now });
+        guard.frontier = frontier;
+        guard.auth_indexed = true;
+        Ok(PendingReceipt { receipt: AuditReceipt { first_seq }, ticket })
     }
 
     fn stage_event(&self, batch: &mut Batch, frontier: &mut Frontier, event: &AuditEvent) -> Result<()> {
@@ -388,34 +389,43 @@ impl AuditLog {
             batch.put(Space::AuditByUser, crate::layout::audit_by_user(t, seq), Vec::new());
         }
         batch.put(Space::AuditByTime, crate::layout::audit_by_time(event.recorded_at, seq), Vec::new());
+        if event.is_authentication() {
+            batch.put(Space::AuditAuthByUser, crate::layout::audit_by_user(&event.agent.name, seq), Vec::new());
+            if let Some(t) = event.entity.target_user.as_deref().filter(|t| *t != event.agent.name) {
+                batch.put(Space::AuditAuthByUser, crate::layout::audit_by_user(t, seq), Vec::new());
+            }
+        }
         Ok(())
     }
 
-    /// Signs and stores a checkpoint of the current tree (on close, or on demand).
-    pub fn checkpoint(&self, committer: &Committer, key: &SigningSecret) -> Result<Checkpoint> {
-        let mut guard = self.state.lock();
-        if !self.unsigned_tail_is_legitimate(committer.backend().as_ref(), &guard) {
-            return Err(IntegrityError::new(
+    /// Signs and stores a checkpoint of the current tree (on close, or on demand), through the
+    /// group commit so that it lands after every operation staged before it.
+    pub fn checkpoint(&self, committer: &Committer, key: Arc<SigningSecret>) -> Result<Checkpoint> {
+        let (ticket, size) = {
+            let guard = self.state.lock();
+            let size = guard.frontier.size;
+            let item = Staged {
+                batch: Batch::new(),
+                durable: true,
+                signer: Some(key),
+                tree: Some((size, guard.frontier.root())),
+                checkpoint: true,
+                time: self.clock.now(),
+            };
+            (self.group.enqueue(item), size)
+        };
+        self.group.wait(committer, ticket, &|| self.reset(committer))?;
+        match committer.backend().get(Space::Checkpoints, &size.to_be_bytes())? {
+            Some(bytes) if self.group.signed_size() >= size => codec::decode::<Checkpoint>(&bytes, Object::Checkpoint),
+            _ => Err(IntegrityError::new(
                 Object::SignedHead,
                 Fault::Broken(
                     "the log holds unsigned events that are not failed unlocks; refusing to sign a checkpoint",
                 ),
             )
-            .at(guard.frontier.size)
-            .into());
+            .at(size)
+            .into()),
         }
-        let size = guard.frontier.size;
-        let head = TreeHead { store: self.store, size, root: guard.frontier.root(), time: self.clock.now() };
-        let cp = Checkpoint::sign(head, key)?;
-        let bytes = codec::encode(&cp)?;
-        let mut batch = Batch::new();
-        batch.put(Space::Checkpoints, size.to_be_bytes().to_vec(), bytes.clone());
-        batch.put(Space::Meta, META_HEAD.to_vec(), bytes);
-        let ticket = committer.apply(&batch)?;
-        guard.signed_size = size;
-        drop(guard);
-        committer.sync(ticket)?;
-        Ok(cp)
     }
 }
 

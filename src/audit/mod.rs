@@ -9,6 +9,7 @@
 pub(crate) mod anchor;
 pub(crate) mod checkpoint;
 pub(crate) mod event;
+pub(crate) mod group;
 pub(crate) mod lockout;
 pub(crate) mod log;
 pub(crate) mod merkle;

@@ -117,6 +117,12 @@ pub(crate) fn prune(
                 batch.delete(Space::AuditByUser, crate::layout::audit_by_user(t, ev.seq));
             }
             batch.delete(Space::AuditByTime, crate::layout::audit_by_time(ev.recorded_at, ev.seq));
+            if ev.is_authentication() {
+                batch.delete(Space::AuditAuthByUser, crate::layout::audit_by_user(&ev.agent.name, ev.seq));
+                if let Some(t) = ev.entity.target_user.as_deref() {
+                    batch.delete(Space::AuditAuthByUser, crate::layout::audit_by_user(t, ev.seq));
+                }
+            }
             next += 1;
         }
         if next == horizon {
@@ -128,8 +134,7 @@ pub(crate) fn prune(
         let signed =
             SignedPruneMark { signature: key.sign(&message(&mark)?).to_vec(), signer: key.verifying_key(), mark };
         batch.put(Space::Meta, META_PRUNED.to_vec(), codec::encode(&signed)?);
-        let ticket = committer.apply(&batch)?;
-        committer.sync(ticket)?;
+        committer.commit(&batch, true, None)?;
         if (rows.len() as u64) < 4096 {
             break;
         }

@@ -14,7 +14,6 @@
 
 use crate::audit::merkle::{self, Hash};
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome};
-use crate::crypto::KeyKind;
 use crate::crypto::keys::verify_signature;
 use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
 use crate::model::{PatientId, StoreId, Timestamp};
@@ -60,7 +59,7 @@ impl Session {
     pub fn audit_extract(&self, filter: &ExtractFilter) -> Result<String> {
         let ent = Entity { patient: filter.patient, ..Entity::default() };
         self.require(self.header().policy.may_audit(&self.user.roles), Action::Export, ent.clone(), Denied::Audit)?;
-        let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.keys().audit_signer().ok_or(Error::Denied(Denied::Audit))?;
         let q =
             AuditQuery { patient: filter.patient, since: filter.since, until: filter.until, ..AuditQuery::default() };
         let events = self.audit_events(&q)?;
@@ -68,7 +67,7 @@ impl Session {
             .draft(Action::Export, Outcome::Success, ent)
             .detail(format!("audit extract of {} events", events.len()));
         self.commit(vec![draft], crate::storage::Batch::new())?;
-        let cp = self.sign_checkpoint(&signer)?;
+        let cp = self.sign_checkpoint(signer.clone())?;
         let mut out = String::new();
         let header = json!({
             "type": "header",

@@ -22,15 +22,28 @@ use crate::model::{InvalidInput, Section, StoreId, Timestamp, UserId, random_byt
 use crate::storage::{Backend, Batch, Space};
 use records::{fingerprint, grant_key, key_state_key, key_version_key};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub(crate) const META_HEADER: &[u8] = crate::layout::meta::HEADER;
 
 /// The keys one session holds. No `Debug`; every key zeroizes on drop.
 pub(crate) struct HeldKeys {
     pub(crate) keys: BTreeMap<(KeyKind, u32), Key32>,
+    /// The audit signing key, expanded once at unlock (every commit group signs with it).
+    audit_signer: Option<Arc<SigningSecret>>,
 }
 
 impl HeldKeys {
+    /// Holds `keys`, with the audit signing key made ready.
+    pub(crate) fn new(keys: BTreeMap<(KeyKind, u32), Key32>) -> Self {
+        let mut held = HeldKeys { keys, audit_signer: None };
+        held.audit_signer = held.signer(KeyKind::AuditSigning).map(Arc::new);
+        held
+    }
+    /// The audit signing key, ready to sign.
+    pub(crate) fn audit_signer(&self) -> Option<Arc<SigningSecret>> {
+        self.audit_signer.clone()
+    }
     /// A key of a given version.
     pub(crate) fn key(&self, kind: KeyKind, version: u32) -> Option<&Key32> {
         self.keys.get(&(kind, version))
@@ -319,7 +332,7 @@ pub(crate) fn open_grants(
             }
         }
     }
-    Ok(HeldKeys { keys })
+    Ok(HeldKeys::new(keys))
 }
 
 /// Keys sealed to one user: (user name, kinds delivered).

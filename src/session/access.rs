@@ -294,10 +294,10 @@ impl Session {
                 batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
                 Ok(batch)
             },
-            self.keys().signer(crate::crypto::KeyKind::AuditSigning).as_ref(),
+            self.keys().audit_signer(),
             self.durability,
         )?;
-        Ok(pending.durable(&self.inner.committer)?.first_seq())
+        Ok(pending.durable(&self.inner.audit, &self.inner.committer)?.first_seq())
     }
 
     fn all_break_glass(&self) -> Result<Vec<(Vec<u8>, BreakGlassRecord)>> {

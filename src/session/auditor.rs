@@ -65,9 +65,9 @@ impl Session {
     /// checkpoint covers its own export event).
     pub fn export_checkpoint(&self) -> Result<Checkpoint> {
         self.require_auditor(Action::CheckpointExport)?;
-        let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.keys().audit_signer().ok_or(Error::Denied(Denied::Audit))?;
         self.commit(vec![self.draft(Action::CheckpointExport, Outcome::Success, Entity::default())], Batch::new())?;
-        self.inner.audit.checkpoint(&self.inner.committer, &signer)
+        self.inner.audit.checkpoint(&self.inner.committer, signer)
     }
 
     /// Sets (or removes) the folder where closing checkpoints are also written as anchors

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::keyring::StoreHeader;
 use crate::model::{PatientId, Timestamp};
 use crate::storage::{Batch, Space};
+use std::sync::Arc;
 
 impl Session {
     /// The current time of the store's clock.
@@ -58,7 +59,7 @@ impl Session {
     }
 
     /// Signs and stores a checkpoint of the log as it is now.
-    pub(crate) fn sign_checkpoint(&self, signer: &SigningSecret) -> Result<Checkpoint> {
+    pub(crate) fn sign_checkpoint(&self, signer: Arc<SigningSecret>) -> Result<Checkpoint> {
         self.inner.audit.checkpoint(&self.inner.committer, signer)
     }
 

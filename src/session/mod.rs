@@ -161,15 +161,15 @@ impl Session {
     /// writes nothing but its events (a read, a search, a query, a refusal) is always durable
     /// before this returns; only writes follow the session's [`Durability`].
     pub(crate) fn commit(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<AuditReceipt> {
-        self.append(drafts, batch)?.durable(&self.inner.committer)
+        self.append(drafts, batch)?.durable(&self.inner.audit, &self.inner.committer)
     }
 
     /// Appends events and writes without waiting for durability (for callers that must release
     /// a lock first, so that flushes are shared); finish with `PendingReceipt::durable`.
     pub(crate) fn append(&self, drafts: Vec<EventDraft>, batch: Batch) -> Result<crate::audit::PendingReceipt> {
-        let signer = self.keys().signer(KeyKind::AuditSigning);
+        let signer = self.keys().audit_signer();
         let durability = if batch.is_empty() { Durability::Immediate } else { self.durability };
-        self.inner.audit.append(&self.inner.committer, drafts, batch, signer.as_ref(), durability)
+        self.inner.audit.append(&self.inner.committer, drafts, batch, signer, durability)
     }
 
     /// Records a refused or failed access, then returns `err` (or the audit failure).

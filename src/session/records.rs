@@ -243,7 +243,7 @@ impl Session {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
         }
         let now = self.inner.clock.now();
-        let guard = self.inner.write_lock.lock();
+        let guard = self.inner.write_locks.patient(patient);
         let (entry_id, revision) = match entry {
             None => (EntryId::random(), 1),
             Some(e) => {
@@ -285,9 +285,10 @@ impl Session {
             batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
         }
         let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
-        let pending = self.append(vec![self.granted_draft_for(&grant, ev)], batch)?;
+        // The stripe is held until the write is committed, so that the next writer of this
+        // patient numbers after it; writers of other patients share the group.
+        self.commit(vec![self.granted_draft_for(&grant, ev)], batch)?;
         drop(guard);
-        pending.durable(&self.inner.committer)?;
         Ok((entry_id, revision))
     }
 

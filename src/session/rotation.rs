@@ -166,13 +166,12 @@ impl Session {
                 break;
             }
             // Rewrap and writes share the write lock, so no revision is rewritten behind a writer.
-            let guard = self.inner.write_lock.lock();
+            let guards = self.inner.write_locks.all();
             let draft = self
                 .draft(Action::KeyRewrap, Outcome::Success, ent.clone())
                 .detail(format!("{n} data keys of {section} rewrapped to v{}", state.primary));
-            let pending = self.append(vec![draft], batch)?;
-            drop(guard);
-            pending.durable(&self.inner.committer)?;
+            self.commit(vec![draft], batch)?;
+            drop(guards);
             done += n;
             progress(done, total);
         }

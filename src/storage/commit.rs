@@ -1,12 +1,13 @@
-//! Group commit: many writers, one flush.
+//! The single path through which batches reach the backend, and the witness after them.
 //!
-//! Each writer applies its batch, takes a ticket, and (for [`Durability::Immediate`]) waits until
-//! a flush covering its ticket has completed. Whoever holds the flush lock flushes once for every
-//! batch applied before it started; the others find their ticket already covered and return
-//! without flushing. Only one thread flushes at a time.
+//! [`Committer::commit`] applies one batch in one engine transaction, durable (one sync) or
+//! not; the audit log's group commit (`crate::audit::group`) hands it one batch per group, so
+//! that every operation of a group shares one transaction and one sync. Engine transactions are
+//! serialized here, and only here.
 //!
-//! With a witness ([`super::witness`]), every flush that made a new mark durable is followed by
-//! writing that mark to the witness file, before any of the commits it covers is acknowledged.
+//! With a witness ([`super::witness`]), every durable commit that made a new mark durable is
+//! followed by writing that mark to the witness file, before any of the operations it covers
+//! is acknowledged.
 // Re-exported by the `testing` module only; private otherwise.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
@@ -29,24 +30,19 @@ pub enum Durability {
     Buffered,
 }
 
-/// Batches applied so far, and the newest witness mark among them.
-struct Applied {
-    ticket: u64,
-    mark: Option<Arc<Vec<u8>>>,
+/// Witness marks: the newest one applied, and the newest one known durable.
+#[derive(Default)]
+struct Marks {
+    pending: Option<Vec<u8>>,
+    durable: Option<Vec<u8>>,
 }
 
-/// What the last flush made durable.
-struct Flushed {
-    ticket: u64,
-    mark: Option<Arc<Vec<u8>>>,
-}
-
-/// The single path through which batches reach the backend.
+/// Serializes engine transactions and keeps the witness in step with durability.
 pub struct Committer {
     backend: Arc<dyn Backend>,
-    applied: Mutex<Applied>,
-    flushed: Mutex<Flushed>,
-    flushes: AtomicU64,
+    io: Mutex<Marks>,
+    commits: AtomicU64,
+    syncs: AtomicU64,
     witness: Option<WitnessFile>,
 }
 
@@ -60,9 +56,9 @@ impl Committer {
     pub fn with_witness(backend: Arc<dyn Backend>, witness: Option<WitnessFile>) -> Self {
         Committer {
             backend,
-            applied: Mutex::new(Applied { ticket: 0, mark: None }),
-            flushed: Mutex::new(Flushed { ticket: 0, mark: None }),
-            flushes: AtomicU64::new(0),
+            io: Mutex::new(Marks::default()),
+            commits: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
             witness,
         }
     }
@@ -72,64 +68,50 @@ impl Committer {
         &self.backend
     }
 
-    /// Applies a batch atomically; returns the ticket to pass to [`Committer::sync`].
-    pub fn apply(&self, batch: &Batch) -> StorageResult<u64> {
-        self.apply_marked(batch, None)
-    }
-
-    /// Applies a batch atomically and, once it is durable, records `mark` in the witness.
-    pub fn apply_marked(&self, batch: &Batch, mark: Option<Vec<u8>>) -> StorageResult<u64> {
-        let mut applied = self.applied.lock();
-        self.backend.apply(batch)?;
-        applied.ticket += 1;
-        if let Some(m) = mark {
-            applied.mark = Some(Arc::new(m));
-        }
-        Ok(applied.ticket)
-    }
-
-    /// Returns once the batch with `ticket` (and every earlier one) is durable, and the witness
-    /// records it.
-    pub fn sync(&self, ticket: u64) -> StorageResult<()> {
-        let mut flushed = self.flushed.lock();
-        if flushed.ticket >= ticket {
+    /// Applies `batch` in one engine transaction; with `durable`, it and everything before it
+    /// are on disk, and the witness holds the newest mark, before this returns. `mark` is the
+    /// witness mark of the state the batch leaves.
+    pub fn commit(&self, batch: &Batch, durable: bool, mark: Option<Vec<u8>>) -> StorageResult<()> {
+        let mut marks = self.io.lock();
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if !durable {
+            self.backend.apply(batch)?;
+            if mark.is_some() {
+                marks.pending = mark;
+            }
             return Ok(());
         }
-        let (target, mark) = {
-            let a = self.applied.lock();
-            (a.ticket, a.mark.clone())
-        };
+        self.backend.apply_durable(batch)?;
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        let newest = mark.or_else(|| marks.pending.take());
+        marks.pending = None;
+        self.record(&mut marks, newest)
+    }
+
+    /// Makes everything applied so far durable, and records the newest mark.
+    pub fn sync_all(&self) -> StorageResult<()> {
+        let mut marks = self.io.lock();
         self.backend.flush()?;
-        self.flushes.fetch_add(1, Ordering::Relaxed);
-        if let (Some(w), Some(m)) = (&self.witness, &mark)
-            && flushed.mark.as_ref().is_none_or(|old| !Arc::ptr_eq(old, m))
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        let newest = marks.pending.take();
+        self.record(&mut marks, newest)
+    }
+
+    fn record(&self, marks: &mut Marks, newest: Option<Vec<u8>>) -> StorageResult<()> {
+        let Some(m) = newest else { return Ok(()) };
+        if let Some(w) = &self.witness
+            && marks.durable.as_ref() != Some(&m)
         {
-            w.write(m)?;
+            w.write(&m)?;
         }
-        *flushed = Flushed { ticket: target, mark };
+        marks.durable = Some(m);
         Ok(())
     }
 
-    /// (batches applied, flushes done) since this committer was made: their ratio is how many
-    /// commits share one flush (benchmarks).
+    /// (engine transactions, syncs) since this committer was made: how many operations share
+    /// one sync (benchmarks).
     #[cfg(feature = "testing")]
     pub fn stats(&self) -> (u64, u64) {
-        (self.applied.lock().ticket, self.flushes.load(Ordering::Relaxed))
-    }
-
-    /// Flushes everything applied so far.
-    pub fn sync_all(&self) -> StorageResult<()> {
-        let ticket = self.applied.lock().ticket;
-        self.sync(ticket)
-    }
-
-    /// Applies, then waits for durability as asked (benchmarks).
-    #[cfg(feature = "testing")]
-    pub fn commit(&self, batch: &Batch, durability: Durability) -> StorageResult<()> {
-        let ticket = self.apply(batch)?;
-        match durability {
-            Durability::Immediate => self.sync(ticket),
-            Durability::Buffered => Ok(()),
-        }
+        (self.commits.load(Ordering::Relaxed), self.syncs.load(Ordering::Relaxed))
     }
 }

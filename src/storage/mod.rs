@@ -85,11 +85,14 @@ pub enum Space {
     BreakGlass = 0x13,
     /// Patients' requests, by id.
     Requests = 0x14,
+    /// Audit index of the events that decide a user's lockout (unlocks, recoveries, lockouts
+    /// and their lifts): user || sequence.
+    AuditAuthByUser = 0x15,
 }
 
 impl Space {
     /// Every keyspace.
-    pub const ALL: [Space; 20] = [
+    pub const ALL: [Space; 21] = [
         Space::Meta,
         Space::Users,
         Space::UserNames,
@@ -110,6 +113,7 @@ impl Space {
         Space::Oppositions,
         Space::BreakGlass,
         Space::Requests,
+        Space::AuditAuthByUser,
     ];
     /// Whether this keyspace belongs to the audit log.
     pub fn is_audit(self) -> bool {
@@ -121,6 +125,7 @@ impl Space {
                 | Space::AuditByUser
                 | Space::AuditByTime
                 | Space::Checkpoints
+                | Space::AuditAuthByUser
         )
     }
 }
@@ -193,6 +198,12 @@ pub trait Backend: Send + Sync {
     fn apply(&self, batch: &Batch) -> StorageResult<()>;
     /// Makes everything applied so far durable (survives power loss).
     fn flush(&self) -> StorageResult<()>;
+    /// Applies a batch atomically and makes it, and every earlier batch, durable before
+    /// returning. Engines that can do both in one transaction (one sync) override this.
+    fn apply_durable(&self, batch: &Batch) -> StorageResult<()> {
+        self.apply(batch)?;
+        self.flush()
+    }
 
     /// Every pair whose key starts with `prefix`, ascending.
     fn scan_prefix(&self, space: Space, prefix: &[u8]) -> StorageResult<Vec<Pair>> {

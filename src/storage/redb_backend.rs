@@ -3,7 +3,9 @@
 //!
 //! Durability: [`Backend::apply`] commits with redb's `Durability::None` (visible at once, not
 //! yet on disk); [`Backend::flush`] commits an empty transaction with `Durability::Immediate`,
-//! which persists every earlier commit with redb's checksummed commit protocol. A crash loses
+//! which persists every earlier commit with redb's checksummed commit protocol;
+//! [`Backend::apply_durable`] does both in one transaction (the group committer's path: one
+//! sync per group). A crash loses
 //! the non-durable suffix whole, never part of a transaction. Only one process may open the
 //! file (`ConcurrencyMode::ExclusiveWriter`); a second gets [`StorageError::StoreBusy`].
 
@@ -132,9 +134,28 @@ impl Backend for RedbBackend {
     }
 
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
+        self.commit(batch, redb::Durability::None)
+    }
+
+    fn apply_durable(&self, batch: &Batch) -> StorageResult<()> {
+        self.commit(batch, redb::Durability::Immediate)
+    }
+
+    fn flush(&self) -> StorageResult<()> {
         guarded(ENGINE, || {
             let mut tx = self.db.begin_write().map_err(|e| map(e, None))?;
-            tx.set_durability(redb::Durability::None).map_err(|e| map(e, None))?;
+            tx.set_durability(redb::Durability::Immediate).map_err(|e| map(e, None))?;
+            tx.commit().map_err(|e| map(e, None))
+        })
+    }
+}
+
+impl RedbBackend {
+    /// One write transaction holding the whole batch.
+    fn commit(&self, batch: &Batch, durability: redb::Durability) -> StorageResult<()> {
+        guarded(ENGINE, || {
+            let mut tx = self.db.begin_write().map_err(|e| map(e, None))?;
+            tx.set_durability(durability).map_err(|e| map(e, None))?;
             {
                 let mut t = tx.open_table(TABLE).map_err(|e| map(e, None))?;
                 for op in batch.ops() {
@@ -148,14 +169,6 @@ impl Backend for RedbBackend {
                     }
                 }
             }
-            tx.commit().map_err(|e| map(e, None))
-        })
-    }
-
-    fn flush(&self) -> StorageResult<()> {
-        guarded(ENGINE, || {
-            let mut tx = self.db.begin_write().map_err(|e| map(e, None))?;
-            tx.set_durability(redb::Durability::Immediate).map_err(|e| map(e, None))?;
             tx.commit().map_err(|e| map(e, None))
         })
     }

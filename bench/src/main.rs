@@ -1,0 +1,290 @@
+//! medvault against what a practice would build instead, in one run, on the same data and
+//! the same durability: SQLCipher with an audit table, and the bare engines as a floor.
+//! Prints markdown tables (BENCHMARKS.md holds a full run and how to read it).
+//!
+//! `cargo run --release -p medvault-bench -- --help`
+
+mod group;
+mod history;
+mod measure;
+mod mv;
+mod raw;
+mod sqlcipher;
+mod workload;
+
+use clap::Parser;
+use measure::{disk_bytes, peak_rss, quantile, thousands};
+use medvault::{Engine, KdfParams};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use workload::{Contender, Res, Sample, W1, W2, W3, W4};
+
+#[derive(Parser)]
+#[command(about = "medvault side by side with SQLCipher and the raw engines")]
+struct Args {
+    /// Patients of W1-W4 and W8/W10 (one 4 KiB report each).
+    #[arg(long, default_value_t = 50_000)]
+    patients: usize,
+    /// Seconds per timed run.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Runs per workload and contender (the median is kept).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Patients of W5 (find by INS) and of the peak-RSS reading.
+    #[arg(long, default_value_t = 1_000_000)]
+    w5_patients: usize,
+    /// Events in the log of W6/W7.
+    #[arg(long, default_value_t = 10_000_000)]
+    w6_events: u64,
+    /// Report size in bytes.
+    #[arg(long, default_value_t = 4096)]
+    report_bytes: usize,
+    /// Also run medvault on sled.
+    #[arg(long)]
+    with_sled: bool,
+    /// Tiny sizes for CI (no figure means anything at this size).
+    #[arg(long)]
+    tiny: bool,
+    /// Where to build the stores (default: a temporary folder, removed at the end).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn body(len: usize) -> String {
+    let phrase = "Patient revu en consultation. Examen clinique sans particularité. Poursuite du traitement. ";
+    phrase.chars().cycle().take(len).collect()
+}
+
+/// Plaintext of patient `i`: their identity (as JSON) and `reports` report bodies.
+fn plaintext(patients: usize, report: usize) -> u64 {
+    (0..patients).map(|i| serde_json::to_string(&mv::identity(i)).map_or(0, |s| s.len()) as u64 + report as u64).sum()
+}
+
+fn main() {
+    let mut a = Args::parse();
+    if a.tiny {
+        (a.patients, a.seconds, a.runs, a.w5_patients, a.w6_events) = (200, 0.3, 1, 500, 5_000);
+    }
+    if let Err(e) = run(&a) {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(a: &Args) -> Res<()> {
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let root = a.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let kdf = KdfParams::RECOMMENDED;
+    let body = body(a.report_bytes);
+    println!("# medvault benchmark\n");
+    println!(
+        "patients {} (one {} B report each), {} s x {} runs (median), W5 {} patients, W6/W7 {} events; kdf Argon2id m={} KiB t={} p={}\n",
+        thousands(a.patients as u64),
+        a.report_bytes,
+        a.seconds,
+        a.runs,
+        thousands(a.w5_patients as u64),
+        thousands(a.w6_events),
+        kdf.m_kib,
+        kdf.t,
+        kdf.p
+    );
+
+    // Large population first, so that the peak RSS is medvault's at that size.
+    eprintln!("loading {} patients (W5, W9, RSS)...", a.w5_patients);
+    let (big, big_load) = mv::Medvault::load(&root.join("w5-medvault"), Engine::Redb, kdf, a.w5_patients, None)?;
+    let mut w5 = big.find_by_ins(1000.min(a.w5_patients * 2))?;
+    let rss = peak_rss();
+    let mut w9_history = big.unlocks(mv::USER, 5)?;
+    let mut w9_fresh = big.unlocks("dpo", 5)?;
+    let mut argon = argon2_alone(kdf, 5)?;
+    let big_disk = disk_bytes(&root.join("w5-medvault"));
+    let big_plain = plaintext(a.w5_patients, 0);
+    drop(big);
+    eprintln!("SQLCipher with the same {} patients...", a.w5_patients);
+    let ident = |i: usize| {
+        let id = mv::identity(i);
+        (id.ins_matricule.clone().unwrap_or_default(), serde_json::to_string(&id).unwrap_or_default())
+    };
+    let sc_big = sqlcipher::SqlCipher::load(&root.join("w5-sqlcipher"), a.w5_patients, &ident, "", false)?;
+    let mut w5_sql = sc_big.find_by_ins(&|i| mv::identity(i).ins_matricule.clone().unwrap_or_default(), 1000)?;
+    drop(sc_big);
+
+    println!("## Population of {} patients (identity only)\n", thousands(a.w5_patients as u64));
+    println!("| measure | medvault (redb) | SQLCipher FULL | target |\n|---|---|---|---|");
+    println!(
+        "| W5 find by INS, audited, p50 / p99 | {} / {} | {} / {} | p99 <= 1 ms |",
+        ms(quantile(&mut w5, 0.5)),
+        ms(quantile(&mut w5, 0.99)),
+        ms(quantile(&mut w5_sql, 0.5)),
+        ms(quantile(&mut w5_sql, 0.99)),
+    );
+    println!(
+        "| load (create_patient, buffered, one flush) | {:.0} patients/s | | |",
+        a.w5_patients as f64 / big_load.wall.as_secs_f64()
+    );
+    println!("| disk / plaintext | {:.2}x | | <= 1.5x |", big_disk as f64 / big_plain.max(1) as f64);
+    println!("| peak RSS of the process | {} MiB | | <= 512 MiB |", rss / (1024 * 1024));
+    let argon_p50 = quantile(&mut argon, 0.5);
+    println!(
+        "| W9 unlock, user with {} events since last unlock, p50 | {} ({:+.0}% vs Argon2id alone {}) | | within 10% |",
+        thousands(a.w5_patients as u64),
+        ms(quantile(&mut w9_history, 0.5)),
+        (quantile(&mut w9_history, 0.5).as_secs_f64() / argon_p50.as_secs_f64() - 1.0) * 100.0,
+        ms(argon_p50)
+    );
+    println!(
+        "| W9 unlock, user with no history, p50 | {} ({:+.0}%) | | within 10% |\n",
+        ms(quantile(&mut w9_fresh, 0.5)),
+        (quantile(&mut w9_fresh, 0.5).as_secs_f64() / argon_p50.as_secs_f64() - 1.0) * 100.0,
+    );
+
+    eprintln!("filling a log of {} events (W6, W7)...", a.w6_events);
+    let h = history::History::build(&root.join("w6-medvault"), kdf, a.w6_events, (a.w6_events / 100).max(10) as usize)?;
+    let (mut w6, found) = h.patient_history(200)?;
+    let (checked, took) = h.verify()?;
+    let rss_after = peak_rss();
+    println!("## Log of {} events\n", thousands(h.events));
+    println!("| measure | medvault (redb) | target |\n|---|---|---|");
+    println!(
+        "| fill through the log's own append (5,000 events a group) | {:.0} events/s, {:.0} B written/event | |",
+        h.events as f64 / h.fill.wall.as_secs_f64(),
+        h.fill.written as f64 / h.events.max(1) as f64
+    );
+    println!(
+        "| W6 one patient's history ({:.0} events on average), p50 / p99 | {} / {} | p99 <= 5 ms |",
+        found as f64 / 200.0,
+        ms(quantile(&mut w6, 0.5)),
+        ms(quantile(&mut w6, 0.99))
+    );
+    println!(
+        "| W7 full verification | {:.0} events/s ({checked} in {}) | >= 300,000/s |",
+        checked as f64 / took.as_secs_f64(),
+        ms(took)
+    );
+    println!("| peak RSS so far | {} MiB | |\n", rss_after / (1024 * 1024));
+    drop(h);
+
+    core(a, &root, kdf, &body)
+}
+
+/// Argon2id with the store's parameters, alone: what an unlock cannot go below.
+fn argon2_alone(kdf: KdfParams, runs: usize) -> Res<Vec<Duration>> {
+    let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| e.to_string())?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    (0..runs)
+        .map(|_| {
+            let mut out = [0u8; 32];
+            let t = Instant::now();
+            argon.hash_password_into(mv::PASS, b"medvault-bench-salt", &mut out).map_err(|e| e.to_string())?;
+            Ok(t.elapsed())
+        })
+        .collect()
+}
+
+/// W1-W4, W8, W10 on the same patients in every contender, workload by workload.
+fn core(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()> {
+    let plain = plaintext(a.patients, a.report_bytes);
+    let mut engines = vec![Engine::Redb];
+    if a.with_sled {
+        engines.push(Engine::Sled);
+    }
+    let mut meds = Vec::new();
+    for engine in engines {
+        eprintln!("loading medvault ({engine})...");
+        meds.push(mv::Medvault::load(
+            &root.join(format!("core-medvault-{engine}")),
+            engine,
+            kdf,
+            a.patients,
+            Some(body),
+        )?);
+    }
+    eprintln!("loading SQLCipher and the raw engines...");
+    let ident = |i: usize| {
+        let id = mv::identity(i);
+        (id.ins_matricule.clone().unwrap_or_default(), serde_json::to_string(&id).unwrap_or_default())
+    };
+    let start = measure::Counters::now();
+    let sc = sqlcipher::SqlCipher::load(&root.join("core-sqlcipher"), a.patients, &ident, body, true)?;
+    let sc_spent = start.since();
+    let mut raws = Vec::new();
+    for engine in [raw::RawEngine::Redb, raw::RawEngine::Sled] {
+        let start = measure::Counters::now();
+        let r = raw::Raw::load(engine, &root.join(format!("core-raw-{engine:?}")), a.patients, body)?;
+        raws.push((r, start.since()));
+    }
+    let mut contenders: Vec<(&dyn Contender, measure::Spent)> = Vec::new();
+    for (m, spent) in &meds {
+        contenders.push((m, *spent));
+    }
+    contenders.push((&sc, sc_spent));
+    for (r, spent) in &raws {
+        contenders.push((r, *spent));
+    }
+
+    println!("## {} patients, one {} B report each\n", thousands(a.patients as u64), a.report_bytes);
+    println!("### Loading and size on disk (W10)\n");
+    println!("| contender | load | written / plaintext | disk / plaintext |\n|---|---|---|---|");
+    for (c, spent) in &contenders {
+        println!(
+            "| {} | {:.1} s | {:.2}x | {:.2}x |",
+            c.name(),
+            spent.wall.as_secs_f64(),
+            spent.written as f64 / plain as f64,
+            c.disk_bytes() as f64 / plain as f64
+        );
+    }
+    println!();
+
+    let mut results: Vec<(workload::Workload, Vec<Sample>)> = Vec::new();
+    for w in [W1, W2, W3, W4] {
+        let mut row = Vec::new();
+        for (c, _) in &contenders {
+            eprintln!("{} {}...", w.label, c.name());
+            row.push(workload::measure(*c, w, a.seconds, a.runs, body)?);
+        }
+        results.push((w, row));
+    }
+    let names: Vec<String> = contenders.iter().map(|(c, _)| c.name()).collect();
+    let sql = names.iter().position(|n| n.starts_with("SQLCipher")).unwrap_or(0);
+    let floor = names.iter().position(|n| n.starts_with("raw redb")).unwrap_or(0);
+    println!("### Operations per second (median of {} runs of {} s)\n", a.runs, a.seconds);
+    println!(
+        "| workload | {} | medvault / SQLCipher | medvault / raw redb |\n|---|{}---|---|",
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+    for (w, row) in &results {
+        let cells: Vec<String> = row.iter().map(|s| format!("{:.0}", s.ops_per_s)).collect();
+        println!(
+            "| {} {} | {} | {:.2} | {:.2} |",
+            w.label,
+            w.what,
+            cells.join(" | "),
+            row[0].ops_per_s / row[sql].ops_per_s,
+            row[0].ops_per_s / row[floor].ops_per_s
+        );
+    }
+    println!(
+        "\n(SQLCipher runs W3 with synchronous=NORMAL, the raw engines without a sync; medvault's reads stay durable: no data leaves before its audit event is on disk.)\n"
+    );
+    println!("### Cost per operation (CPU microseconds, all threads / bytes sent to storage)\n");
+    println!("| workload | {} |\n|---|{}", names.join(" | "), "---|".repeat(names.len()));
+    for (w, row) in &results {
+        let cells: Vec<String> =
+            row.iter().map(|s| format!("{:.0} us / {:.1} KB", s.cpu_us, s.bytes / 1000.0)).collect();
+        println!("| {} | {} |", w.label, cells.join(" | "));
+    }
+    println!();
+
+    // W8 on medvault's store (redb).
+    let mut w8 = meds[0].0.export(200, body, 5)?;
+    println!("### W8 export of a patient with 200 reports\n\np50 {} (target <= 50 ms)\n", ms(quantile(&mut w8, 0.5)));
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! medvault through its public API: one store, one physician, one session per thread.
+
+use crate::measure::{self, Counters, Pick, Spent};
+use crate::workload::{Contender, Res, Worker};
+use medvault::synthetic::Synth;
+use medvault::{
+    AccessContext, Date, Durability, Engine, FindQuery, Identity, KdfParams, PatientId, Report, Session, Store,
+    StoreOptions,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "dr_bench";
+pub const PASS: &[u8] = b"dr_bench: benchmark passphrase";
+const ADMIN_PASS: &[u8] = b"admin: benchmark passphrase";
+
+fn e(err: medvault::Error) -> String {
+    format!("medvault: {err}")
+}
+
+/// Patient `i`'s synthetic identity: the same for every contender.
+pub fn identity(i: usize) -> Identity {
+    Synth::new(0x5EED_0000 + i as u64).identity()
+}
+
+/// The benchmark's 4 KiB report.
+pub fn report(body: &str) -> Res<Report> {
+    let mut r = Synth::new(7).report("Dr Bench", Date::parse("2026-11-23").map_err(|x| x.to_string())?);
+    r.body = body.to_string();
+    Ok(r)
+}
+
+/// A medvault store of the benchmark's patients.
+pub struct Medvault {
+    pub store: Store,
+    dir: PathBuf,
+    pub ids: Vec<PatientId>,
+    engine: Engine,
+}
+
+fn context() -> AccessContext {
+    AccessContext::treatment("bench")
+}
+
+impl Medvault {
+    /// Creates a store in `dir` and loads `patients` (an identity each, and one report each if
+    /// `body` is given) through one physician's session, flushed once at the end.
+    pub fn load(
+        dir: &Path,
+        engine: Engine,
+        kdf: KdfParams,
+        patients: usize,
+        body: Option<&str>,
+    ) -> Res<(Medvault, Spent)> {
+        let start = Counters::now();
+        let options = StoreOptions { engine, kdf, ..StoreOptions::default() };
+        let (store, _shares) = Store::create(dir, "admin", ADMIN_PASS, options).map_err(e)?;
+        {
+            let admin = store.unlock("admin", ADMIN_PASS, AccessContext::operations("bench")).map_err(e)?;
+            admin.add_user(USER, &["physician".to_string()], PASS).map_err(e)?;
+            admin.add_user("dpo", &["auditor".to_string()], PASS).map_err(e)?;
+        }
+        let mut s = store.unlock(USER, PASS, context()).map_err(e)?;
+        s.set_durability(Durability::Buffered);
+        let report = body.map(report).transpose()?;
+        let mut ids = Vec::with_capacity(patients);
+        for i in 0..patients {
+            let p = s.create_patient(identity(i)).map_err(e)?;
+            if let Some(r) = &report {
+                s.append_report(p, r.clone()).map_err(e)?;
+            }
+            ids.push(p);
+        }
+        store.flush().map_err(e)?;
+        Ok((Medvault { store, dir: dir.to_path_buf(), ids, engine }, start.since()))
+    }
+
+    /// A new session of `user`, durable.
+    pub fn session(&self, user: &str) -> Res<Session> {
+        self.store.unlock(user, PASS, context()).map_err(e)
+    }
+
+    /// W5: `lookups` audited searches by INS among patients that have one; latencies.
+    pub fn find_by_ins(&self, lookups: usize) -> Res<Vec<Duration>> {
+        let s = self.session(USER)?;
+        let mut pick = Pick::new(5);
+        let mut out = Vec::with_capacity(lookups);
+        while out.len() < lookups {
+            let i = pick.below(self.ids.len());
+            let Some(ins) = identity(i).ins_matricule.clone() else { continue };
+            let t = Instant::now();
+            let found = s.find_patient(&FindQuery::InsMatricule(ins)).map_err(e)?;
+            out.push(t.elapsed());
+            if !found.contains(&self.ids[i]) {
+                return Err(format!("medvault: patient {i} not found by INS"));
+            }
+        }
+        Ok(out)
+    }
+
+    /// W8: gives patient 0 `entries` reports in all, then times `runs` exports of their file.
+    pub fn export(&self, entries: usize, body: &str, runs: usize) -> Res<Vec<Duration>> {
+        let mut s = self.session(USER)?;
+        s.set_durability(Durability::Buffered);
+        let p = self.ids[0];
+        let have = s.read_reports(p).map_err(e)?.len();
+        let r = report(body)?;
+        for _ in have..entries {
+            s.append_report(p, r.clone()).map_err(e)?;
+        }
+        self.store.flush().map_err(e)?;
+        let mut out = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let x = s.export_patient(p).map_err(e)?;
+            out.push(t.elapsed());
+            if x.reports.len() < entries {
+                return Err(format!("medvault: export holds {} reports, not {entries}", x.reports.len()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// W9: times `runs` unlocks of `user`.
+    pub fn unlocks(&self, user: &str, runs: usize) -> Res<Vec<Duration>> {
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                let s = self.session(user)?;
+                let d = t.elapsed();
+                drop(s);
+                Ok(d)
+            })
+            .collect()
+    }
+}
+
+struct MvWorker {
+    session: Session,
+    ids: Vec<PatientId>,
+    report: Report,
+}
+
+impl Contender for Medvault {
+    fn name(&self) -> String {
+        format!("medvault ({})", self.engine)
+    }
+
+    fn worker(&self, _id: usize, _relaxed: bool) -> Res<Box<dyn Worker + Send + '_>> {
+        // Reads are durable whatever the setting: no access returns data before its audit
+        // event is on disk. `relaxed` has nothing to relax.
+        let session = self.session(USER)?;
+        Ok(Box::new(MvWorker { session, ids: self.ids.clone(), report: report("")? }))
+    }
+
+    fn patients(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        measure::disk_bytes(&self.dir)
+    }
+}
+
+impl Worker for MvWorker {
+    fn read(&mut self, i: usize) -> Res<()> {
+        let got = self.session.read_reports(self.ids[i]).map_err(e)?;
+        if got.is_empty() {
+            return Err(format!("medvault: patient {i} has no report"));
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, i: usize, body: &str) -> Res<()> {
+        if self.report.body.len() != body.len() {
+            self.report.body = body.to_string();
+        }
+        self.session.append_report(self.ids[i], self.report.clone()).map(|_| ()).map_err(e)
+    }
+}
