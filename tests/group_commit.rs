@@ -191,3 +191,21 @@ fn unlocking_does_not_walk_the_users_history() {
         Err(Error::Denied(medvault::Denied::LockedOut(_)))
     ));
 }
+
+#[test]
+fn a_long_buffered_import_is_made_durable_every_129_transactions() {
+    let disk = SlowDisk::new();
+    let (store, _) = practice(&disk, 1);
+    let mut doc = store.unlock("dr_a", PASS, AccessContext::treatment("t")).unwrap();
+    doc.set_durability(medvault::Durability::Buffered);
+    let before = disk.durable_commits.load(Ordering::Relaxed);
+    let plain_before = disk.plain_commits.load(Ordering::Relaxed);
+    let mut synth = Synth::new(9);
+    for _ in 0..300 {
+        doc.create_patient(synth.identity()).unwrap();
+    }
+    let durable = disk.durable_commits.load(Ordering::Relaxed) - before;
+    let plain = disk.plain_commits.load(Ordering::Relaxed) - plain_before;
+    assert_eq!(durable + plain, 300);
+    assert_eq!(durable, 2, "{durable} durable commits in 300 buffered creations");
+}

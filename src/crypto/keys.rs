@@ -60,11 +60,39 @@ impl SigningSecret {
 }
 
 /// Verifies an Ed25519 signature (strict: rejects malleable and small-order forms).
+///
+/// Signed directory records (key versions, key states, users) are read again on every write;
+/// a signature that verified once is remembered by the SHA-256 of `(public key, signature,
+/// message)`, so the same bytes are not verified twice. Only successes are remembered, and
+/// the memory is bounded (cleared when full).
 pub(crate) fn verify_signature(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    use sha2::{Digest, Sha256};
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static VERIFIED: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    const REMEMBERED: usize = 4096;
+    let id: [u8; 32] = Sha256::new()
+        .chain_update(b"medvault/verified-signature/")
+        .chain_update(public)
+        .chain_update(sig)
+        .chain_update(msg)
+        .finalize()
+        .into();
+    let memory = VERIFIED.get_or_init(|| Mutex::new(HashSet::new()));
+    if memory.lock().is_ok_and(|m| m.contains(&id)) {
+        return true;
+    }
     let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(public) else {
         return false;
     };
-    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok()
+    let ok = vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig)).is_ok();
+    if ok && let Ok(mut m) = memory.lock() {
+        if m.len() >= REMEMBERED {
+            m.clear();
+        }
+        m.insert(id);
+    }
+    ok
 }
 
 #[cfg(test)]

@@ -35,7 +35,14 @@ pub enum Durability {
 struct Marks {
     pending: Option<Vec<u8>>,
     durable: Option<Vec<u8>>,
+    /// Non-durable transactions since the last durable one.
+    since_durable: u64,
 }
+
+/// A run of non-durable transactions is closed by a durable one after this many: copy-on-write
+/// engines (redb) cannot reuse the pages a non-durable transaction freed until a durable commit,
+/// so an unbroken run of them (a bulk import) would grow the file without bound.
+const MAX_NON_DURABLE_RUN: u64 = 128;
 
 /// Serializes engine transactions and keeps the witness in step with durability.
 pub struct Committer {
@@ -74,8 +81,9 @@ impl Committer {
     pub fn commit(&self, batch: &Batch, durable: bool, mark: Option<Vec<u8>>) -> StorageResult<()> {
         let mut marks = self.io.lock();
         self.commits.fetch_add(1, Ordering::Relaxed);
-        if !durable {
+        if !durable && marks.since_durable < MAX_NON_DURABLE_RUN {
             self.backend.apply(batch)?;
+            marks.since_durable += 1;
             if mark.is_some() {
                 marks.pending = mark;
             }
@@ -83,6 +91,7 @@ impl Committer {
         }
         self.backend.apply_durable(batch)?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        marks.since_durable = 0;
         let newest = mark.or_else(|| marks.pending.take());
         marks.pending = None;
         self.record(&mut marks, newest)
@@ -93,6 +102,7 @@ impl Committer {
         let mut marks = self.io.lock();
         self.backend.flush()?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        marks.since_durable = 0;
         let newest = marks.pending.take();
         self.record(&mut marks, newest)
     }
