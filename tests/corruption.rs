@@ -14,8 +14,40 @@ use std::path::{Path, PathBuf};
 
 const DPO_PASS: &str = "corpus dpo passphrase";
 
-/// Builds a store whose newest commit is an acknowledged read, and returns its audit size.
-fn build(dir: &Path, engine: Engine) -> u64 {
+const CHILD_VAR: &str = "MEDVAULT_CORPUS_KILLED_DIR";
+
+/// The child of [`build_killed`]: builds the store and exits without closing anything, as a
+/// killed process would, after printing the audit size.
+#[test]
+#[ignore = "run by redb_store_corruption_corpus"]
+fn build_and_exit_child() {
+    let Some(dir) = std::env::var_os(CHILD_VAR) else { return };
+    let (size, store) = build(Path::new(&dir), Engine::Redb);
+    println!("SIZE {size}");
+    use std::io::Write;
+    std::io::stdout().flush().unwrap();
+    std::mem::forget(store);
+    std::process::exit(0);
+}
+
+/// A redb store left as a killed process leaves it: everything since its opening checkpoint is
+/// only in the journal (a clean close would have checkpointed it into the database file).
+fn build_killed(dir: &Path) -> u64 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "build_and_exit_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let size = stdout.lines().find_map(|l| l.split("SIZE ").nth(1)).and_then(|s| s.trim().parse().ok());
+    let journal = std::fs::metadata(dir.join("medvault.journal")).map(|m| m.len()).unwrap_or(0);
+    assert!(journal > 0, "the killed store keeps its journal");
+    size.unwrap_or_else(|| panic!("the child did not build the store: {stdout}"))
+}
+
+/// Builds a store whose newest commit is an acknowledged read; returns its audit size, and the
+/// store, still open.
+fn build(dir: &Path, engine: Engine) -> (u64, medvault::Store) {
     let options = StoreOptions { engine, ..StoreOptions::insecure_fast_for_tests() };
     let (store, _) = medvault::Store::create(dir, "admin", b"corpus admin pass", options).unwrap();
     let ctx = AccessContext::treatment("corpus");
@@ -41,8 +73,7 @@ fn build(dir: &Path, engine: Engine) -> u64 {
     doc.read_reports(last.unwrap()).unwrap();
     let size = store.audit_size();
     drop((admin, doc));
-    drop(store); // no close(): the read stays the newest commit
-    size
+    (size, store)
 }
 
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -136,10 +167,16 @@ fn offsets(len: usize, tail: usize) -> Vec<usize> {
     o
 }
 
-fn corpus(engine: Engine, main_file: &str) -> Tally {
+fn corpus(engine: Engine, main_file: &str, live_journal: bool) -> Tally {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("store");
-    let acknowledged = build(&dir, engine);
+    let acknowledged = if live_journal {
+        build_killed(&dir)
+    } else {
+        let (size, store) = build(&dir, engine);
+        drop(store); // no close(): the read stays the newest commit
+        size
+    };
     let pristine = files(&dir);
     let mut t = Tally::default();
     // The untouched store verifies with everything present.
@@ -199,10 +236,10 @@ fn corpus(engine: Engine, main_file: &str) -> Tally {
     t
 }
 
-fn run(engine: Engine, main_file: &str) {
-    let t = corpus(engine, main_file);
+fn run(engine: Engine, main_file: &str, live_journal: bool) {
+    let t = corpus(engine, main_file, live_journal);
     println!(
-        "{engine}: {} cases: {} verified intact, {} integrity failures (exit 4), {} other typed errors, \
+        "{engine} (damaged file: {main_file}): {} cases: {} verified intact, {} integrity failures (exit 4), {} other typed errors, \
          {} engine panics caught at the boundary, {} process panics, {} silent losses",
         t.cases,
         t.verified_intact,
@@ -225,10 +262,13 @@ fn run(engine: Engine, main_file: &str) {
 
 #[test]
 fn redb_store_corruption_corpus() {
-    run(Engine::Redb, "medvault.redb");
+    // Dropped: everything is in the database file and the journal is empty. Killed: everything
+    // since the opening checkpoint is only in the journal.
+    run(Engine::Redb, "medvault.redb", false);
+    run(Engine::Redb, "medvault.journal", true);
 }
 
 #[test]
 fn sled_store_corruption_corpus() {
-    run(Engine::Sled, "db");
+    run(Engine::Sled, "db", false);
 }

@@ -39,9 +39,9 @@ struct Marks {
     since_durable: u64,
 }
 
-/// A run of non-durable transactions is closed by a durable one after this many: copy-on-write
-/// engines (redb) cannot reuse the pages a non-durable transaction freed until a durable commit,
-/// so an unbroken run of them (a bulk import) would grow the file without bound.
+/// A run of non-durable transactions is closed by a durable one after this many: it bounds what
+/// a crash can take from a bulk job. (redb's backend also takes its own checkpoints, because
+/// redb reuses the pages a non-durable transaction freed only after a durable commit.)
 const MAX_NON_DURABLE_RUN: u64 = 128;
 
 /// Serializes engine transactions and keeps the witness in step with durability.

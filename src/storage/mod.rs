@@ -19,6 +19,7 @@ pub(crate) mod crash;
 pub(crate) mod engine;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod faulty;
+pub(crate) mod journal;
 pub(crate) mod memory;
 pub(crate) mod redb_backend;
 pub(crate) mod sled_backend;

@@ -1,24 +1,34 @@
 //! The embedded default backend: redb, one file `medvault.redb`, one table whose keys are the
-//! physical keys (space byte first), so that one write transaction is atomic across keyspaces.
+//! physical keys (space byte first), so that one write transaction is atomic across keyspaces,
+//! with a journal in front of it (`medvault.journal`, [`super::journal`]).
 //!
-//! Durability: [`Backend::apply`] commits with redb's `Durability::None` (visible at once, not
-//! yet on disk); [`Backend::flush`] commits an empty transaction with `Durability::Immediate`,
-//! which persists every earlier commit with redb's checksummed commit protocol;
-//! [`Backend::apply_durable`] does both in one transaction (the group committer's path: one
-//! sync per group). A crash loses
-//! the non-durable suffix whole, never part of a transaction. Only one process may open the
+//! Durability: every batch is first written to the journal as one record, then committed to
+//! redb with `Durability::None` (visible at once). [`Backend::apply_durable`] `fdatasync`s the
+//! journal between the two (the group committer's path: one small sequential write and one sync
+//! per group); [`Backend::flush`] syncs the journal. A checkpoint (every 256 records or 4 MiB,
+//! at open and on close) commits redb with `Durability::Immediate` together with the next epoch
+//! number, after which the journal starts again. At open, the records of the current epoch are
+//! replayed. A crash loses the unsynced suffix whole, never part of a batch. If the journal
+//! cannot be synced, or redb refuses a batch the journal holds, the backend refuses every later
+//! call until the store is reopened (and the journal replayed). Only one process may open the
 //! file (`ConcurrencyMode::ExclusiveWriter`); a second gets [`StorageError::StoreBusy`].
 
 use super::engine::{self, guarded};
+use super::journal::{Journal, JournalFault, Replayed};
 use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key, take_ordered};
 use crate::error::StorageError;
+use parking_lot::Mutex;
 use redb::{ReadableDatabase, TableDefinition};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// File name of the database in the store folder.
 pub(crate) const FILE: &str = "medvault.redb";
 const ENGINE: &str = "redb";
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("medvault");
+/// The journal's epoch (docs/format.md §1.1): one row, `epoch`.
+const JOURNAL: TableDefinition<&str, u64> = TableDefinition::new("medvault-journal");
+const EPOCH: &str = "epoch";
 /// One row as the table iterator yields it.
 type Row<'a> = Result<(redb::AccessGuard<'a, &'static [u8]>, redb::AccessGuard<'a, &'static [u8]>), redb::StorageError>;
 /// Page cache: bounded, the operating system caches the rest.
@@ -28,6 +38,18 @@ const CACHE_BYTES: usize = 64 * 1024 * 1024;
 pub struct RedbBackend {
     db: redb::Database,
     dir: PathBuf,
+    journal: Mutex<Journal>,
+    /// Set when the journal and redb may disagree (a failed sync, or a batch redb refused after
+    /// the journal took it): every later call fails until the store is reopened.
+    poisoned: AtomicBool,
+}
+
+fn poisoned_error() -> StorageError {
+    StorageError::Engine {
+        engine: ENGINE,
+        what: "an earlier i/o error left the store unusable until it is reopened",
+        source: None,
+    }
 }
 
 fn map(e: impl Into<redb::Error>, dir: Option<&Path>) -> StorageError {
@@ -78,16 +100,51 @@ impl RedbBackend {
         let db = guarded(ENGINE, || {
             redb::Database::builder().set_cache_size(CACHE_BYTES).open(&path).map_err(|e| map(e, Some(dir)))
         })?;
-        let backend = RedbBackend { db, dir: dir.to_path_buf() };
-        // The table exists from the first (durable) commit on, so readers never see it missing.
-        guarded(ENGINE, || {
-            let mut tx = backend.db.begin_write().map_err(|e| map(e, None))?;
-            tx.set_durability(redb::Durability::Immediate).map_err(|e| map(e, None))?;
-            tx.open_table(TABLE).map_err(|e| map(e, None))?;
-            tx.commit().map_err(|e| map(e, None))
+        let epoch = guarded(ENGINE, || {
+            let tx = db.begin_read().map_err(|e| map(e, None))?;
+            match tx.open_table(JOURNAL) {
+                Ok(t) => Ok(t.get(EPOCH).map_err(|e| map(e, None))?.map_or(0, |v| v.value())),
+                Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+                Err(e) => Err(map(e, None)),
+            }
         })?;
+        let (journal, replay) = Journal::open(dir, epoch)?;
+        let backend =
+            RedbBackend { db, dir: dir.to_path_buf(), journal: Mutex::new(journal), poisoned: AtomicBool::new(false) };
+        // Replays the journal and starts a new epoch in one durable transaction; the table
+        // exists from the first one on, so readers never see it missing.
+        backend.checkpoint_with(&mut backend.journal.lock(), &replay)?;
         engine::write_owner(dir);
         Ok(backend)
+    }
+
+    /// Commits redb durably with the next epoch number (and `replay`, the journal's records
+    /// not yet in redb), then restarts the journal.
+    fn checkpoint_with(&self, journal: &mut Journal, replay: &[Vec<Replayed>]) -> StorageResult<()> {
+        let next = journal.epoch() + 1;
+        guarded(ENGINE, || {
+            let mut tx = self.db.begin_write().map_err(|e| map(e, None))?;
+            tx.set_durability(redb::Durability::Immediate).map_err(|e| map(e, None))?;
+            {
+                let mut t = tx.open_table(TABLE).map_err(|e| map(e, None))?;
+                for op in replay.iter().flatten() {
+                    match op {
+                        Replayed::Put(k, v) => t.insert(k.as_slice(), v.as_slice()).map(|_| ()),
+                        Replayed::Delete(k) => t.remove(k.as_slice()).map(|_| ()),
+                    }
+                    .map_err(|e| map(e, None))?;
+                }
+                let mut j = tx.open_table(JOURNAL).map_err(|e| map(e, None))?;
+                j.insert(EPOCH, next).map_err(|e| map(e, None))?;
+            }
+            tx.commit().map_err(|e| map(e, None))
+        })?;
+        journal.restart(next);
+        Ok(())
+    }
+
+    fn check_usable(&self) -> StorageResult<()> {
+        if self.poisoned.load(Ordering::Acquire) { Err(poisoned_error()) } else { Ok(()) }
     }
 
     fn read<T>(
@@ -104,12 +161,19 @@ impl RedbBackend {
 
 impl Drop for RedbBackend {
     fn drop(&mut self) {
+        if self.check_usable().is_ok() {
+            let mut j = self.journal.lock();
+            if self.checkpoint_with(&mut j, &[]).is_ok() {
+                j.clear();
+            }
+        }
         let _ = std::fs::remove_file(self.dir.join(engine::OWNER));
     }
 }
 
 impl Backend for RedbBackend {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+        self.check_usable()?;
         let k = physical_key(space, key);
         self.read(|t| Ok(t.get(k.as_slice()).map_err(|e| map(e, None))?.map(|v| v.value().to_vec())))
     }
@@ -122,6 +186,7 @@ impl Backend for RedbBackend {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
+        self.check_usable()?;
         let Some((plo, phi)) = physical_bounds(space, lo, hi) else { return Ok(Vec::new()) };
         self.read(|t| {
             let it = t.range(plo.as_slice()..phi.as_slice()).map_err(|e| map(e, None))?;
@@ -134,28 +199,52 @@ impl Backend for RedbBackend {
     }
 
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
-        self.commit(batch, redb::Durability::None)
+        self.journaled(batch, false)
     }
 
     fn apply_durable(&self, batch: &Batch) -> StorageResult<()> {
-        self.commit(batch, redb::Durability::Immediate)
+        self.journaled(batch, true)
     }
 
     fn flush(&self) -> StorageResult<()> {
-        guarded(ENGINE, || {
-            let mut tx = self.db.begin_write().map_err(|e| map(e, None))?;
-            tx.set_durability(redb::Durability::Immediate).map_err(|e| map(e, None))?;
-            tx.commit().map_err(|e| map(e, None))
-        })
+        self.check_usable()?;
+        let mut j = self.journal.lock();
+        j.sync().map_err(|f| self.poison(f.into_error()))
     }
 }
 
 impl RedbBackend {
-    /// One write transaction holding the whole batch.
-    fn commit(&self, batch: &Batch, durability: redb::Durability) -> StorageResult<()> {
+    fn poison(&self, e: StorageError) -> StorageError {
+        self.poisoned.store(true, Ordering::Release);
+        tracing::error!(engine = ENGINE, "journal and database may disagree: reopen the store");
+        e
+    }
+
+    /// The batch into the journal (synced if `durable`), then into redb, then a checkpoint if
+    /// the epoch is long enough.
+    fn journaled(&self, batch: &Batch, durable: bool) -> StorageResult<()> {
+        self.check_usable()?;
+        let mut j = self.journal.lock();
+        match j.append(batch, durable) {
+            Ok(()) => {}
+            Err(JournalFault::Write(e)) => return Err(e),
+            Err(f @ JournalFault::Sync(_)) => return Err(self.poison(f.into_error())),
+        }
+        self.commit(batch).map_err(|e| self.poison(e))?;
+        // The batch is in: a failed checkpoint only stops what follows.
+        if j.wants_checkpoint()
+            && let Err(e) = self.checkpoint_with(&mut j, &[])
+        {
+            self.poison(e);
+        }
+        Ok(())
+    }
+
+    /// One non-durable write transaction holding the whole batch.
+    fn commit(&self, batch: &Batch) -> StorageResult<()> {
         guarded(ENGINE, || {
             let mut tx = self.db.begin_write().map_err(|e| map(e, None))?;
-            tx.set_durability(durability).map_err(|e| map(e, None))?;
+            tx.set_durability(redb::Durability::None).map_err(|e| map(e, None))?;
             {
                 let mut t = tx.open_table(TABLE).map_err(|e| map(e, None))?;
                 for op in batch.ops() {
