@@ -187,71 +187,81 @@ fn argon2_alone(kdf: KdfParams, runs: usize) -> Res<Vec<Duration>> {
         .collect()
 }
 
-/// W1-W4, W8, W10 on the same patients in every contender, workload by workload.
+/// One contender's W1-W4 and disk bytes, measured while it is the only store open.
+struct Measured {
+    name: String,
+    load: measure::Spent,
+    disk: u64,
+    samples: Vec<Sample>,
+}
+
+fn measured(c: &dyn Contender, load: measure::Spent, a: &Args, body: &str) -> Res<Measured> {
+    // On disk right after loading: what the plaintext of the load takes.
+    let disk = c.disk_bytes();
+    let mut samples = Vec::new();
+    for w in [W1, W2, W3, W4] {
+        eprintln!("{} {}...", w.label, c.name());
+        samples.push(workload::measure(c, w, a.seconds, a.runs, body)?);
+    }
+    Ok(Measured { name: c.name(), load, disk, samples })
+}
+
+/// W1-W4, W8, W10 on the same patients in every contender. Contenders are loaded, measured and
+/// closed one after the other: an engine's background threads (sled flushes and compacts its log
+/// for seconds after a load) would otherwise run, and be counted, during another's runs.
 fn core(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()> {
     let plain = plaintext(a.patients, a.report_bytes);
     let mut engines = vec![Engine::Redb];
     if a.with_sled {
         engines.push(Engine::Sled);
     }
-    let mut meds = Vec::new();
+    let mut all = Vec::new();
+    let mut w8 = Vec::new();
     for engine in engines {
         eprintln!("loading medvault ({engine})...");
-        meds.push(mv::Medvault::load(
-            &root.join(format!("core-medvault-{engine}")),
-            engine,
-            kdf,
-            a.patients,
-            Some(body),
-        )?);
+        let (m, spent) =
+            mv::Medvault::load(&root.join(format!("core-medvault-{engine}")), engine, kdf, a.patients, Some(body))?;
+        all.push(measured(&m, spent, a, body)?);
+        if engine == Engine::Redb {
+            w8 = m.export(200, body, 5)?;
+        }
     }
-    eprintln!("loading SQLCipher and the raw engines...");
+    eprintln!("loading SQLCipher...");
     let ident = |i: usize| {
         let id = mv::identity(i);
         (id.ins_matricule.clone().unwrap_or_default(), serde_json::to_string(&id).unwrap_or_default())
     };
     let start = measure::Counters::now();
     let sc = sqlcipher::SqlCipher::load(&root.join("core-sqlcipher"), a.patients, &ident, body, true)?;
-    let sc_spent = start.since();
-    let mut raws = Vec::new();
+    all.push(measured(&sc, start.since(), a, body)?);
+    drop(sc);
     for engine in [raw::RawEngine::Redb, raw::RawEngine::Sled] {
+        eprintln!("loading raw {engine:?}...");
         let start = measure::Counters::now();
         let r = raw::Raw::load(engine, &root.join(format!("core-raw-{engine:?}")), a.patients, body)?;
-        raws.push((r, start.since()));
-    }
-    let mut contenders: Vec<(&dyn Contender, measure::Spent)> = Vec::new();
-    for (m, spent) in &meds {
-        contenders.push((m, *spent));
-    }
-    contenders.push((&sc, sc_spent));
-    for (r, spent) in &raws {
-        contenders.push((r, *spent));
+        all.push(measured(&r, start.since(), a, body)?);
     }
 
     println!("## {} patients, one {} B report each\n", thousands(a.patients as u64), a.report_bytes);
     println!("### Loading and size on disk (W10)\n");
     println!("| contender | load | written / plaintext | disk / plaintext |\n|---|---|---|---|");
-    for (c, spent) in &contenders {
+    for m in &all {
         println!(
             "| {} | {:.1} s | {:.2}x | {:.2}x |",
-            c.name(),
-            spent.wall.as_secs_f64(),
-            spent.written as f64 / plain as f64,
-            c.disk_bytes() as f64 / plain as f64
+            m.name,
+            m.load.wall.as_secs_f64(),
+            m.load.written as f64 / plain as f64,
+            m.disk as f64 / plain as f64
         );
     }
     println!();
 
-    let mut results: Vec<(workload::Workload, Vec<Sample>)> = Vec::new();
-    for w in [W1, W2, W3, W4] {
-        let mut row = Vec::new();
-        for (c, _) in &contenders {
-            eprintln!("{} {}...", w.label, c.name());
-            row.push(workload::measure(*c, w, a.seconds, a.runs, body)?);
-        }
-        results.push((w, row));
-    }
-    let names: Vec<String> = contenders.iter().map(|(c, _)| c.name()).collect();
+    let results: Vec<(workload::Workload, Vec<Sample>)> = [W1, W2, W3, W4]
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| (w, all.iter().map(|m| m.samples[i]).collect()))
+        .collect();
+    let names: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
     let sql = names.iter().position(|n| n.starts_with("SQLCipher")).unwrap_or(0);
     let floor = names.iter().position(|n| n.starts_with("raw redb")).unwrap_or(0);
     println!("### Operations per second (median of {} runs of {} s)\n", a.runs, a.seconds);
@@ -283,8 +293,7 @@ fn core(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()>
     }
     println!();
 
-    // W8 on medvault's store (redb).
-    let mut w8 = meds[0].0.export(200, body, 5)?;
+    // W8 on medvault's store (redb), measured after its W1-W4.
     println!("### W8 export of a patient with 200 reports\n\np50 {} (target <= 50 ms)\n", ms(quantile(&mut w8, 0.5)));
     Ok(())
 }
