@@ -178,6 +178,23 @@ pub(crate) fn create_dir_durably(dir: &Path) -> StorageResult<()> {
     Ok(())
 }
 
+/// Opens the file `name` in `dir` for reading and writing, creating it if missing, and reads it
+/// whole: (the file, its bytes, whether it was created). The caller makes a creation durable.
+pub(crate) fn open_side_file(dir: &Path, name: &str) -> StorageResult<(File, Vec<u8>, bool)> {
+    let path = dir.join(name);
+    let created = !path.exists();
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(StorageError::from_io)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(StorageError::from_io)?;
+    Ok((file, bytes, created))
+}
+
 /// fsync of a folder (makes created, renamed and removed names durable).
 pub(crate) fn fsync_dir(dir: &Path) -> StorageResult<()> {
     File::open(dir).and_then(|f| f.sync_all()).map_err(StorageError::from_io)

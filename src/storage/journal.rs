@@ -18,8 +18,8 @@
 use super::{Batch, Op, StorageResult, physical_key};
 use crate::error::StorageError;
 use sha2::{Digest, Sha256};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// File name of the journal in a store folder.
@@ -176,20 +176,10 @@ pub(crate) struct Journal {
 impl Journal {
     /// Opens (or creates) the journal in `dir` and returns the batches of `epoch` to replay.
     pub(crate) fn open(dir: &Path, epoch: u64) -> StorageResult<(Journal, Vec<Vec<Replayed>>)> {
-        let path = dir.join(FILE);
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(StorageError::from_io)?;
-        if !existed {
+        let (file, bytes, created) = super::engine::open_side_file(dir, FILE)?;
+        if created {
             super::engine::fsync_dir(dir)?;
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(StorageError::from_io)?;
         let replay = scan(&bytes, epoch)?;
         Ok((Journal { file, epoch, index: 0, synced: 0, offset: 0 }, replay))
     }

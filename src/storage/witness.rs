@@ -13,7 +13,7 @@
 use crate::error::StorageError;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -84,19 +84,9 @@ pub(crate) fn read(dir: &Path) -> StorageResult<WitnessRead> {
 impl WitnessFile {
     /// Opens (or creates, durably) the witness in `dir`.
     pub fn open(dir: &Path) -> StorageResult<WitnessFile> {
-        let path = dir.join(WITNESS_FILE);
-        let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(StorageError::from_io)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(StorageError::from_io)?;
+        let (mut file, bytes, created) = super::engine::open_side_file(dir, WITNESS_FILE)?;
         let counter = bytes.chunks(SLOT).take(2).filter_map(parse_slot).map(|(c, _)| c).max().unwrap_or(0);
-        if !existed || bytes.is_empty() {
+        if created || bytes.is_empty() {
             // Slot 0 holds an empty mark ("nothing acknowledged yet"), so that a torn first
             // write still leaves one intact slot.
             file.write_all(&slot_bytes(0, &[])).map_err(StorageError::from_io)?;
