@@ -105,6 +105,7 @@ fn run(a: &Args) -> Res<()> {
     let mut argon = argon2_alone(kdf, 5)?;
     let big_disk = disk_bytes(&root.join("w5-medvault"));
     let big_plain = plaintext(a.w5_patients, 0);
+    let big_breakdown = big.breakdown()?;
     drop(big);
     eprintln!("SQLCipher with the same {} patients...", a.w5_patients);
     let ident = |i: usize| {
@@ -143,6 +144,7 @@ fn run(a: &Args) -> Res<()> {
         ms(quantile(&mut w9_fresh, 0.5)),
         (quantile(&mut w9_fresh, 0.5).as_secs_f64() / argon_p50.as_secs_f64() - 1.0) * 100.0,
     );
+    print_breakdown(&big_breakdown, big_plain);
 
     eprintln!("filling a log of {} events (W6, W7)...", a.w6_events);
     let h = history::History::build(&root.join("w6-medvault"), kdf, a.w6_events, (a.w6_events / 100).max(10) as usize)?;
@@ -173,6 +175,25 @@ fn run(a: &Args) -> Res<()> {
     core(a, &root, kdf, &body)
 }
 
+/// Where medvault's bytes go: logical key + value bytes by keyspace.
+fn print_breakdown(breakdown: &[(medvault::backend::Space, u64, u64, u64)], plain: u64) {
+    let logical: u64 = breakdown.iter().map(|(_, _, k, v)| k + v).sum();
+    println!(
+        "Where medvault's bytes go after the load (logical key + value bytes by keyspace, before the engine lays them out in pages):\n"
+    );
+    println!("| keyspace | rows | key bytes | value bytes | / plaintext |\n|---|---|---|---|---|");
+    for (space, rows, k, v) in breakdown {
+        println!(
+            "| {space:?} | {} | {} | {} | {:.3}x |",
+            thousands(*rows),
+            thousands(*k),
+            thousands(*v),
+            (k + v) as f64 / plain.max(1) as f64
+        );
+    }
+    println!("| all | | | {} | {:.2}x |\n", thousands(logical), logical as f64 / plain.max(1) as f64);
+}
+
 /// Argon2id with the store's parameters, alone: what an unlock cannot go below.
 fn argon2_alone(kdf: KdfParams, runs: usize) -> Res<Vec<Duration>> {
     let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| e.to_string())?;
@@ -195,9 +216,8 @@ struct Measured {
     samples: Vec<Sample>,
 }
 
-fn measured(c: &dyn Contender, load: measure::Spent, a: &Args, body: &str) -> Res<Measured> {
-    // On disk right after loading: what the plaintext of the load takes.
-    let disk = c.disk_bytes();
+/// `disk` is taken right after loading: what the plaintext of the load takes.
+fn measured(c: &dyn Contender, load: measure::Spent, disk: u64, a: &Args, body: &str) -> Res<Measured> {
     let mut samples = Vec::new();
     for w in [W1, W2, W3, W4] {
         eprintln!("{} {}...", w.label, c.name());
@@ -217,11 +237,16 @@ fn core(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()>
     }
     let mut all = Vec::new();
     let mut w8 = Vec::new();
+    let mut breakdown = Vec::new();
     for engine in engines {
         eprintln!("loading medvault ({engine})...");
         let (m, spent) =
             mv::Medvault::load(&root.join(format!("core-medvault-{engine}")), engine, kdf, a.patients, Some(body))?;
-        all.push(measured(&m, spent, a, body)?);
+        let disk = m.disk_bytes();
+        if engine == Engine::Redb {
+            breakdown = m.breakdown()?;
+        }
+        all.push(measured(&m, spent, disk, a, body)?);
         if engine == Engine::Redb {
             w8 = m.export(200, body, 5)?;
         }
@@ -233,13 +258,15 @@ fn core(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()>
     };
     let start = measure::Counters::now();
     let sc = sqlcipher::SqlCipher::load(&root.join("core-sqlcipher"), a.patients, &ident, body, true)?;
-    all.push(measured(&sc, start.since(), a, body)?);
+    let spent = start.since();
+    all.push(measured(&sc, spent, sc.disk_bytes(), a, body)?);
     drop(sc);
     for engine in [raw::RawEngine::Redb, raw::RawEngine::Sled] {
         eprintln!("loading raw {engine:?}...");
         let start = measure::Counters::now();
         let r = raw::Raw::load(engine, &root.join(format!("core-raw-{engine:?}")), a.patients, body)?;
-        all.push(measured(&r, start.since(), a, body)?);
+        let spent = start.since();
+        all.push(measured(&r, spent, r.disk_bytes(), a, body)?);
     }
 
     println!("## {} patients, one {} B report each\n", thousands(a.patients as u64), a.report_bytes);
@@ -255,6 +282,7 @@ fn core(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()>
         );
     }
     println!();
+    print_breakdown(&breakdown, plain);
 
     let results: Vec<(workload::Workload, Vec<Sample>)> = [W1, W2, W3, W4]
         .into_iter()

@@ -2,6 +2,7 @@
 
 use crate::measure::{self, Counters, Pick, Spent};
 use crate::workload::{Contender, Res, Worker};
+use medvault::backend::Space;
 use medvault::synthetic::Synth;
 use medvault::{
     AccessContext, Date, Durability, Engine, FindQuery, Identity, KdfParams, PatientId, Report, Session, Store,
@@ -116,6 +117,22 @@ impl Medvault {
             out.push(t.elapsed());
             if x.reports.len() < entries {
                 return Err(format!("medvault: export holds {} reports, not {entries}", x.reports.len()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Logical bytes by keyspace (rows, key bytes, value bytes), before the engine lays them
+    /// out in pages: where W10's disk goes.
+    pub fn breakdown(&self) -> Res<Vec<(Space, u64, u64, u64)>> {
+        let backend = medvault::testing::backend(&self.store);
+        let mut out = Vec::new();
+        for space in Space::ALL {
+            let rows = backend.scan_prefix(space, &[]).map_err(|x| format!("medvault: {x}"))?;
+            let keys = rows.iter().map(|(k, _)| k.len() as u64).sum();
+            let values = rows.iter().map(|(_, v)| v.len() as u64).sum();
+            if !rows.is_empty() {
+                out.push((space, rows.len() as u64, keys, values));
             }
         }
         Ok(out)
