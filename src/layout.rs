@@ -109,9 +109,28 @@ pub(crate) fn break_glass(patient: PatientId, user: UserId, seq: u64) -> Vec<u8>
     [break_glass_of(patient, user).as_slice(), &seq.to_be_bytes()].concat()
 }
 
+/// PatientKeys: patient (16) ‖ section code (1) ‖ generation (u32 BE).
+pub(crate) fn patient_key(patient: PatientId, section: Section, generation: u32) -> Vec<u8> {
+    [patient.0.as_slice(), &[section.code()], &generation.to_be_bytes()].concat()
+}
+
+/// Parses a PatientKeys key: (patient, section, generation).
+pub(crate) fn parse_patient_key(k: &[u8]) -> Result<(PatientId, Section, u32)> {
+    let bad = |fault| Error::from(IntegrityError::new(Object::RecordKey, fault));
+    match k.split_first_chunk::<16>() {
+        Some((p, [code, g @ ..])) if g.len() == 4 => Ok((
+            PatientId(*p),
+            Section::from_code(*code).ok_or_else(|| bad(Fault::UnknownKind))?,
+            u32::from_be_bytes([g[0], g[1], g[2], g[3]]),
+        )),
+        _ => Err(bad(Fault::BadLength)),
+    }
+}
+
 /// Keyspaces holding per-patient records whose keys start with the patient id (purge).
-pub(crate) const PATIENT_PREFIXED: [crate::storage::Space; 4] = [
+pub(crate) const PATIENT_PREFIXED: [crate::storage::Space; 5] = [
     crate::storage::Space::Records,
+    crate::storage::Space::PatientKeys,
     crate::storage::Space::CareTeam,
     crate::storage::Space::Oppositions,
     crate::storage::Space::BreakGlass,

@@ -181,7 +181,7 @@ impl Store {
         let shares =
             recovery::split(&recovery_secret.to_key(), store, options.recovery_threshold, options.recovery_shares)?;
         let header = StoreHeader {
-            format: crate::crypto::aad::FORMAT_VERSION,
+            format: crate::keyring::STORE_FORMAT,
             store,
             created_at: now,
             directory_public: directory.verifying_key(),

@@ -139,7 +139,8 @@ impl Synth {
             1 => IdentityStatus::VALI,
             _ => IdentityStatus::PROV,
         };
-        let ins = (status != IdentityStatus::PROV).then(|| self.ins_matricule(sex, birth_date, insee));
+        // Only a RECUP or QUAL identity carries a matricule (retrieved from the INSi teleservice).
+        let ins = (status == IdentityStatus::QUAL).then(|| self.ins_matricule(sex, birth_date, insee));
         Identity {
             used_name: None,
             ins_oid: ins.as_ref().map(|_| "1.2.250.1.213.1.4.8".to_string()),

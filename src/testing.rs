@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::layout::{parse_record as parse_record_key, record_section as record_prefix};
 use crate::model::{PatientId, Section, StoreId};
 use crate::session::Session;
+use crate::session::patient_keys::{PatientKeyId, decode_patient_key, open_patient_key};
 use crate::session::records::StoredRevision;
 use crate::storage::{Backend, Space};
 use crate::store::Store;
@@ -89,20 +90,48 @@ pub fn open_with(
     patient: PatientId,
     section: Section,
 ) -> Result<usize> {
+    open_records_with(backend, backend, store, keys, patient, section)
+}
+
+/// How many revisions of a patient's section stored in `records` open with any of `keys`,
+/// directly (first-release revisions) or through the patient key found in `key_source`,
+/// skipping every check: `records` may be a copy taken before an erasure, `key_source` the
+/// store after it.
+pub fn open_records_with(
+    records: &dyn Backend,
+    key_source: &dyn Backend,
+    store: StoreId,
+    keys: &[&Key32],
+    patient: PatientId,
+    section: Section,
+) -> Result<usize> {
+    // Every patient key of this section in `key_source` that opens with one of `keys`.
+    let mut patient_keys = Vec::new();
+    for (k, v) in key_source.scan_prefix(Space::PatientKeys, &record_prefix(patient, section))? {
+        let (_, _, generation) = crate::layout::parse_patient_key(&k)?;
+        let stored = decode_patient_key(&v)?;
+        let id = PatientKeyId { patient, section, generation };
+        patient_keys.extend(
+            keys.iter().filter_map(|k| open_patient_key(k, store, id, &stored).ok().map(|pk| (generation, pk))),
+        );
+    }
     let mut opened = 0;
-    for (k, v) in backend.scan_prefix(Space::Records, &record_prefix(patient, section))? {
+    for (k, v) in records.scan_prefix(Space::Records, &record_prefix(patient, section))? {
         let (_, _, entry, revision) = parse_record_key(&k)?;
         let stored: StoredRevision = crate::codec::decode(&v, crate::error::Object::Revision)?;
         let key_version = stored.key_version;
-        for key in keys {
-            let bind = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
-            if let Ok(dk) = aead::unwrap_key(key, &bind, &stored.wrapped_key) {
-                let pb = Binding::EntryPayload { store, patient, section, entry, revision };
-                if aead::open(&dk, &pb, &stored.payload).is_ok() {
-                    opened += 1;
-                }
-            }
-        }
+        let under_section_key = Binding::DataKeyWrap { store, patient, section, entry, revision, key_version };
+        let under_patient_key =
+            Binding::DataKeyUnderPatientKey { store, patient, section, entry, revision, generation: key_version };
+        let data_keys =
+            keys.iter().filter_map(|k| aead::unwrap_key(k, &under_section_key, &stored.wrapped_key).ok()).chain(
+                patient_keys
+                    .iter()
+                    .filter(|(g, _)| *g == key_version)
+                    .filter_map(|(_, k)| aead::unwrap_key(k, &under_patient_key, &stored.wrapped_key).ok()),
+            );
+        let pb = Binding::EntryPayload { store, patient, section, entry, revision };
+        opened += data_keys.filter(|dk| aead::open(dk, &pb, &stored.payload).is_ok()).count();
     }
     Ok(opened)
 }

@@ -230,7 +230,11 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
         ),
         (
             r#"{"kind": "surgery", "author": "Dr", "date": "2026-11-22", "title": "T", "body": "B"}"#,
-            "field `kind`: unknown variant `surgery`",
+            "field `kind`: is not one of the allowed values (expected one of `consultation`",
+        ),
+        (
+            r#"{"kind": "consultation", "author": "Dr", "date": "2026-11-22", "title": 4242424242, "body": "B"}"#,
+            "field `title`: has the wrong type (expected a string)",
         ),
         (r#"{"kind": "consultation", "#, "EOF"),
     ];
@@ -248,7 +252,9 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
             .clone();
         let msg = String::from_utf8_lossy(&out);
         assert!(msg.contains(needle), "case {i}: {msg}");
-        assert!(!msg.contains("2026-13-45"), "case {i}: a value of the file is echoed: {msg}");
+        for value in ["2026-13-45", "surgery", "4242424242"] {
+            assert!(!msg.contains(value), "case {i}: a value of the file is echoed: {msg}");
+        }
     }
     cli.cmd("martin").args(["write", &p, "--section", "reports", "--json", "/nonexistent/file.json"]).assert().code(1);
     // Nothing was unlocked, written or audited: only the DPO's own unlock and query since.
@@ -603,4 +609,50 @@ fn engines_migration_and_anchor_folder() {
     let mut again = cli.cmd("alice");
     again.env("MEDVAULT_STORE", &sled_store).args(["migrate", "--to", "sled"]);
     again.assert().code(1);
+}
+
+#[test]
+fn exported_plaintext_is_owner_only_never_overwritten_and_never_written_through_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::new();
+    let p = cli.patient();
+    let dir = cli._dir.path();
+    let copy = dir.join("copie.html");
+    let export = |out: &std::path::Path, force: bool| {
+        let mut cmd = cli.cmd("martin");
+        cmd.args(["export", "patient", &p, "--format", "html", "--out", out.to_str().unwrap()]);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.assert()
+    };
+    export(&copy, false).success();
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    // No silent overwrite: refused without --force, the file untouched.
+    std::fs::write(&copy, "précédent").unwrap();
+    let out = export(&copy, false).code(1).get_output().stderr.clone();
+    assert!(String::from_utf8_lossy(&out).contains("--force"), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "précédent");
+    export(&copy, true).success();
+    assert!(std::fs::read_to_string(&copy).unwrap().contains("Historique des accès"));
+    // A symbolic link planted at the output is never followed.
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, "intact").unwrap();
+    let link = dir.join("link.html");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    export(&link, false).code(1);
+    export(&link, true).success();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "intact");
+    // `--out -` writes to standard output.
+    let stdout = export(std::path::Path::new("-"), false).success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&stdout).contains("Historique des accès"));
+    // The bulk folder and its files are owner-only too.
+    let bulk = dir.join("bulk");
+    cli.cmd("martin").args(["export", "all", "--out", bulk.to_str().unwrap()]).assert().success();
+    assert_eq!(std::fs::metadata(&bulk).unwrap().permissions().mode() & 0o777, 0o700);
+    for f in std::fs::read_dir(&bulk).unwrap() {
+        assert_eq!(f.unwrap().metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    cli.cmd("martin").args(["export", "all", "--out", bulk.to_str().unwrap()]).assert().code(1);
+    cli.cmd("martin").args(["export", "all", "--out", bulk.to_str().unwrap(), "--force"]).assert().success();
 }

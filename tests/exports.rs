@@ -15,18 +15,23 @@ fn the_ins_matricule_is_shared_only_for_a_qualified_identity() {
     let practice = Practice::new();
     let doc = practice.session("dr_martin");
     let mut s = Synth::new(3);
-    let mut id = s.identity();
-    while id.ins_matricule.is_none() {
-        id = s.identity();
-    }
-    id.identity_status = IdentityStatus::VALI;
-    let vali = doc.create_patient(id.clone()).unwrap();
-    id.identity_status = IdentityStatus::QUAL;
-    let qual = doc.create_patient(id.clone()).unwrap();
-    let m = id.ins_matricule.clone().unwrap();
-    let b_vali = serde_json::to_string(&fhir::bundle(&doc.export_patient(vali).unwrap())).unwrap();
+    let mut with_ins = || loop {
+        let id = s.identity();
+        if id.ins_matricule.is_some() {
+            break id;
+        }
+    };
+    // Retrieved from the INSi teleservice but not checked against an ID document: kept, not shared.
+    let mut recup = with_ins();
+    recup.identity_status = IdentityStatus::RECUP;
+    let m_recup = recup.ins_matricule.clone().unwrap();
+    let recup = doc.create_patient(recup).unwrap();
+    let qual = with_ins();
+    let m = qual.ins_matricule.clone().unwrap();
+    let qual = doc.create_patient(qual).unwrap();
+    let b_recup = serde_json::to_string(&fhir::bundle(&doc.export_patient(recup).unwrap())).unwrap();
     let b_qual = serde_json::to_string(&fhir::bundle(&doc.export_patient(qual).unwrap())).unwrap();
-    assert!(!b_vali.contains(&m), "a VALI identity must not carry its INS matricule");
+    assert!(!b_recup.contains(&m_recup), "a RECUP identity must not carry its INS matricule");
     assert!(b_qual.contains(&m), "a QUAL identity carries its INS matricule");
     assert!(b_qual.contains("urn:oid:1.2.250.1.213.1.4.8"));
 }
@@ -177,11 +182,29 @@ fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns() {
     let oncall = practice.session("oncall");
     let bg = oncall.break_glass(patients[0], "Appel nocturne du centre 15, dossier nécessaire", None).unwrap();
     oncall.read_exams(patients[0]).unwrap();
+    // The physician exports every file they may read at once.
+    clock.set(Timestamp::parse("2026-11-22T14:00:00Z").unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let doc = practice.session("dr_martin");
+    let bulk = medvault::export::bulk::export_all(&doc, out.path(), false, |_, _| {}).unwrap();
+    assert_eq!(bulk.patients, 35);
     let dpo = practice.session("dpo");
     let page = dpo.audit_report(since, Timestamp::parse("2026-11-23").unwrap()).unwrap();
-    assert!(page.contains("<b>ines</b> : read 35 distinct patients within one hour"), "browsing not flagged");
+    assert!(
+        page.contains("<b>ines</b> : read or exported 35 distinct patients within one hour"),
+        "browsing not flagged"
+    );
     assert!(page.contains("<b>claire</b> : 3 refused accesses on 2026-11-22"), "denials not flagged");
     assert!(page.contains("<b>oncall</b> : 1 access(es) at night"), "night access not flagged");
+    assert!(
+        page.contains("<b>dr_martin</b> : exported every patient&#39;s file at once (bulk export)")
+            || page.contains("<b>dr_martin</b> : exported every patient's file at once (bulk export)"),
+        "bulk export not flagged"
+    );
+    assert!(
+        page.contains("<b>dr_martin</b> : exported the files of 35 distinct patients"),
+        "export volume not flagged"
+    );
     assert!(page.contains(&format!("data-break-glass=\"{bg}\"")) && page.contains("À REVOIR"));
     assert_eq!(page.matches("data-denied=").count(), 3);
     assert!(page.contains("<svg") && !page.contains("http"));
@@ -198,8 +221,18 @@ fn bulk_ndjson_round_trip_matches_the_store() {
     let claire = practice.session("claire");
     let hidden = claire.create_patient(Synth::new(77).identity()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let summary = medvault::export::bulk::export_all(&doc, dir.path(), |_, _| {}).unwrap();
+    let summary = medvault::export::bulk::export_all(&doc, dir.path(), false, |_, _| {}).unwrap();
     assert_eq!((summary.patients, summary.skipped), (6, 1));
+    // A physician may not read the audit log: colleagues' accesses stay out of the export.
+    assert!(summary.audit_trail_left_out && !summary.resources.contains_key("AuditEvent"));
+    assert!(!dir.path().join("AuditEvent.ndjson").exists());
+    for name in std::fs::read_dir(dir.path()).unwrap() {
+        let text = std::fs::read_to_string(name.unwrap().path()).unwrap();
+        assert!(!text.contains("\"claire\"") && !text.contains("AuditEvent"), "the audit trail leaked");
+    }
+    // A second export into the same folder needs `replace`, and changes nothing without it.
+    let again = medvault::export::bulk::export_all(&doc, dir.path(), false, |_, _| {});
+    assert!(matches!(again, Err(medvault::Error::Output(e)) if e.kind() == std::io::ErrorKind::AlreadyExists));
     let read = |name: &str| -> Vec<serde_json::Value> {
         std::fs::read_to_string(dir.path().join(format!("{name}.ndjson")))
             .map(|t| t.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
@@ -211,7 +244,6 @@ fn bulk_ndjson_round_trip_matches_the_store() {
     assert_eq!(pts.len(), 6);
     assert_eq!(docs.len(), 7, "six reports and one correction");
     assert_eq!(obs.len(), 6);
-    assert_eq!(summary.resources["AuditEvent"], read("AuditEvent").len() as u64);
     assert!(!pts.iter().any(|p| p["id"] == hidden.to_string().as_str()));
     for p in &patients {
         let id = doc.read_identity(*p).unwrap().pop().unwrap().content;

@@ -39,19 +39,27 @@ fn retention_rules_adult_minor_deceased_and_hold() {
         Case { name: "hold", birth: "1960-01-01", death: None, hold: true, until: None },
     ];
     let mut ids = Vec::new();
+    let mut identities = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let mut id = Synth::new(i as u64).identity();
         id.birth_date = Date::parse(c.birth).unwrap();
+        // The synthetic NIR would not agree with the birth date set here.
+        (id.ins_matricule, id.ins_oid, id.identity_status) = (None, None, medvault::IdentityStatus::PROV);
         let p = doc.create_patient(id.clone()).unwrap();
-        if let Some(d) = c.death {
-            id.date_of_death = Some(Date::parse(d).unwrap());
-            // Recorded at the last visit (2006-05-10); the death date itself is later.
-            doc.update_identity(p, id, "décès").unwrap();
-        }
         if c.hold {
             doc.set_hold(p, Some("contentieux en cours")).unwrap();
         }
         ids.push(p);
+        identities.push(id);
+    }
+    // A death is recorded once it happened (a date in the future is refused): a week after it,
+    // which becomes the last visit.
+    clock.set(Timestamp::parse("2008-03-10T10:00:00Z").unwrap());
+    for ((c, p), mut id) in cases.iter().zip(&ids).zip(identities) {
+        if let Some(d) = c.death {
+            id.date_of_death = Some(Date::parse(d).unwrap());
+            doc.update_identity(*p, id, "décès").unwrap();
+        }
     }
     for (c, p) in cases.iter().zip(&ids) {
         match (doc.retention_status(*p).unwrap(), c.until) {

@@ -22,8 +22,24 @@ fn record_versions(practice: &Practice, p: PatientId) -> Vec<u32> {
         .unwrap()
         .iter()
         .map(|(_, v)| {
-            // format u16, then key_version u32 (docs/format.md)
+            // format u16, then key_version u32: the patient key's generation (docs/format.md)
             u32::from_le_bytes([v[2], v[3], v[4], v[5]])
+        })
+        .collect()
+}
+
+/// (generation, wrapping section key version) of every patient key of the patient's reports.
+fn patient_key_versions(practice: &Practice, p: PatientId) -> Vec<(u32, u32)> {
+    let mut prefix = p.0.to_vec();
+    prefix.push(Section::Reports as u8);
+    practice
+        .backend
+        .scan_prefix(medvault::backend::Space::PatientKeys, &prefix)
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            // key: patient ‖ section ‖ generation u32 BE; value: format u16, key_version u32 LE
+            (u32::from_be_bytes([k[17], k[18], k[19], k[20]]), u32::from_le_bytes([v[2], v[3], v[4], v[5]]))
         })
         .collect()
 }
@@ -45,14 +61,17 @@ fn the_four_stages_keep_every_entry_readable() {
     // Stage 3: new primary: new writes use v2; everything stays readable.
     admin.promote_key_version(Section::Reports, 2).unwrap();
     report(&practice, p, 3);
-    assert!(record_versions(&practice, p).contains(&2));
+    let mut versions = record_versions(&practice, p);
+    versions.sort();
+    assert_eq!(versions, vec![1, 1, 2], "new data under a new patient key");
+    assert_eq!(patient_key_versions(&practice, p), vec![(1, 1), (2, 2)]);
     assert_eq!(practice.session("ines").read_reports(p).unwrap().len(), 3);
     // Stage 4: old disabled: refused until the data keys are rewrapped, then allowed.
     let err = admin.retire_key_versions(Section::Reports, 2).unwrap_err();
     assert!(err.to_string().contains("run the rewrap first"), "{err}");
     let progress = practice.session("dr_martin").rewrap_section(Section::Reports, usize::MAX, |_, _| {}).unwrap();
-    assert_eq!(progress.remaining, 0);
-    assert_eq!(record_versions(&practice, p), vec![2, 2, 2]);
+    assert_eq!((progress.rewrapped, progress.remaining), (1, 0), "one patient key, no data key");
+    assert_eq!(patient_key_versions(&practice, p), vec![(1, 2), (2, 2)]);
     admin.retire_key_versions(Section::Reports, 2).unwrap();
     let nurse = practice.session("ines");
     assert_eq!(nurse.read_reports(p).unwrap().len(), 3);
@@ -117,13 +136,14 @@ fn a_rewrap_interrupted_midway_resumes_without_loss() {
     let doc = practice.session("dr_martin");
     let mut seen = Vec::new();
     let first = doc.rewrap_section(Section::Reports, 3, |done, total| seen.push((done, total))).unwrap();
-    assert_eq!((first.rewrapped, first.remaining), (3, 5));
-    assert_eq!(seen.last(), Some(&(3, 8)));
+    // One patient key per patient (each holds two reports' data keys).
+    assert_eq!((first.rewrapped, first.remaining), (3, 1));
+    assert_eq!(seen.last(), Some(&(3, 4)));
     // "Interrupted": a new session resumes where the last one stopped.
     drop(doc);
     let doc = practice.session("dr_martin");
     let second = doc.rewrap_section(Section::Reports, usize::MAX, |_, _| {}).unwrap();
-    assert_eq!((second.rewrapped, second.remaining), (5, 0));
+    assert_eq!((second.rewrapped, second.remaining), (1, 0));
     let after: Vec<_> = patients.iter().map(|p| doc.read_reports(*p).unwrap()).collect();
     assert_eq!(before, after);
     practice.session("admin").retire_key_versions(Section::Reports, 2).unwrap();

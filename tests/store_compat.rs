@@ -1,14 +1,20 @@
-//! Backward compatibility: a store written by format 1 (dumped key by key under
-//! tests/data/golden/store-v1.txt) must open, unlock, decrypt and verify in every later release.
-//! Regenerate only when the format version changes: `MEDVAULT_BLESS=1 cargo test --test store_compat`.
+//! Backward compatibility: stores written by earlier releases must open, unlock, decrypt and
+//! verify in every later release. The fixtures are frozen once released:
+//! - tests/data/golden/store-v1.txt: the first release (store format 1, sled), key by key;
+//! - tests/data/golden/store-v2-redb: the second release's redb folder (still store format 1);
+//! - tests/data/golden/store-v3.txt: store format 2 (patient keys), key by key.
+//!
+//! `MEDVAULT_BLESS=1 cargo test --test store_compat` writes the current format's fixture only.
 
 use medvault::backend::{Backend, Batch, MemoryBackend, Space};
 use medvault::{
-    AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Sex, Store, StoreOptions,
+    AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Section, Sex, Store,
+    StoreOptions,
 };
 use std::sync::Arc;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v1.txt");
+const FIXTURE_CURRENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v3.txt");
 
 fn ctx() -> AccessContext {
     AccessContext::treatment("compat")
@@ -24,7 +30,7 @@ fn write_fixture() {
     for (k, v) in mem.snapshot() {
         out.push_str(&format!("{} {}\n", hex::encode(k), hex::encode(v)));
     }
-    std::fs::write(FIXTURE, out).unwrap();
+    std::fs::write(FIXTURE_CURRENT, out).unwrap();
 }
 
 /// The content of every golden store: a doctor, a DPO, one patient with a corrected report and
@@ -84,7 +90,12 @@ fn fill(store: &Store) {
 
 /// The format 1 fixture, key by key.
 fn v1_batch() -> Batch {
-    let text = std::fs::read_to_string(FIXTURE).expect("fixture");
+    dump_batch(FIXTURE)
+}
+
+/// A fixture dumped key by key.
+fn dump_batch(path: &str) -> Batch {
+    let text = std::fs::read_to_string(path).expect("fixture");
     let mut batch = Batch::new();
     for line in text.lines() {
         let (k, v) = line.split_once(' ').unwrap();
@@ -118,9 +129,6 @@ fn check_golden(store: &Store) {
 
 #[test]
 fn a_format_1_store_opens_decrypts_and_verifies() {
-    if std::env::var_os("MEDVAULT_BLESS").is_some() {
-        write_fixture();
-    }
     let mem = Arc::new(MemoryBackend::new());
     mem.apply(&v1_batch()).unwrap();
     let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
@@ -161,20 +169,54 @@ fn a_first_release_sled_folder_opens_verifies_and_migrates_to_redb() {
     check_golden(&Store::open(&sled_dir).unwrap());
 }
 
+#[test]
+fn a_format_2_store_opens_decrypts_and_verifies() {
+    if std::env::var_os("MEDVAULT_BLESS").is_some() {
+        write_fixture();
+    }
+    let mem = Arc::new(MemoryBackend::new());
+    mem.apply(&dump_batch(FIXTURE_CURRENT)).unwrap();
+    let revisions = mem.scan_prefix(Space::Records, &[]).unwrap();
+    assert!(revisions.iter().all(|(_, v)| v[..2] == [2, 0]), "every revision is of format 2");
+    assert!(mem.scan_prefix(Space::PatientKeys, &[]).unwrap().len() >= 3, "one patient key per section");
+    check_golden(&Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap());
+}
+
+#[test]
+fn the_rewrap_moves_a_format_1_store_under_patient_keys() {
+    let mem = Arc::new(MemoryBackend::new());
+    mem.apply(&v1_batch()).unwrap();
+    let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
+    let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
+    let held = medvault::testing::held_keys(&doc);
+    let keys: Vec<_> = held.iter().collect();
+    let p = doc.patient_ids().unwrap()[0];
+    let (id, no_patient_keys) = (store.id(), MemoryBackend::new());
+    let opened = |section, key_source: &dyn Backend| {
+        medvault::testing::open_records_with(mem.as_ref(), key_source, id, &keys, p, section).unwrap()
+    };
+    // Format 1: every revision opens with a section key alone; erasing it would only delete rows.
+    for section in Section::ALL {
+        assert!(opened(section, &no_patient_keys) > 0, "{section}");
+    }
+    for section in Section::ALL {
+        let r = doc.rewrap_section(section, usize::MAX, |_, _| {}).unwrap();
+        assert!(r.rewrapped > 0 && r.remaining == 0, "{section}: {r:?}");
+    }
+    // Now every data key is under a patient key: without it, no section key opens anything.
+    for section in Section::ALL {
+        assert_eq!(opened(section, &no_patient_keys), 0, "{section}");
+        assert!(opened(section, mem.as_ref()) > 0, "{section}");
+    }
+    drop(doc);
+    check_golden(&store);
+}
+
 const REDB_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v2-redb");
 
 #[test]
 fn a_format_2_redb_store_opens_decrypts_and_verifies() {
-    if std::env::var_os("MEDVAULT_BLESS").is_some() {
-        let _ = std::fs::remove_dir_all(REDB_FIXTURE);
-        let options = StoreOptions { engine: medvault::Engine::Redb, ..StoreOptions::insecure_fast_for_tests() };
-        let (store, _) =
-            Store::create(std::path::Path::new(REDB_FIXTURE), "admin", b"golden admin pass", options).unwrap();
-        fill(&store);
-        drop(store);
-        let _ = std::fs::remove_file(std::path::Path::new(REDB_FIXTURE).join("medvault.owner"));
-    }
-    // Opening writes (events, witness): work on a copy.
+    // Frozen: written by the second release (redb, store format 1). Opening writes (events, witness): work on a copy.
     let dir = tempfile::tempdir().unwrap();
     for name in ["MEDVAULT", "medvault.redb", "medvault.witness"] {
         std::fs::copy(std::path::Path::new(REDB_FIXTURE).join(name), dir.path().join(name)).unwrap();

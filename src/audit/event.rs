@@ -93,7 +93,7 @@ impl Action {
     pub fn parse(s: &str) -> crate::Result<Action> {
         s.parse().map_err(|_| {
             let known: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
-            crate::model::InvalidInput::unknown("action", s, &known).into()
+            crate::model::InvalidInput::unknown("action", &known).into()
         })
     }
     /// FHIR AuditEvent.action code (C, R, U, D, E).
@@ -140,7 +140,7 @@ impl Outcome {
     }
     /// Parses a name.
     pub fn parse(s: &str) -> crate::Result<Outcome> {
-        s.parse().map_err(|_| crate::model::InvalidInput::unknown("outcome", s, &["success", "denied", "error"]).into())
+        s.parse().map_err(|_| crate::model::InvalidInput::unknown("outcome", &["success", "denied", "error"]).into())
     }
 }
 
@@ -197,7 +197,8 @@ pub struct Entity {
     pub entry: Option<EntryId>,
     /// Revision.
     pub revision: Option<u32>,
-    /// Keyed hash of a search query (never the query itself).
+    /// The blind token of a search (events written before 0.2 only; searches no longer record
+    /// anything of their query).
     pub query: Option<[u8; 32]>,
     /// A user acted upon (user management, key delivery).
     pub target_user: Option<String>,

@@ -9,7 +9,9 @@
 use crate::model::{EntryId, PatientId, Section, StoreId, UserId};
 use serde::{Deserialize, Serialize};
 
-/// The on-disk format version bound into every ciphertext.
+/// The version of this associated-data encoding, bound into every ciphertext. New binding
+/// variants are appended (bincode numbers variants in order), so it stays 1 while the store
+/// format moves on (`keyring::STORE_FORMAT`).
 pub(crate) const FORMAT_VERSION: u16 = 1;
 
 /// Which key a wrapper holds.
@@ -121,6 +123,34 @@ pub enum Binding {
     RecoveryCheck {
         /// Store.
         store: StoreId,
+    },
+    /// A patient key, under a section key version.
+    PatientKeyWrap {
+        /// Store.
+        store: StoreId,
+        /// Patient.
+        patient: PatientId,
+        /// Section.
+        section: Section,
+        /// The section key version that was primary when the patient key was made.
+        generation: u32,
+        /// Section key version used.
+        key_version: u32,
+    },
+    /// An entry revision's data key, under its patient key (revision format 2).
+    DataKeyUnderPatientKey {
+        /// Store.
+        store: StoreId,
+        /// Patient.
+        patient: PatientId,
+        /// Section.
+        section: Section,
+        /// Entry.
+        entry: EntryId,
+        /// Revision.
+        revision: u32,
+        /// Generation of the patient key.
+        generation: u32,
     },
 }
 

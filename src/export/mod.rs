@@ -9,6 +9,7 @@
 pub mod bulk;
 pub mod extract;
 pub mod fhir;
+pub mod files;
 pub mod html;
 pub mod report;
 

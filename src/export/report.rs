@@ -1,6 +1,7 @@
 //! The DPO's periodic report: accesses per day and per user (inline SVG charts), denials,
 //! break-glass accesses with their review status, and unusual patterns worth a look: a user
-//! reading many distinct patients within an hour, accesses at night, repeated denials.
+//! reading or exporting many distinct patients within an hour, bulk exports, accesses at night,
+//! repeated denials.
 //! Self-contained HTML, no script, no external resource.
 
 use crate::audit::{Action, AuditEvent, AuditQuery, Outcome};
@@ -12,6 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Distinct patients read by one user within one hour that count as unusual.
 pub const MANY_PATIENTS_PER_HOUR: usize = 30;
+/// Distinct patients whose whole file one user exported in the report's period that count as
+/// unusual (a patient copy is a request a practice answers a few times a month).
+pub const MANY_EXPORTS: usize = 10;
 /// Denials of one user in one day that count as repeated.
 pub const REPEATED_DENIALS_PER_DAY: usize = 3;
 
@@ -40,12 +44,25 @@ pub fn findings(events: &[AuditEvent]) -> Vec<Finding> {
     let mut reads: BTreeMap<&str, Vec<(i64, crate::model::PatientId)>> = BTreeMap::new();
     let mut night: BTreeMap<&str, usize> = BTreeMap::new();
     let mut denials: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    let mut exported: BTreeMap<&str, BTreeSet<crate::model::PatientId>> = BTreeMap::new();
     for e in events {
-        if e.action == Action::Read
+        if matches!(e.action, Action::Read | Action::Export)
             && e.outcome == Outcome::Success
             && let Some(p) = e.entity.patient
         {
             reads.entry(&e.agent.name).or_default().push((e.recorded_at.0, p));
+        }
+        if e.action == Action::Export && e.outcome == Outcome::Success {
+            match e.entity.patient {
+                Some(p) => {
+                    exported.entry(&e.agent.name).or_default().insert(p);
+                }
+                None if e.detail.as_deref() == Some(super::bulk::BULK_EXPORT) => out.push(Finding {
+                    user: e.agent.name.clone(),
+                    what: format!("exported every patient's file at once (bulk export) at {}", e.recorded_at),
+                }),
+                None => {}
+            }
         }
         if is_access(e) && at_night(e.recorded_at) {
             *night.entry(&e.agent.name).or_default() += 1;
@@ -69,7 +86,15 @@ pub fn findings(events: &[AuditEvent]) -> Vec<Finding> {
         if worst >= MANY_PATIENTS_PER_HOUR {
             out.push(Finding {
                 user: user.to_string(),
-                what: format!("read {worst} distinct patients within one hour"),
+                what: format!("read or exported {worst} distinct patients within one hour"),
+            });
+        }
+    }
+    for (user, patients) in exported {
+        if patients.len() >= MANY_EXPORTS {
+            out.push(Finding {
+                user: user.to_string(),
+                what: format!("exported the files of {} distinct patients in the period", patients.len()),
             });
         }
     }

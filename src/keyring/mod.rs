@@ -26,6 +26,13 @@ use std::sync::Arc;
 
 pub(crate) const META_HEADER: &[u8] = crate::layout::meta::HEADER;
 
+/// Header format of stores created now: 3, the format with the patient-key layer
+/// (docs/format.md §9).
+pub(crate) const STORE_FORMAT: u16 = 3;
+/// Header format of stores created by formats 1 and 2 (revisions wrapped under section keys;
+/// still opened, and moved under patient keys by the rewrap).
+pub(crate) const STORE_FORMAT_FIRST: u16 = 1;
+
 /// The keys one session holds. No `Debug`; every key zeroizes on drop.
 pub(crate) struct HeldKeys {
     pub(crate) keys: BTreeMap<(KeyKind, u32), Key32>,
@@ -72,7 +79,7 @@ pub(crate) fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 
     let signed: Signed<StoreHeader> = codec::decode(&bytes, crate::error::Object::StoreHeader)?;
     let trusted = directory_public.copied().unwrap_or(signed.body.directory_public);
     signed.verify("header", &trusted)?;
-    if signed.body.format != crate::crypto::aad::FORMAT_VERSION {
+    if !matches!(signed.body.format, STORE_FORMAT_FIRST | STORE_FORMAT) {
         return Err(
             IntegrityError::new(Object::StoreHeader, Fault::UnsupportedFormat(signed.body.format.into())).into()
         );

@@ -101,9 +101,15 @@ impl SectionContent for Identity {
             return Err(InvalidInput::Rule("field `birth_place_insee` must be a 5-character INSEE code"));
         }
         if let Some(m) = &self.ins_matricule {
+            if !matches!(self.identity_status, IdentityStatus::RECUP | IdentityStatus::QUAL) {
+                return Err(InvalidInput::Rule(
+                    "field `ins_matricule` may only be set on a RECUP or QUAL identity (retrieved from the INSi teleservice)",
+                ));
+            }
             validate_ins_matricule(m)?;
             match self.ins_oid.as_deref() {
-                Some("1.2.250.1.213.1.4.8") | Some("1.2.250.1.213.1.4.9") => {}
+                Some(NIR_OID) => check_nir_matches(m, self.sex, self.birth_date)?,
+                Some(NIA_OID) => {}
                 _ => {
                     return Err(InvalidInput::Rule(
                         "field `ins_oid` must be 1.2.250.1.213.1.4.8 (NIR) or 1.2.250.1.213.1.4.9 (NIA) when `ins_matricule` is set",
@@ -119,6 +125,43 @@ impl SectionContent for Identity {
             return Err(InvalidInput::Rule("field `date_of_death` is before `birth_date`"));
         }
         Ok(())
+    }
+}
+
+/// OID of the INS when its matricule is a NIR.
+const NIR_OID: &str = "1.2.250.1.213.1.4.8";
+/// OID of the INS when its matricule is a NIA.
+const NIA_OID: &str = "1.2.250.1.213.1.4.9";
+
+/// Checks that a NIR agrees with the identity it is attached to: its first digit with the sex
+/// (1 or 3 male, 2 or 4 female; any for an undetermined sex), its year digits with the birth
+/// year, its month digits with the birth month (20-42 and 50-99 stand for an unknown month).
+/// The error names the field, never the value.
+fn check_nir_matches(m: &str, sex: Sex, birth: Date) -> Result<()> {
+    let digit = |i: usize| m.as_bytes().get(i).map(|b| b.wrapping_sub(b'0'));
+    let two = |i: usize| Some(u32::from(digit(i)?) * 10 + u32::from(digit(i + 1)?));
+    let nir_sex = match digit(0) {
+        Some(1 | 3) => Some(Sex::M),
+        Some(2 | 4) => Some(Sex::F),
+        _ => None,
+    };
+    match (nir_sex, sex) {
+        (None, _) => return Err(InvalidInput::Rule("field `ins_matricule` must start with a sex digit (1-4)")),
+        (Some(n), s) if s != Sex::U && n != s => {
+            return Err(InvalidInput::Rule("field `sex` does not agree with the sex digit of `ins_matricule`"));
+        }
+        _ => {}
+    }
+    let (year, month, _) = birth.ymd();
+    if two(1) != Some(year.rem_euclid(100) as u32) {
+        return Err(InvalidInput::Rule("field `birth_date`: its year does not agree with `ins_matricule`"));
+    }
+    match two(3) {
+        Some(1..=12) if two(3) != Some(u32::from(month)) => {
+            Err(InvalidInput::Rule("field `birth_date`: its month does not agree with `ins_matricule`"))
+        }
+        Some(1..=12 | 20..=42 | 50..=99) => Ok(()),
+        _ => Err(InvalidInput::Rule("field `ins_matricule` holds no valid month")),
     }
 }
 

@@ -1,8 +1,9 @@
 //! [`InvalidInput`]: input that breaks a documented rule. Defined with the model (which depends
 //! on nothing else of the crate) and wrapped by `Error::Invalid`.
 //!
-//! Invariant: it never repeats a value of a patient's file (a date, a name, an INS); it names the
-//! field and the rule. Names the caller chose (a role, a section, an action) may be echoed.
+//! Invariant: it never repeats the value it refused (a date, a name, an INS, a mistyped role or
+//! section: any of them may be a patient's data pasted in the wrong place); it names the field
+//! and the rule.
 
 /// Input that does not satisfy the documented rules; nothing was changed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -27,21 +28,19 @@ pub enum InvalidInput {
         /// The expected form.
         expected: &'static str,
     },
-    /// A name that is not one of the known ones.
-    #[error("unknown {what} {name:?} (known: {known})")]
+    /// A name that is not one of the known ones (the name given is not repeated).
+    #[error("unknown {what} (known: {known})")]
     Unknown {
         /// What kind of name.
         what: &'static str,
-        /// The name given.
-        name: String,
         /// The known names.
         known: String,
     },
     /// A documented rule, in full.
     #[error("{0}")]
     Rule(&'static str),
-    /// A number out of its allowed range.
-    #[error("{what} must be between {min} and {max} (got {got})")]
+    /// A number out of its allowed range (the number given is not repeated).
+    #[error("{what} must be between {min} and {max}")]
     OutOfRange {
         /// What number.
         what: &'static str,
@@ -49,14 +48,12 @@ pub enum InvalidInput {
         min: u64,
         /// Highest allowed.
         max: u64,
-        /// Given.
-        got: u64,
     },
 }
 
 impl InvalidInput {
     /// An unknown name among a fixed list.
-    pub(crate) fn unknown(what: &'static str, name: &str, known: &[&str]) -> InvalidInput {
-        InvalidInput::Unknown { what, name: name.to_string(), known: known.join(", ") }
+    pub(crate) fn unknown(what: &'static str, known: &[&str]) -> InvalidInput {
+        InvalidInput::Unknown { what, known: known.join(", ") }
     }
 }

@@ -54,7 +54,7 @@ impl Section {
     }
     /// Parses a lower-case name.
     pub fn parse(s: &str) -> Result<Section, InvalidInput> {
-        s.parse().map_err(|_| InvalidInput::unknown("section", s, &["identity", "reports", "exams"]))
+        s.parse().map_err(|_| InvalidInput::unknown("section", &["identity", "reports", "exams"]))
     }
 }
 

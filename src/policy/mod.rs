@@ -159,7 +159,7 @@ impl Policy {
     pub fn role(&self, name: &str) -> Result<&RoleRights> {
         self.roles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.roles.keys().map(String::as_str).collect();
-            Error::Invalid(InvalidInput::unknown("role", name, &known))
+            Error::Invalid(InvalidInput::unknown("role", &known))
         })
     }
 

@@ -35,7 +35,7 @@ impl RequestKind {
     /// Parses a snake_case name.
     pub fn parse(s: &str) -> Result<RequestKind> {
         s.parse().map_err(|_| {
-            InvalidInput::unknown("request kind", s, &["copy", "rectification", "erasure", "objection"]).into()
+            InvalidInput::unknown("request kind", &["copy", "rectification", "erasure", "objection"]).into()
         })
     }
 }

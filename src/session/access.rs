@@ -251,7 +251,6 @@ impl Session {
                 what: "the length of a break-glass justification (characters)",
                 min: settings.break_glass_min_justification as u64,
                 max: MAX_JUSTIFICATION as u64,
-                got: chars as u64,
             }
             .into());
         }
@@ -261,7 +260,6 @@ impl Session {
                 what: "a break-glass duration (hours)",
                 min: 1,
                 max: settings.break_glass_max_hours.into(),
-                got: hours.into(),
             }
             .into());
         }

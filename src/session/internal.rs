@@ -5,7 +5,7 @@
 
 use super::Session;
 use super::records::PatientHeader;
-use crate::audit::{AuditEvent, AuditQuery, Checkpoint, EventProof};
+use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, EventProof, Outcome};
 use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::error::Result;
@@ -18,6 +18,11 @@ impl Session {
     /// The current time of the store's clock.
     pub(crate) fn now(&self) -> Timestamp {
         self.inner.clock.now()
+    }
+
+    /// Appends one event of this session, durably (an export announcing itself).
+    pub(crate) fn note(&self, action: Action, outcome: Outcome, entity: Entity, detail: &str) -> Result<()> {
+        self.commit(vec![self.draft(action, outcome, entity).detail(detail)], Batch::new()).map(|_| ())
     }
 
     /// The store's signed header (id, policy, public keys).

@@ -9,6 +9,7 @@ pub(crate) mod access;
 mod auditor;
 mod internal;
 pub(crate) mod opened;
+pub(crate) mod patient_keys;
 pub(crate) mod records;
 pub(crate) mod rotation;
 pub(crate) mod users;

@@ -1,10 +1,12 @@
 //! Patients and their three sections: create, read, write revisions, find.
 //!
 //! Storage layout (docs/format.md): `Records[patient || section || entry || revision]` =
-//! `codec(StoredRevision)`: the data key sealed under the section key version, and the entry
-//! sealed under the data key, each bound to exactly this place.
+//! `codec(StoredRevision)`: the data key sealed under the patient's key for that section
+//! (`super::patient_keys`; format 1, written by the first release: under the section key version
+//! directly), and the entry sealed under the data key, each bound to exactly this place.
 
 use super::access::Grant;
+use super::patient_keys::PatientKeyId;
 use super::{Opened, Session};
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
@@ -17,14 +19,19 @@ use crate::model::{
 };
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// Format version of stored revisions.
-const REVISION_FORMAT: u16 = 1;
+/// Revisions of the first release: the data key wrapped under a section key version.
+pub(crate) const REVISION_FORMAT_SECTION_KEY: u16 = 1;
+/// Revisions written now: the data key wrapped under the patient key.
+pub(crate) const REVISION_FORMAT: u16 = 2;
 
 /// One stored revision: ciphertext only.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct StoredRevision {
     pub format: u16,
+    /// Format 1: the section key version wrapping the data key. Format 2: the generation of
+    /// the patient key wrapping it.
     pub key_version: u32,
     pub wrapped_key: Vec<u8>,
     pub payload: Vec<u8>,
@@ -74,46 +81,73 @@ impl Session {
         self.inner.header.store
     }
 
-    fn seal_revision<T: SectionContent>(&self, patient: PatientId, entry: &Entry<T>) -> Result<Vec<u8>> {
+    /// Seals a revision under a fresh data key wrapped under the patient key (created and
+    /// staged in `batch` if the patient has none for this section). The caller holds the
+    /// patient's write stripe.
+    fn seal_revision<T: SectionContent>(
+        &self,
+        patient: PatientId,
+        entry: &Entry<T>,
+        batch: &mut Batch,
+    ) -> Result<Vec<u8>> {
         let section = T::SECTION;
-        // New data always goes under the primary version (key rotation, docs/format.md).
-        let kind = KeyKind::Section(section);
-        let key_version = crate::keyring::key_state(self.inner.backend.as_ref(), &self.inner.header, kind)?
-            .map(|s| s.primary)
-            .ok_or(Error::KeyPending(section))?;
-        let section_key = self.key_version(kind, key_version)?;
+        let (generation, patient_key) = self.patient_key_for_write(patient, section, batch)?;
         let store = self.store_id();
         let (e, revision) = (entry.entry_id, entry.revision);
         let data_key = Key32::random();
         let wrapped_key = aead::wrap_key(
-            &section_key,
-            &Binding::DataKeyWrap { store, patient, section, entry: e, revision, key_version },
+            &patient_key,
+            &Binding::DataKeyUnderPatientKey { store, patient, section, entry: e, revision, generation },
             &data_key,
         );
         let plain = zeroize::Zeroizing::new(codec::encode(entry)?);
         let payload =
             aead::seal(&data_key, &Binding::EntryPayload { store, patient, section, entry: e, revision }, &plain);
-        codec::encode(&StoredRevision { format: REVISION_FORMAT, key_version, wrapped_key, payload })
+        codec::encode(&StoredRevision { format: REVISION_FORMAT, key_version: generation, wrapped_key, payload })
     }
 
-    fn open_revision<T: SectionContent>(&self, key: &[u8], value: &[u8]) -> Result<Entry<T>> {
+    /// Opens a stored revision; `patient_keys` caches the patient keys opened so far, by
+    /// generation.
+    fn open_revision<T: SectionContent>(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        patient_keys: &mut BTreeMap<u32, Option<Key32>>,
+    ) -> Result<Entry<T>> {
         let (patient, section, entry, revision) = parse_record_key(key)?;
         if section != T::SECTION {
             return Err(Error::Decrypt);
         }
         let stored: StoredRevision =
             codec::decode(value, crate::error::Object::Revision).map_err(|_| Error::Decrypt)?;
-        if stored.format != REVISION_FORMAT {
-            return Err(Error::Decrypt);
-        }
-        let key_version = stored.key_version;
-        let section_key = self.key_version(KeyKind::Section(section), key_version)?;
         let store = self.store_id();
-        let data_key = aead::unwrap_key(
-            &section_key,
-            &Binding::DataKeyWrap { store, patient, section, entry, revision, key_version },
-            &stored.wrapped_key,
-        )?;
+        let data_key = match stored.format {
+            REVISION_FORMAT => {
+                let generation = stored.key_version;
+                let patient_key = match patient_keys.get(&generation) {
+                    Some(k) => k,
+                    None => {
+                        let k = self.patient_key(PatientKeyId { patient, section, generation })?;
+                        patient_keys.entry(generation).or_insert(k)
+                    }
+                };
+                aead::unwrap_key(
+                    patient_key.as_ref().ok_or(Error::Decrypt)?,
+                    &Binding::DataKeyUnderPatientKey { store, patient, section, entry, revision, generation },
+                    &stored.wrapped_key,
+                )?
+            }
+            REVISION_FORMAT_SECTION_KEY => {
+                let key_version = stored.key_version;
+                let section_key = self.key_version(KeyKind::Section(section), key_version)?;
+                aead::unwrap_key(
+                    &section_key,
+                    &Binding::DataKeyWrap { store, patient, section, entry, revision, key_version },
+                    &stored.wrapped_key,
+                )?
+            }
+            _ => return Err(Error::Decrypt),
+        };
         let plain = aead::open(
             &data_key,
             &Binding::EntryPayload { store, patient, section, entry, revision },
@@ -135,9 +169,10 @@ impl Session {
             );
         }
         let rows = self.inner.backend.scan_prefix(Space::Records, &record_prefix(patient, T::SECTION))?;
+        let mut patient_keys = BTreeMap::new();
         let mut out = Vec::with_capacity(rows.len());
         for (k, v) in rows {
-            out.push(self.open_revision::<T>(&k, &v)?);
+            out.push(self.open_revision::<T>(&k, &v, &mut patient_keys)?);
         }
         Ok(Opened::new(out, grant))
     }
@@ -189,6 +224,9 @@ impl Session {
         if !self.keys().holds(KeyKind::Section(Section::Identity)) {
             return Err(self.refuse(Action::PatientCreate, ent, Error::KeyPending(Section::Identity)));
         }
+        if let Err(e) = self.check_identity_against_store(patient, &identity) {
+            return Err(self.refuse(Action::PatientCreate, ent, e));
+        }
         let now = self.inner.clock.now();
         let mut batch = Batch::new();
         let header = PatientHeader {
@@ -210,11 +248,8 @@ impl Session {
             reason: None,
             content: identity,
         };
-        batch.put(
-            Space::Records,
-            record_key(patient, Section::Identity, EntryId::IDENTITY, 1),
-            self.seal_revision(patient, &entry)?,
-        );
+        let sealed = self.seal_revision(patient, &entry, &mut batch)?;
+        batch.put(Space::Records, record_key(patient, Section::Identity, EntryId::IDENTITY, 1), sealed);
         let ev = Entity { entry: Some(EntryId::IDENTITY), revision: Some(1), ..ent };
         self.commit(vec![self.draft(Action::PatientCreate, Outcome::Success, ev)], batch)?;
         Ok(patient)
@@ -241,6 +276,11 @@ impl Session {
         }
         if !self.keys().holds(KeyKind::Section(section)) {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
+        }
+        if let Some(identity) = content.as_identity()
+            && let Err(e) = self.check_identity_against_store(patient, identity)
+        {
+            return Err(self.refuse(Action::Write, ent, e));
         }
         let now = self.inner.clock.now();
         let guard = self.inner.write_locks.patient(patient);
@@ -272,11 +312,8 @@ impl Session {
             content,
         };
         let mut batch = Batch::new();
-        batch.put(
-            Space::Records,
-            record_key(patient, section, entry_id, revision),
-            self.seal_revision(patient, &value)?,
-        );
+        let sealed = self.seal_revision(patient, &value, &mut batch)?;
+        batch.put(Space::Records, record_key(patient, section, entry_id, revision), sealed);
         if let Some(identity) = value.content.as_identity() {
             self.stage_blind_index(&mut batch, patient, identity)?;
         }
@@ -303,6 +340,32 @@ impl Session {
     /// Records a corrected identity (new revision, with a reason).
     pub fn update_identity(&self, patient: PatientId, identity: Identity, reason: &str) -> Result<u32> {
         self.write(patient, Some(EntryId::IDENTITY), identity, Some(reason)).map(|(_, r)| r)
+    }
+
+    /// The identity rules that need the clock or the store: no birth or death date in the
+    /// future, and no INS already carried by another patient (identity vigilance: the same
+    /// person must not get two files).
+    fn check_identity_against_store(&self, patient: PatientId, identity: &Identity) -> Result<()> {
+        let today = self.inner.clock.now().date().ok_or(InvalidInput::Rule("the clock is out of range"))?;
+        if identity.birth_date > today {
+            return Err(InvalidInput::Rule("field `birth_date` is in the future").into());
+        }
+        if identity.date_of_death.is_some_and(|d| d > today) {
+            return Err(InvalidInput::Rule("field `date_of_death` is in the future").into());
+        }
+        let Some(m) = &identity.ins_matricule else { return Ok(()) };
+        let keys = self.keys();
+        let (_, key) = keys.newest(KeyKind::BlindIndex).ok_or(Error::KeyPending(Section::Identity))?;
+        let token = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
+        let prefix = crate::layout::blind_key(BlindKind::InsMatricule as u8, &token);
+        let others = self.inner.backend.scan_prefix(Space::Blind, &prefix)?;
+        if others.iter().any(|(k, _)| k.get(prefix.len()..) != Some(patient.0.as_slice())) {
+            return Err(InvalidInput::Rule(
+                "another patient already carries this INS: find their file by INS (identity vigilance)",
+            )
+            .into());
+        }
+        Ok(())
     }
 
     fn blind_tokens(&self, identity: &Identity) -> Result<Vec<Vec<u8>>> {
@@ -335,7 +398,10 @@ impl Session {
     }
 
     /// Finds patients for reception, through the keyed blind index. One audit event per patient
-    /// returned (the query itself is recorded only as its keyed hash).
+    /// returned, or one naming no patient when nothing matched. The events record how the
+    /// search was made (by INS, or by name and birth date), never the query nor its blind token:
+    /// the token is also a storage key, so recording it would let anyone holding the log and
+    /// the disk tie even a failed search to the patient it was looking for.
     pub fn find_patient(&self, query: &FindQuery) -> Result<Vec<PatientId>> {
         let ent = Entity { section: Some(Section::Identity), ..Entity::default() };
         self.require(
@@ -365,13 +431,19 @@ impl Session {
                 k[prefix.len()..].try_into().map_err(|_| IntegrityError::new(Object::BlindIndex, Fault::BadLength))?;
             found.push(PatientId(id));
         }
-        let q = Entity { query: Some(token), ..ent };
+        let how = match kind {
+            BlindKind::InsMatricule => "by INS",
+            BlindKind::NameAndBirthDate => "by birth name and birth date",
+        };
         let drafts = if found.is_empty() {
-            vec![self.draft(Action::Search, Outcome::Success, q)]
+            vec![self.draft(Action::Search, Outcome::Success, ent).detail(format!("{how}: no match"))]
         } else {
             found
                 .iter()
-                .map(|p| self.draft(Action::Search, Outcome::Success, Entity { patient: Some(*p), ..q.clone() }))
+                .map(|p| {
+                    self.draft(Action::Search, Outcome::Success, Entity { patient: Some(*p), ..ent.clone() })
+                        .detail(how)
+                })
                 .collect()
         };
         // Event-only commits are always durable: the ids go out only once the search is on disk.

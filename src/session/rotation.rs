@@ -3,12 +3,13 @@
 //!
 //! Administrators create and promote versions (they seal the new key to every entitled user and
 //! to the recovery key, then drop it). Rewrapping needs both the old and the new key, so it runs
-//! in a session that holds them; it only rewraps data keys (entry payloads are not bound to the
-//! section key version), is resumable, and reports progress. After a user is revoked, rotating
+//! in a session that holds them; it rewraps patient keys (one per patient and section; data keys
+//! and payloads are not bound to the section key version), is resumable, and reports progress. After a user is revoked, rotating
 //! guarantees that data written afterwards is unreadable with anything that user could copy.
 
 use super::Session;
-use super::records::StoredRevision;
+use super::patient_keys::{PatientKeyId, StoredPatientKey, decode_patient_key, open_patient_key, seal_patient_key};
+use super::records::{REVISION_FORMAT, REVISION_FORMAT_SECTION_KEY, StoredRevision};
 use crate::audit::{Action, Entity, Outcome};
 use crate::codec;
 use crate::crypto::{Binding, Key32, KeyKind, aead};
@@ -22,9 +23,10 @@ use crate::storage::{Batch, Space};
 /// Where a rewrap job stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RewrapProgress {
-    /// Revisions rewrapped by this call.
+    /// Keys rewrapped by this call: patient keys moved to the primary version, and data keys
+    /// of first-release revisions moved under their patient key.
     pub rewrapped: u64,
-    /// Revisions still under an older version.
+    /// Keys still to rewrap.
     pub remaining: u64,
 }
 
@@ -103,23 +105,44 @@ impl Session {
         Ok(v)
     }
 
-    fn stale_revisions(&self, section: Section, primary: u32) -> Result<Vec<(Vec<u8>, StoredRevision)>> {
+    /// First-release revisions (format 1: data key under the section key) of `section`, with
+    /// a version below `below` (`u32::MAX`: all of them).
+    fn section_key_revisions(&self, section: Section, below: u32) -> Result<Vec<(Vec<u8>, StoredRevision)>> {
         let mut out = Vec::new();
         for (k, v) in self.inner.backend.scan_prefix(Space::Records, &[])? {
             if k.get(16) != Some(&section.code()) {
                 continue;
             }
             let stored: StoredRevision = codec::decode(&v, crate::error::Object::Revision)?;
-            if stored.key_version < primary {
+            if stored.format == REVISION_FORMAT_SECTION_KEY && stored.key_version < below {
                 out.push((k, stored));
             }
         }
         Ok(out)
     }
 
-    /// Rewraps up to `limit` data keys of `section` that are still under an older version,
-    /// under the primary version; `progress(done, total)` is called after each batch. Resumable:
-    /// call again until `remaining` is 0. Needs a session holding both versions; audited.
+    /// Patient keys of `section` wrapped under a version below `below`.
+    fn stale_patient_keys(&self, section: Section, below: u32) -> Result<Vec<(PatientKeyId, StoredPatientKey)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.inner.backend.scan_prefix(Space::PatientKeys, &[])? {
+            if k.get(16) != Some(&section.code()) {
+                continue;
+            }
+            let stored = decode_patient_key(&v)?;
+            if stored.key_version < below {
+                let (patient, section, generation) = crate::layout::parse_patient_key(&k)?;
+                out.push((PatientKeyId { patient, section, generation }, stored));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Brings `section` under its primary key version: rewraps up to `limit` patient keys still
+    /// under an older version, then moves the data keys of first-release revisions (format 1,
+    /// wrapped under a section key) under their patient key (the upgrade to the patient-key
+    /// layer, whatever their version). `progress(done, total)` is called after each batch.
+    /// Resumable: call again until `remaining` is 0. Needs a session holding the versions in
+    /// use; audited.
     pub fn rewrap_section(
         &self,
         section: Section,
@@ -136,46 +159,68 @@ impl Session {
         )?;
         let state = self.current_state(kind)?;
         let new_key = self.key_version(kind, state.primary)?;
-        let stale = self.stale_revisions(section, state.primary)?;
-        let total = stale.len() as u64;
         let store = self.inner.header.store;
         let mut done = 0u64;
-        for chunk in stale.chunks(256).take(limit.div_ceil(256).max(1)) {
+        let mut total = 0u64;
+        // Patient keys first, so that the revisions moved under them afterwards sit under keys
+        // that are already under the primary version.
+        loop {
+            // Every write stripe is held while a chunk is read, computed and committed: no
+            // writer creates or uses a patient key of this section behind the rewrap.
+            let guards = self.inner.write_locks.all();
+            let stale_keys = self.stale_patient_keys(section, state.primary)?;
+            let old_revisions = self.section_key_revisions(section, u32::MAX)?;
+            let remaining = (stale_keys.len() + old_revisions.len()) as u64;
+            total = total.max(done + remaining);
+            let room = limit.saturating_sub(done as usize).min(256);
+            if remaining == 0 || room == 0 {
+                drop(guards);
+                return Ok(RewrapProgress { rewrapped: done, remaining });
+            }
             let mut batch = Batch::new();
-            let mut n = 0;
-            for (k, stored) in chunk.iter().take(limit.saturating_sub(done as usize)) {
+            let mut n = 0u64;
+            for (id, stored) in stale_keys.iter().take(room) {
+                let old_key = self.key_version(kind, stored.key_version)?;
+                let key = open_patient_key(&old_key, store, *id, stored)?;
+                let sealed = seal_patient_key(&new_key, store, *id, state.primary, &key)?;
+                batch.put(Space::PatientKeys, id.storage_key(), sealed);
+                n += 1;
+            }
+            // Patient keys created in this chunk, by patient: the batch is not applied yet.
+            let mut created = std::collections::BTreeMap::new();
+            for (k, stored) in old_revisions.iter().take(room - n as usize) {
                 let (patient, _, entry, revision) = parse_record_key(k)?;
                 let old_version = stored.key_version;
                 let old_key = self.key_version(kind, old_version)?;
                 let old_bind =
                     Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: old_version };
                 let data_key = aead::unwrap_key(&old_key, &old_bind, &stored.wrapped_key)?;
-                let new_bind =
-                    Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: state.primary };
-                let wrapped_key = aead::wrap_key(&new_key, &new_bind, &data_key);
+                let (generation, patient_key): (u32, Key32) = match created.get(&patient) {
+                    Some((g, k)) => (*g, Key32::clone(k)),
+                    None => {
+                        let (g, k) = self.patient_key_for_write(patient, section, &mut batch)?;
+                        created.insert(patient, (g, k.clone()));
+                        (g, k)
+                    }
+                };
+                let bind = Binding::DataKeyUnderPatientKey { store, patient, section, entry, revision, generation };
                 let updated = StoredRevision {
-                    format: stored.format,
-                    key_version: state.primary,
-                    wrapped_key,
+                    format: REVISION_FORMAT,
+                    key_version: generation,
+                    wrapped_key: aead::wrap_key(&patient_key, &bind, &data_key),
                     payload: stored.payload.clone(),
                 };
                 batch.put(Space::Records, k.clone(), codec::encode(&updated)?);
                 n += 1;
             }
-            if n == 0 {
-                break;
-            }
-            // Rewrap and writes share the write lock, so no revision is rewritten behind a writer.
-            let guards = self.inner.write_locks.all();
             let draft = self
                 .draft(Action::KeyRewrap, Outcome::Success, ent.clone())
-                .detail(format!("{n} data keys of {section} rewrapped to v{}", state.primary));
+                .detail(format!("{n} keys of {section} rewrapped to v{}", state.primary));
             self.commit(vec![draft], batch)?;
             drop(guards);
             done += n;
             progress(done, total);
         }
-        Ok(RewrapProgress { rewrapped: done, remaining: total - done })
     }
 
     /// Stage 4: stops accepting versions below `min_version` (never the primary). Refused while
@@ -189,7 +234,8 @@ impl Session {
                 InvalidInput::Rule("cannot retire the primary version: make a newer version primary first").into()
             );
         }
-        let still = self.stale_revisions(section, min_version)?.len();
+        let still = self.section_key_revisions(section, min_version)?.len()
+            + self.stale_patient_keys(section, min_version)?.len();
         if still > 0 {
             return Err(
                 InvalidInput::Rule("revisions of this section still use older versions: run the rewrap first").into()

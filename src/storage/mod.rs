@@ -89,11 +89,13 @@ pub enum Space {
     /// Audit index of the events that decide a user's lockout (unlocks, recoveries, lockouts
     /// and their lifts): user || sequence.
     AuditAuthByUser = 0x15,
+    /// Patient keys (the key layer erasure destroys): patient || section.
+    PatientKeys = 0x16,
 }
 
 impl Space {
     /// Every keyspace.
-    pub const ALL: [Space; 21] = [
+    pub const ALL: [Space; 22] = [
         Space::Meta,
         Space::Users,
         Space::UserNames,
@@ -115,6 +117,7 @@ impl Space {
         Space::BreakGlass,
         Space::Requests,
         Space::AuditAuthByUser,
+        Space::PatientKeys,
     ];
     /// Whether this keyspace belongs to the audit log.
     pub fn is_audit(self) -> bool {

@@ -43,7 +43,11 @@ impl Practice {
 
     /// A practice in a store folder on an embedded engine (with its witness).
     pub fn in_dir(dir: &std::path::Path, engine: medvault::Engine) -> Practice {
-        let options = StoreOptions { engine, ..StoreOptions::insecure_fast_for_tests() };
+        Self::in_dir_with(dir, StoreOptions { engine, ..StoreOptions::insecure_fast_for_tests() })
+    }
+
+    /// A practice in a store folder, with the given options.
+    pub fn in_dir_with(dir: &std::path::Path, options: StoreOptions) -> Practice {
         let (store, shares) = Store::create(dir, "admin", PASS, options).unwrap();
         let backend = medvault::testing::backend(&store);
         Self::populate(store, shares, backend)

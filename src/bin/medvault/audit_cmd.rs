@@ -71,9 +71,12 @@ pub enum AuditCmd {
     },
     /// Export a signed checkpoint to keep elsewhere (the anchor).
     Checkpoint {
-        /// Output file.
+        /// Output file, or `-` for standard output.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// Emergency accesses for review.
     BreakGlass {
@@ -102,12 +105,15 @@ pub enum AuditCmd {
         /// Before this time.
         #[arg(long)]
         until: Option<String>,
-        /// Output file (NDJSON).
+        /// Output file (NDJSON, created owner-only), or `-` for standard output.
         #[arg(long)]
         out: PathBuf,
-        /// Also write the events as CSV for spreadsheets.
+        /// Also write the events as CSV for spreadsheets (created owner-only).
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Replace existing output files.
+        #[arg(long)]
+        force: bool,
     },
     /// Print the store's audit public key (give it to whoever verifies extracts).
     Key,
@@ -119,9 +125,12 @@ pub enum AuditCmd {
         /// Before this time.
         #[arg(long)]
         until: String,
-        /// Output HTML file.
+        /// Output HTML file (created owner-only), or `-` for standard output.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -277,14 +286,13 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                 );
             }
         }
-        AuditCmd::Checkpoint { out } => {
+        AuditCmd::Checkpoint { out, force } => {
             let cp = s.export_checkpoint()?;
-            std::fs::write(&out, cp.to_json() + "\n")
-                .map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
+            io::write_output(&out, (cp.to_json() + "\n").as_bytes(), force)?;
             eprintln!(
                 "checkpoint of {} events written to {}: keep it where this machine cannot rewrite it",
                 cp.head.size,
-                out.display()
+                io::output_name(&out)
             );
         }
         AuditCmd::BreakGlass { pending, .. } => {
@@ -311,31 +319,31 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
             s.break_glass_review(seq)?;
             eprintln!("break-glass access #{seq} marked reviewed");
         }
-        AuditCmd::Extract { patient, since, until, out, csv } => {
+        AuditCmd::Extract { patient, since, until, out, csv, force } => {
             let filter = medvault::export::extract::ExtractFilter {
                 patient: patient.as_deref().map(PatientId::parse).transpose()?,
                 since: since.as_deref().map(Timestamp::parse).transpose()?,
                 until: until.as_deref().map(Timestamp::parse).transpose()?,
             };
             let text = s.audit_extract(&filter)?;
-            std::fs::write(&out, &text).map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
+            io::write_output(&out, text.as_bytes(), force)?;
             if let Some(c) = csv {
                 let table = medvault::export::extract::events_csv(&text)?;
-                std::fs::write(&c, table).map_err(|e| Failure::Other(format!("cannot write {}: {e}", c.display())))?;
+                io::write_output(&c, table.as_bytes(), force)?;
             }
             eprintln!(
                 "extract of {} events written to {}; check it anywhere with: medvault verify-extract {} --key {}",
                 text.lines().count().saturating_sub(3),
-                out.display(),
+                io::output_name(&out),
                 out.display(),
                 hex::encode(store.audit_public_key())
             );
         }
         AuditCmd::Key => println!("{}", hex::encode(store.audit_public_key())),
-        AuditCmd::Report { since, until, out } => {
+        AuditCmd::Report { since, until, out, force } => {
             let page = s.audit_report(Timestamp::parse(&since)?, Timestamp::parse(&until)?)?;
-            std::fs::write(&out, page).map_err(|e| Failure::Other(format!("cannot write {}: {e}", out.display())))?;
-            eprintln!("report written to {}", out.display());
+            io::write_output(&out, page.as_bytes(), force)?;
+            eprintln!("report written to {}", io::output_name(&out));
         }
         AuditCmd::Prune => {
             let n = s.prune_audit()?;

@@ -25,26 +25,38 @@ pub enum ExportCmd {
         /// Output format.
         #[arg(long, value_enum, default_value = "fhir")]
         format: ExportFormat,
-        /// Output file.
+        /// Output file (created owner-only), or `-` for standard output.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
-    /// Every patient this user may export, as FHIR NDJSON files per resource type (Bulk Data layout).
+    /// Every patient this user may export, as FHIR NDJSON files per resource type (Bulk Data
+    /// layout); the audit trail only for a user who may read the audit log.
     All {
-        /// Output folder.
+        /// Output folder (created owner-only if missing).
         #[arg(long)]
         out: PathBuf,
+        /// Replace existing files in the folder.
+        #[arg(long)]
+        force: bool,
     },
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|e| Failure::Other(format!("cannot write {}: {e}", path.display())))
+/// Creates the output folder, owner-only, if it is missing.
+fn create_folder(out: &PathBuf) -> Result<(), Failure> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(out).map_err(|e| Failure::Other(format!("cannot create {}: {e}", out.display())))
 }
 
 pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
     match c {
-        ExportCmd::Patient { patient, format, out } => {
+        ExportCmd::Patient { patient, format, out, force } => {
             let x = s.export_patient(PatientId::parse(&patient)?)?;
             let text = match format {
                 ExportFormat::Fhir => serde_json::to_string_pretty(&medvault::export::fhir::bundle(&x))
@@ -52,32 +64,35 @@ pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
                 ExportFormat::Json => x.to_json()?,
                 ExportFormat::Html => medvault::export::html::page(&x),
             };
-            write(&out, &text)?;
+            io::write_output(&out, text.as_bytes(), force)?;
             eprintln!(
                 "patient copy written to {}: {} identity revision(s), {} report revision(s), {} exam revision(s), {} access event(s)",
-                out.display(),
+                io::output_name(&out),
                 x.identity.len(),
                 x.reports.len(),
                 x.exams.len(),
                 x.access_history.len()
             );
         }
-        ExportCmd::All { out } => {
-            std::fs::create_dir_all(&out)
-                .map_err(|e| Failure::Other(format!("cannot create {}: {e}", out.display())))?;
+        ExportCmd::All { out, force } => {
+            create_folder(&out)?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("exporting [{bar:40}] {pos}/{len} patients")
                     .map_err(|e| Failure::Other(e.to_string()))?
                     .progress_chars("=> "),
             );
-            let summary = medvault::export::bulk::export_all(&s, &out, |done, total| {
+            let summary = medvault::export::bulk::export_all(&s, &out, force, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);
-            })?;
+            })
+            .map_err(|e| io::output_failure(&out, e))?;
             bar.finish_and_clear();
             for (kind, n) in &summary.resources {
                 eprintln!("{kind}.ndjson: {n} resources");
+            }
+            if summary.audit_trail_left_out {
+                eprintln!("access histories left out: this user may not read the audit log");
             }
             if summary.skipped > 0 {
                 eprintln!(

@@ -100,13 +100,65 @@ pub fn read_json<T: DeserializeOwned>(source: &str, what: &str) -> Result<T, Fai
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
+        let inner = describe_json_error(&e.into_inner());
         if path == "." || path.is_empty() {
             Failure::Other(format!("invalid {what} JSON: {inner}"))
         } else {
             Failure::Other(format!("invalid {what} JSON: field `{path}`: {inner}"))
         }
     })
+}
+
+/// What went wrong in a JSON input, without the value met there: serde's own messages quote it
+/// (`invalid type: string "…"`, ``unknown variant `…` ``), and it may be a patient's data typed
+/// into the wrong field. Field names and what was expected come from the schema and are kept.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("line {} column {}", e.line(), e.column());
+    let message = e.to_string();
+    let message = message.strip_suffix(&format!(" at {at}")).unwrap_or(&message);
+    let expected = message.split_once(", expected ").map(|(_, x)| format!(" (expected {x})")).unwrap_or_default();
+    match e.classify() {
+        Category::Io => "cannot be read".to_string(),
+        Category::Syntax => format!("is not valid JSON ({at})"),
+        Category::Eof => format!("ends too early (EOF at {at})"),
+        Category::Data if message.starts_with("invalid type") => format!("has the wrong type{expected} ({at})"),
+        Category::Data if message.starts_with("invalid value") => format!("has an invalid value{expected} ({at})"),
+        Category::Data if message.starts_with("invalid length") => format!("has the wrong length{expected} ({at})"),
+        Category::Data if message.starts_with("unknown variant") => {
+            format!("is not one of the allowed values{expected} ({at})")
+        }
+        // `unknown field`, `missing field`, `duplicate field` name a field; medvault's own
+        // types name the field and the rule (InvalidInput), never the value.
+        Category::Data => format!("{message} ({at})"),
+    }
+}
+
+/// Writes exported plaintext to `out`: `-` is standard output; a path gets a new owner-only
+/// file, never written through a symbolic link, replacing an existing file only with `force`.
+pub fn write_output(out: &std::path::Path, bytes: &[u8], force: bool) -> Result<(), Failure> {
+    if out == std::path::Path::new("-") {
+        let mut stdout = std::io::stdout().lock();
+        return std::io::Write::write_all(&mut stdout, bytes)
+            .and_then(|()| std::io::Write::flush(&mut stdout))
+            .map_err(|e| Failure::Other(format!("cannot write to standard output: {e}")));
+    }
+    medvault::export::files::write_private(out, bytes, force).map_err(|e| output_failure(out, e))
+}
+
+/// The failure of writing `out`, with the way out when it exists.
+pub fn output_failure(out: &std::path::Path, e: medvault::Error) -> Failure {
+    match e {
+        medvault::Error::Output(io) if io.kind() == std::io::ErrorKind::AlreadyExists => {
+            Failure::Other(format!("{} exists: pass --force to replace it", out.display()))
+        }
+        e => Failure::Other(format!("cannot write {}: {e}", out.display())),
+    }
+}
+
+/// Where an output went, for messages.
+pub fn output_name(out: &std::path::Path) -> String {
+    if out == std::path::Path::new("-") { "standard output".into() } else { out.display().to_string() }
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -13,7 +13,8 @@ pub enum KeysCmd {
         #[arg(long)]
         section: String,
     },
-    /// Rewrap data keys under the primary version (a user holding the section key).
+    /// Rewrap patient keys under the primary version, and move revisions of earlier formats
+    /// under patient keys (a user holding the section key).
     Rewrap {
         /// identity, reports or exams.
         #[arg(long)]
@@ -54,7 +55,7 @@ pub fn keys(g: &Global, c: KeysCmd) -> CmdResult {
                 bar.set_position(done);
             })?;
             bar.finish_and_clear();
-            eprintln!("{} data keys rewrapped, {} remaining", p.rewrapped, p.remaining);
+            eprintln!("{} keys rewrapped, {} remaining", p.rewrapped, p.remaining);
         }
         KeysCmd::Retire { section, below } => {
             let section = Section::parse(&section)?;

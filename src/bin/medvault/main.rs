@@ -151,7 +151,7 @@ pub type CmdResult = Result<(), Failure>;
 
 fn migrate(g: &Global, to: &str, out: Option<PathBuf>) -> CmdResult {
     let dir = io::store_dir(g)?;
-    let to = medvault::Engine::parse(to).ok_or_else(|| Failure::Other(format!("unknown engine {to}")))?;
+    let to = medvault::Engine::parse(to).ok_or_else(|| Failure::Other("unknown engine (known: redb, sled)".into()))?;
     let out = out.unwrap_or_else(|| {
         let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         name.push(format!("-{to}"));
