@@ -70,6 +70,7 @@ fn main() {
     if a.tiny {
         (a.patients, a.seconds, a.runs, a.w5_patients, a.w6_events) = (200, 0.3, 1, 500, 5_000);
     }
+    mv::prepare_identities(a.patients.max(a.w5_patients));
     if let Err(e) = run(&a) {
         eprintln!("benchmark failed: {e}");
         std::process::exit(1);

@@ -19,9 +19,33 @@ fn e(err: medvault::Error) -> String {
     format!("medvault: {err}")
 }
 
+/// Patients whose synthetic INS repeats an earlier patient's (random fake NIRs collide among a
+/// million patients, and medvault refuses a second patient with the same INS): they are loaded
+/// without one, in every contender.
+static REPEATED_INS: std::sync::OnceLock<std::collections::HashSet<usize>> = std::sync::OnceLock::new();
+
+fn synthetic(i: usize) -> Identity {
+    Synth::new(0x5EED_0000 + i as u64).identity()
+}
+
+/// Finds the patients among the first `n` whose INS repeats an earlier one. Call once, first.
+pub fn prepare_identities(n: usize) {
+    let mut seen = std::collections::HashSet::new();
+    let repeated = (0..n)
+        .filter(|i| synthetic(*i).ins_matricule.as_ref().is_some_and(|m| !seen.insert(m.clone())))
+        .collect();
+    let _ = REPEATED_INS.set(repeated);
+}
+
 /// Patient `i`'s synthetic identity: the same for every contender.
 pub fn identity(i: usize) -> Identity {
-    Synth::new(0x5EED_0000 + i as u64).identity()
+    let mut id = synthetic(i);
+    if REPEATED_INS.get().is_some_and(|r| r.contains(&i)) {
+        id.ins_matricule = None;
+        id.ins_oid = None;
+        id.identity_status = medvault::IdentityStatus::VALI;
+    }
+    id
 }
 
 /// The benchmark's 4 KiB report.
