@@ -75,7 +75,8 @@ pub use model::{
     Section, Sex, Timestamp,
 };
 pub use policy::{AccessSettings, Policy, RoleRights};
-pub use session::access::{BreakGlassRecord, CareMember};
+pub use session::access::CareMember;
+pub use session::break_glass::BreakGlassRecord;
 pub use session::opened::Opened;
 pub use session::records::FindQuery;
 pub use session::rotation::RewrapProgress;

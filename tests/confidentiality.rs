@@ -28,6 +28,8 @@ const MARKERS: &[&str] = &[
     "ZQXPERFORMER",
     "ZQXREASON",
     "ZQXCODE",
+    "ZQXJUSTIFICATION",
+    "ZQXHOLDREASON",
 ];
 
 fn marked_identity() -> Identity {
@@ -127,6 +129,29 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
             performer: "ZQXPERFORMER".into(),
         };
         doc.append_exam(p, exam).unwrap();
+        // Free text typed by people: a break-glass justification and a litigation-hold reason.
+        admin.add_user("dpo", &["auditor".into()], b"dpo passphrase").unwrap();
+        admin.add_user("other", &["physician".into()], b"other passphrase").unwrap();
+        drop(store.unlock("doc", b"doctor passphrase", ctx.clone()).unwrap());
+        let other = store.unlock("other", b"other passphrase", ctx.clone()).unwrap();
+        other.break_glass(p, "ZQXJUSTIFICATION patient inconscient, appel du centre 15", None).unwrap();
+        doc.set_hold(p, Some("ZQXHOLDREASON contentieux en cours")).unwrap();
+        // Their readers read them: the author, and the DPO; another physician does not.
+        let dpo = store.unlock("dpo", b"dpo passphrase", ctx.clone()).unwrap();
+        let listed = dpo.break_glass_list(false).unwrap();
+        assert!(listed[0].justification.as_deref().is_some_and(|j| j.starts_with("ZQXJUSTIFICATION")));
+        let held = |s: &medvault::Session| match s.retention_status(p).unwrap() {
+            medvault::rights::Retention::Hold { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(held(&doc).is_some_and(|r| r.starts_with("ZQXHOLDREASON")), "the author reads it");
+        assert_eq!(held(&other), None, "a colleague who is not a reader does not");
+        debug_output.push_str(&format!("{listed:?}{:?}", other.retention_status(p).unwrap()));
+        // The DPO's verifiable extract and its CSV hold neither.
+        let extract = dpo.audit_extract(&medvault::export::extract::ExtractFilter::default()).unwrap();
+        debug_output.push_str(&extract);
+        debug_output.push_str(&medvault::export::extract::events_csv(&extract).unwrap());
+        drop((other, dpo));
         // Everything reads back, and its Debug output shows nothing.
         let ids = doc.read_identity(p).unwrap();
         let reps = doc.read_reports(p).unwrap();

@@ -34,7 +34,8 @@ fn write_fixture() {
 }
 
 /// The content of every golden store: a doctor, a DPO, one patient with a corrected report and
-/// an exam. Closes the store.
+/// an exam; from format 3 on, also a litigation hold with its reason and a break-glass access.
+/// Closes the store.
 fn fill(store: &Store) {
     let admin = store.unlock("admin", b"golden admin pass", ctx()).unwrap();
     admin.add_user("doc", &["physician".into()], b"golden doctor pass").unwrap();
@@ -84,6 +85,8 @@ fn fill(store: &Store) {
         performer: "Labo".into(),
     };
     doc.append_exam(p, exam).unwrap();
+    doc.set_hold(p, Some("Contentieux golden")).unwrap();
+    doc.break_glass(p, "Urgence golden : appel du centre 15", None).unwrap();
     drop((doc, admin));
     store.clone().close().unwrap();
 }
@@ -179,7 +182,19 @@ fn a_format_2_store_opens_decrypts_and_verifies() {
     let revisions = mem.scan_prefix(Space::Records, &[]).unwrap();
     assert!(revisions.iter().all(|(_, v)| v[..2] == [2, 0]), "every revision is of format 2");
     assert!(mem.scan_prefix(Space::PatientKeys, &[]).unwrap().len() >= 3, "one patient key per section");
-    check_golden(&Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap());
+    let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
+    check_golden(&store);
+    // Sealed notes: the hold reason and the justification open for their readers.
+    let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
+    let p = doc.patient_ids().unwrap()[0];
+    let reason = match doc.retention_status(p).unwrap() {
+        medvault::rights::Retention::Hold { reason } => reason,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reason.as_deref(), Some("Contentieux golden"));
+    let dpo = store.unlock("dpo", b"golden dpo pass", ctx()).unwrap();
+    let listed = dpo.break_glass_list(false).unwrap();
+    assert_eq!(listed[0].justification.as_deref(), Some("Urgence golden : appel du centre 15"));
 }
 
 #[test]

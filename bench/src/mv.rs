@@ -31,9 +31,8 @@ fn synthetic(i: usize) -> Identity {
 /// Finds the patients among the first `n` whose INS repeats an earlier one. Call once, first.
 pub fn prepare_identities(n: usize) {
     let mut seen = std::collections::HashSet::new();
-    let repeated = (0..n)
-        .filter(|i| synthetic(*i).ins_matricule.as_ref().is_some_and(|m| !seen.insert(m.clone())))
-        .collect();
+    let repeated =
+        (0..n).filter(|i| synthetic(*i).ins_matricule.as_ref().is_some_and(|m| !seen.insert(m.clone()))).collect();
     let _ = REPEATED_INS.set(repeated);
 }
 

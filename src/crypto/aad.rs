@@ -152,6 +152,42 @@ pub enum Binding {
         /// Generation of the patient key.
         generation: u32,
     },
+    /// The text of a sealed note (a justification, a reason), under its note key.
+    Note {
+        /// Store.
+        store: StoreId,
+        /// Where the note belongs.
+        place: NotePlace,
+    },
+    /// A note key sealed to one reader.
+    NoteKey {
+        /// Store.
+        store: StoreId,
+        /// Where the note belongs.
+        place: NotePlace,
+        /// The reader: a user id, or all zeros for the recovery key.
+        recipient: [u8; 16],
+    },
+}
+
+/// Where a sealed note belongs (`session::notes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum NotePlace {
+    /// The justification of a break-glass access.
+    BreakGlass {
+        /// Patient.
+        patient: PatientId,
+        /// Who opened it.
+        user: UserId,
+        /// Sequence number of the event that opened it.
+        seq: u64,
+    },
+    /// The reason of a patient's litigation hold.
+    Hold {
+        /// Patient.
+        patient: PatientId,
+    },
 }
 
 impl Binding {

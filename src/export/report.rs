@@ -160,7 +160,7 @@ fn render(d: &ReportData<'_>) -> String {
                     tr { th { "N°" } th { "Ouvert le" } th { "Utilisateur" } th { "Patient" } th { "Justification" } th { "Revue" } }
                     @for b in &d.break_glass {
                         tr data-break-glass=(b.seq) {
-                            td { (b.seq) } td { (b.opened_at) } td { (b.user) } td { (b.patient) } td { (b.justification) }
+                            td { (b.seq) } td { (b.opened_at) } td { (b.user) } td { (b.patient) } td { (b.justification.as_deref().unwrap_or("(scellée pour d'autres lecteurs)")) }
                             td { @match &b.reviewed_by { Some(r) => { "revu par " (r) }, None => { "À REVOIR" } } }
                         }
                     }

@@ -9,10 +9,12 @@
 //! remains.
 
 use crate::audit::{Action, Entity, Outcome};
-use crate::codec;
+
 use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
 use crate::model::{Date, InvalidInput, PatientId};
 use crate::session::Session;
+use crate::session::notes::NotePlace;
+use crate::session::patient_header::HoldReason;
 use crate::session::records::PatientHeader;
 use crate::storage::{Batch, Space};
 use serde::Serialize;
@@ -30,8 +32,9 @@ pub enum Retention {
     },
     /// Under litigation hold: kept whatever the dates.
     Hold {
-        /// Why.
-        reason: String,
+        /// Why, for a reader of the reason (its author, the auditors when it was set); `None`
+        /// for anyone else.
+        reason: Option<String>,
     },
     /// Past retention: may be purged.
     Expired {
@@ -75,9 +78,16 @@ pub(super) fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) 
 }
 
 /// Retention status at `now`.
-pub(super) fn status(last_visit: Date, birth: Date, death: Option<Date>, hold: Option<&str>, now: Date) -> Retention {
+/// `hold`: whether the file is under hold, with the reason if the caller may read it.
+pub(super) fn status(
+    last_visit: Date,
+    birth: Date,
+    death: Option<Date>,
+    hold: Option<Option<String>>,
+    now: Date,
+) -> Retention {
     if let Some(reason) = hold {
-        return Retention::Hold { reason: reason.to_string() };
+        return Retention::Hold { reason };
     }
     let (until, rule) = retention_end(last_visit, birth, death);
     if now < until { Retention::Keep { until, rule } } else { Retention::Expired { since: until, rule } }
@@ -94,7 +104,11 @@ impl Session {
         let bad_date = || IntegrityError::new(Object::Timestamp, Fault::OutOfRange);
         let last = header.last_activity.date().ok_or_else(bad_date)?;
         let now = self.now().date().ok_or_else(bad_date)?;
-        let st = status(last, current.content.birth_date, current.content.date_of_death, header.hold.as_deref(), now);
+        let hold = header.hold.as_ref().map(|h| match h {
+            HoldReason::Clear(text) => Some(text.clone()),
+            HoldReason::Sealed(note) => self.open_note(NotePlace::Hold { patient }, note),
+        });
+        let st = status(last, current.content.birth_date, current.content.date_of_death, hold, now);
         Ok((header, st))
     }
 
@@ -103,7 +117,8 @@ impl Session {
         self.retention_of(patient).map(|(_, s)| s)
     }
 
-    /// Sets or lifts a litigation hold (care-team managers). Audited.
+    /// Sets or lifts a litigation hold (care-team managers). The reason is sealed to its author,
+    /// the auditors and the recovery key; the audit event says a hold was set, not why. Audited.
     pub fn set_hold(&self, patient: PatientId, reason: Option<&str>) -> Result<()> {
         let ent = Entity { patient: Some(patient), ..Entity::default() };
         let ok = self.header().policy.may_manage_care_team(&self.user.roles);
@@ -115,13 +130,13 @@ impl Session {
         if reason.is_some_and(|r| r.trim().is_empty()) {
             return Err(InvalidInput::Empty("reason").into());
         }
-        h.hold = reason.map(str::to_string);
-        let mut batch = Batch::new();
-        batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
-        let detail = match reason {
-            Some(r) => format!("hold set: {r}"),
-            None => "hold lifted".to_string(),
+        h.hold = match reason {
+            Some(r) => Some(HoldReason::Sealed(self.seal_note(NotePlace::Hold { patient }, r.trim())?)),
+            None => None,
         };
+        let mut batch = Batch::new();
+        batch.put(Space::Patients, patient.0.to_vec(), h.encode()?);
+        let detail = if reason.is_some() { "hold set; reason sealed" } else { "hold lifted" };
         self.commit(vec![self.draft(Action::LegalHold, Outcome::Success, ent).detail(detail)], batch)?;
         Ok(())
     }
@@ -148,7 +163,9 @@ impl Session {
         let mut batch = Batch::new();
         self.stage_erasure(patient, &mut batch)?;
         header.purged_at = Some(self.now());
-        batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
+        // The tombstone keeps no reason: a purge needs no hold.
+        header.hold = None;
+        batch.put(Space::Patients, patient.0.to_vec(), header.encode()?);
         let ent = Entity { patient: Some(patient), ..Entity::default() };
         self.commit(
             vec![self.draft(Action::Purge, Outcome::Success, ent).detail("file purged after its retention period")],
@@ -200,7 +217,7 @@ mod tests {
         assert_eq!(retention_end(d("2004-02-29"), d("1960-01-01"), None).0, d("2024-02-29"));
         assert_eq!(add_years(d("2004-02-29"), 1), d("2005-02-28"));
         assert!(matches!(
-            status(d("2000-01-01"), d("1960-01-01"), None, Some("procès"), d("2030-01-01")),
+            status(d("2000-01-01"), d("1960-01-01"), None, Some(Some("procès".into())), d("2030-01-01")),
             Retention::Hold { .. }
         ));
     }

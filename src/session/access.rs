@@ -2,14 +2,16 @@
 //!
 //! The role matrix decides which keys a user holds; these rules decide, per patient, whether a
 //! user whose role allows a section may use it now. Every decision is audited; break-glass
-//! accesses are flagged (purpose `emergency`, with the justification) and listed for review.
+//! accesses (`super::break_glass`) are flagged (purpose `emergency`, naming the access) and
+//! listed for review.
 
 use super::Session;
+use super::break_glass::StoredBreakGlass;
 use crate::audit::{Action, Entity, EventDraft, Outcome, Purpose};
 use crate::codec;
-use crate::error::{Denied, Error, Existing, Missing, Result};
+use crate::error::{Denied, Error, Missing, Result};
 use crate::keyring;
-use crate::model::{InvalidInput, PatientId, Section, Timestamp, UserId};
+use crate::model::{PatientId, Section, Timestamp, UserId};
 use crate::policy::{AccessFacts, Decision};
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};
@@ -50,29 +52,6 @@ struct OppositionRecord {
     recorded_at: Timestamp,
 }
 
-/// An emergency access, as stored and as listed for review.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BreakGlassRecord {
-    /// Format version (1).
-    pub format: u16,
-    /// Sequence number of the audit event that opened it (its id).
-    pub seq: u64,
-    /// Patient.
-    pub patient: PatientId,
-    /// Who opened it.
-    pub user: String,
-    /// Why (mandatory).
-    pub justification: String,
-    /// When.
-    pub opened_at: Timestamp,
-    /// Until when.
-    pub expires_at: Timestamp,
-    /// The auditor who reviewed it.
-    pub reviewed_by: Option<String>,
-    /// When it was reviewed.
-    pub reviewed_at: Option<Timestamp>,
-}
-
 /// An authorized access: what was allowed, to whom, under what. Only [`Session::authorize`]
 /// makes one (its fields are private to this module); opening a section needs it, and the
 /// release step audits it.
@@ -81,8 +60,8 @@ pub(crate) struct Grant {
     action: Action,
     patient: PatientId,
     section: Section,
-    /// The break-glass access that allowed it, if only break-glass did.
-    emergency: Option<BreakGlassRecord>,
+    /// The break-glass access (its id) that allowed it, if only break-glass did.
+    emergency: Option<u64>,
 }
 
 static NEXT_ACCESS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -107,9 +86,6 @@ use crate::layout::care_team as member_key;
 fn target(name: &str, patient: PatientId) -> Entity {
     Entity { patient: Some(patient), target_user: Some(name.to_string()), ..Entity::default() }
 }
-
-/// Longest break-glass justification accepted, in characters.
-pub(crate) const MAX_JUSTIFICATION: usize = 2000;
 
 impl Session {
     fn user_id_of(&self, name: &str) -> Result<UserId> {
@@ -236,127 +212,8 @@ impl Session {
         Ok(())
     }
 
-    /// Opens an emergency access to a patient for `hours` (default and maximum from the policy),
-    /// with a mandatory justification. It only lifts the care-team and opposition rules: it never
-    /// grants a section the user's roles do not allow. Returns its id (the audit sequence number).
-    pub fn break_glass(&self, patient: PatientId, justification: &str, hours: Option<u32>) -> Result<u64> {
-        let settings = &self.inner.header.policy.settings;
-        let ent = Entity { patient: Some(patient), ..Entity::default() };
-        let any_section = Section::ALL.iter().any(|s| self.inner.header.policy.may_read(&self.user.roles, *s));
-        self.require(any_section, Action::BreakGlass, ent.clone(), Denied::SectionRead(Section::Reports))?;
-        let text = justification.trim();
-        let chars = text.chars().count();
-        if chars < settings.break_glass_min_justification || chars > MAX_JUSTIFICATION {
-            return Err(InvalidInput::OutOfRange {
-                what: "the length of a break-glass justification (characters)",
-                min: settings.break_glass_min_justification as u64,
-                max: MAX_JUSTIFICATION as u64,
-            }
-            .into());
-        }
-        let hours = hours.unwrap_or(settings.break_glass_default_hours);
-        if hours == 0 || hours > settings.break_glass_max_hours {
-            return Err(InvalidInput::OutOfRange {
-                what: "a break-glass duration (hours)",
-                min: 1,
-                max: settings.break_glass_max_hours.into(),
-            }
-            .into());
-        }
-        if !self.patient_exists(patient)? {
-            return Err(self.refuse(Action::BreakGlass, ent, Error::no_patient(patient)));
-        }
-        let now = self.inner.clock.now();
-        let user = (self.user.id, self.user.name.clone());
-        let text = text.to_string();
-        let draft = EventDraft::new(Action::BreakGlass, Outcome::Success, self.agent(), Purpose::Emergency)
-            .entity(ent)
-            .detail(format!("{text} ({hours} h)"));
-        let pending = self.inner.audit.append_with(
-            &self.inner.committer,
-            vec![draft],
-            |seq| {
-                let rec = BreakGlassRecord {
-                    format: 1,
-                    seq,
-                    patient,
-                    user: user.1.clone(),
-                    justification: text.clone(),
-                    opened_at: now,
-                    expires_at: now.plus_millis(hours as i64 * 3_600_000),
-                    reviewed_by: None,
-                    reviewed_at: None,
-                };
-                let mut batch = Batch::new();
-                let key = crate::layout::break_glass(patient, user.0, seq);
-                batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
-                Ok(batch)
-            },
-            self.keys().audit_signer(),
-            self.durability,
-        )?;
-        Ok(pending.durable(&self.inner.audit, &self.inner.committer)?.first_seq())
-    }
-
-    fn all_break_glass(&self) -> Result<Vec<(Vec<u8>, BreakGlassRecord)>> {
-        self.inner
-            .backend
-            .scan_prefix(Space::BreakGlass, &[])?
-            .into_iter()
-            .map(|(k, v)| Ok((k, codec::decode::<BreakGlassRecord>(&v, crate::error::Object::BreakGlass)?)))
-            .collect()
-    }
-
-    /// Break-glass accesses for review (auditors), newest first. Audited as a query.
-    pub fn break_glass_list(&self, pending_only: bool) -> Result<Vec<BreakGlassRecord>> {
-        self.require(
-            self.inner.header.policy.may_audit(&self.user.roles),
-            Action::AuditQuery,
-            Entity::default(),
-            Denied::Audit,
-        )?;
-        let mut out: Vec<BreakGlassRecord> = self
-            .all_break_glass()?
-            .into_iter()
-            .map(|(_, r)| r)
-            .filter(|r| !pending_only || r.reviewed_by.is_none())
-            .collect();
-        out.sort_by_key(|r| std::cmp::Reverse(r.seq));
-        self.commit(
-            vec![self.draft(Action::AuditQuery, Outcome::Success, Entity::default()).detail("break-glass list")],
-            Batch::new(),
-        )?;
-        Ok(out)
-    }
-
-    /// Marks a break-glass access reviewed (auditors). Audited.
-    pub fn break_glass_review(&self, seq: u64) -> Result<()> {
-        self.require(
-            self.inner.header.policy.may_audit(&self.user.roles),
-            Action::BreakGlassReview,
-            Entity::default(),
-            Denied::Audit,
-        )?;
-        let (key, mut rec) = self
-            .all_break_glass()?
-            .into_iter()
-            .find(|(_, r)| r.seq == seq)
-            .ok_or(Error::NotFound(Missing::BreakGlass(seq)))?;
-        if rec.reviewed_by.is_some() {
-            return Err(Error::AlreadyExists(Existing::BreakGlassReviewed(seq)));
-        }
-        rec.reviewed_by = Some(self.user.name.clone());
-        rec.reviewed_at = Some(self.inner.clock.now());
-        let mut batch = Batch::new();
-        batch.put(Space::BreakGlass, key, codec::encode(&rec)?);
-        let ent = Entity { patient: Some(rec.patient), target_user: Some(rec.user.clone()), ..Entity::default() };
-        let draft = self.draft(Action::BreakGlassReview, Outcome::Success, ent).detail(format!("break-glass #{seq}"));
-        self.commit(vec![draft], batch)?;
-        Ok(())
-    }
-
     /// The facts about this user and this patient, and the active break-glass access if any.
-    fn access_facts(&self, patient: PatientId) -> Result<(AccessFacts, Option<BreakGlassRecord>)> {
+    fn access_facts(&self, patient: PatientId) -> Result<(AccessFacts, Option<u64>)> {
         let b = self.inner.backend.as_ref();
         let mut in_care_team =
             b.get(Space::CareTeam, &member_key(patient, &crate::layout::care_member_user(self.user.id)))?.is_some();
@@ -368,9 +225,9 @@ impl Session {
         let now = self.inner.clock.now();
         let mut active = None;
         for (_, v) in b.scan_prefix(Space::BreakGlass, &crate::layout::break_glass_of(patient, self.user.id))? {
-            let r: BreakGlassRecord = codec::decode(&v, crate::error::Object::BreakGlass)?;
+            let r = StoredBreakGlass::decode(&v)?;
             if r.opened_at <= now && now < r.expires_at {
-                active = Some(r);
+                active = Some(r.seq);
             }
         }
         Ok((AccessFacts { in_care_team, opposed, break_glass: active.is_some() }, active))
@@ -402,9 +259,10 @@ impl Session {
         let action = grant.action;
         match &grant.emergency {
             None => self.draft(action, Outcome::Success, entity),
-            Some(bg) => EventDraft::new(action, Outcome::Success, self.agent(), Purpose::Emergency)
+            // The justification is sealed in the break-glass record; the event names the access.
+            Some(seq) => EventDraft::new(action, Outcome::Success, self.agent(), Purpose::Emergency)
                 .entity(entity)
-                .detail(format!("break-glass #{}: {}", bg.seq, bg.justification)),
+                .detail(format!("break-glass #{seq}")),
         }
     }
 }

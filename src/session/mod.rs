@@ -7,14 +7,17 @@
 
 pub(crate) mod access;
 mod auditor;
+pub(crate) mod break_glass;
 mod internal;
+pub(crate) mod notes;
 pub(crate) mod opened;
+pub(crate) mod patient_header;
 pub(crate) mod patient_keys;
 pub(crate) mod records;
 pub(crate) mod rotation;
 pub(crate) mod users;
 
-pub(crate) use access::BreakGlassRecord;
+pub(crate) use break_glass::BreakGlassRecord;
 pub(crate) use opened::Opened;
 
 use crate::audit::{Action, Agent, AuditReceipt, Entity, EventDraft, Outcome, Purpose};

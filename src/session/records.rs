@@ -14,8 +14,7 @@ use crate::crypto::blind::{self, BlindKind};
 use crate::crypto::{Binding, Key32, KeyKind, aead};
 use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
 use crate::model::{
-    Date, Entry, EntryId, Exam, Identity, InvalidInput, PatientId, Report, Section, SectionContent, Timestamp, UserId,
-    normalize_name,
+    Date, Entry, EntryId, Exam, Identity, InvalidInput, PatientId, Report, Section, SectionContent, normalize_name,
 };
 use crate::storage::{Batch, Space};
 use serde::{Deserialize, Serialize};
@@ -37,28 +36,7 @@ pub(crate) struct StoredRevision {
     pub payload: Vec<u8>,
 }
 
-/// Patient header: no personal data.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct PatientHeader {
-    pub format: u16,
-    pub created_at: Timestamp,
-    pub created_by: UserId,
-    /// Last time anything was written to the file (the "last visit" of CSP R1112-7).
-    pub last_activity: Timestamp,
-    /// Litigation hold: the reason, while the file must not be purged.
-    pub hold: Option<String>,
-    /// Set once the file was purged after its retention period (a tombstone).
-    pub purged_at: Option<Timestamp>,
-}
-
-impl PatientHeader {
-    pub(crate) fn load(backend: &dyn crate::storage::Backend, patient: PatientId) -> Result<Option<PatientHeader>> {
-        match backend.get(Space::Patients, &patient.0)? {
-            Some(v) => Ok(Some(codec::decode(&v, crate::error::Object::PatientHeader)?)),
-            None => Ok(None),
-        }
-    }
-}
+pub(crate) use super::patient_header::PatientHeader;
 
 /// A reception lookup.
 #[derive(Clone, Debug)]
@@ -229,15 +207,8 @@ impl Session {
         }
         let now = self.inner.clock.now();
         let mut batch = Batch::new();
-        let header = PatientHeader {
-            format: 1,
-            created_at: now,
-            created_by: self.user.id,
-            last_activity: now,
-            hold: None,
-            purged_at: None,
-        };
-        batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&header)?);
+        let header = PatientHeader::new(now, self.user.id);
+        batch.put(Space::Patients, patient.0.to_vec(), header.encode()?);
         self.stage_blind_index(&mut batch, patient, &identity)?;
         self.stage_creator_in_care_team(&mut batch, patient)?;
         let entry = Entry {
@@ -319,7 +290,7 @@ impl Session {
         }
         if let Some(mut h) = PatientHeader::load(self.inner.backend.as_ref(), patient)? {
             h.last_activity = now;
-            batch.put(Space::Patients, patient.0.to_vec(), codec::encode(&h)?);
+            batch.put(Space::Patients, patient.0.to_vec(), h.encode()?);
         }
         let ev = Entity { entry: Some(entry_id), revision: Some(revision), ..ent };
         // The stripe is held until the write is committed, so that the next writer of this

@@ -308,7 +308,7 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                         b.user.clone(),
                         b.patient.to_string()[..8].to_string(),
                         b.expires_at.to_string(),
-                        b.justification.clone(),
+                        b.justification.clone().unwrap_or_else(|| "(sealed for other readers)".into()),
                         b.reviewed_by.clone().map(|r| format!("by {r}")).unwrap_or_else(|| "PENDING".into()),
                     ]);
                 }

@@ -191,7 +191,13 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let pending = dpo.break_glass_list(true)?;
     println!("[DPO] break-glass accesses to review: {}", pending.len());
     for b in &pending {
-        println!("      #{} {} by {}: \"{}\"", b.seq, b.opened_at, b.user, b.justification);
+        println!(
+            "      #{} {} by {}: \"{}\"",
+            b.seq,
+            b.opened_at,
+            b.user,
+            b.justification.as_deref().unwrap_or("(sealed)")
+        );
     }
     let denied =
         dpo.audit_query(&AuditQuery { outcome: Some(medvault::Outcome::Denied), limit: 1000, ..Default::default() })?;

@@ -83,7 +83,8 @@ impl RequestsCmd {
 fn describe(r: &Retention) -> String {
     match r {
         Retention::Keep { until, rule } => format!("keep until {until} ({rule})"),
-        Retention::Hold { reason } => format!("litigation hold ({reason})"),
+        Retention::Hold { reason: Some(reason) } => format!("litigation hold ({reason})"),
+        Retention::Hold { reason: None } => "litigation hold (reason sealed for other readers)".into(),
         Retention::Expired { since, rule } => format!("past retention since {since} ({rule})"),
     }
 }
