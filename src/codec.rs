@@ -34,6 +34,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], object: Object) -> Result<T> {
     Ok(value)
 }
 
+/// The format of a versioned structure: its first two bytes (u16 LE), 0 if there are fewer.
+/// Decoders use it to pick the layout of that format before decoding.
+pub(crate) fn leading_format(bytes: &[u8]) -> u16 {
+    match bytes {
+        [a, b, ..] => u16::from_le_bytes([*a, *b]),
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,97 +78,67 @@ pub(crate) struct StoredBreakGlass {
     pub reviewed_at: Option<Timestamp>,
 }
 
-/// Format 1 as encoded.
+/// Both formats as encoded: format 1 holds the justification as a `String`, format 2 as a
+/// `SealedNote`.
 #[derive(Serialize, Deserialize)]
-struct V1 {
+struct Encoded<J> {
     format: u16,
     seq: u64,
     patient: PatientId,
     user: String,
-    justification: String,
+    justification: J,
     opened_at: Timestamp,
     expires_at: Timestamp,
     reviewed_by: Option<String>,
     reviewed_at: Option<Timestamp>,
 }
 
-/// Format 2 as encoded.
-#[derive(Serialize, Deserialize)]
-struct V2 {
-    format: u16,
-    seq: u64,
-    patient: PatientId,
-    user: String,
-    justification: SealedNote,
-    opened_at: Timestamp,
-    expires_at: Timestamp,
-    reviewed_by: Option<String>,
-    reviewed_at: Option<Timestamp>,
+impl<J> Encoded<J> {
+    fn into_stored(self, justification: impl FnOnce(J) -> Justification) -> StoredBreakGlass {
+        StoredBreakGlass {
+            seq: self.seq,
+            patient: self.patient,
+            user: self.user,
+            justification: justification(self.justification),
+            opened_at: self.opened_at,
+            expires_at: self.expires_at,
+            reviewed_by: self.reviewed_by,
+            reviewed_at: self.reviewed_at,
+        }
+    }
 }
 
 impl StoredBreakGlass {
-    /// Decodes either format (told apart by the first two bytes, the format, u16 LE).
+    /// Decodes either format (told apart by their first two bytes, the format).
     pub(crate) fn decode(bytes: &[u8]) -> Result<StoredBreakGlass> {
-        match bytes.get(..2) {
-            Some([1, 0]) => {
-                let v: V1 = codec::decode(bytes, Object::BreakGlass)?;
-                Ok(StoredBreakGlass {
-                    seq: v.seq,
-                    patient: v.patient,
-                    user: v.user,
-                    justification: Justification::Clear(v.justification),
-                    opened_at: v.opened_at,
-                    expires_at: v.expires_at,
-                    reviewed_by: v.reviewed_by,
-                    reviewed_at: v.reviewed_at,
-                })
+        match codec::leading_format(bytes) {
+            1 => Ok(codec::decode::<Encoded<String>>(bytes, Object::BreakGlass)?.into_stored(Justification::Clear)),
+            2 => {
+                Ok(codec::decode::<Encoded<SealedNote>>(bytes, Object::BreakGlass)?.into_stored(Justification::Sealed))
             }
-            Some([2, 0]) => {
-                let v: V2 = codec::decode(bytes, Object::BreakGlass)?;
-                Ok(StoredBreakGlass {
-                    seq: v.seq,
-                    patient: v.patient,
-                    user: v.user,
-                    justification: Justification::Sealed(v.justification),
-                    opened_at: v.opened_at,
-                    expires_at: v.expires_at,
-                    reviewed_by: v.reviewed_by,
-                    reviewed_at: v.reviewed_at,
-                })
-            }
-            other => {
-                let format = other.map_or(0, |b| u32::from(b[0]) | (u32::from(b[1]) << 8));
-                Err(IntegrityError::new(Object::BreakGlass, Fault::UnsupportedFormat(format)).into())
-            }
+            other => Err(IntegrityError::new(Object::BreakGlass, Fault::UnsupportedFormat(other.into())).into()),
+        }
+    }
+
+    fn encoded<J>(&self, format: u16, justification: J) -> Encoded<J> {
+        Encoded {
+            format,
+            seq: self.seq,
+            patient: self.patient,
+            user: self.user.clone(),
+            justification,
+            opened_at: self.opened_at,
+            expires_at: self.expires_at,
+            reviewed_by: self.reviewed_by.clone(),
+            reviewed_at: self.reviewed_at,
         }
     }
 
     /// Encodes it in its own format (a format 1 record keeps its clear text until it is gone).
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
-        let s = self.clone();
-        match s.justification {
-            Justification::Clear(justification) => codec::encode(&V1 {
-                format: 1,
-                seq: s.seq,
-                patient: s.patient,
-                user: s.user,
-                justification,
-                opened_at: s.opened_at,
-                expires_at: s.expires_at,
-                reviewed_by: s.reviewed_by,
-                reviewed_at: s.reviewed_at,
-            }),
-            Justification::Sealed(justification) => codec::encode(&V2 {
-                format: 2,
-                seq: s.seq,
-                patient: s.patient,
-                user: s.user,
-                justification,
-                opened_at: s.opened_at,
-                expires_at: s.expires_at,
-                reviewed_by: s.reviewed_by,
-                reviewed_at: s.reviewed_at,
-            }),
+        match &self.justification {
+            Justification::Clear(text) => codec::encode(&self.encoded(1, text)),
+            Justification::Sealed(note) => codec::encode(&self.encoded(2, note)),
         }
     }
 }

@@ -32,24 +32,28 @@ pub(crate) struct PatientHeader {
     pub purged_at: Option<Timestamp>,
 }
 
+/// Both formats as encoded: format 1 holds the hold reason as a `String`, format 2 as a
+/// `HoldReason`.
 #[derive(Serialize, Deserialize)]
-struct V1 {
+struct Encoded<H> {
     format: u16,
     created_at: Timestamp,
     created_by: UserId,
     last_activity: Timestamp,
-    hold: Option<String>,
+    hold: Option<H>,
     purged_at: Option<Timestamp>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct V2 {
-    format: u16,
-    created_at: Timestamp,
-    created_by: UserId,
-    last_activity: Timestamp,
-    hold: Option<HoldReason>,
-    purged_at: Option<Timestamp>,
+impl<H> Encoded<H> {
+    fn into_header(self, hold: impl FnOnce(H) -> HoldReason) -> PatientHeader {
+        PatientHeader {
+            created_at: self.created_at,
+            created_by: self.created_by,
+            last_activity: self.last_activity,
+            hold: self.hold.map(hold),
+            purged_at: self.purged_at,
+        }
+    }
 }
 
 impl PatientHeader {
@@ -58,44 +62,23 @@ impl PatientHeader {
         PatientHeader { created_at, created_by, last_activity: created_at, hold: None, purged_at: None }
     }
 
-    /// Decodes either format (the first two bytes, u16 LE, are the format).
+    /// Decodes either format (told apart by their first two bytes, the format).
     pub(crate) fn decode(bytes: &[u8]) -> Result<PatientHeader> {
-        match bytes.get(..2) {
-            Some([1, 0]) => {
-                let v: V1 = codec::decode(bytes, Object::PatientHeader)?;
-                Ok(PatientHeader {
-                    created_at: v.created_at,
-                    created_by: v.created_by,
-                    last_activity: v.last_activity,
-                    hold: v.hold.map(HoldReason::Clear),
-                    purged_at: v.purged_at,
-                })
-            }
-            Some([2, 0]) => {
-                let v: V2 = codec::decode(bytes, Object::PatientHeader)?;
-                Ok(PatientHeader {
-                    created_at: v.created_at,
-                    created_by: v.created_by,
-                    last_activity: v.last_activity,
-                    hold: v.hold,
-                    purged_at: v.purged_at,
-                })
-            }
-            other => {
-                let format = other.map_or(0, |b| u32::from(b[0]) | (u32::from(b[1]) << 8));
-                Err(IntegrityError::new(Object::PatientHeader, Fault::UnsupportedFormat(format)).into())
-            }
+        match codec::leading_format(bytes) {
+            1 => Ok(codec::decode::<Encoded<String>>(bytes, Object::PatientHeader)?.into_header(HoldReason::Clear)),
+            2 => Ok(codec::decode::<Encoded<HoldReason>>(bytes, Object::PatientHeader)?.into_header(|h| h)),
+            other => Err(IntegrityError::new(Object::PatientHeader, Fault::UnsupportedFormat(other.into())).into()),
         }
     }
 
     /// Encodes it in format 2.
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
-        codec::encode(&V2 {
+        codec::encode(&Encoded {
             format: 2,
             created_at: self.created_at,
             created_by: self.created_by,
             last_activity: self.last_activity,
-            hold: self.hold.clone(),
+            hold: self.hold.as_ref(),
             purged_at: self.purged_at,
         })
     }
