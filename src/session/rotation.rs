@@ -3,9 +3,11 @@
 //!
 //! Administrators create and promote versions (they seal the new key to every entitled user and
 //! to the recovery key, then drop it). Rewrapping needs both the old and the new key, so it runs
-//! in a session that holds them; it rewraps patient keys (one per patient and section; data keys
-//! and payloads are not bound to the section key version), is resumable, and reports progress. After a user is revoked, rotating
-//! guarantees that data written afterwards is unreadable with anything that user could copy.
+//! in a session that holds them; it rewraps patient keys (one per patient, section and
+//! generation; data keys and payloads are not bound to the section key version), is resumable,
+//! and reports progress. After a user is revoked, rotating guarantees that data written
+//! afterwards is unreadable with anything that user could copy: writes after a rotation use a
+//! new generation of patient keys.
 
 use super::Session;
 use super::patient_keys::{PatientKeyId, StoredPatientKey, decode_patient_key, open_patient_key, seal_patient_key};
@@ -19,6 +21,14 @@ use crate::layout::parse_record as parse_record_key;
 use crate::model::InvalidInput;
 use crate::model::Section;
 use crate::storage::{Batch, Space};
+
+/// A key found stale by a rewrap's scan.
+enum Stale {
+    /// A patient key under an older section key version.
+    PatientKey(PatientKeyId),
+    /// A revision of an earlier format (its data key under a section key), by storage key.
+    Revision(Vec<u8>),
+}
 
 /// Where a rewrap job stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,67 +170,87 @@ impl Session {
         let state = self.current_state(kind)?;
         let new_key = self.key_version(kind, state.primary)?;
         let store = self.inner.header.store;
-        let mut done = 0u64;
-        let mut total = 0u64;
-        // Patient keys first, so that the revisions moved under them afterwards sit under keys
-        // that are already under the primary version.
-        loop {
-            // Every write stripe is held while a chunk is read, computed and committed: no
-            // writer creates or uses a patient key of this section behind the rewrap.
-            let guards = self.inner.write_locks.all();
-            let stale_keys = self.stale_patient_keys(section, state.primary)?;
-            let old_revisions = self.section_key_revisions(section, u32::MAX)?;
-            let remaining = (stale_keys.len() + old_revisions.len()) as u64;
-            total = total.max(done + remaining);
-            let room = limit.saturating_sub(done as usize).min(256);
-            if remaining == 0 || room == 0 {
-                drop(guards);
-                return Ok(RewrapProgress { rewrapped: done, remaining });
+        let backend = self.inner.backend.as_ref();
+        // One scan. Patient keys come first, so that the revisions moved under them afterwards
+        // sit under keys already under the primary version. Each chunk re-reads its items under
+        // every write stripe, so a writer that made, used or replaced one meanwhile is respected
+        // (an item no longer stale is skipped), and writers wait only for one chunk.
+        let items: Vec<Stale> = self
+            .stale_patient_keys(section, state.primary)?
+            .into_iter()
+            .map(|(id, _)| Stale::PatientKey(id))
+            .chain(self.section_key_revisions(section, u32::MAX)?.into_iter().map(|(k, _)| Stale::Revision(k)))
+            .collect();
+        let total = items.len() as u64;
+        let (mut done, mut examined) = (0u64, 0usize);
+        for chunk in items.chunks(256) {
+            let room = limit.saturating_sub(done as usize).min(chunk.len());
+            if room == 0 {
+                break;
             }
+            let guards = self.inner.write_locks.all();
             let mut batch = Batch::new();
             let mut n = 0u64;
-            for (id, stored) in stale_keys.iter().take(room) {
-                let old_key = self.key_version(kind, stored.key_version)?;
-                let key = open_patient_key(&old_key, store, *id, stored)?;
-                let sealed = seal_patient_key(&new_key, store, *id, state.primary, &key)?;
-                batch.put(Space::PatientKeys, id.storage_key(), sealed);
-                n += 1;
-            }
-            // Patient keys created in this chunk, by patient: the batch is not applied yet.
+            // Patient keys made in this chunk, by patient: the batch is not applied yet.
             let mut created = std::collections::BTreeMap::new();
-            for (k, stored) in old_revisions.iter().take(room - n as usize) {
-                let (patient, _, entry, revision) = parse_record_key(k)?;
-                let old_version = stored.key_version;
-                let old_key = self.key_version(kind, old_version)?;
-                let old_bind =
-                    Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: old_version };
-                let data_key = aead::unwrap_key(&old_key, &old_bind, &stored.wrapped_key)?;
-                let (generation, patient_key): (u32, Key32) = match created.get(&patient) {
-                    Some((g, k)) => (*g, Key32::clone(k)),
-                    None => {
-                        let (g, k) = self.patient_key_for_write(patient, section, &mut batch)?;
-                        created.insert(patient, (g, k.clone()));
-                        (g, k)
+            for item in &chunk[..room] {
+                match item {
+                    Stale::PatientKey(id) => {
+                        let Some(v) = backend.get(Space::PatientKeys, &id.storage_key())? else { continue };
+                        let stored = decode_patient_key(&v)?;
+                        if stored.key_version >= state.primary {
+                            continue;
+                        }
+                        let old_key = self.key_version(kind, stored.key_version)?;
+                        let key = open_patient_key(&old_key, store, *id, &stored)?;
+                        let sealed = seal_patient_key(&new_key, store, *id, state.primary, &key)?;
+                        batch.put(Space::PatientKeys, id.storage_key(), sealed);
                     }
-                };
-                let bind = Binding::DataKeyUnderPatientKey { store, patient, section, entry, revision, generation };
-                let updated = StoredRevision {
-                    format: REVISION_FORMAT,
-                    key_version: generation,
-                    wrapped_key: aead::wrap_key(&patient_key, &bind, &data_key),
-                    payload: stored.payload.clone(),
-                };
-                batch.put(Space::Records, k.clone(), codec::encode(&updated)?);
+                    Stale::Revision(k) => {
+                        let Some(v) = backend.get(Space::Records, k)? else { continue };
+                        let stored: StoredRevision = codec::decode(&v, crate::error::Object::Revision)?;
+                        if stored.format != REVISION_FORMAT_SECTION_KEY {
+                            continue;
+                        }
+                        let (patient, _, entry, revision) = parse_record_key(k)?;
+                        let old_version = stored.key_version;
+                        let old_key = self.key_version(kind, old_version)?;
+                        let old_bind =
+                            Binding::DataKeyWrap { store, patient, section, entry, revision, key_version: old_version };
+                        let data_key = aead::unwrap_key(&old_key, &old_bind, &stored.wrapped_key)?;
+                        let (generation, patient_key): (u32, Key32) = match created.get(&patient) {
+                            Some((g, k)) => (*g, Key32::clone(k)),
+                            None => {
+                                let (g, k) = self.patient_key_for_write(patient, section, &mut batch)?;
+                                created.insert(patient, (g, k.clone()));
+                                (g, k)
+                            }
+                        };
+                        let bind =
+                            Binding::DataKeyUnderPatientKey { store, patient, section, entry, revision, generation };
+                        let updated = StoredRevision {
+                            format: REVISION_FORMAT,
+                            key_version: generation,
+                            wrapped_key: aead::wrap_key(&patient_key, &bind, &data_key),
+                            payload: stored.payload,
+                        };
+                        batch.put(Space::Records, k.clone(), codec::encode(&updated)?);
+                    }
+                }
                 n += 1;
             }
-            let draft = self
-                .draft(Action::KeyRewrap, Outcome::Success, ent.clone())
-                .detail(format!("{n} keys of {section} rewrapped to v{}", state.primary));
-            self.commit(vec![draft], batch)?;
+            if n > 0 {
+                let draft = self
+                    .draft(Action::KeyRewrap, Outcome::Success, ent.clone())
+                    .detail(format!("{n} keys of {section} rewrapped to v{}", state.primary));
+                self.commit(vec![draft], batch)?;
+            }
             drop(guards);
+            examined += room;
             done += n;
             progress(done, total);
         }
+        Ok(RewrapProgress { rewrapped: done, remaining: (items.len() - examined) as u64 })
     }
 
     /// Stage 4: stops accepting versions below `min_version` (never the primary). Refused while
