@@ -146,7 +146,8 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
         };
         assert!(held(&doc).is_some_and(|r| r.starts_with("ZQXHOLDREASON")), "the author reads it");
         assert_eq!(held(&other), None, "a colleague who is not a reader does not");
-        debug_output.push_str(&format!("{listed:?}{:?}", other.retention_status(p).unwrap()));
+        let statuses = (doc.retention_status(p).unwrap(), other.retention_status(p).unwrap());
+        debug_output.push_str(&format!("{listed:?}{statuses:?}"));
         // The DPO's verifiable extract and its CSV hold neither.
         let extract = dpo.audit_extract(&medvault::export::extract::ExtractFilter::default()).unwrap();
         debug_output.push_str(&extract);

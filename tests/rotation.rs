@@ -13,35 +13,25 @@ fn report(practice: &Practice, p: PatientId, seed: u64) {
     practice.session("dr_martin").append_report(p, Synth::new(seed).report("Dr", d)).unwrap();
 }
 
-fn record_versions(practice: &Practice, p: PatientId) -> Vec<u32> {
+/// The rows of a keyspace for the patient's reports: (key, the u32 LE after the value's format).
+/// Records: the key_version (a format 2 revision's patient key generation); PatientKeys: the
+/// wrapping section key version (docs/format.md §4).
+fn report_rows(practice: &Practice, p: PatientId, space: medvault::backend::Space) -> Vec<(Vec<u8>, u32)> {
     let mut prefix = p.0.to_vec();
     prefix.push(Section::Reports as u8);
-    practice
-        .backend
-        .scan_prefix(medvault::backend::Space::Records, &prefix)
-        .unwrap()
-        .iter()
-        .map(|(_, v)| {
-            // format u16, then key_version u32: the patient key's generation (docs/format.md)
-            u32::from_le_bytes([v[2], v[3], v[4], v[5]])
-        })
-        .collect()
+    let rows = practice.backend.scan_prefix(space, &prefix).unwrap();
+    rows.into_iter().map(|(k, v)| (k, u32::from_le_bytes([v[2], v[3], v[4], v[5]]))).collect()
+}
+
+fn record_versions(practice: &Practice, p: PatientId) -> Vec<u32> {
+    report_rows(practice, p, medvault::backend::Space::Records).into_iter().map(|(_, v)| v).collect()
 }
 
 /// (generation, wrapping section key version) of every patient key of the patient's reports.
 fn patient_key_versions(practice: &Practice, p: PatientId) -> Vec<(u32, u32)> {
-    let mut prefix = p.0.to_vec();
-    prefix.push(Section::Reports as u8);
-    practice
-        .backend
-        .scan_prefix(medvault::backend::Space::PatientKeys, &prefix)
-        .unwrap()
-        .iter()
-        .map(|(k, v)| {
-            // key: patient ‖ section ‖ generation u32 BE; value: format u16, key_version u32 LE
-            (u32::from_be_bytes([k[17], k[18], k[19], k[20]]), u32::from_le_bytes([v[2], v[3], v[4], v[5]]))
-        })
-        .collect()
+    let rows = report_rows(practice, p, medvault::backend::Space::PatientKeys);
+    // key: patient ‖ section ‖ generation u32 BE
+    rows.into_iter().map(|(k, v)| (u32::from_be_bytes([k[17], k[18], k[19], k[20]]), v)).collect()
 }
 
 #[test]

@@ -19,8 +19,8 @@ use crate::session::records::PatientHeader;
 use crate::storage::{Batch, Space};
 use serde::Serialize;
 
-/// What retention decides for one file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What retention decides for one file. `Debug` leaves a hold's reason out.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Retention {
     /// Must be kept until `until` (exclusive), by `rule`.
@@ -75,6 +75,22 @@ pub(super) fn retention_end(last_visit: Date, birth: Date, death: Option<Date>) 
         rule = "CSP R1112-7: died within 10 years of the last visit, kept 10 years after the death";
     }
     (until, rule)
+}
+
+impl std::fmt::Debug for Retention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Retention::Keep { until, rule } => {
+                f.debug_struct("Keep").field("until", until).field("rule", rule).finish()
+            }
+            Retention::Hold { reason } => {
+                f.debug_struct("Hold").field("reason", &reason.as_ref().map(|_| "<redacted>")).finish()
+            }
+            Retention::Expired { since, rule } => {
+                f.debug_struct("Expired").field("since", since).field("rule", rule).finish()
+            }
+        }
+    }
 }
 
 /// Retention status at `now`.

@@ -5,7 +5,8 @@
 //! (AES-256-GCM) under a fresh key, and that key is sealed (HPKE, docs/format.md §3.3) to each
 //! reader's X25519 public key from the directory-signed user records: the author, every user
 //! whose roles may read the audit log when the note is written (the DPO who reviews it), and the
-//! recovery key (so that losing every passphrase loses no note). Both are bound to the note's
+//! recovery key (the material to read it after every passphrase is lost exists; no command opens
+//! a note with the recovery key yet). Both are bound to the note's
 //! place (which break-glass access, which patient's hold), so a note moved elsewhere does not
 //! open. The audit log records that a note was written, never its text: it verifies without it.
 //!
