@@ -142,6 +142,9 @@ pub enum Denied {
     /// The user is locked out after failed unlocks.
     #[error("locked out after repeated failed unlocks until {0}")]
     LockedOut(Timestamp),
+    /// The session's signing key was retired (its user was revoked or recovered) after unlock.
+    #[error("this session's user was revoked or recovered since unlock; unlock again")]
+    SessionRetired,
 }
 
 /// A failure of the storage backend. Engine texts never reach users: each engine's errors are

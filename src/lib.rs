@@ -72,7 +72,7 @@ pub use error::{
 pub use migrate::migrate;
 pub use model::{
     Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report, ReportKind,
-    Section, Sex, Timestamp,
+    Section, Sex, Timestamp, UserId,
 };
 pub use policy::{AccessSettings, Policy, RoleRights};
 pub use session::access::CareMember;

@@ -204,10 +204,21 @@ impl Store {
         let new_admin = keyring::new_user(&header, admin, vec![admin_role.clone()], passphrase, &directory, now)?;
         keyring::stage_user(&mut batch, &new_admin)?;
         let admin_identity = &new_admin.signed.body;
-        for (kind, key) in [(KeyKind::Directory, directory.to_key()), (KeyKind::AuditSigning, audit_key.to_key())] {
-            keyring::stage_key_version(&mut batch, &header, kind, 1, &key, &directory, now)?;
-            keyring::stage_grant(&mut batch, store, admin_identity, kind, 1, &key)?;
-        }
+        keyring::stage_key_version(&mut batch, &header, KeyKind::Directory, 1, &directory.to_key(), &directory, now)?;
+        keyring::stage_grant(&mut batch, store, admin_identity, KeyKind::Directory, 1, &directory.to_key())?;
+        // The store audit key is sealed to the recovery key only (it signs what a recovery
+        // appends); every user signs with a key of their own, the administrator first.
+        keyring::stage_key_version(
+            &mut batch,
+            &header,
+            KeyKind::AuditSigning,
+            1,
+            &audit_key.to_key(),
+            &directory,
+            now,
+        )?;
+        drop(audit_key);
+        let admin_signer = keyring::signers::stage_new_signer(&mut batch, store, admin_identity, &directory, now)?;
         // Stores created from format 2 on record their writes from the first event.
         batch.put(Space::Meta, crate::audit::log::META_BASELINE.to_vec(), 0u64.to_be_bytes().to_vec());
         let committer = Committer::with_witness(backend.clone(), witness);
@@ -221,7 +232,7 @@ impl Store {
         };
         let draft = EventDraft::new(Action::StoreCreate, Outcome::Success, agent, Purpose::Operations);
         audit
-            .append(&committer, vec![draft], batch, Some(Arc::new(audit_key)), Durability::Immediate)?
+            .append(&committer, vec![draft], batch, Some(Arc::new(admin_signer)), Durability::Immediate)?
             .durable(&audit, &committer)?;
         tracing::info!(store = %store, "store created");
         let s = Store::assemble(backend, header, committer, audit, options.clock, options.durability, location);
@@ -312,9 +323,20 @@ impl Store {
     pub fn policy(&self) -> &Policy {
         &self.inner.header.policy
     }
-    /// The audit public key (checks checkpoints and extracts).
+    /// The key a third party checks extracts and inclusion proofs with: the directory public
+    /// key, which certifies every user signing key. (Publish it.)
+    pub fn verification_key(&self) -> [u8; 32] {
+        self.inner.header.directory_public
+    }
+    /// The store audit public key. In stores of format 4 only recovery shares reach its secret;
+    /// in older stores every user held it, and extracts signed with it are checked with it.
     pub fn audit_public_key(&self) -> [u8; 32] {
         self.inner.header.audit_public
+    }
+    /// Whether every user of this store was given the store audit key (stores created before
+    /// format 4): heads signed with it name no one.
+    pub fn audit_key_is_shared(&self) -> bool {
+        self.inner.header.format < crate::keyring::STORE_FORMAT
     }
     /// Number of audit events.
     pub fn audit_size(&self) -> u64 {
@@ -385,7 +407,7 @@ impl Store {
         }
         let ident = record.signed.verify("user", &bundle.directory_public)?.clone();
         let secret = BoxSecret::from_key(&Key32::from_bytes(bundle.box_secret));
-        let keys = keyring::open_grants(inner.backend.as_ref(), &inner.header, &ident, &secret)?;
+        let keys = keyring::open_session_keys(inner.backend.as_ref(), &inner.header, &ident, &secret)?;
         let session = Session::new(self.inner.clone(), ident, keys, secret, SessionId::random(), context);
         session.record_unlock()?;
         if let Some(signer) = session.keys().audit_signer() {
@@ -398,7 +420,7 @@ impl Store {
                     .append_baseline(&inner.committer, draft, signer.clone())?
                     .durable(&inner.audit, &inner.committer)?;
             }
-            inner.closing_signer.lock().get_or_insert(signer);
+            *inner.closing_signer.lock() = Some(signer);
         }
         Ok(session)
     }
@@ -471,6 +493,12 @@ impl Store {
             bundle,
         };
         keyring::stage_user(&mut batch, &record)?;
+        // The signing key sealed to the lost box key is retired; a new one is sealed to the new.
+        let live = keyring::signers::live_signers_of(inner.backend.as_ref(), header, ident.id)?;
+        inner.audit.retire_signers(&live);
+        let now = inner.clock.now();
+        keyring::signers::stage_retire_signers(inner.backend.as_ref(), &mut batch, header, ident.id, &directory, now)?;
+        keyring::signers::stage_new_signer(&mut batch, header.store, &ident, &directory, now)?;
         let audit_key = all
             .range((KeyKind::AuditSigning, 0)..=(KeyKind::AuditSigning, u32::MAX))
             .next_back()
@@ -504,7 +532,11 @@ impl Store {
     pub fn close(self) -> Result<()> {
         let mut closing = None;
         if let Some(signer) = self.inner.closing_signer.lock().take() {
-            closing = Some(self.inner.audit.checkpoint(&self.inner.committer, signer)?);
+            if self.inner.audit.is_retired(&signer.verifying_key()) {
+                tracing::warn!("the last unlocked user was revoked or recovered since: no closing checkpoint");
+            } else {
+                closing = Some(self.inner.audit.checkpoint(&self.inner.committer, signer)?);
+            }
         }
         self.flush()?;
         if let (Some(cp), Some(dir)) = (closing, self.anchor_dir()) {

@@ -41,6 +41,7 @@ pub mod crypto {
 /// Signed directory records.
 pub mod keyring {
     pub use crate::keyring::records::{Signed, StoreHeader, UserRecord};
+    pub use crate::keyring::signers::{SignerCert, SignerRecord};
 }
 
 /// The audit log's writer side.
@@ -68,6 +69,16 @@ pub fn append_events(session: &Session, drafts: Vec<crate::audit::event::EventDr
 /// Copies of every key a session holds (what a user could copy out of their session).
 pub fn held_keys(session: &Session) -> Vec<Key32> {
     session.keys().keys.values().cloned().collect()
+}
+
+/// The kinds of every key a session holds.
+pub fn held_key_kinds(session: &Session) -> Vec<crate::crypto::KeyKind> {
+    session.keys().keys.keys().map(|(kind, _)| *kind).collect()
+}
+
+/// A copy of the key a session signs tree heads with (what its user could copy out of it).
+pub fn signing_key(session: &Session) -> Option<crate::crypto::SigningSecret> {
+    session.keys().audit_signer().map(|k| (*k).clone())
 }
 
 /// Tries to open every stored revision of a section of a patient with every key the session

@@ -14,13 +14,14 @@ fn an_event_proof_verifies_alone_and_every_corruption_fails() {
     let p = practice.patient(1);
     practice.session("ines").read_exams(p).unwrap();
     let dpo = practice.session("dpo");
-    let public = practice.store.audit_public_key();
+    let public = practice.store.verification_key();
     let size = practice.store.audit_size();
     for seq in [0, 5, size - 1] {
         let proof = dpo.prove_event(seq).unwrap();
         let bytes = proof.to_bytes().unwrap();
         let ev = EventProof::from_bytes(&bytes).unwrap().verify(&public).unwrap();
-        assert_eq!(ev.seq, seq);
+        assert_eq!(ev.0.seq, seq);
+        assert!(matches!(ev.1, medvault::audit::SignedBy::User { .. }), "{:?}", ev.1);
         // Trailing or missing bytes.
         let mut longer = bytes.clone();
         longer.push(0);
@@ -43,7 +44,7 @@ fn an_event_proof_verifies_alone_and_every_corruption_fails() {
         extra.path.push([0; 32]);
         assert!(extra.verify(&public).is_err());
         // Another store's key.
-        assert!(proof.verify(&Practice::new().store.audit_public_key()).is_err());
+        assert!(proof.verify(&Practice::new().store.verification_key()).is_err());
     }
 }
 

@@ -332,7 +332,8 @@ fn audit_commands_log_verify_anchor_and_a_tampered_store_exits_4() {
             .args(["verify-extract", file.to_str().unwrap(), "--key", key.trim()])
             .assert()
     };
-    verify(&extract, &key).success();
+    let ok = verify(&extract, &key).success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&ok).contains("signed by dpo"), "{}", String::from_utf8_lossy(&ok));
     let mut bytes = std::fs::read(&extract).unwrap();
     bytes[40] ^= 0x01;
     let forged = cli._dir.path().join("forged.ndjson");

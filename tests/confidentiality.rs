@@ -159,8 +159,10 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
         let exams = doc.read_exams(p).unwrap();
         assert_eq!(ids[0].content.birth_name, "ZQXBIRTHNAME");
         assert_eq!(reps.len(), 2);
-        debug_output =
-            format!("{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}", ids[0].content, reps[0].content, exams[0].content);
+        debug_output.push_str(&format!(
+            "{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}",
+            ids[0].content, reps[0].content, exams[0].content
+        ));
         // An error about bad content names the field, not the value.
         let mut bad = marked_identity();
         bad.ins_matricule = Some("ZQXBIRTHNAME12".into());
@@ -175,6 +177,11 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
     // ...and after close.
     let found = scan_dir(&path, MARKERS);
     assert!(found.is_empty(), "plaintext on disk after close: {found:?}");
+    // A copy to another engine (what `migrate` writes, and what a copied folder holds) too.
+    let copy = dir.path().join("copy");
+    medvault::migrate(&path, &copy, medvault::Engine::Sled).unwrap();
+    let found = scan_dir(&copy, MARKERS);
+    assert!(!walk(&copy).is_empty() && found.is_empty(), "plaintext in a migrated copy: {found:?}");
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("store created"), "the capture must see the library's tracing: {logs}");
     for m in MARKERS {

@@ -13,7 +13,7 @@ fn extract() -> (Practice, String, [u8; 32]) {
     assert!(practice.session("claire").read_exams(p).is_err());
     let dpo = practice.session("dpo");
     let text = dpo.audit_extract(&ExtractFilter { patient: Some(p), ..Default::default() }).unwrap();
-    let key = practice.store.audit_public_key();
+    let key = practice.store.verification_key();
     (practice, text, key)
 }
 
@@ -30,7 +30,7 @@ fn an_extract_verifies_with_the_stores_key_and_nothing_else() {
     let csv = events_csv(&text).unwrap();
     assert_eq!(csv.lines().count(), report.events + 1);
     // Another store's key is refused, with the reason.
-    let other = Practice::new().store.audit_public_key();
+    let other = Practice::new().store.verification_key();
     let err = verify_extract(&text, Some(&other)).unwrap_err().to_string();
     assert!(err.contains("does not verify with this key"), "{err}");
 }

@@ -83,7 +83,8 @@ fn checkpoint_encoding_and_signature_are_stable() {
     let head = TreeHead { store: StoreId([9; 16]), size: 1000, root: [0xAB; 32], time: Timestamp(1_795_334_400_000) };
     let cp = Checkpoint::sign(head, &key).unwrap();
     golden("checkpoint", &medvault::testing::codec::encode(&cp).unwrap());
-    cp.verify(&key.verifying_key(), StoreId([9; 16])).unwrap();
+    let trusted = medvault::audit::TrustedSigners::offline(StoreId([9; 16]), &key.verifying_key(), None).unwrap();
+    assert_eq!(cp.verify(&trusted, StoreId([9; 16])).unwrap(), medvault::audit::SignedBy::StoreKey);
 }
 
 #[test]
@@ -110,4 +111,24 @@ fn passphrase_derivation_is_stable() {
     let sealed = hex::decode(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
     let opened = aead::open(&k, &Binding::RecoveryCheck { store: StoreId([0; 16]) }, &sealed).unwrap();
     assert_eq!(&opened[..], b"probe");
+}
+
+#[test]
+fn signer_certificate_encoding_and_signature_are_stable() {
+    use medvault::audit::SignerCert;
+    use medvault::testing::keyring::Signed;
+    let directory = SigningSecret::from_key(&Key32::from_bytes([5; 32]));
+    let cert = SignerCert {
+        format: 1,
+        store: StoreId([9; 16]),
+        user: UserId([1; 16]),
+        name: "claire".into(),
+        public: [0xCD; 32],
+        from: Timestamp(1_795_334_400_000),
+        until: Some(Timestamp(1_795_420_800_000)),
+    };
+    let signed = Signed::sign("signer", cert, &directory).unwrap();
+    golden("signer_cert", &medvault::testing::codec::encode(&signed).unwrap());
+    let b = Binding::UserSigner { store: StoreId([1; 16]), user: UserId([2; 16]), public: [3; 32] };
+    golden("aad_user_signer", &b.to_aad());
 }

@@ -2,7 +2,9 @@
 //! verify in every later release. The fixtures are frozen once released:
 //! - tests/data/golden/store-v1.txt: the first release (store format 1, sled), key by key;
 //! - tests/data/golden/store-v2-redb: the second release's redb folder (still store format 1);
-//! - tests/data/golden/store-v3.txt: store format 2 (patient keys), key by key.
+//! - tests/data/golden/store-v3.txt: store format 3 (patient keys, revisions of format 2), key
+//!   by key;
+//! - tests/data/golden/store-v4.txt: store format 4 (per-user signing keys), key by key.
 //!
 //! `MEDVAULT_BLESS=1 cargo test --test store_compat` writes the current format's fixture only.
 
@@ -14,7 +16,8 @@ use medvault::{
 use std::sync::Arc;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v1.txt");
-const FIXTURE_CURRENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v3.txt");
+const FIXTURE_V3: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v3.txt");
+const FIXTURE_CURRENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v4.txt");
 
 fn ctx() -> AccessContext {
     AccessContext::treatment("compat")
@@ -173,12 +176,51 @@ fn a_first_release_sled_folder_opens_verifies_and_migrates_to_redb() {
 }
 
 #[test]
-fn a_format_2_store_opens_decrypts_and_verifies() {
+fn a_format_3_store_opens_decrypts_and_verifies() {
+    check_patient_key_store(FIXTURE_V3);
+}
+
+#[test]
+fn a_format_4_store_opens_decrypts_and_verifies() {
     if std::env::var_os("MEDVAULT_BLESS").is_some() {
         write_fixture();
     }
+    check_patient_key_store(FIXTURE_CURRENT);
+}
+
+/// A store of format 3 gives its users keys of their own at an administrator's unlock: heads
+/// signed before name no one (the shared store key), heads signed after name their signer.
+#[test]
+fn a_format_3_store_moves_to_per_user_signing_keys() {
     let mem = Arc::new(MemoryBackend::new());
-    mem.apply(&dump_batch(FIXTURE_CURRENT)).unwrap();
+    mem.apply(&dump_batch(FIXTURE_V3)).unwrap();
+    assert!(mem.scan_prefix(Space::Signers, &[]).unwrap().is_empty());
+    let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
+    assert!(store.audit_key_is_shared());
+    // Before any administrator unlocks, users sign with the shared key.
+    let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
+    let key = medvault::testing::signing_key(&doc).unwrap();
+    assert_eq!(key.verifying_key(), store.audit_public_key());
+    drop(doc);
+    drop(store.unlock("admin", b"golden admin pass", ctx()).unwrap());
+    assert_eq!(mem.scan_prefix(Space::Signers, &[]).unwrap().len(), 3, "admin, doc and dpo enrolled");
+    let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
+    let key = medvault::testing::signing_key(&doc).unwrap();
+    assert_ne!(key.verifying_key(), store.audit_public_key());
+    doc.patient_ids().unwrap();
+    doc.export_checkpoint().unwrap_err(); // not an auditor: refused, and the refusal is signed
+    drop(doc);
+    let report = store.unlock("dpo", b"golden dpo pass", ctx()).unwrap().verify_audit(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let by: Vec<String> = report.signed_by.iter().map(|h| h.signer.to_string()).collect();
+    assert!(by.contains(&"the store audit key".to_string()), "{by:?}");
+    assert!(by.contains(&"dpo".to_string()), "{by:?}");
+    check_golden(&store);
+}
+
+fn check_patient_key_store(fixture: &str) {
+    let mem = Arc::new(MemoryBackend::new());
+    mem.apply(&dump_batch(fixture)).unwrap();
     let revisions = mem.scan_prefix(Space::Records, &[]).unwrap();
     assert!(revisions.iter().all(|(_, v)| v[..2] == [2, 0]), "every revision is of format 2");
     assert!(mem.scan_prefix(Space::PatientKeys, &[]).unwrap().len() >= 3, "one patient key per section");

@@ -1,11 +1,12 @@
-//! Signed tree heads (checkpoints): `(store, size, root, time)` signed with the store's Ed25519
-//! audit key. Exported to a file kept elsewhere, a checkpoint is an anchor: a later log must
+//! Signed tree heads (checkpoints): `(store, size, root, time)` signed with the Ed25519 key of
+//! the user whose session signed (`keyring::signers`), which the head names by its public key. Exported to a file kept elsewhere, a checkpoint is an anchor: a later log must
 //! extend it (consistency proof), so truncation and rollback to an older copy are caught.
 
 use super::merkle::Hash;
 use crate::codec;
 use crate::crypto::keys::{SigningSecret, verify_signature};
 use crate::error::{Error, Fault, IntegrityError, Object, Result};
+use crate::keyring::signers::{SignedBy, TrustedSigners};
 use crate::model::{InvalidInput, StoreId, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_with::{Bytes, IfIsHumanReadable, hex::Hex};
@@ -31,7 +32,7 @@ pub struct Checkpoint {
     pub format: u16,
     /// The signed content.
     pub head: TreeHead,
-    /// Ed25519 public key of the store's audit key.
+    /// Ed25519 public key that signed: a user's certified key, or the store audit key.
     pub signer: [u8; 32],
     /// Ed25519 signature.
     #[serde_as(as = "IfIsHumanReadable<Hex, Bytes>")]
@@ -51,21 +52,22 @@ impl Checkpoint {
         Ok(Checkpoint { format: 1, head, signer: key.verifying_key(), signature })
     }
 
-    /// Checks the signature against the expected audit public key and store.
-    pub fn verify(&self, expected_signer: &[u8; 32], store: StoreId) -> Result<()> {
+    /// Checks the store, the signature, and that the signing key may have signed at the head's
+    /// time (a user's certified key, or the store audit key); returns who signed.
+    pub fn verify(&self, signers: &TrustedSigners, store: StoreId) -> Result<SignedBy> {
         if self.format != 1 {
             return Err(IntegrityError::new(Object::Checkpoint, Fault::UnsupportedFormat(self.format.into())).into());
         }
-        if &self.signer != expected_signer {
-            return Err(IntegrityError::new(Object::Checkpoint, Fault::ForeignKey).at(self.head.size).into());
-        }
-        if self.head.store != store {
+        if self.head.store != store || signers.store() != store {
             return Err(IntegrityError::new(Object::Checkpoint, Fault::ForeignStore).at(self.head.size).into());
         }
         if !verify_signature(&self.signer, &message(&self.head)?, &self.signature) {
             return Err(IntegrityError::new(Object::Checkpoint, Fault::BadSignature).at(self.head.size).into());
         }
-        Ok(())
+        signers.check(&self.signer, self.head.time).map_err(|e| match e {
+            Error::Integrity(i) => Error::Integrity(i.at(self.head.size)),
+            other => other,
+        })
     }
 
     /// JSON form for anchoring files.

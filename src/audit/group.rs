@@ -58,6 +58,8 @@ pub(crate) struct GroupCommit {
     interval: u64,
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Signing keys retired in this process (revoked or recovered users).
+    retired: parking_lot::RwLock<std::collections::HashSet<[u8; 32]>>,
 }
 
 impl GroupCommit {
@@ -75,6 +77,31 @@ impl GroupCommit {
                 signed_size,
             }),
             wake: Condvar::new(),
+            retired: parking_lot::RwLock::new(std::collections::HashSet::new()),
+        }
+    }
+
+    /// Marks signing keys as retired (the caller holds the append lock).
+    pub(crate) fn retire(&self, publics: &[[u8; 32]]) {
+        self.retired.write().extend(publics.iter().copied());
+    }
+
+    /// Whether a signing key was retired in this process.
+    pub(crate) fn is_retired(&self, public: &[u8; 32]) -> bool {
+        let retired = self.retired.read();
+        !retired.is_empty() && retired.contains(public)
+    }
+
+    /// The key a group is signed with, and the time its head states: the first operation's key
+    /// that is not retired, with the group's last time; else (every operation with a key was
+    /// staged before its key was retired) the first one's, with that operation's own time, which
+    /// lies within the key's validity.
+    fn group_signer(&self, items: &[Staged], last: Option<Timestamp>) -> Option<(Arc<SigningSecret>, Timestamp)> {
+        let live =
+            items.iter().filter_map(|i| i.signer.as_ref()).find(|s| !self.is_retired(&s.verifying_key())).cloned();
+        match (live, last) {
+            (Some(s), Some(t)) => Some((s, t)),
+            _ => items.iter().find_map(|i| i.signer.clone().map(|s| (s, i.time))),
         }
     }
 
@@ -158,8 +185,8 @@ impl GroupCommit {
     /// Commits one group; returns the stored (size, signed size).
     fn commit_group(&self, committer: &Committer, items: Vec<Staged>, applied: u64, signed: u64) -> Result<(u64, u64)> {
         let durable = items.iter().any(|i| i.durable);
-        let signer = items.iter().find_map(|i| i.signer.clone());
         let last = items.iter().rev().find_map(|i| i.tree.map(|t| (t, i.time)));
+        let signer = self.group_signer(&items, last.map(|(_, t)| t));
         let forced = items.iter().any(|i| i.checkpoint);
         let mut batch = Batch::new();
         let mut size = applied;
@@ -176,7 +203,7 @@ impl GroupCommit {
         if let Some(((end, _), _)) = last {
             size = end;
         }
-        if let (Some(key), Some(((end, root), time))) = (&signer, last)
+        if let (Some((key, time)), Some(((end, root), _))) = (&signer, last)
             && (end > signed || forced)
             && self.unsigned_tail_is_legitimate(committer, signed, applied)
         {
@@ -184,7 +211,7 @@ impl GroupCommit {
                 let cp = Checkpoint::sign(TreeHead { store: self.store, size: at, root: at_root, time: at_time }, key)?;
                 batch.put(Space::Checkpoints, at.to_be_bytes().to_vec(), codec::encode(&cp)?);
             }
-            let head = Checkpoint::sign(TreeHead { store: self.store, size: end, root, time }, key)?;
+            let head = Checkpoint::sign(TreeHead { store: self.store, size: end, root, time: *time }, key)?;
             batch.put(Space::Meta, super::log::META_HEAD.to_vec(), codec::encode(&head)?);
             new_signed = end;
         }

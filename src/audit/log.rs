@@ -206,6 +206,19 @@ impl AuditLog {
         })
     }
 
+    /// Marks signing keys as retired in this process, before their certificates are closed:
+    /// from now on no operation signed with one is staged, and every operation staged before
+    /// carries an earlier time (both under the append lock).
+    pub(crate) fn retire_signers(&self, publics: &[[u8; 32]]) {
+        let _appends = self.state.lock();
+        self.group.retire(publics);
+    }
+
+    /// Whether a signing key was retired in this process.
+    pub(crate) fn is_retired(&self, public: &[u8; 32]) -> bool {
+        self.group.is_retired(public)
+    }
+
     /// After a failed group: reloads the tree from storage (what is there is what was
     /// committed) and fails the operations staged on the lost state.
     fn reset(&self, committer: &Committer) {
@@ -321,6 +334,9 @@ impl AuditLog {
                     source: None,
                 }));
             }
+        }
+        if signer.as_ref().is_some_and(|s| self.group.is_retired(&s.verifying_key())) {
+            return Err(Error::Denied(crate::error::Denied::SessionRetired));
         }
         let mut frontier = guard.frontier.clone();
         let first_seq = frontier.size;

@@ -18,10 +18,11 @@ pub(crate) mod query;
 pub(crate) mod retention;
 pub(crate) mod verify;
 
+pub use crate::keyring::signers::{SignedBy, SignerCert, TrustedSigners};
 pub use checkpoint::{Checkpoint, TreeHead};
 pub(crate) use event::EventDraft;
 pub use event::{Action, Agent, AuditEvent, Entity, Outcome, Purpose, RecordState, RecordWrite};
 pub(crate) use log::{AuditLog, AuditReceipt, PendingReceipt};
 pub use proof::EventProof;
 pub use query::AuditQuery;
-pub use verify::{Problem, VerifyReport};
+pub use verify::{HeadSigners, Problem, VerifyReport};

@@ -1,5 +1,6 @@
-//! Inclusion proofs: one event, the audit path to a signed checkpoint, and the checkpoint. A
-//! third party checks it with the store's audit public key only, no store needed.
+//! Inclusion proofs: one event, the audit path to a signed checkpoint, the checkpoint, and the
+//! directory-signed certificate of the user key that signed it. A third party checks it with
+//! the store's directory public key only, no store needed.
 
 use super::checkpoint::Checkpoint;
 use super::event::AuditEvent;
@@ -7,14 +8,16 @@ use super::log::{BackendNodes, node_key};
 use super::merkle::{self, Hash};
 use crate::codec;
 use crate::error::{Error, Fault, IntegrityError, Missing, Object, Result};
+use crate::keyring::Signed;
+use crate::keyring::signers::{SignedBy, SignerCert, SignerRecord, TrustedSigners};
 use crate::model::InvalidInput;
 use crate::storage::{Backend, Space};
 use serde::{Deserialize, Serialize};
 
 /// Proof that an event is in the log a checkpoint signs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventProof {
-    /// Format version (1).
+    /// Format version (2; format 1 had no `signer`).
     pub format: u16,
     /// The event's stored bytes (the Merkle leaf data).
     pub event: Vec<u8>,
@@ -24,6 +27,27 @@ pub struct EventProof {
     pub path: Vec<Hash>,
     /// The signed tree head the path leads to.
     pub checkpoint: Checkpoint,
+    /// The certificate of the user key that signed the checkpoint (`None`: the store audit key
+    /// signed it).
+    pub signer: Option<Signed<SignerCert>>,
+}
+
+/// The layout of format 1.
+#[derive(Deserialize)]
+struct EventProofV1 {
+    format: u16,
+    event: Vec<u8>,
+    seq: u64,
+    path: Vec<Hash>,
+    checkpoint: Checkpoint,
+}
+
+/// The certificate stored for the key that signed `checkpoint`, if a user key signed it.
+pub(crate) fn signer_cert(backend: &dyn Backend, checkpoint: &Checkpoint) -> Result<Option<Signed<SignerCert>>> {
+    match backend.get(Space::Signers, &checkpoint.signer)? {
+        Some(v) => Ok(Some(codec::decode::<SignerRecord>(&v, Object::SignerCert)?.cert)),
+        None => Ok(None),
+    }
 }
 
 impl EventProof {
@@ -38,7 +62,8 @@ impl EventProof {
         let path = merkle::inclusion_proof(&BackendNodes(backend), seq, checkpoint.head.size).map_err(|_| {
             Error::Invalid(InvalidInput::Rule("the event is not covered by the newest checkpoint yet: sign one first"))
         })?;
-        Ok(EventProof { format: 1, event, seq, path, checkpoint })
+        let signer = signer_cert(backend, &checkpoint)?;
+        Ok(EventProof { format: 2, event, seq, path, checkpoint, signer })
     }
 
     /// Encodes the proof (docs/format.md).
@@ -46,19 +71,32 @@ impl EventProof {
         codec::encode(self)
     }
 
-    /// Decodes a proof; missing or trailing bytes are an error.
+    /// Decodes a proof (format 1 or 2); missing or trailing bytes are an error.
     pub fn from_bytes(bytes: &[u8]) -> Result<EventProof> {
-        let p: EventProof = codec::decode(bytes, crate::error::Object::EventProof)?;
-        if p.format != 1 {
-            return Err(IntegrityError::new(Object::EventProof, Fault::UnsupportedFormat(p.format.into())).into());
+        match codec::leading_format(bytes) {
+            1 => {
+                let p: EventProofV1 = codec::decode(bytes, crate::error::Object::EventProof)?;
+                Ok(EventProof {
+                    format: p.format,
+                    event: p.event,
+                    seq: p.seq,
+                    path: p.path,
+                    checkpoint: p.checkpoint,
+                    signer: None,
+                })
+            }
+            2 => codec::decode(bytes, crate::error::Object::EventProof),
+            f => Err(IntegrityError::new(Object::EventProof, Fault::UnsupportedFormat(f.into())).into()),
         }
-        Ok(p)
     }
 
-    /// Checks everything: the checkpoint's signature by `audit_public`, the audit path to its
-    /// root (every element consumed), and that the event decodes and carries its own index.
-    pub fn verify(&self, audit_public: &[u8; 32]) -> Result<AuditEvent> {
-        self.checkpoint.verify(audit_public, self.checkpoint.head.store)?;
+    /// Checks everything: the checkpoint's signature, by a key `key` certifies (the store's
+    /// directory key) or by `key` itself (the audit key of a store older than format 4); the
+    /// audit path to its root (every element consumed); and that the event decodes and carries
+    /// its own index. Returns the event and who signed.
+    pub fn verify(&self, key: &[u8; 32]) -> Result<(AuditEvent, SignedBy)> {
+        let signers = TrustedSigners::offline(self.checkpoint.head.store, key, self.signer.as_ref())?;
+        let by = self.checkpoint.verify(&signers, self.checkpoint.head.store)?;
         let leaf = merkle::leaf_hash(&self.event);
         if !merkle::verify_inclusion(self.seq, self.checkpoint.head.size, &leaf, &self.path, &self.checkpoint.head.root)
         {
@@ -70,6 +108,6 @@ impl EventProof {
         if ev.seq != self.seq {
             return Err(IntegrityError::new(Object::EventProof, Fault::OutOfPlace).at(self.seq).into());
         }
-        Ok(ev)
+        Ok((ev, by))
     }
 }

@@ -1,7 +1,7 @@
 //! Retention of audit payloads: events older than the store's retention setting lose their
 //! payload (and index entries), never their Merkle leaf, so the log still verifies and every
-//! signed root stays provable. The pruning horizon is signed with the audit key, so deleting
-//! events and claiming they were pruned is caught.
+//! signed root stays provable. The pruning horizon is signed by the pruning auditor's own key,
+//! so deleting events and claiming they were pruned is caught.
 
 use super::checkpoint::Checkpoint;
 use super::event::AuditEvent;
@@ -11,6 +11,7 @@ use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::crypto::keys::verify_signature;
 use crate::error::{Fault, IntegrityError, Object, Result};
+use crate::keyring::signers::TrustedSigners;
 use crate::model::{StoreId, Timestamp};
 use crate::storage::{Backend, Batch, Committer, Order, Space};
 use serde::{Deserialize, Serialize};
@@ -30,12 +31,12 @@ pub(crate) struct PruneMark {
     pub time: Timestamp,
 }
 
-/// A prune mark signed with the audit key.
+/// A signed prune mark.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct SignedPruneMark {
     /// The mark.
     pub mark: PruneMark,
-    /// Signer (audit public key).
+    /// Signer (a user's certified key, or the store audit key).
     pub signer: [u8; 32],
     /// Ed25519 signature over `"medvault/prune/v1" || codec(mark)`.
     pub signature: Vec<u8>,
@@ -48,19 +49,18 @@ fn message(mark: &PruneMark) -> Result<Vec<u8>> {
 }
 
 impl SignedPruneMark {
-    /// Checks the signature; returns the horizon.
-    pub(crate) fn verify(&self, audit_public: &[u8; 32], store: StoreId) -> Result<u64> {
+    /// Checks the signature and that its key may have signed at the mark's time; returns the
+    /// horizon.
+    pub(crate) fn verify(&self, signers: &TrustedSigners, store: StoreId) -> Result<u64> {
         let sig: [u8; 64] = self
             .signature
             .as_slice()
             .try_into()
             .map_err(|_| IntegrityError::new(Object::PruneMark, Fault::BadLength))?;
-        if &self.signer != audit_public
-            || self.mark.store != store
-            || !verify_signature(audit_public, &message(&self.mark)?, &sig)
-        {
+        if self.mark.store != store || !verify_signature(&self.signer, &message(&self.mark)?, &sig) {
             return Err(IntegrityError::new(Object::PruneMark, Fault::ForeignKey).into());
         }
+        signers.check(&self.signer, self.mark.time)?;
         Ok(self.mark.horizon)
     }
 }
@@ -79,13 +79,14 @@ pub(crate) fn load_mark(backend: &dyn Backend) -> Result<Option<SignedPruneMark>
 pub(crate) fn prune(
     backend: &dyn Backend,
     committer: &Committer,
+    signers: &TrustedSigners,
     store: StoreId,
     key: &SigningSecret,
     cutoff: Timestamp,
     now: Timestamp,
 ) -> Result<(u64, u64)> {
     let mut horizon = match load_mark(backend)? {
-        Some(m) => m.verify(&key.verifying_key(), store)?,
+        Some(m) => m.verify(signers, store)?,
         None => 0,
     };
     let signed_size = match backend.get(Space::Meta, super::log::META_HEAD)? {

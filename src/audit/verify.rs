@@ -15,6 +15,8 @@ use super::merkle::{self, Frontier, Hash};
 use super::retention;
 use crate::codec;
 use crate::error::{Fault, IntegrityError, Object, Result};
+use crate::keyring::StoreHeader;
+use crate::keyring::signers::{SignedBy, TrustedSigners};
 use crate::model::StoreId;
 use crate::storage::{Backend, Order, Space};
 use serde::Serialize;
@@ -44,11 +46,24 @@ pub struct VerifyReport {
     pub pruned: u64,
     /// Whether an anchor was checked.
     pub anchored: bool,
+    /// Who signed the valid stored heads, with how many each and the largest size signed.
+    pub signed_by: Vec<HeadSigners>,
     /// Stored records checked against the records the log says were written (`None`: the log
     /// has no starting point for that check, see [`Action::RecordBaseline`]).
     pub records_checked: Option<u64>,
     /// Problems, in sequence order (empty: the log verifies).
     pub problems: Vec<Problem>,
+}
+
+/// The valid stored heads one key signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeadSigners {
+    /// Who signed.
+    pub signer: SignedBy,
+    /// How many stored heads (checkpoints and the latest signed head).
+    pub heads: u64,
+    /// The largest log size among them.
+    pub up_to: u64,
 }
 
 impl VerifyReport {
@@ -103,11 +118,11 @@ impl Walker<'_> {
 
 fn signed_heads(
     backend: &dyn Backend,
-    store: StoreId,
-    audit_public: &[u8; 32],
+    signers: &TrustedSigners,
     anchor: Option<&Checkpoint>,
     problems: &mut Vec<Problem>,
-) -> Result<(SignedHeads, u64)> {
+) -> Result<(SignedHeads, u64, Vec<HeadSigners>)> {
+    let store = signers.store();
     let mut heads: SignedHeads = BTreeMap::new();
     for (k, v) in backend.scan_prefix(Space::Checkpoints, &[])? {
         match codec::decode::<Checkpoint>(&v, crate::error::Object::Checkpoint) {
@@ -130,9 +145,17 @@ fn signed_heads(
         heads.entry(a.head.size).or_default().push(("anchor".into(), a.clone()));
     }
     let mut signed_size = 0u64;
+    let mut tally: BTreeMap<SignedBy, (u64, u64)> = BTreeMap::new();
     for (size, cps) in heads.iter_mut() {
-        cps.retain(|(what, cp)| match cp.verify(audit_public, store) {
-            Ok(()) => true,
+        cps.retain(|(what, cp)| match cp.verify(signers, store) {
+            Ok(by) => {
+                if what != "anchor" {
+                    let t = tally.entry(by).or_default();
+                    t.0 += 1;
+                    t.1 = t.1.max(*size);
+                }
+                true
+            }
             Err(e) => {
                 problems.push(Problem { seq: size.saturating_sub(1), what: format!("{what}: {e}") });
                 false
@@ -142,20 +165,24 @@ fn signed_heads(
             signed_size = signed_size.max(*size);
         }
     }
-    Ok((heads, signed_size))
+    let by = tally.into_iter().map(|(signer, (heads, up_to))| HeadSigners { signer, heads, up_to }).collect();
+    Ok((heads, signed_size, by))
 }
 
 /// Verifies the whole log of a store.
-pub(crate) fn verify(
-    backend: &dyn Backend,
-    store: StoreId,
-    audit_public: &[u8; 32],
-    anchor: Option<&Checkpoint>,
-) -> Result<VerifyReport> {
+pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option<&Checkpoint>) -> Result<VerifyReport> {
+    let store = header.store;
     let mut problems = Vec::new();
-    let (heads, signed_size) = signed_heads(backend, store, audit_public, anchor, &mut problems)?;
+    let (signers, bad) = TrustedSigners::load(backend, header)?;
+    for key in bad {
+        problems.push(Problem {
+            seq: 0,
+            what: format!("signer certificate {} does not verify under the directory key", hex::encode(key)),
+        });
+    }
+    let (heads, signed_size, signed_by) = signed_heads(backend, &signers, anchor, &mut problems)?;
     let horizon = match retention::load_mark(backend)? {
-        Some(mark) => match mark.verify(audit_public, store) {
+        Some(mark) => match mark.verify(&signers, store) {
             Ok(h) => h,
             Err(e) => {
                 problems.push(Problem { seq: 0, what: format!("pruning mark: {e}") });
@@ -291,6 +318,7 @@ pub(crate) fn verify(
         signed_size,
         pruned: horizon,
         anchored: anchor.is_some(),
+        signed_by,
         records_checked,
         problems,
     })

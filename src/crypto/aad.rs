@@ -22,7 +22,8 @@ pub enum KeyKind {
     Section(Section),
     /// The blind-index key (reception lookups); granted with identity read.
     BlindIndex,
-    /// The audit signing key (every user holds it: every session signs tree heads).
+    /// The store's audit signing key. Stores of format 4 seal it to the recovery key only (it
+    /// signs what a recovery appends); in older stores every user was granted it.
     AuditSigning,
     /// The directory signing key (admins: signs user records and the policy).
     Directory,
@@ -167,6 +168,15 @@ pub enum Binding {
         place: NotePlace,
         /// The reader: a user id, or all zeros for the recovery key.
         recipient: [u8; 16],
+    },
+    /// A user's own audit signing key (its Ed25519 seed), sealed to that user.
+    UserSigner {
+        /// Store.
+        store: StoreId,
+        /// The user.
+        user: UserId,
+        /// The signing key's public half (its certificate's storage key).
+        public: [u8; 32],
     },
 }
 

@@ -1,13 +1,17 @@
 //! Verifiable audit extracts for a regulator or a court: the selected events, an inclusion proof
-//! for each against a signed checkpoint, and a signature over the whole file, so that a third
-//! party checks it with the store's audit public key alone ([`verify_extract`], no store).
+//! for each against a signed checkpoint, the directory-signed certificate of the user key that
+//! signed, and a signature over the whole file, so that a third party checks it with the
+//! store's directory public key alone ([`verify_extract`], no store) and learns who signed it.
 //!
 //! NDJSON, one object a line:
-//! 1. `{"type":"header","format":"medvault-audit-extract-v1","store","created_at","created_by","filter","count"}`
+//! 1. `{"type":"header","format":"medvault-audit-extract-v2","store","created_at","created_by","filter","count"}`
 //! 2. `count` × `{"type":"event","seq","event":<AuditEvent>,"leaf":<base64 of the stored bytes>,"proof":[<hex>…]}`
-//! 3. `{"type":"checkpoint","checkpoint":<checkpoint JSON>}`
+//! 3. `{"type":"checkpoint","checkpoint":<checkpoint JSON>,"signer":<certificate JSON or null>}`
 //! 4. `{"type":"signature","sha256":<hex of every byte before this line>,"signature":<hex>}` —
-//!    Ed25519 by the audit key over `"medvault/extract/v1" || sha256`.
+//!    Ed25519 by the checkpoint's signer over `"medvault/extract/v1" || sha256`.
+//!
+//! Format v1 (earlier releases) has no `signer`: its checkpoint and file are signed by the store
+//! audit key, which the verifier must then give.
 //!
 //! Verifiers MUST check every line and every proof byte: a flipped byte anywhere, a removed
 //! event or another store's key fails with a reason.
@@ -16,6 +20,8 @@ use crate::audit::merkle::{self, Hash};
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome};
 use crate::crypto::keys::verify_signature;
 use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
+use crate::keyring::Signed;
+use crate::keyring::signers::{SignedBy, SignerCert, TrustedSigners};
 use crate::model::{PatientId, StoreId, Timestamp};
 use crate::session::Session;
 use base64::Engine;
@@ -47,6 +53,45 @@ pub struct ExtractReport {
     pub key: String,
     /// Whether that key was given by the verifier (else taken from the file itself).
     pub key_given: bool,
+    /// Who signed the checkpoint and the file (only when a key was given: without one, the
+    /// certificate in the file proves nothing).
+    pub signed_by: Option<SignedBy>,
+}
+
+/// JSON of a signer certificate (hex keys, millisecond times).
+fn cert_json(cert: &Signed<SignerCert>) -> Value {
+    let c = &cert.body;
+    json!({
+        "format": c.format,
+        "store": c.store.to_string(),
+        "user": c.user.to_string(),
+        "name": c.name,
+        "public": hex::encode(c.public),
+        "from_ms": c.from.0,
+        "until_ms": c.until.map(|t| t.0),
+        "signature": hex::encode(&cert.signature),
+    })
+}
+
+/// Parses [`cert_json`] (the signature is checked later, against the verifier's key).
+fn cert_from_json(v: &Value, line: usize) -> Result<Signed<SignerCert>> {
+    let text =
+        |name: &'static str| -> Result<&str> { field(v, name, line)?.as_str().ok_or_else(|| bad_at(line, name)) };
+    let fail = |what: &'static str| bad_at(line, what);
+    let body = SignerCert {
+        format: field(v, "format", line)?.as_u64().and_then(|f| u16::try_from(f).ok()).ok_or_else(|| fail("format"))?,
+        store: StoreId::parse(text("store")?).map_err(|_| fail("signer store"))?,
+        user: crate::model::UserId::parse(text("user")?).map_err(|_| fail("signer user"))?,
+        name: text("name")?.to_string(),
+        public: hex32(text("public")?, line, "signer public key")?,
+        from: Timestamp(field(v, "from_ms", line)?.as_i64().ok_or_else(|| fail("from_ms"))?),
+        until: match field(v, "until_ms", line)? {
+            Value::Null => None,
+            t => Some(Timestamp(t.as_i64().ok_or_else(|| fail("until_ms"))?)),
+        },
+    };
+    let signature = hex::decode(text("signature")?).map_err(|_| fail("signer signature"))?;
+    Ok(Signed { body, signature })
 }
 
 fn sign_message(digest: &[u8]) -> Vec<u8> {
@@ -59,7 +104,7 @@ impl Session {
     pub fn audit_extract(&self, filter: &ExtractFilter) -> Result<String> {
         let ent = Entity { patient: filter.patient, ..Entity::default() };
         self.require(self.header().policy.may_audit(&self.user.roles), Action::Export, ent.clone(), Denied::Audit)?;
-        let signer = self.keys().audit_signer().ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.live_signer()?;
         let q =
             AuditQuery { patient: filter.patient, since: filter.since, until: filter.until, ..AuditQuery::default() };
         let events = self.audit_events(&q)?;
@@ -71,7 +116,7 @@ impl Session {
         let mut out = String::new();
         let header = json!({
             "type": "header",
-            "format": "medvault-audit-extract-v1",
+            "format": "medvault-audit-extract-v2",
             "store": self.header().store.to_string(),
             "created_at": self.now().to_string(),
             "created_by": self.user.name,
@@ -93,7 +138,9 @@ impl Session {
             out.push('\n');
         }
         let cp_json: Value = serde_json::from_str(&cp.to_json()).map_err(Error::Json)?;
-        out.push_str(&json!({ "type": "checkpoint", "checkpoint": cp_json }).to_string());
+        let cert = self.signer_cert(&cp)?;
+        let signer_json = cert.as_ref().map_or(Value::Null, cert_json);
+        out.push_str(&json!({ "type": "checkpoint", "checkpoint": cp_json, "signer": signer_json }).to_string());
         out.push('\n');
         let digest = Sha256::digest(out.as_bytes());
         let sig = signer.sign(&sign_message(&digest));
@@ -163,23 +210,45 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
     }
     let cp = Checkpoint::from_json(&field(&cp_line, "checkpoint", lines.len() - 1)?.to_string())
         .map_err(|_| bad_at(lines.len() - 1, "the checkpoint does not parse"))?;
-    let key_given = key.is_some();
-    let public = key.copied().unwrap_or(cp.signer);
+    let header: Value = serde_json::from_str(lines[0]).map_err(|_| bad_at(1, "the header line is not JSON"))?;
+    let v2 = match header["format"].as_str() {
+        Some("medvault-audit-extract-v2") => true,
+        Some("medvault-audit-extract-v1") => false,
+        _ => return Err(bad("not a medvault audit extract (header)")),
+    };
+    if header["type"] != "header" {
+        return Err(bad("not a medvault audit extract (header)"));
+    }
+    let cert = match (v2, cp_line.get("signer")) {
+        (true, None) => {
+            return Err(IntegrityError::new(
+                Object::Extract,
+                Fault::MissingField { line: lines.len() - 1, field: "signer" },
+            )
+            .into());
+        }
+        (true, Some(Value::Null)) | (false, None) => None,
+        (true, Some(c)) => Some(cert_from_json(c, lines.len() - 1)?),
+        (false, Some(_)) => return Err(bad_at(lines.len() - 1, "a format v1 extract names no signer")),
+    };
     let sig_bytes: [u8; 64] = hex::decode(field(&sig, "signature", lines.len())?.as_str().unwrap_or(""))
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad("signature is not 64 bytes of hex"))?;
-    if !verify_signature(&public, &sign_message(&claimed), &sig_bytes) {
-        return Err(bad(
-            "the extract's signature does not verify with this key (another store's key, or a forged file)",
-        ));
+    if !verify_signature(&cp.signer, &sign_message(&claimed), &sig_bytes) {
+        return Err(bad("the extract's signature does not verify with its checkpoint's key (a forged file)"));
     }
-    cp.verify(&public, cp.head.store)
-        .map_err(|_| bad_at(lines.len() - 1, "the checkpoint signature does not verify"))?;
-    let header: Value = serde_json::from_str(lines[0]).map_err(|_| bad_at(1, "the header line is not JSON"))?;
-    if header["type"] != "header" || header["format"] != "medvault-audit-extract-v1" {
-        return Err(bad("not a medvault audit extract (header)"));
-    }
+    let key_given = key.is_some();
+    let public = key.copied().unwrap_or(cp.signer);
+    let signers = match key {
+        Some(k) => TrustedSigners::offline(cp.head.store, k, cert.as_ref()).map_err(|_| {
+            bad("the signer's certificate does not verify with this key (another store's key, or a forged file)")
+        })?,
+        None => TrustedSigners::offline(cp.head.store, &cp.signer, None)?,
+    };
+    let by = cp.verify(&signers, cp.head.store).map_err(|_| {
+        bad_at(lines.len() - 1, "the checkpoint does not verify with this key (another store's key, or a forged file)")
+    })?;
     if header["store"].as_str() != Some(cp.head.store.to_string().as_str()) {
         return Err(bad("header and checkpoint name different stores"));
     }
@@ -240,6 +309,7 @@ pub fn verify_extract(text: &str, key: Option<&[u8; 32]>) -> Result<ExtractRepor
         checkpoint_size: cp.head.size,
         key: hex::encode(public),
         key_given,
+        signed_by: key_given.then_some(by),
     })
 }
 

@@ -11,6 +11,7 @@
 //!   when granting a section that has none yet, seals it and drops it at once.
 
 pub(crate) mod records;
+pub(crate) mod signers;
 
 pub(crate) use records::{Bundle, KeyState, KeyVersion, Signed, StoreHeader, UserIdentity, UserRecord};
 
@@ -26,9 +27,11 @@ use std::sync::Arc;
 
 pub(crate) const META_HEADER: &[u8] = crate::layout::meta::HEADER;
 
-/// Header format of stores created now: 3, the format with the patient-key layer
-/// (docs/format.md §9).
-pub(crate) const STORE_FORMAT: u16 = 3;
+/// Header format of stores created now: 4, where every user signs tree heads with a key of
+/// their own and the store audit key is sealed to the recovery key only (docs/format.md §9).
+pub(crate) const STORE_FORMAT: u16 = 4;
+/// Header format of stores with the patient-key layer whose users all hold the store audit key.
+pub(crate) const STORE_FORMAT_PATIENT_KEYS: u16 = 3;
 /// Header format of stores created by formats 1 and 2 (revisions wrapped under section keys;
 /// still opened, and moved under patient keys by the rewrap).
 pub(crate) const STORE_FORMAT_FIRST: u16 = 1;
@@ -36,20 +39,21 @@ pub(crate) const STORE_FORMAT_FIRST: u16 = 1;
 /// The keys one session holds. No `Debug`; every key zeroizes on drop.
 pub(crate) struct HeldKeys {
     pub(crate) keys: BTreeMap<(KeyKind, u32), Key32>,
-    /// The audit signing key, expanded once at unlock (every commit group signs with it).
-    audit_signer: Option<Arc<SigningSecret>>,
+    /// The key this session signs tree heads with: the user's own certified key, else (accounts
+    /// of stores older than format 4 not yet given one) the store audit key.
+    signer: Option<Arc<SigningSecret>>,
 }
 
 impl HeldKeys {
-    /// Holds `keys`, with the audit signing key made ready.
+    /// Holds `keys`; the signer is the store audit key if one of them.
     pub(crate) fn new(keys: BTreeMap<(KeyKind, u32), Key32>) -> Self {
-        let mut held = HeldKeys { keys, audit_signer: None };
-        held.audit_signer = held.signer(KeyKind::AuditSigning).map(Arc::new);
+        let mut held = HeldKeys { keys, signer: None };
+        held.signer = held.signer(KeyKind::AuditSigning).map(Arc::new);
         held
     }
-    /// The audit signing key, ready to sign.
+    /// The key tree heads are signed with, ready to sign.
     pub(crate) fn audit_signer(&self) -> Option<Arc<SigningSecret>> {
-        self.audit_signer.clone()
+        self.signer.clone()
     }
     /// A key of a given version.
     pub(crate) fn key(&self, kind: KeyKind, version: u32) -> Option<&Key32> {
@@ -79,7 +83,7 @@ pub(crate) fn load_header(backend: &dyn Backend, directory_public: Option<&[u8; 
     let signed: Signed<StoreHeader> = codec::decode(&bytes, crate::error::Object::StoreHeader)?;
     let trusted = directory_public.copied().unwrap_or(signed.body.directory_public);
     signed.verify("header", &trusted)?;
-    if !matches!(signed.body.format, STORE_FORMAT_FIRST | STORE_FORMAT) {
+    if !matches!(signed.body.format, STORE_FORMAT_FIRST | STORE_FORMAT_PATIENT_KEYS | STORE_FORMAT) {
         return Err(
             IntegrityError::new(Object::StoreHeader, Fault::UnsupportedFormat(signed.body.format.into())).into()
         );
@@ -340,6 +344,20 @@ pub(crate) fn open_grants(
         }
     }
     Ok(HeldKeys::new(keys))
+}
+
+/// Everything a session of `user` holds: the keys sealed to them and their own signing key.
+pub(crate) fn open_session_keys(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    user: &UserIdentity,
+    secret: &BoxSecret,
+) -> Result<HeldKeys> {
+    let mut held = open_grants(backend, header, user, secret)?;
+    if let Some(own) = signers::open_own_signer(backend, header, user, secret)? {
+        held.signer = Some(Arc::new(own));
+    }
+    Ok(held)
 }
 
 /// Keys sealed to one user: (user name, kinds delivered).

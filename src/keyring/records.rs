@@ -193,6 +193,7 @@ fn signed_object(what: &str) -> Object {
         "header" => Object::StoreHeader,
         "user" => Object::UserRecord,
         "key-state" => Object::KeyState,
+        "signer" => Object::SignerCert,
         _ => Object::KeyVersion,
     }
 }

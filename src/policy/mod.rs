@@ -210,10 +210,10 @@ impl Policy {
     }
 
     /// The keys a user with these roles is given: every readable section's key, the blind-index
-    /// key with identity, the audit signing key for all, the directory key for managers.
+    /// key with identity, the directory key for managers. (No one is given the store audit key
+    /// any more: each user signs with a key of their own, `keyring::signers`.)
     pub fn key_kinds(&self, roles: &[String]) -> BTreeSet<KeyKind> {
         let mut out = BTreeSet::new();
-        out.insert(KeyKind::AuditSigning);
         for s in Section::ALL {
             if self.may_read(roles, s) {
                 out.insert(KeyKind::Section(s));
@@ -241,7 +241,7 @@ mod tests {
         assert!(p.may_read(&sec, Section::Reports));
         assert!(!p.may_read(&sec, Section::Exams));
         let dpo = p.key_kinds(&["auditor".to_string()]);
-        assert_eq!(dpo.into_iter().collect::<Vec<_>>(), vec![KeyKind::AuditSigning]);
+        assert!(dpo.is_empty(), "a DPO holds no key of any kind: {dpo:?}");
         let admin = p.key_kinds(&["admin".to_string()]);
         assert!(!admin.iter().any(|k| matches!(k, KeyKind::Section(_))));
     }

@@ -3,8 +3,7 @@
 
 use super::Session;
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, Outcome, VerifyReport};
-use crate::crypto::KeyKind;
-use crate::error::{Denied, Error, Result};
+use crate::error::{Denied, Result};
 use crate::model::InvalidInput;
 use crate::storage::Batch;
 
@@ -42,7 +41,7 @@ impl Session {
             _ => None,
         };
         let anchor = anchor.or(configured.as_ref());
-        let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h.store, &h.audit_public, anchor)?;
+        let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h, anchor)?;
         if let Some(p) = self.inner.witness_problem.lock().as_ref() {
             report.problems.insert(0, p.into());
         }
@@ -65,7 +64,7 @@ impl Session {
     /// checkpoint covers its own export event).
     pub fn export_checkpoint(&self) -> Result<Checkpoint> {
         self.require_auditor(Action::CheckpointExport)?;
-        let signer = self.keys().audit_signer().ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.live_signer()?;
         self.commit(vec![self.draft(Action::CheckpointExport, Outcome::Success, Entity::default())], Batch::new())?;
         self.inner.audit.checkpoint(&self.inner.committer, signer)
     }
@@ -98,12 +97,15 @@ impl Session {
         let Some(days) = self.inner.header.audit_retention_days else {
             return Err(InvalidInput::Rule("this store keeps every audit event (no retention setting)").into());
         };
-        let signer = self.keys().signer(KeyKind::AuditSigning).ok_or(Error::Denied(Denied::Audit))?;
+        let signer = self.live_signer()?;
         let now = self.inner.clock.now();
         let cutoff = now.plus_millis(-(days as i64) * 86_400_000);
+        let (signers, _) =
+            crate::keyring::signers::TrustedSigners::load(self.inner.backend.as_ref(), &self.inner.header)?;
         let (pruned, horizon) = crate::audit::retention::prune(
             self.inner.backend.as_ref(),
             &self.inner.committer,
+            &signers,
             self.inner.header.store,
             &signer,
             cutoff,

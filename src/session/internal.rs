@@ -68,6 +68,14 @@ impl Session {
         self.inner.audit.checkpoint(&self.inner.committer, signer)
     }
 
+    /// The certificate of the user key that signed `checkpoint` (`None`: the store audit key).
+    pub(crate) fn signer_cert(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> Result<Option<crate::keyring::Signed<crate::keyring::signers::SignerCert>>> {
+        crate::audit::proof::signer_cert(self.inner.backend.as_ref(), checkpoint)
+    }
+
     /// An inclusion proof of event `seq` against `checkpoint`.
     pub(crate) fn event_proof(&self, seq: u64, checkpoint: Checkpoint) -> Result<EventProof> {
         EventProof::build(self.inner.backend.as_ref(), seq, checkpoint)

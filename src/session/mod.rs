@@ -95,7 +95,7 @@ impl Session {
     /// unlock. Called by itself when a needed version is missing.
     pub fn refresh_keys(&self) -> Result<()> {
         let fresh =
-            keyring::open_grants(self.inner.backend.as_ref(), &self.inner.header, &self.user, &self.box_secret)?;
+            keyring::open_session_keys(self.inner.backend.as_ref(), &self.inner.header, &self.user, &self.box_secret)?;
         *self.keys.write() = Arc::new(fresh);
         Ok(())
     }
@@ -176,6 +176,15 @@ impl Session {
         self.inner.audit.append(&self.inner.committer, drafts, batch, signer, durability)
     }
 
+    /// The key this session signs with, unless its user was revoked or recovered since unlock.
+    pub(crate) fn live_signer(&self) -> Result<Arc<crate::crypto::SigningSecret>> {
+        let signer = self.keys().audit_signer().ok_or(Error::Denied(Denied::Audit))?;
+        if self.inner.audit.is_retired(&signer.verifying_key()) {
+            return Err(Error::Denied(Denied::SessionRetired));
+        }
+        Ok(signer)
+    }
+
     /// Records a refused or failed access, then returns `err` (or the audit failure).
     pub(crate) fn refuse(&self, action: Action, entity: Entity, err: Error) -> Error {
         let outcome = if err.is_denied() { Outcome::Denied } else { Outcome::Error };
@@ -191,10 +200,29 @@ impl Session {
     }
 
     /// Audits the unlock and delivers pending keys this session holds to entitled users.
+    /// An administrator's unlock also gives a signing key of their own to every live account
+    /// that has none (accounts of stores older than format 4).
     pub(crate) fn record_unlock(&self) -> Result<()> {
-        let (batch, delivered) =
+        let (mut batch, delivered) =
             keyring::deliver_pending(self.inner.backend.as_ref(), &self.inner.header, &self.keys())?;
         let mut drafts = vec![self.draft(Action::Unlock, Outcome::Success, Entity::default())];
+        let mut enrolled_self = false;
+        if let Some(directory) = self.keys().signer(KeyKind::Directory) {
+            let now = self.inner.clock.now();
+            let (backend, header) = (self.inner.backend.as_ref(), &self.inner.header);
+            for user in keyring::signers::users_without_signer(backend, header)? {
+                keyring::signers::stage_new_signer(&mut batch, header.store, &user, &directory, now)?;
+                enrolled_self |= user.id == self.user.id;
+                drafts.push(
+                    self.draft(
+                        Action::KeyCreate,
+                        Outcome::Success,
+                        Entity { target_user: Some(user.name.clone()), ..Entity::default() },
+                    )
+                    .detail("signing key"),
+                );
+            }
+        }
         for (name, kinds) in delivered {
             let what: Vec<String> = kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect();
             drafts.push(
@@ -206,6 +234,10 @@ impl Session {
                 .detail(what.join(",")),
             );
         }
-        self.commit(drafts, batch).map(|_| ())
+        self.commit(drafts, batch)?;
+        if enrolled_self {
+            self.refresh_keys()?;
+        }
+        Ok(())
     }
 }

@@ -106,6 +106,7 @@ impl Session {
         let mut batch = Batch::new();
         keyring::stage_user(&mut batch, &new)?;
         let ident = new.signed.body.clone();
+        keyring::signers::stage_new_signer(&mut batch, self.inner.header.store, &ident, &directory, now)?;
         let (created, pending) = self.provision(&mut batch, &ident, &directory)?;
         let mut drafts = vec![
             self.draft(Action::UserAdd, Outcome::Success, target(name)).detail(format!("roles: {}", roles.join(","))),
@@ -146,6 +147,13 @@ impl Session {
         for (k, _) in self.inner.backend.scan_prefix(Space::Grants, &ident.id.0)? {
             batch.delete(Space::Grants, k);
         }
+        let backend = self.inner.backend.as_ref();
+        // Sessions of this user still open in this process sign nothing from now on, and
+        // what they staged before is dated before the retirement.
+        let live = keyring::signers::live_signers_of(backend, &self.inner.header, ident.id)?;
+        self.inner.audit.retire_signers(&live);
+        let now = self.inner.clock.now();
+        keyring::signers::stage_retire_signers(backend, &mut batch, &self.inner.header, ident.id, &directory, now)?;
         record.signed = Signed::sign("user", ident, &directory)?;
         record.bundle = Vec::new();
         keyring::stage_user(&mut batch, &record)?;

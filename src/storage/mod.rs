@@ -91,11 +91,13 @@ pub enum Space {
     AuditAuthByUser = 0x15,
     /// Patient keys (the key layer erasure destroys): patient || section.
     PatientKeys = 0x16,
+    /// Users' own audit signing keys: public key (32) -> certificate and sealed seed.
+    Signers = 0x17,
 }
 
 impl Space {
     /// Every keyspace.
-    pub const ALL: [Space; 22] = [
+    pub const ALL: [Space; 23] = [
         Space::Meta,
         Space::Users,
         Space::UserNames,
@@ -118,6 +120,7 @@ impl Space {
         Space::Requests,
         Space::AuditAuthByUser,
         Space::PatientKeys,
+        Space::Signers,
     ];
     /// Whether this keyspace belongs to the audit log.
     pub fn is_audit(self) -> bool {

@@ -284,6 +284,9 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                         String::new()
                     }
                 );
+                for by in &report.signed_by {
+                    println!("  {} signed {} heads, up to {} events", by.signer, by.heads, by.up_to);
+                }
             }
         }
         AuditCmd::Checkpoint { out, force } => {
@@ -336,10 +339,18 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                 text.lines().count().saturating_sub(3),
                 io::output_name(&out),
                 out.display(),
-                hex::encode(store.audit_public_key())
+                hex::encode(store.verification_key())
             );
         }
-        AuditCmd::Key => println!("{}", hex::encode(store.audit_public_key())),
+        AuditCmd::Key => {
+            println!("{}", hex::encode(store.verification_key()));
+            if store.audit_key_is_shared() {
+                eprintln!(
+                    "this store predates per-user signing keys; extracts signed with its shared audit key check with: {}",
+                    hex::encode(store.audit_public_key())
+                );
+            }
+        }
         AuditCmd::Report { since, until, out, force } => {
             let page = s.audit_report(Timestamp::parse(&since)?, Timestamp::parse(&until)?)?;
             io::write_output(&out, page.as_bytes(), force)?;
@@ -370,9 +381,13 @@ pub fn verify_extract(file: PathBuf, key: Option<String>) -> CmdResult {
     };
     match medvault::export::extract::verify_extract(&text, key.as_ref()) {
         Ok(r) => {
+            let by = match &r.signed_by {
+                Some(b) => format!("signed by {b}, certified by key {}", r.key),
+                None => format!("signed by key {}", r.key),
+            };
             println!(
-                "extract OK: {} events of store {}, each proven against a checkpoint of {} events signed by {}",
-                r.events, r.store, r.checkpoint_size, r.key
+                "extract OK: {} events of store {}, each proven against a checkpoint of {} events {by}",
+                r.events, r.store, r.checkpoint_size
             );
             if !r.key_given {
                 println!(

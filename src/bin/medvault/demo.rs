@@ -233,14 +233,14 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         dpo.audit_extract(&medvault::export::extract::ExtractFilter { patient: Some(patient), ..Default::default() })?;
     let extract_path = dir.join("extrait-audit.ndjson");
     write(&extract_path, extract.clone())?;
-    let checked = medvault::export::extract::verify_extract(&extract, Some(&store.audit_public_key()))?;
+    let checked = medvault::export::extract::verify_extract(&extract, Some(&store.verification_key()))?;
     println!(
         "[DPO] audit extract for the regulator: {} events, each proven against a signed checkpoint; verified without the store: {}",
         checked.events,
         extract_path.display()
     );
     drop((dpo, oncall, nurse, desk, gp));
-    let public_key = store.audit_public_key();
+    let public_key = store.verification_key();
     store.close()?;
     println!(
         "\ndone in {:.1} s; the store stays in {} for you to explore.",

@@ -97,7 +97,8 @@ enum Command {
     VerifyExtract {
         /// The extract (NDJSON).
         file: PathBuf,
-        /// The store's audit public key (hex), as published by its DPO.
+        /// The store's verification key (hex, `medvault audit key`), as published by its DPO;
+        /// for an extract of a store older than per-user signing keys, its audit key.
         #[arg(long)]
         key: Option<String>,
     },
