@@ -285,7 +285,8 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                     }
                 );
                 for by in &report.signed_by {
-                    println!("  {} signed {} heads, up to {} events", by.signer, by.heads, by.up_to);
+                    let plural = if by.heads == 1 { "" } else { "s" };
+                    println!("  {} signed {} head{plural}, up to {} events", by.signer, by.heads, by.up_to);
                 }
             }
         }

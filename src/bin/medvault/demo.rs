@@ -204,10 +204,11 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     println!("[DPO] refused accesses today: {}", denied.len());
     let report = dpo.verify_audit(None)?;
     println!(
-        "[DPO] audit log verified: {} events, Merkle root {}…, {} signed heads, {}",
+        "[DPO] audit log verified: {} events, Merkle root {}…, {} signed heads (signed by {}), {}",
         report.size,
         &report.root[..16],
         report.checkpoints_checked,
+        report.signed_by.iter().map(|h| h.signer.to_string()).collect::<Vec<_>>().join(", "),
         if report.is_ok() {
             "no tampering found".to_string()
         } else {
@@ -235,8 +236,9 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     write(&extract_path, extract.clone())?;
     let checked = medvault::export::extract::verify_extract(&extract, Some(&store.verification_key()))?;
     println!(
-        "[DPO] audit extract for the regulator: {} events, each proven against a signed checkpoint; verified without the store: {}",
+        "[DPO] audit extract for the regulator: {} events, each proven against a checkpoint signed by {}; verified without the store: {}",
         checked.events,
+        checked.signed_by.as_ref().map_or_else(|| "an unnamed key".to_string(), |b| b.to_string()),
         extract_path.display()
     );
     drop((dpo, oncall, nurse, desk, gp));
