@@ -15,7 +15,7 @@ use crate::storage::{Backend, Space};
 use serde::{Deserialize, Serialize};
 
 /// Proof that an event is in the log a checkpoint signs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventProof {
     /// Format version (2; format 1 had no `signer`).
     pub format: u16,
