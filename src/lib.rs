@@ -41,6 +41,7 @@
 
 pub mod audit;
 pub mod backend;
+pub mod backup;
 mod clock;
 mod codec;
 mod crypto;

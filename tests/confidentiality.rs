@@ -1,4 +1,5 @@
-//! No plaintext on disk, in tracing output, in errors or in `Debug`.
+//! No plaintext on disk (store folder, backup, migrated copy), in tracing output, in errors or
+//! in `Debug`.
 
 mod common;
 
@@ -167,6 +168,11 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
         let mut bad = marked_identity();
         bad.ins_matricule = Some("ZQXBIRTHNAME12".into());
         debug_output.push_str(&doc.update_identity(p, bad, "ZQXREASON").unwrap_err().to_string());
+        // A backup holds none of it either.
+        let mut backup = Vec::new();
+        admin.backup(&mut backup).unwrap();
+        let backup_file = dir.path().join("store.backup");
+        std::fs::write(&backup_file, &backup).unwrap();
         // Scan after flush, while the store is open...
         store.flush().unwrap();
         let found = scan_dir(&path, MARKERS);
@@ -182,6 +188,11 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
     medvault::migrate(&path, &copy, medvault::Engine::Sled).unwrap();
     let found = scan_dir(&copy, MARKERS);
     assert!(!walk(&copy).is_empty() && found.is_empty(), "plaintext in a migrated copy: {found:?}");
+    let backup = std::fs::read(dir.path().join("store.backup")).unwrap();
+    assert!(backup.len() > 1000);
+    for m in MARKERS {
+        assert!(!backup.windows(m.len()).any(|w| w == m.as_bytes()), "{m} in a backup");
+    }
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("store created"), "the capture must see the library's tracing: {logs}");
     for m in MARKERS {

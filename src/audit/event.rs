@@ -80,6 +80,8 @@ pub enum Action {
     /// The records present when a store of format 1 was first opened by a later release: the
     /// starting point from which `verify` checks stored records against the log.
     RecordBaseline,
+    /// A backup of the whole store taken (`medvault backup`).
+    Backup,
 }
 
 impl Action {
@@ -114,7 +116,7 @@ impl Action {
             | Action::KeyRewrap
             | Action::KeyPolicy
             | Action::RecordBaseline => "U",
-            Action::Unlock | Action::Export | Action::CheckpointExport => "E",
+            Action::Unlock | Action::Export | Action::CheckpointExport | Action::Backup => "E",
         }
     }
 }

@@ -157,6 +157,9 @@ pub enum Object {
     /// The prune mark (audit retention).
     #[error("prune mark")]
     PruneMark,
+    /// A backup file.
+    #[error("backup")]
+    Backup,
     /// A user signing key's certificate.
     #[error("signer certificate")]
     SignerCert,

@@ -63,6 +63,16 @@ impl Session {
         Ok(self.inner.backend.get(Space::Requests, id.as_bytes())?)
     }
 
+    /// Runs `f` on the backend while no commit can start or be in flight (backups).
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce(&dyn crate::storage::Backend) -> R) -> R {
+        self.inner.committer.quiesced(f)
+    }
+
+    /// Events in the log.
+    pub(crate) fn log_size(&self) -> u64 {
+        self.inner.audit.size()
+    }
+
     /// Signs and stores a checkpoint of the log as it is now.
     pub(crate) fn sign_checkpoint(&self, signer: Arc<SigningSecret>) -> Result<Checkpoint> {
         self.inner.audit.checkpoint(&self.inner.committer, signer)

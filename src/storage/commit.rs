@@ -97,6 +97,13 @@ impl Committer {
         self.record(&mut marks, newest)
     }
 
+    /// Runs `f` on the backend while no commit can start or be in flight (a consistent view
+    /// of everything committed, for backups).
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce(&dyn Backend) -> R) -> R {
+        let _marks = self.io.lock();
+        f(self.backend.as_ref())
+    }
+
     /// Makes everything applied so far durable, and records the newest mark.
     pub fn sync_all(&self) -> StorageResult<()> {
         let mut marks = self.io.lock();

@@ -6,6 +6,7 @@
 //! descriptor given by `--passphrase-fd`; a new passphrase from `MEDVAULT_NEW_PASSPHRASE`.
 
 mod audit_cmd;
+mod backup_cmd;
 mod demo;
 mod export_cmd;
 mod io;
@@ -104,6 +105,10 @@ enum Command {
     },
     /// Restore a user's access with recovery shares.
     Recover(user_cmd::RecoverArgs),
+    /// Write a backup of the whole store (still encrypted, audit log included), or check one.
+    Backup(backup_cmd::BackupArgs),
+    /// Create a new store folder from a backup, after checking it.
+    Restore(backup_cmd::RestoreArgs),
     /// Copy the store to another embedded engine and verify the copy (the source is left as it
     /// is; point MEDVAULT_STORE at the copy to switch).
     Migrate {
@@ -213,6 +218,8 @@ fn main() -> ExitCode {
         Command::Requests(c) => rights_cmd::requests(g, c),
         Command::Recover(a) => user_cmd::recover(g, a),
         Command::Migrate { to, out } => migrate(g, &to, out),
+        Command::Backup(a) => backup_cmd::backup(g, a),
+        Command::Restore(a) => backup_cmd::restore(a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };
     match result {

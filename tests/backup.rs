@@ -1,0 +1,167 @@
+//! Backups: a consistent snapshot taken while others work, checked with no store and no
+//! passphrase, restored into a new folder that verifies and reads back; a damaged or
+//! truncated backup, and one older than an anchored checkpoint, are refused. On redb folders.
+
+mod common;
+
+use common::{PASS, Practice, ctx};
+use medvault::backup::{restore, verify_backup};
+use medvault::synthetic::Synth;
+use medvault::{AuditQuery, Date, Engine, Store, StoreOptions};
+use std::path::Path;
+
+fn on_disk(dir: &Path) -> Practice {
+    Practice::in_dir_with(dir, StoreOptions { engine: Engine::Redb, ..StoreOptions::insecure_fast_for_tests() })
+}
+
+fn take(practice: &Practice, user: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    practice.session(user).backup(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = on_disk(&dir.path().join("store"));
+    let patients: Vec<_> = (0..4).map(|i| practice.patient(i)).collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (bytes, written) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let doc = practice.session("dr_martin");
+            let mut synth = Synth::new(99);
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let p = patients[n as usize % patients.len()];
+                doc.append_report(p, synth.report("Dr Martin", Date::parse("2026-11-20").unwrap())).unwrap();
+                n += 1;
+            }
+            n
+        });
+        let reader = s.spawn(|| {
+            let nurse = practice.session("ines");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for p in &patients {
+                    nurse.read_exams(*p).unwrap();
+                }
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let bytes = take(&practice, "admin");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+        (bytes, writer.join().unwrap())
+    });
+    assert!(written > 0, "the writer worked during the backup");
+    let key = practice.store.verification_key();
+    let checked = verify_backup(&mut bytes.as_slice(), Some(&key)).unwrap();
+    assert!(checked.key_given && checked.events > 0 && checked.records > 0);
+    println!(
+        "backup: {} bytes, {} records, {} events, {written} reports written meanwhile",
+        bytes.len(),
+        checked.records,
+        checked.events
+    );
+
+    let restored_dir = dir.path().join("restored");
+    let r = restore(&mut bytes.as_slice(), &restored_dir, Engine::Redb, Some(&key), None).unwrap();
+    assert_eq!((r.records, r.events), (checked.records, checked.events));
+    let restored = Store::open(&restored_dir).unwrap();
+    let dpo = restored.unlock("dpo", PASS, ctx()).unwrap();
+    let report = dpo.verify_audit(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // The backup event is in the snapshot, and every patient reads back in every section.
+    let backups = dpo
+        .audit_query(&AuditQuery { action: Some(medvault::Action::Backup), limit: 10, ..Default::default() })
+        .unwrap();
+    assert_eq!(backups.len(), 1);
+    let doc = restored.unlock("dr_martin", PASS, ctx()).unwrap();
+    let mut reports = 0;
+    for p in &patients {
+        assert_eq!(doc.read_identity(*p).unwrap().len(), 1);
+        reports += doc.read_reports(*p).unwrap().len();
+        assert_eq!(doc.read_exams(*p).unwrap().len(), 1);
+    }
+    assert!(reports >= patients.len(), "{reports} reports");
+    // Restoring over an existing store is refused.
+    assert!(restore(&mut bytes.as_slice(), &restored_dir, Engine::Redb, Some(&key), None).is_err());
+}
+
+#[test]
+fn a_damaged_truncated_or_foreign_backup_is_refused_and_restores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = on_disk(&dir.path().join("store"));
+    practice.patient(1);
+    let bytes = take(&practice, "dpo");
+    let key = practice.store.verification_key();
+    assert!(verify_backup(&mut bytes.as_slice(), Some(&key)).is_ok());
+    // Flipped bytes: the first and last 64, then a spread over the whole file.
+    let n = bytes.len();
+    let mut positions: Vec<usize> = (0..64).chain(n - 64..n).collect();
+    positions.extend((0..400).map(|i| 64 + i * (n - 128) / 400));
+    let mut refused = 0;
+    for &i in &positions {
+        let mut b = bytes.clone();
+        b[i] ^= 0x01;
+        assert!(verify_backup(&mut b.as_slice(), Some(&key)).is_err(), "flip at {i} of {n} accepted");
+        refused += 1;
+    }
+    // Truncated anywhere, or with a byte added.
+    for cut in [0, 1, 9, n / 3, n / 2, n - 33, n - 1] {
+        assert!(verify_backup(&mut &bytes[..cut], Some(&key)).is_err(), "cut at {cut} accepted");
+        refused += 1;
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(verify_backup(&mut longer.as_slice(), Some(&key)).is_err());
+    // Another store's key.
+    let other = Practice::new().store.verification_key();
+    assert!(verify_backup(&mut bytes.as_slice(), Some(&other)).is_err());
+    // A damaged backup restores nothing.
+    let mut b = bytes.clone();
+    b[n / 2] ^= 0x40;
+    let target = dir.path().join("restored");
+    assert!(restore(&mut b.as_slice(), &target, Engine::Redb, Some(&key), None).is_err());
+    assert!(!target.exists(), "nothing written for a refused backup");
+    println!("{refused} damaged or truncated copies of a {n}-byte backup refused, 0 accepted");
+}
+
+#[test]
+fn a_backup_older_than_an_anchor_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = dir.path().join("anchors");
+    let practice = on_disk(&dir.path().join("store"));
+    practice.patient(1);
+    let old = take(&practice, "dpo");
+    practice.patient(2);
+    // The DPO anchors a checkpoint after the old backup.
+    practice.session("dpo").set_anchor_dir(Some(&anchors)).unwrap();
+    let new = take(&practice, "dpo");
+    let key = practice.store.verification_key();
+    let err =
+        restore(&mut old.as_slice(), &dir.path().join("a"), Engine::Redb, Some(&key), Some(&anchors)).unwrap_err();
+    assert!(err.to_string().contains("older than the anchored checkpoint"), "{err}");
+    assert!(!dir.path().join("a").exists());
+    // Without the anchor folder it restores (the operator chose not to check), and a backup
+    // taken after the anchor restores with it.
+    restore(&mut old.as_slice(), &dir.path().join("b"), Engine::Redb, Some(&key), None).unwrap();
+    restore(&mut new.as_slice(), &dir.path().join("c"), Engine::Sled, Some(&key), Some(&anchors)).unwrap();
+    let report = Store::open(&dir.path().join("c")).unwrap().unlock("dpo", PASS, ctx()).unwrap().verify_audit(None);
+    assert!(report.unwrap().is_ok());
+}
+
+#[test]
+fn only_administrators_and_auditors_take_backups_and_refusals_are_audited() {
+    let practice = Practice::new();
+    let nurse = practice.session("ines");
+    let mut out = Vec::new();
+    let err = nurse.backup(&mut out).unwrap_err();
+    assert!(err.is_denied(), "{err}");
+    assert!(out.is_empty(), "nothing written");
+    let denied = practice
+        .session("dpo")
+        .audit_query(&AuditQuery { action: Some(medvault::Action::Backup), limit: 10, ..Default::default() })
+        .unwrap();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].outcome, medvault::Outcome::Denied);
+}

@@ -1,0 +1,59 @@
+//! `medvault backup`, `backup verify` and `restore` through the binary: exit codes, owner-only
+//! files, and a damaged backup refused with exit 4.
+
+mod cli_harness;
+
+use assert_cmd::Command;
+use cli_harness::Cli;
+
+fn bare() -> Command {
+    let mut c = Command::cargo_bin("medvault").unwrap();
+    c.env_clear();
+    c
+}
+
+#[test]
+fn backup_verify_and_restore_from_the_command_line() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let dir = cli._dir.path();
+    let file = dir.join("cabinet.backup");
+    cli.cmd("alice").args(["backup", "--out", file.to_str().unwrap()]).assert().success();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // Never over an existing file without --force; a nurse may not take one (exit 3).
+    cli.cmd("alice").args(["backup", "--out", file.to_str().unwrap()]).assert().failure();
+    cli.cmd("ines").args(["backup", "--out", dir.join("n").to_str().unwrap()]).assert().code(3);
+    let key = String::from_utf8(cli.cmd("dpo").args(["audit", "key"]).assert().success().get_output().stdout.clone())
+        .unwrap();
+    let key = key.trim();
+    // Checked with no store and no passphrase.
+    let ok = bare().args(["backup", "verify", file.to_str().unwrap(), "--key", key]).assert().success();
+    let out = String::from_utf8_lossy(&ok.get_output().stdout).to_string();
+    assert!(out.starts_with("backup OK") && out.contains("alice"), "{out}");
+    // A flipped byte: refused, exit 4, and restore writes nothing.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x01;
+    let damaged = dir.join("damaged.backup");
+    std::fs::write(&damaged, &bytes).unwrap();
+    bare().args(["backup", "verify", damaged.to_str().unwrap(), "--key", key]).assert().code(4);
+    let target = dir.join("restored");
+    bare()
+        .args(["restore", damaged.to_str().unwrap(), "--into", target.to_str().unwrap(), "--key", key])
+        .assert()
+        .code(4);
+    assert!(!target.exists());
+    // The intact one restores, and the restored store reads back and verifies.
+    bare()
+        .args(["restore", file.to_str().unwrap(), "--into", target.to_str().unwrap(), "--key", key])
+        .assert()
+        .success();
+    let mut read = cli.cmd("martin");
+    read.env("MEDVAULT_STORE", &target).args(["read", &p, "--section", "identity"]).assert().success();
+    let mut verify = cli.cmd("dpo");
+    verify.env("MEDVAULT_STORE", &target).args(["audit", "verify"]).assert().success();
+}

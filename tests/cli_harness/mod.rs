@@ -1,0 +1,115 @@
+//! The CLI test harness: a store with one user of each role, driven through the binary.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/cli");
+
+pub struct Cli {
+    pub _dir: tempfile::TempDir,
+    pub store: PathBuf,
+}
+
+impl Cli {
+    /// A store with admin `alice` and one user of each role; cheap key stretching for speed.
+    pub fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let cli = Cli { _dir: dir, store };
+        let out = cli
+            .cmd("alice")
+            .args([
+                "init",
+                "--admin",
+                "alice",
+                "--kdf-memory-kib",
+                "64",
+                "--kdf-passes",
+                "1",
+                "--kdf-lanes",
+                "1",
+                "--json",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["recovery_shares"].as_array().unwrap().len(), 5);
+        std::fs::write(
+            cli._dir.path().join("shares.txt"),
+            v["recovery_shares"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string() + "\n")
+                .collect::<String>(),
+        )
+        .unwrap();
+        for (name, role) in [("claire", "secretary"), ("martin", "physician"), ("ines", "nurse"), ("dpo", "auditor")] {
+            cli.cmd("alice")
+                .args(["user", "add", name, "--role", role])
+                .env("MEDVAULT_NEW_PASSPHRASE", pass(name))
+                .assert()
+                .success();
+        }
+        // Holders deliver pending keys when they unlock.
+        cli.cmd("claire").args(["patient", "find", "--ins", "284237505612384"]).assert().success();
+        cli
+    }
+
+    pub fn cmd(&self, user: &str) -> Command {
+        let mut c = Command::cargo_bin("medvault").unwrap();
+        c.env_clear()
+            .env("MEDVAULT_STORE", &self.store)
+            .env("MEDVAULT_USER", user)
+            .env("MEDVAULT_PASSPHRASE", pass(user))
+            .env("MEDVAULT_WORKSTATION", "cli-test");
+        c
+    }
+
+    /// Runs a command with JSON output (`--json`, except for create/write whose output is their id).
+    pub fn json(&self, user: &str, args: &[&str]) -> Value {
+        let mut c = self.cmd(user);
+        c.args(args);
+        let input_json = matches!(args.first(), Some(&"write")) || args.starts_with(&["patient", "create"]);
+        if !input_json {
+            c.arg("--json");
+        }
+        let out = c.assert().success().get_output().stdout.clone();
+        if input_json {
+            // `patient create` prints the id; `write` prints "ENTRY revision N".
+            let text = String::from_utf8(out).unwrap();
+            let words: Vec<&str> = text.split_whitespace().collect();
+            return match words.as_slice() {
+                [id] => serde_json::json!({ "patient": id }),
+                [e, "revision", r] => serde_json::json!({ "entry_id": e, "revision": r.parse::<u64>().unwrap() }),
+                _ => panic!("unexpected output {text:?}"),
+            };
+        }
+        serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out)))
+    }
+
+    pub fn patient(&self) -> String {
+        let v = self.json("claire", &["patient", "create", "--json", &data("identity.json")]);
+        let p = v["patient"].as_str().unwrap().to_string();
+        self.cmd("claire").args(["care-team", "add", &p, "martin"]).assert().success();
+        self.cmd("claire").args(["care-team", "add", &p, "role:nurse"]).assert().success();
+        p
+    }
+
+    pub fn newest_seq(&self) -> u64 {
+        self.json("dpo", &["audit", "log", "--limit", "1"])[0]["seq"].as_u64().unwrap()
+    }
+}
+
+pub fn pass(user: &str) -> String {
+    format!("{user} passphrase for tests")
+}
+
+pub fn data(name: &str) -> String {
+    Path::new(DATA).join(name).display().to_string()
+}
