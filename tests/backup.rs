@@ -1,6 +1,8 @@
 //! Backups: a consistent snapshot taken while others work, checked with no store and no
-//! passphrase, restored into a new folder that verifies and reads back; a damaged or
-//! truncated backup, and one older than an anchored checkpoint, are refused. On redb folders.
+//! passphrase, restored into a new folder that verifies and reads back; incremental backups
+//! chained to it; a damaged or truncated backup, a broken chain, a chain that does not extend
+//! its earlier logs, and a backup older than an anchored checkpoint are refused. On redb
+//! folders.
 
 mod common;
 
@@ -54,7 +56,7 @@ fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
     });
     assert!(written > 0, "the writer worked during the backup");
     let key = practice.store.verification_key();
-    let checked = verify_backup(&mut bytes.as_slice(), Some(&key)).unwrap();
+    let checked = verify_backup(&mut [&mut bytes.as_slice()], Some(&key)).unwrap();
     assert!(checked.key_given && checked.events > 0 && checked.records > 0);
     println!(
         "backup: {} bytes, {} records, {} events, {written} reports written meanwhile",
@@ -64,7 +66,7 @@ fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
     );
 
     let restored_dir = dir.path().join("restored");
-    let r = restore(&mut bytes.as_slice(), &restored_dir, Engine::Redb, Some(&key), None).unwrap();
+    let r = restore(&mut [&mut bytes.as_slice()], &restored_dir, Engine::Redb, Some(&key), None).unwrap();
     assert_eq!((r.records, r.events), (checked.records, checked.events));
     let restored = Store::open(&restored_dir).unwrap();
     let dpo = restored.unlock("dpo", PASS, ctx()).unwrap();
@@ -84,7 +86,7 @@ fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
     }
     assert!(reports >= patients.len(), "{reports} reports");
     // Restoring over an existing store is refused.
-    assert!(restore(&mut bytes.as_slice(), &restored_dir, Engine::Redb, Some(&key), None).is_err());
+    assert!(restore(&mut [&mut bytes.as_slice()], &restored_dir, Engine::Redb, Some(&key), None).is_err());
 }
 
 #[test]
@@ -94,7 +96,7 @@ fn a_damaged_truncated_or_foreign_backup_is_refused_and_restores_nothing() {
     practice.patient(1);
     let bytes = take(&practice, "dpo");
     let key = practice.store.verification_key();
-    assert!(verify_backup(&mut bytes.as_slice(), Some(&key)).is_ok());
+    assert!(verify_backup(&mut [&mut bytes.as_slice()], Some(&key)).is_ok());
     // Flipped bytes: the first and last 64, then a spread over the whole file.
     let n = bytes.len();
     let mut positions: Vec<usize> = (0..64).chain(n - 64..n).collect();
@@ -103,25 +105,25 @@ fn a_damaged_truncated_or_foreign_backup_is_refused_and_restores_nothing() {
     for &i in &positions {
         let mut b = bytes.clone();
         b[i] ^= 0x01;
-        assert!(verify_backup(&mut b.as_slice(), Some(&key)).is_err(), "flip at {i} of {n} accepted");
+        assert!(verify_backup(&mut [&mut b.as_slice()], Some(&key)).is_err(), "flip at {i} of {n} accepted");
         refused += 1;
     }
     // Truncated anywhere, or with a byte added.
     for cut in [0, 1, 9, n / 3, n / 2, n - 33, n - 1] {
-        assert!(verify_backup(&mut &bytes[..cut], Some(&key)).is_err(), "cut at {cut} accepted");
+        assert!(verify_backup(&mut [&mut &bytes[..cut]], Some(&key)).is_err(), "cut at {cut} accepted");
         refused += 1;
     }
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(verify_backup(&mut longer.as_slice(), Some(&key)).is_err());
+    assert!(verify_backup(&mut [&mut longer.as_slice()], Some(&key)).is_err());
     // Another store's key.
     let other = Practice::new().store.verification_key();
-    assert!(verify_backup(&mut bytes.as_slice(), Some(&other)).is_err());
+    assert!(verify_backup(&mut [&mut bytes.as_slice()], Some(&other)).is_err());
     // A damaged backup restores nothing.
     let mut b = bytes.clone();
     b[n / 2] ^= 0x40;
     let target = dir.path().join("restored");
-    assert!(restore(&mut b.as_slice(), &target, Engine::Redb, Some(&key), None).is_err());
+    assert!(restore(&mut [&mut b.as_slice()], &target, Engine::Redb, Some(&key), None).is_err());
     assert!(!target.exists(), "nothing written for a refused backup");
     println!("{refused} damaged or truncated copies of a {n}-byte backup refused, 0 accepted");
 }
@@ -138,14 +140,14 @@ fn a_backup_older_than_an_anchor_is_refused() {
     practice.session("dpo").set_anchor_dir(Some(&anchors)).unwrap();
     let new = take(&practice, "dpo");
     let key = practice.store.verification_key();
-    let err =
-        restore(&mut old.as_slice(), &dir.path().join("a"), Engine::Redb, Some(&key), Some(&anchors)).unwrap_err();
+    let err = restore(&mut [&mut old.as_slice()], &dir.path().join("a"), Engine::Redb, Some(&key), Some(&anchors))
+        .unwrap_err();
     assert!(err.to_string().contains("older than the anchored checkpoint"), "{err}");
     assert!(!dir.path().join("a").exists());
     // Without the anchor folder it restores (the operator chose not to check), and a backup
     // taken after the anchor restores with it.
-    restore(&mut old.as_slice(), &dir.path().join("b"), Engine::Redb, Some(&key), None).unwrap();
-    restore(&mut new.as_slice(), &dir.path().join("c"), Engine::Sled, Some(&key), Some(&anchors)).unwrap();
+    restore(&mut [&mut old.as_slice()], &dir.path().join("b"), Engine::Redb, Some(&key), None).unwrap();
+    restore(&mut [&mut new.as_slice()], &dir.path().join("c"), Engine::Sled, Some(&key), Some(&anchors)).unwrap();
     let report = Store::open(&dir.path().join("c")).unwrap().unlock("dpo", PASS, ctx()).unwrap().verify_audit(None);
     assert!(report.unwrap().is_ok());
 }
@@ -164,4 +166,85 @@ fn only_administrators_and_auditors_take_backups_and_refusals_are_audited() {
         .unwrap();
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].outcome, medvault::Outcome::Denied);
+}
+
+/// Reads a chain of backups held in memory.
+fn check(files: &[&Vec<u8>], key: &[u8; 32]) -> medvault::Result<medvault::backup::BackupReport> {
+    let mut slices: Vec<&[u8]> = files.iter().map(|f| f.as_slice()).collect();
+    let mut chain: Vec<&mut dyn std::io::Read> = slices.iter_mut().map(|s| s as &mut dyn std::io::Read).collect();
+    verify_backup(&mut chain, Some(key))
+}
+
+fn since(practice: &Practice, user: &str, base: &[&Vec<u8>]) -> Vec<u8> {
+    let mut slices: Vec<&[u8]> = base.iter().map(|f| f.as_slice()).collect();
+    let mut chain: Vec<&mut dyn std::io::Read> = slices.iter_mut().map(|s| s as &mut dyn std::io::Read).collect();
+    let mut out = Vec::new();
+    practice.session(user).backup_since(&mut chain, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn incremental_backups_hold_only_changes_and_chain_to_their_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = on_disk(&dir.path().join("store"));
+    let patients: Vec<_> = (0..6).map(|i| practice.patient(i)).collect();
+    let key = practice.store.verification_key();
+    let full = take(&practice, "admin");
+    // Changes: a new report, a care-team member removed (a delete), a new patient.
+    let doc = practice.session("dr_martin");
+    doc.append_report(patients[0], Synth::new(5).report("Dr Martin", Date::parse("2026-11-21").unwrap())).unwrap();
+    doc.care_team_remove(patients[1], &medvault::CareMember::User("labo".into())).unwrap();
+    let newcomer = practice.patient(40);
+    let first = since(&practice, "admin", &[&full]);
+    doc.append_report(newcomer, Synth::new(6).report("Dr Martin", Date::parse("2026-11-22").unwrap())).unwrap();
+    let second = since(&practice, "dpo", &[&full, &first]);
+    drop(doc);
+    println!("full {} bytes, incrementals {} and {} bytes", full.len(), first.len(), second.len());
+    assert!(first.len() * 2 < full.len() && second.len() * 2 < full.len(), "incrementals hold only changes");
+
+    let report = check(&[&full, &first, &second], &key).unwrap();
+    assert_eq!(report.files, 3);
+    // A broken chain: a link skipped, the order swapped, an incremental alone, a flipped byte.
+    assert!(check(&[&full, &second], &key).is_err());
+    assert!(check(&[&full, &second, &first], &key).is_err());
+    assert!(check(&[&first], &key).is_err());
+    let mut flipped = first.clone();
+    let n = flipped.len();
+    flipped[n / 2] ^= 0x01;
+    assert!(check(&[&full, &flipped, &second], &key).is_err());
+
+    // The chain restores the latest state.
+    let target = dir.path().join("restored");
+    let mut slices: Vec<&[u8]> = vec![&full, &first, &second];
+    let mut chain: Vec<&mut dyn std::io::Read> = slices.iter_mut().map(|s| s as &mut dyn std::io::Read).collect();
+    restore(&mut chain, &target, Engine::Redb, Some(&key), None).unwrap();
+    let restored = Store::open(&target).unwrap();
+    let doc = restored.unlock("dr_martin", PASS, ctx()).unwrap();
+    assert_eq!(doc.read_reports(patients[0]).unwrap().len(), 2);
+    assert_eq!(doc.read_reports(newcomer).unwrap().len(), 2);
+    let report = restored.unlock("dpo", PASS, ctx()).unwrap().verify_audit(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+#[test]
+fn an_incremental_from_a_forked_store_does_not_extend_its_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = on_disk(&dir.path().join("store"));
+    practice.patient(1);
+    let key = practice.store.verification_key();
+    let full = take(&practice, "admin");
+    practice.patient(2);
+    let first = since(&practice, "admin", &[&full]);
+    // The full backup restored elsewhere and worked on: same store id, another history.
+    let fork_dir = dir.path().join("fork");
+    restore(&mut [&mut full.as_slice()], &fork_dir, Engine::Redb, Some(&key), None).unwrap();
+    let fork = Practice {
+        store: Store::open(&fork_dir).unwrap(),
+        shares: Vec::new(),
+        backend: std::sync::Arc::new(medvault::backend::MemoryBackend::new()),
+    };
+    fork.patient(3);
+    let forked = since(&fork, "admin", &[&full, &first]);
+    let err = check(&[&full, &first, &forked], &key).unwrap_err();
+    assert!(err.to_string().contains("does not extend"), "{err}");
 }

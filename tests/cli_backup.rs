@@ -47,6 +47,27 @@ fn backup_verify_and_restore_from_the_command_line() {
         .assert()
         .code(4);
     assert!(!target.exists());
+    // An incremental backup after more work, checked and restored as a chain.
+    cli.json("martin", &["write", &p, "--section", "reports", "--json", &cli_harness::data("report.json")]);
+    let incr = dir.join("lundi.backup");
+    cli.cmd("dpo")
+        .args(["backup", "--out", incr.to_str().unwrap(), "--since", file.to_str().unwrap()])
+        .assert()
+        .success();
+    assert!(std::fs::metadata(&incr).unwrap().len() < std::fs::metadata(&file).unwrap().len());
+    bare().args(["backup", "verify", file.to_str().unwrap(), incr.to_str().unwrap(), "--key", key]).assert().success();
+    bare().args(["backup", "verify", incr.to_str().unwrap(), "--key", key]).assert().code(4);
+    let chained = dir.join("restored-chain");
+    bare()
+        .args(["restore", file.to_str().unwrap(), incr.to_str().unwrap(), "--into", chained.to_str().unwrap()])
+        .args(["--key", key])
+        .assert()
+        .success();
+    let mut read = cli.cmd("martin");
+    let out =
+        read.env("MEDVAULT_STORE", &chained).args(["read", &p, "--section", "reports", "--json"]).assert().success();
+    let reports: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(reports.as_array().map(Vec::len), Some(1), "the report written after the full backup: {reports}");
     // The intact one restores, and the restored store reads back and verifies.
     bare()
         .args(["restore", file.to_str().unwrap(), "--into", target.to_str().unwrap(), "--key", key])

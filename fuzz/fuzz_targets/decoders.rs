@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = medvault::testing::codec::decode::<UserRecord>(data, medvault::Object::Structure);
     let _ = medvault::testing::codec::decode::<Signed<StoreHeader>>(data, medvault::Object::Structure);
     let _ = medvault::testing::codec::decode::<SignerRecord>(data, medvault::Object::Structure);
-    let _ = medvault::backup::verify_backup(&mut &data[..], None);
+    let _ = medvault::backup::verify_backup(&mut [&mut &data[..]], None);
     if let Ok(proof) = medvault::EventProof::from_bytes(data) {
         let _ = proof.verify(&[7u8; 32]);
     }

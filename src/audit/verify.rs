@@ -324,6 +324,30 @@ pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option
     })
 }
 
+/// Whether `cp` is a valid signed head of this store (by a key trusted at its time) that the
+/// log of `size` events with root `root` extends (a consistency proof from stored nodes).
+pub(crate) fn extends(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    cp: &Checkpoint,
+    size: u64,
+    root: &Hash,
+) -> Result<bool> {
+    let (signers, _) = TrustedSigners::load(backend, header)?;
+    if cp.verify(&signers, header.store).is_err() || cp.head.size > size {
+        return Ok(false);
+    }
+    if cp.head.size == size {
+        return Ok(&cp.head.root == root);
+    }
+    if cp.head.size == 0 {
+        return Ok(true);
+    }
+    Ok(merkle::consistency_proof(&BackendNodes(backend), cp.head.size, size)
+        .map(|p| merkle::verify_consistency(cp.head.size, size, &cp.head.root, root, &p))
+        .unwrap_or(false))
+}
+
 /// What the log says each record should be: `(space, key) -> (state, seq of the last write)`.
 type Records = BTreeMap<(u8, Vec<u8>), (RecordState, u64)>;
 

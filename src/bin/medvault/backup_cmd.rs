@@ -6,7 +6,8 @@ use clap::{Args, Subcommand};
 use medvault::Purpose;
 use std::path::PathBuf;
 
-/// `medvault backup --out FILE`, or `medvault backup verify FILE`.
+/// `medvault backup --out FILE [--since FULL [--since INCR ...]]`, or `medvault backup verify
+/// FILE...`.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct BackupArgs {
@@ -18,14 +19,20 @@ pub struct BackupArgs {
     /// Replace an existing file.
     #[arg(long)]
     pub force: bool,
+    /// Write an incremental backup relative to this chain: the full backup first, then its
+    /// incrementals in order (repeat the option).
+    #[arg(long)]
+    pub since: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
 pub enum BackupCmd {
-    /// Check a backup with no store and no passphrase.
+    /// Check a backup, or a chain (the full backup then its incrementals), with no store and no
+    /// passphrase.
     Verify {
-        /// The backup file.
-        file: PathBuf,
+        /// The backup file(s), full first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// The store's verification key (hex, `medvault audit key`); without it only the
         /// backup's internal consistency is proven.
         #[arg(long)]
@@ -33,11 +40,12 @@ pub enum BackupCmd {
     },
 }
 
-/// `medvault restore FILE --into DIR`.
+/// `medvault restore FILE... --into DIR`.
 #[derive(Args)]
 pub struct RestoreArgs {
-    /// The backup file.
-    pub file: PathBuf,
+    /// The backup file(s): the full backup, then its incrementals in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
     /// New store folder to create.
     #[arg(long)]
     pub into: PathBuf,
@@ -61,10 +69,19 @@ fn parse_key(key: Option<String>) -> Result<Option<[u8; 32]>, Failure> {
     .transpose()
 }
 
-fn open(file: &PathBuf) -> Result<std::io::BufReader<std::fs::File>, Failure> {
-    std::fs::File::open(file)
-        .map(std::io::BufReader::new)
-        .map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))
+fn open(files: &[PathBuf]) -> Result<Vec<std::io::BufReader<std::fs::File>>, Failure> {
+    files
+        .iter()
+        .map(|file| {
+            std::fs::File::open(file)
+                .map(std::io::BufReader::new)
+                .map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))
+        })
+        .collect()
+}
+
+fn as_chain(readers: &mut [std::io::BufReader<std::fs::File>]) -> Vec<&mut dyn std::io::Read> {
+    readers.iter_mut().map(|r| r as &mut dyn std::io::Read).collect()
 }
 
 fn signers(report: &medvault::backup::BackupReport) -> String {
@@ -73,14 +90,15 @@ fn signers(report: &medvault::backup::BackupReport) -> String {
 
 pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
     match a.cmd {
-        Some(BackupCmd::Verify { file, key }) => {
+        Some(BackupCmd::Verify { files, key }) => {
             let key = parse_key(key)?;
-            let r = medvault::backup::verify_backup(&mut open(&file)?, key.as_ref())?;
+            let mut readers = open(&files)?;
+            let r = medvault::backup::verify_backup(&mut as_chain(&mut readers), key.as_ref())?;
             println!(
-                "backup OK: store {}, taken {}, {} records, {} audit events verified (heads signed by {})",
+                "backup OK: store {}, {} file(s), snapshot of {}, {} audit events verified (heads signed by {})",
                 r.store,
+                r.files,
                 r.taken_at,
-                r.records,
                 r.events,
                 signers(&r)
             );
@@ -95,25 +113,31 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
             let out =
                 a.out.ok_or_else(|| Failure::Other("backup needs --out FILE (or `backup verify FILE`)".into()))?;
             let (_store, s) = io::session(g, Purpose::Operations)?;
+            let mut base = open(&a.since)?;
+            let mut take = |w: &mut dyn std::io::Write| {
+                if base.is_empty() { s.backup(w) } else { s.backup_since(&mut as_chain(&mut base), w) }
+            };
             let r = if out == std::path::Path::new("-") {
-                let mut stdout = std::io::stdout().lock();
-                s.backup(&mut stdout)?
+                take(&mut std::io::stdout().lock())?
             } else {
                 let mut file = medvault::export::files::PrivateFile::create(&out, a.force)
                     .map_err(|e| io::output_failure(&out, e))?;
                 let mut buffered = std::io::BufWriter::new(&mut file);
-                let r = s.backup(&mut buffered)?;
+                let r = take(&mut buffered)?;
                 drop(buffered);
                 file.finish().map_err(|e| io::output_failure(&out, e))?;
                 r
             };
+            let chain: Vec<String> =
+                a.since.iter().chain(std::iter::once(&out)).map(|p| p.display().to_string()).collect();
             eprintln!(
-                "backup of store {} written to {}: {} records, {} audit events; check it with: medvault backup verify {}",
+                "{} backup of store {} written to {}: {} records, {} audit events; check it with: medvault backup verify {}",
+                if a.since.is_empty() { "full" } else { "incremental" },
                 r.store,
                 io::output_name(&out),
                 r.records,
                 r.events,
-                out.display()
+                chain.join(" ")
             );
             Ok(())
         }
@@ -123,7 +147,9 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
 pub fn restore(a: RestoreArgs) -> CmdResult {
     let engine = medvault::Engine::parse(&a.engine).ok_or_else(|| Failure::Other("unknown engine".into()))?;
     let key = parse_key(a.key)?;
-    let r = medvault::backup::restore(&mut open(&a.file)?, &a.into, engine, key.as_ref(), a.anchor_dir.as_deref())?;
+    let mut readers = open(&a.files)?;
+    let chain = &mut as_chain(&mut readers);
+    let r = medvault::backup::restore(chain, &a.into, engine, key.as_ref(), a.anchor_dir.as_deref())?;
     println!(
         "restored store {} into {}: {} records, {} audit events verified (heads signed by {})",
         r.store,

@@ -1,0 +1,293 @@
+//! Online backups (`medvault backup`), their offline check (`backup verify`) and restore.
+//!
+//! A full backup is a consistent snapshot of every keyspace, still encrypted, audit log
+//! included: the session appends a `backup` event and signs a checkpoint covering it, then
+//! every record is read while the committer holds its lock, so that no group commits in
+//! between (writers wait for the length of the read; nothing is refused). An incremental
+//! backup holds only what changed since a chain of earlier backups (a full one, then
+//! incrementals): the records put or replaced, and the keys deleted. Each file ends with its
+//! SHA-256, and an incremental names the SHA-256 of the file before it (docs/format.md §10).
+//!
+//! Checking needs no store and no passphrase: every file's hash and link, then the snapshot
+//! the chain rebuilds is verified like a store (every leaf, node, signed head and signer
+//! certificate, and every record against the digest the log holds for it), and the log must
+//! extend the latest signed head of every earlier snapshot of the chain. With the store's
+//! verification key (`audit key`) the header, and through it every signer, is authenticated;
+//! without, the check proves internal consistency only.
+
+mod file;
+
+use crate::audit::verify::{self, HeadSigners};
+use crate::audit::{Action, Checkpoint, Entity, Outcome};
+use crate::codec;
+use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
+use crate::keyring;
+use crate::model::{InvalidInput, StoreId, Timestamp};
+use crate::session::Session;
+use crate::storage::memory::MemoryBackend;
+use crate::storage::witness::WitnessFile;
+use crate::storage::{Backend, Batch, Engine, Order, Space, engine};
+use file::{FileInfo, Record, Writer, damaged};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+const PAGE: usize = 4096;
+
+/// What a backup (or a chain of them) holds, as written or as checked.
+#[derive(Clone, Debug, serde::Serialize)]
+#[non_exhaustive]
+pub struct BackupReport {
+    /// Store.
+    pub store: StoreId,
+    /// When the (last) snapshot was taken.
+    pub taken_at: Timestamp,
+    /// Files in the chain (1: a full backup alone).
+    pub files: usize,
+    /// Records in the (last) file: every pair for a full backup, puts and deletes for an
+    /// incremental one.
+    pub records: u64,
+    /// Audit events in the snapshot.
+    pub events: u64,
+    /// Who signed the snapshot's stored heads (filled when a backup is checked).
+    pub signed_by: Vec<HeadSigners>,
+    /// Whether the header was checked against a key the caller gave.
+    pub key_given: bool,
+}
+
+/// The stored latest signed head of a snapshot, if any.
+fn latest_head(backend: &dyn Backend) -> Result<Option<Checkpoint>> {
+    match backend.get(Space::Meta, crate::audit::log::META_HEAD)? {
+        Some(v) => Ok(Some(codec::decode(&v, Object::SignedHead)?)),
+        None => Ok(None),
+    }
+}
+
+/// Checks that file `i` of a chain follows the files before it.
+fn check_link(i: usize, info: &FileInfo, before: &[FileInfo]) -> Result<()> {
+    match (before.last(), info.base) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(damaged("a chain starts with a full backup")),
+        (Some(_), None) => Err(damaged("a full backup can only start a chain")),
+        (Some(prev), Some(base)) if base != prev.digest || info.store != prev.store => Err(IntegrityError::new(
+            Object::Backup,
+            Fault::Broken("an incremental backup is not relative to the backup before it in the chain"),
+        )
+        .at(i as u64)
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+impl Session {
+    /// Refuses (audited) unless the user may take backups; appends the backup's own event and
+    /// signs a checkpoint covering it. Returns the store and the snapshot's time.
+    fn begin_backup(&self, detail: String) -> Result<(StoreId, Timestamp)> {
+        let policy = &self.header().policy;
+        let allowed = policy.may_manage(&self.user.roles) || policy.may_audit(&self.user.roles);
+        self.require(allowed, Action::Backup, Entity::default(), Denied::Audit)?;
+        let signer = self.live_signer()?;
+        self.commit(
+            vec![self.draft(Action::Backup, Outcome::Success, Entity::default()).detail(detail)],
+            Batch::new(),
+        )?;
+        self.sign_checkpoint(signer)?;
+        Ok((self.header().store, self.now()))
+    }
+
+    /// Calls `each` on every pair of every keyspace while no commit can run.
+    fn scan_quiesced(&self, each: &mut dyn FnMut(Space, &[u8], &[u8]) -> Result<()>) -> Result<()> {
+        self.quiesced(|backend| -> Result<()> {
+            for space in Space::ALL {
+                let mut lo: Vec<u8> = Vec::new();
+                loop {
+                    let page = backend.range(space, &lo, None, Order::Ascending, PAGE)?;
+                    for (k, v) in &page {
+                        each(space, k, v)?;
+                    }
+                    match page.last() {
+                        Some((k, _)) if page.len() == PAGE => {
+                            lo = k.clone();
+                            lo.push(0);
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes a full backup of the store to `out` (administrators and auditors). Audited
+    /// before anything is written; the snapshot holds that event and a checkpoint covering it.
+    pub fn backup(&self, out: &mut dyn Write) -> Result<BackupReport> {
+        let (store, taken_at) = self.begin_backup("full backup".into())?;
+        let mut w = Writer::start(out, store, taken_at, None)?;
+        self.scan_quiesced(&mut |space, k, v| w.put(space, k, v))?;
+        let (records, _) = w.finish()?;
+        let events = self.log_size();
+        Ok(BackupReport { store, taken_at, files: 1, records, events, signed_by: Vec::new(), key_given: false })
+    }
+
+    /// Writes an incremental backup to `out`: what changed since the state `chain` (a full
+    /// backup of this store, then its incrementals, in order) rebuilds. The chain is read for
+    /// its records and checked for its hashes and links, not verified (`backup verify` does).
+    pub fn backup_since(&self, chain: &mut [&mut dyn Read], out: &mut dyn Write) -> Result<BackupReport> {
+        let mut base: BTreeMap<(u8, Vec<u8>), [u8; 32]> = BTreeMap::new();
+        let mut infos: Vec<FileInfo> = Vec::new();
+        for (i, f) in chain.iter_mut().enumerate() {
+            let info = file::parse(*f, &mut |rec| {
+                match rec {
+                    Record::Put(s, k, v) => base.insert((s as u8, k), Sha256::digest(&v).into()),
+                    Record::Delete(s, k) => base.remove(&(s as u8, k)),
+                };
+                Ok(())
+            })?;
+            check_link(i, &info, &infos)?;
+            infos.push(info);
+        }
+        let last = infos.last().ok_or(InvalidInput::Rule("an incremental backup needs the backups it follows"))?;
+        if last.store != self.header().store {
+            return Err(damaged("the chain is a backup of another store"));
+        }
+        let since = last.digest;
+        let (store, taken_at) = self.begin_backup(format!("incremental backup since {}", &hex::encode(since)[..16]))?;
+        let mut w = Writer::start(out, store, taken_at, Some(since))?;
+        self.scan_quiesced(&mut |space, k, v| match base.remove(&(space as u8, k.to_vec())) {
+            Some(d) if d == <[u8; 32]>::from(Sha256::digest(v)) => Ok(()),
+            _ => w.put(space, k, v),
+        })?;
+        for (code, key) in base.into_keys() {
+            let space = Space::ALL.into_iter().find(|s| *s as u8 == code).ok_or_else(|| damaged("unknown keyspace"))?;
+            w.delete(space, &key)?;
+        }
+        let (records, _) = w.finish()?;
+        let events = self.log_size();
+        let files = infos.len() + 1;
+        Ok(BackupReport { store, taken_at, files, records, events, signed_by: Vec::new(), key_given: false })
+    }
+}
+
+/// Rebuilds the snapshot of a chain in memory, checking every file's hash and link; returns
+/// it, the files' headers, and the latest signed head of every snapshot before the last.
+fn load_chain(chain: &mut [&mut dyn Read]) -> Result<(MemoryBackend, Vec<FileInfo>, Vec<Checkpoint>)> {
+    let mem = MemoryBackend::new();
+    let mut infos: Vec<FileInfo> = Vec::new();
+    let mut heads = Vec::new();
+    for (i, f) in chain.iter_mut().enumerate() {
+        if i > 0
+            && let Some(h) = latest_head(&mem)?
+        {
+            heads.push(h);
+        }
+        let mut batch = Batch::new();
+        let info = file::parse(*f, &mut |rec| {
+            match rec {
+                Record::Put(s, k, v) => batch.put(s, k, v),
+                Record::Delete(s, k) => batch.delete(s, k),
+            }
+            if batch.ops().len() >= PAGE {
+                mem.apply(&std::mem::take(&mut batch))?;
+            }
+            Ok(())
+        })?;
+        mem.apply(&batch)?;
+        check_link(i, &info, &infos)?;
+        infos.push(info);
+    }
+    if infos.is_empty() {
+        return Err(InvalidInput::Rule("no backup file given").into());
+    }
+    Ok((mem, infos, heads))
+}
+
+/// Loads and checks a chain; returns the report, the snapshot and its log's root.
+fn verify_loaded(
+    chain: &mut [&mut dyn Read],
+    key: Option<&[u8; 32]>,
+    anchor_dir: Option<&Path>,
+) -> Result<(BackupReport, MemoryBackend, [u8; 32])> {
+    let (mem, infos, heads) = load_chain(chain)?;
+    let (first, last) = (&infos[0], &infos[infos.len() - 1]);
+    let header = keyring::load_header(&mem, key)?;
+    if header.store != first.store {
+        return Err(damaged("the backup's header names another store"));
+    }
+    let anchor = match anchor_dir {
+        Some(a) => crate::audit::anchor::latest(a, first.store)?,
+        None => None,
+    };
+    let report = verify::verify(&mem, &header, anchor.as_ref())?;
+    if let Some(p) = report.problems.first() {
+        let older = anchor.is_some() && report.problems.iter().any(|p| p.what.contains("truncated or rolled back"));
+        let what = if older {
+            "the backup is older than the anchored checkpoint"
+        } else {
+            "the backup's audit log does not verify"
+        };
+        return Err(IntegrityError::new(Object::Backup, Fault::Broken(what)).at(p.seq).into());
+    }
+    let root: [u8; 32] = hex::decode(&report.root)
+        .ok()
+        .and_then(|r| r.try_into().ok())
+        .ok_or(IntegrityError::new(Object::Backup, Fault::BadLength))?;
+    for h in &heads {
+        if !verify::extends(&mem, &header, h, report.size, &root)? {
+            return Err(damaged("the chain's log does not extend the log of an earlier backup in it"));
+        }
+    }
+    let out = BackupReport {
+        store: first.store,
+        taken_at: last.taken_at,
+        files: infos.len(),
+        records: last.records,
+        events: report.size,
+        signed_by: report.signed_by,
+        key_given: key.is_some(),
+    };
+    Ok((out, mem, root))
+}
+
+/// Checks a backup, or a chain of them (a full backup then its incrementals, in order), with
+/// no store and no passphrase (see the module documentation); `key` is the store's
+/// verification key (`Store::verification_key`).
+pub fn verify_backup(chain: &mut [&mut dyn Read], key: Option<&[u8; 32]>) -> Result<BackupReport> {
+    verify_loaded(chain, key, None).map(|(report, ..)| report)
+}
+
+/// Restores a backup, or a chain of them, into a new store folder `dir` on `engine_kind`,
+/// after checking it as [`verify_backup`] does and, with `anchor_dir`, that its log extends the
+/// newest anchor of its store kept there (a backup older than an anchored checkpoint is
+/// refused). The new folder gets a witness of its own. Nothing is written unless every check
+/// passed.
+pub fn restore(
+    chain: &mut [&mut dyn Read],
+    dir: &Path,
+    engine_kind: Engine,
+    key: Option<&[u8; 32]>,
+    anchor_dir: Option<&Path>,
+) -> Result<BackupReport> {
+    if engine::detect(dir)?.is_some() {
+        return Err(Error::store_exists(dir.to_path_buf()));
+    }
+    let (report, mem, root) = verify_loaded(chain, key, anchor_dir)?;
+    let copy = engine::create(dir, engine_kind)?;
+    for space in Space::ALL {
+        let mut batch = Batch::new();
+        for (k, v) in mem.scan_prefix(space, &[])? {
+            batch.put(space, k, v);
+            if batch.ops().len() >= PAGE {
+                copy.apply(&std::mem::take(&mut batch))?;
+            }
+        }
+        if !batch.is_empty() {
+            copy.apply(&batch)?;
+        }
+    }
+    copy.flush()?;
+    WitnessFile::open(dir)?.write(&crate::audit::log::encode_mark(report.store, report.events, &root))?;
+    drop(copy);
+    tracing::info!(files = report.files, events = report.events, "backup restored");
+    Ok(report)
+}
