@@ -35,6 +35,9 @@ use std::path::Path;
 
 const PAGE: usize = 4096;
 
+/// Called on every stored pair of a snapshot: keyspace, key, value.
+type EachPair<'a> = dyn FnMut(Space, &[u8], &[u8]) -> Result<()> + 'a;
+
 /// What a backup (or a chain of them) holds, as written or as checked.
 #[derive(Clone, Debug, serde::Serialize)]
 #[non_exhaustive]
@@ -97,7 +100,7 @@ impl Session {
     }
 
     /// Calls `each` on every pair of every keyspace while no commit can run.
-    fn scan_quiesced(&self, each: &mut dyn FnMut(Space, &[u8], &[u8]) -> Result<()>) -> Result<()> {
+    fn scan_quiesced(&self, each: &mut EachPair<'_>) -> Result<()> {
         self.quiesced(|backend| -> Result<()> {
             for space in Space::ALL {
                 let mut lo: Vec<u8> = Vec::new();
