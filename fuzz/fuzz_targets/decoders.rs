@@ -6,6 +6,7 @@ use medvault::testing::keyring::{Signed, SignerRecord, StoreHeader, UserRecord};
 
 fuzz_target!(|data: &[u8]| {
     let _ = AuditEvent::decode(data);
+    let _ = medvault::testing::audit::decode_frontier(data);
     let _ = medvault::testing::codec::decode::<Checkpoint>(data, medvault::Object::Structure);
     let _ = medvault::testing::codec::decode::<UserRecord>(data, medvault::Object::Structure);
     let _ = medvault::testing::codec::decode::<Signed<StoreHeader>>(data, medvault::Object::Structure);
