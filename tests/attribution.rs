@@ -258,3 +258,21 @@ impl Clock for Ticking {
         Timestamp(self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
     }
 }
+
+#[test]
+fn a_recovery_retires_the_users_signing_key_and_gives_a_new_one() {
+    let practice = Practice::new();
+    let before = practice.session("claire");
+    let old = medvault::testing::signing_key(&before).unwrap().verifying_key();
+    practice.store.recover(&practice.shares[..3], "claire", b"a new passphrase 2", ctx()).unwrap();
+    // The session opened before the recovery signs nothing more.
+    let err = before.create_patient(common::identity(3)).map(|_| ());
+    assert!(matches!(err, Err(medvault::Error::Denied(medvault::Denied::SessionRetired))), "{err:?}");
+    let after = practice.store.unlock("claire", b"a new passphrase 2", ctx()).unwrap();
+    let new = medvault::testing::signing_key(&after).unwrap().verifying_key();
+    assert_ne!(old, new);
+    assert_ne!(new, practice.store.audit_public_key());
+    after.create_patient(common::identity(4)).unwrap();
+    let report = verify(&practice.store);
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
