@@ -104,10 +104,7 @@ pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
             .at(seq)
             .into());
     }
-    let root: [u8; 32] = hex::decode(&report.root)
-        .ok()
-        .and_then(|r| r.try_into().ok())
-        .ok_or(IntegrityError::new(Object::MigratedCopy, Fault::BadLength))?;
+    let root = report.root_hash().ok_or(IntegrityError::new(Object::MigratedCopy, Fault::BadLength))?;
     WitnessFile::open(dst)?.write(&encode_mark(h.store, report.size, &root))?;
     tracing::info!(from = %from, to = %to, records, "store migrated");
     Ok(MigrationReport { from, to, records, events: report.size, dir: dst.to_path_buf() })

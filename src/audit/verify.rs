@@ -71,6 +71,10 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
+    /// The recomputed root as bytes.
+    pub(crate) fn root_hash(&self) -> Option<Hash> {
+        hex::decode(&self.root).ok().and_then(|r| r.try_into().ok())
+    }
     /// The first bad sequence number, if any.
     pub fn first_bad_seq(&self) -> Option<u64> {
         self.problems.iter().map(|p| p.seq).min()
@@ -328,13 +332,12 @@ pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option
 /// log of `size` events with root `root` extends (a consistency proof from stored nodes).
 pub(crate) fn extends(
     backend: &dyn Backend,
-    header: &StoreHeader,
+    signers: &TrustedSigners,
     cp: &Checkpoint,
     size: u64,
     root: &Hash,
 ) -> Result<bool> {
-    let (signers, _) = TrustedSigners::load(backend, header)?;
-    if cp.verify(&signers, header.store).is_err() || cp.head.size > size {
+    if cp.verify(signers, signers.store()).is_err() || cp.head.size > size {
         return Ok(false);
     }
     if cp.head.size == size {

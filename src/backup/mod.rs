@@ -231,12 +231,10 @@ fn verify_loaded(
         };
         return Err(IntegrityError::new(Object::Backup, Fault::Broken(what)).at(p.seq).into());
     }
-    let root: [u8; 32] = hex::decode(&report.root)
-        .ok()
-        .and_then(|r| r.try_into().ok())
-        .ok_or(IntegrityError::new(Object::Backup, Fault::BadLength))?;
+    let root = report.root_hash().ok_or(IntegrityError::new(Object::Backup, Fault::BadLength))?;
+    let (signers, _) = keyring::signers::TrustedSigners::load(&mem, &header)?;
     for h in &heads {
-        if !verify::extends(&mem, &header, h, report.size, &root)? {
+        if !verify::extends(&mem, &signers, h, report.size, &root)? {
             return Err(damaged("the chain's log does not extend the log of an earlier backup in it"));
         }
     }

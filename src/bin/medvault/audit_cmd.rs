@@ -371,15 +371,7 @@ pub fn verify_extract(file: PathBuf, key: Option<String>) -> CmdResult {
     let text = std::fs::read(&file).map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))?;
     let text =
         String::from_utf8(text).map_err(|_| Failure::Integrity("the extract is not valid UTF-8 (modified?)".into()))?;
-    let key = match key {
-        Some(k) => {
-            let mut out = [0u8; 32];
-            hex::decode_to_slice(k.trim(), &mut out)
-                .map_err(|_| Failure::Other("--key must be 64 hex digits".into()))?;
-            Some(out)
-        }
-        None => None,
-    };
+    let key = io::parse_key(key)?;
     match medvault::export::extract::verify_extract(&text, key.as_ref()) {
         Ok(r) => {
             let by = match &r.signed_by {

@@ -60,15 +60,6 @@ pub struct RestoreArgs {
     pub anchor_dir: Option<PathBuf>,
 }
 
-fn parse_key(key: Option<String>) -> Result<Option<[u8; 32]>, Failure> {
-    key.map(|k| {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(k.trim(), &mut out).map_err(|_| Failure::Other("--key must be 64 hex digits".into()))?;
-        Ok(out)
-    })
-    .transpose()
-}
-
 fn open(files: &[PathBuf]) -> Result<Vec<std::io::BufReader<std::fs::File>>, Failure> {
     files
         .iter()
@@ -91,7 +82,7 @@ fn signers(report: &medvault::backup::BackupReport) -> String {
 pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
     match a.cmd {
         Some(BackupCmd::Verify { files, key }) => {
-            let key = parse_key(key)?;
+            let key = io::parse_key(key)?;
             let mut readers = open(&files)?;
             let r = medvault::backup::verify_backup(&mut as_chain(&mut readers), key.as_ref())?;
             println!(
@@ -146,7 +137,7 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
 
 pub fn restore(a: RestoreArgs) -> CmdResult {
     let engine = medvault::Engine::parse(&a.engine).ok_or_else(|| Failure::Other("unknown engine".into()))?;
-    let key = parse_key(a.key)?;
+    let key = io::parse_key(a.key)?;
     let mut readers = open(&a.files)?;
     let chain = &mut as_chain(&mut readers);
     let r = medvault::backup::restore(chain, &a.into, engine, key.as_ref(), a.anchor_dir.as_deref())?;

@@ -161,6 +161,16 @@ pub fn output_name(out: &std::path::Path) -> String {
     if out == std::path::Path::new("-") { "standard output".into() } else { out.display().to_string() }
 }
 
+/// A `--key` option: a 32-byte public key in hex.
+pub fn parse_key(key: Option<String>) -> Result<Option<[u8; 32]>, Failure> {
+    key.map(|k| {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(k.trim(), &mut out).map_err(|_| Failure::Other("--key must be 64 hex digits".into()))?;
+        Ok(out)
+    })
+    .transpose()
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
     let s = serde_json::to_string_pretty(v).map_err(|e| Failure::Other(e.to_string()))?;
