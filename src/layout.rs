@@ -69,6 +69,16 @@ pub(crate) fn parse_record(k: &[u8]) -> Result<(PatientId, Section, EntryId, u32
     Ok((patient, section, entry, revision))
 }
 
+/// Attachments: patient ‖ section ‖ entry ‖ attachment (16).
+pub(crate) fn attachment(place: &crate::crypto::aad::AttachmentPlace) -> Vec<u8> {
+    [record_entry(place.patient, place.section, place.entry).as_slice(), &place.attachment.0].concat()
+}
+
+/// AttachmentChunks: the attachment's key ‖ chunk index (u32 BE).
+pub(crate) fn attachment_chunk(place: &crate::crypto::aad::AttachmentPlace, index: u32) -> Vec<u8> {
+    [attachment(place).as_slice(), &index.to_be_bytes()].concat()
+}
+
 /// Blind: blind key (kind (1) ‖ token (32)) ‖ patient (16).
 pub(crate) fn blind(blind_key: &[u8], patient: PatientId) -> Vec<u8> {
     [blind_key, &patient.0].concat()
@@ -128,8 +138,10 @@ pub(crate) fn parse_patient_key(k: &[u8]) -> Result<(PatientId, Section, u32)> {
 }
 
 /// Keyspaces holding per-patient records whose keys start with the patient id (purge).
-pub(crate) const PATIENT_PREFIXED: [crate::storage::Space; 5] = [
+pub(crate) const PATIENT_PREFIXED: [crate::storage::Space; 7] = [
     crate::storage::Space::Records,
+    crate::storage::Space::Attachments,
+    crate::storage::Space::AttachmentChunks,
     crate::storage::Space::PatientKeys,
     crate::storage::Space::CareTeam,
     crate::storage::Space::Oppositions,

@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod attachment;
 pub mod audit;
 pub mod backend;
 pub mod backup;
@@ -72,11 +73,12 @@ pub use error::{
 };
 pub use migrate::migrate;
 pub use model::{
-    Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report, ReportKind,
+    AttachmentId, Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report, ReportKind,
     Section, Sex, Timestamp, UserId,
 };
 pub use policy::{AccessSettings, Policy, RoleRights};
 pub use session::access::CareMember;
+pub use session::attachments::AttachmentInfo;
 pub use session::break_glass::BreakGlassRecord;
 pub use session::opened::Opened;
 pub use session::records::FindQuery;

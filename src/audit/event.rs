@@ -82,6 +82,11 @@ pub enum Action {
     RecordBaseline,
     /// A backup of the whole store taken (`medvault backup`).
     Backup,
+    /// An attachment added to an entry (begun, completed or abandoned: the detail says which).
+    Attach,
+    /// A store restored from a backup older than an anchored checkpoint, forced by an
+    /// administrator (the reason is sealed).
+    RestoreForced,
 }
 
 impl Action {
@@ -108,14 +113,15 @@ impl Action {
             }
             Action::UserRevoke | Action::AuditPrune | Action::CareTeamRemove | Action::Purge => "D",
             Action::LegalHold | Action::Request => "U",
-            Action::CareTeamAdd | Action::Opposition | Action::BreakGlass => "C",
+            Action::CareTeamAdd | Action::Opposition | Action::BreakGlass | Action::Attach => "C",
             Action::OppositionWithdraw
             | Action::BreakGlassReview
             | Action::Lockout
             | Action::LockoutLift
             | Action::KeyRewrap
             | Action::KeyPolicy
-            | Action::RecordBaseline => "U",
+            | Action::RecordBaseline
+            | Action::RestoreForced => "U",
             Action::Unlock | Action::Export | Action::CheckpointExport | Action::Backup => "E",
         }
     }
@@ -396,6 +402,14 @@ impl EventDraft {
     /// Sets the detail.
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+    /// Adds to the detail (after "; " when there is one already).
+    pub(crate) fn append_detail(mut self, more: &str) -> Self {
+        self.detail = Some(match self.detail.take() {
+            Some(d) => format!("{d}; {more}"),
+            None => more.to_string(),
+        });
         self
     }
     pub(crate) fn finish(self, seq: u64, recorded_at: Timestamp) -> AuditEvent {

@@ -51,6 +51,10 @@ pub struct VerifyReport {
     /// Stored records checked against the records the log says were written (`None`: the log
     /// has no starting point for that check, see [`Action::RecordBaseline`]).
     pub records_checked: Option<u64>,
+    /// Attachment chunks checked against the chain digests of their attachments.
+    pub attachment_chunks_checked: u64,
+    /// Attachments begun and never completed (an interrupted `attach`): never readable.
+    pub attachments_interrupted: u64,
     /// Problems, in sequence order (empty: the log verifies).
     pub problems: Vec<Problem>,
 }
@@ -313,6 +317,8 @@ pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option
         Some(expected) if problems.is_empty() => Some(check_records(backend, &expected, size, &mut problems)?),
         _ => None,
     };
+    let chunks = crate::attachment::check_chunks(backend)?;
+    problems.extend(chunks.problems.into_iter().map(|what| Problem { seq: size, what }));
     problems.sort_by_key(|p| p.seq);
     problems.dedup();
     Ok(VerifyReport {
@@ -324,6 +330,8 @@ pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option
         anchored: anchor.is_some(),
         signed_by,
         records_checked,
+        attachment_chunks_checked: chunks.chunks,
+        attachments_interrupted: chunks.interrupted,
         problems,
     })
 }
@@ -370,7 +378,9 @@ fn check_records(backend: &dyn Backend, expected: &Records, size: u64, problems:
     let mut seen = std::collections::BTreeSet::new();
     let mut checked = 0u64;
     for space in Space::ALL {
-        if space.is_audit() && space != Space::Checkpoints {
+        // Attachment chunks are checked against their attachment's chain digest instead
+        // (`crate::attachment::check_chunks`).
+        if (space.is_audit() && space != Space::Checkpoints) || space == Space::AttachmentChunks {
             continue;
         }
         for (key, value) in backend.scan_prefix(space, &[])? {

@@ -6,7 +6,7 @@
 // Re-exported by the `testing` module only; private otherwise.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
-use crate::model::{EntryId, PatientId, Section, StoreId, UserId};
+use crate::model::{AttachmentId, EntryId, PatientId, Section, StoreId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The version of this associated-data encoding, bound into every ciphertext. New binding
@@ -178,6 +178,42 @@ pub enum Binding {
         /// The signing key's public half (its certificate's storage key).
         public: [u8; 32],
     },
+    /// An attachment's data key, under its entry's patient key.
+    AttachmentKey {
+        /// Where the attachment belongs.
+        place: AttachmentPlace,
+        /// Generation of the patient key.
+        generation: u32,
+    },
+    /// An attachment's sealed description (name, media type, who added it, when).
+    AttachmentMeta {
+        /// Where the attachment belongs.
+        place: AttachmentPlace,
+    },
+    /// One chunk of an attachment's content, under its data key.
+    AttachmentChunk {
+        /// Where the attachment belongs.
+        place: AttachmentPlace,
+        /// The chunk's position (0-based).
+        index: u32,
+        /// Whether it is the last chunk.
+        last: bool,
+    },
+}
+
+/// Where an attachment belongs: store, patient, section, entry and the attachment's own id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentPlace {
+    /// Store.
+    pub store: StoreId,
+    /// Patient.
+    pub patient: PatientId,
+    /// Section.
+    pub section: Section,
+    /// Entry.
+    pub entry: EntryId,
+    /// Attachment.
+    pub attachment: AttachmentId,
 }
 
 /// Where a sealed note belongs (`session::notes`).

@@ -25,6 +25,9 @@ pub enum Missing {
         /// The entry.
         entry: EntryId,
     },
+    /// No such attachment of this entry (or it was never completed).
+    #[error("attachment {0}")]
+    Attachment(crate::model::AttachmentId),
     /// No such user.
     #[error("user {0:?}")]
     User(String),
@@ -160,6 +163,12 @@ pub enum Object {
     /// A backup file.
     #[error("backup")]
     Backup,
+    /// An attachment's stored description.
+    #[error("attachment")]
+    Attachment,
+    /// A chunk of an attachment's content.
+    #[error("attachment chunk")]
+    AttachmentChunk,
     /// A user signing key's certificate.
     #[error("signer certificate")]
     SignerCert,

@@ -54,6 +54,13 @@ impl PrivateFile {
         }
     }
 
+    /// Abandons the file: what was written is removed (a file it was to replace stays).
+    pub fn discard(mut self) {
+        self.file = None;
+        let _ = std::fs::remove_file(&self.written);
+        self.target = None;
+    }
+
     /// Flushes and syncs the file and, when it replaces another, renames it over that one.
     pub fn finish(mut self) -> Result<()> {
         if let Some(w) = self.file.take() {

@@ -89,6 +89,10 @@ id_type!(
     EntryId
 );
 id_type!(
+    /// An attachment of an entry (a scanned letter, a PDF, an image).
+    AttachmentId
+);
+id_type!(
     /// A user account.
     UserId
 );

@@ -13,7 +13,7 @@ mod report;
 pub use exam::{Exam, ExamKind, Interpretation};
 pub use identity::{Identity, IdentityStatus, Sex, normalize_name, validate_ins_matricule};
 pub(crate) use ids::random_bytes;
-pub use ids::{Date, EntryId, PatientId, SessionId, StoreId, Timestamp, UserId};
+pub use ids::{AttachmentId, Date, EntryId, PatientId, SessionId, StoreId, Timestamp, UserId};
 pub use invalid::InvalidInput;
 pub use report::{Report, ReportKind};
 

@@ -76,6 +76,9 @@ impl Grant {
         self.patient == patient && self.section == section
     }
     /// The patient.
+    pub(crate) fn section(&self) -> Section {
+        self.section
+    }
     pub(crate) fn patient(&self) -> PatientId {
         self.patient
     }

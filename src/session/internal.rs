@@ -98,6 +98,11 @@ impl Session {
         let b = self.inner.backend.as_ref();
         // Every keyspace keyed by the patient first (docs/format.md §1), and the blind index.
         for space in crate::layout::PATIENT_PREFIXED {
+            if space == Space::AttachmentChunks {
+                // Chunks are large: their keys are read a page at a time.
+                super::attachments::stage_chunk_deletion(b, &patient.0, batch)?;
+                continue;
+            }
             for (k, _) in b.scan_prefix(space, &patient.0)? {
                 batch.delete(space, k);
             }

@@ -6,6 +6,7 @@
 //! `AuditReceipt`, so no path hands out plaintext before its event is on disk.
 
 pub(crate) mod access;
+pub(crate) mod attachments;
 mod auditor;
 pub(crate) mod break_glass;
 mod internal;

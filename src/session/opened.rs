@@ -51,6 +51,27 @@ impl Session {
     }
 }
 
+impl Session {
+    /// [`Session::release`] of one grant with its own event (a read that names more than the
+    /// section: an entry, an attachment).
+    pub(crate) fn release_as<T>(
+        &self,
+        grant: &Grant,
+        draft: crate::audit::EventDraft,
+        opened: Opened<T>,
+    ) -> Result<T> {
+        if opened.accesses != [grant.access()] {
+            return Err(IntegrityError::new(
+                Object::Grant,
+                Fault::Broken("plaintext offered for release under another access's grant"),
+            )
+            .into());
+        }
+        self.commit(vec![draft], crate::storage::Batch::new())?;
+        Ok(opened.value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::audit::Action;

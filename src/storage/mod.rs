@@ -93,11 +93,16 @@ pub enum Space {
     PatientKeys = 0x16,
     /// Users' own audit signing keys: public key (32) -> certificate and sealed seed.
     Signers = 0x17,
+    /// Attachments of entries: patient || section || entry || attachment -> description and
+    /// wrapped key.
+    Attachments = 0x18,
+    /// Attachment content, in chunks: patient || section || entry || attachment || index.
+    AttachmentChunks = 0x19,
 }
 
 impl Space {
     /// Every keyspace.
-    pub const ALL: [Space; 23] = [
+    pub const ALL: [Space; 25] = [
         Space::Meta,
         Space::Users,
         Space::UserNames,
@@ -121,6 +126,8 @@ impl Space {
         Space::AuditAuthByUser,
         Space::PatientKeys,
         Space::Signers,
+        Space::Attachments,
+        Space::AttachmentChunks,
     ];
     /// Whether this keyspace belongs to the audit log.
     pub fn is_audit(self) -> bool {

@@ -5,6 +5,7 @@
 //! environment variable named by `--passphrase-env` (default `MEDVAULT_PASSPHRASE`) or the file
 //! descriptor given by `--passphrase-fd`; a new passphrase from `MEDVAULT_NEW_PASSPHRASE`.
 
+mod attachment_cmd;
 mod audit_cmd;
 mod backup_cmd;
 mod demo;
@@ -67,6 +68,8 @@ enum Command {
     Read(patient_cmd::ReadArgs),
     /// Write an entry (report, exam) or an identity revision.
     Write(patient_cmd::WriteArgs),
+    /// Attach a file (PDF, scan, image) to a report or an exam, encrypted in chunks.
+    Attach(attachment_cmd::AttachArgs),
     /// Manage a patient's care team.
     #[command(subcommand)]
     CareTeam(patient_cmd::CareTeamCmd),
@@ -184,6 +187,7 @@ fn wants_json(c: &Command) -> bool {
         Command::User(u) => u.json(),
         Command::Patient(p) => p.json(),
         Command::Read(a) => a.json,
+        Command::Attach(a) => a.json,
         Command::BreakGlass(a) => a.json,
         Command::Audit(a) => a.json(),
         Command::Retention(r) => r.json(),
@@ -206,6 +210,7 @@ fn main() -> ExitCode {
         Command::Patient(c) => patient_cmd::patient(g, c),
         Command::Read(a) => patient_cmd::read(g, a),
         Command::Write(a) => patient_cmd::write(g, a),
+        Command::Attach(a) => attachment_cmd::attach(g, a),
         Command::CareTeam(c) => patient_cmd::care_team(g, c),
         Command::Oppose(a) => patient_cmd::oppose(g, a),
         Command::BreakGlass(a) => patient_cmd::break_glass(g, a),

@@ -50,6 +50,21 @@ pub struct ReadArgs {
     /// JSON output: every revision, with the section's fields, ids and timestamps.
     #[arg(long)]
     pub json: bool,
+    /// List the section's attachments instead of its entries.
+    #[arg(long, conflicts_with = "attachment")]
+    attachments: bool,
+    /// Write this attachment's content to --out (needs --entry).
+    #[arg(long, requires_all = ["out", "entry"])]
+    attachment: Option<String>,
+    /// The entry holding --attachment.
+    #[arg(long)]
+    entry: Option<String>,
+    /// Where --attachment is written (a new file, mode 0600).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -209,6 +224,12 @@ fn print_identity(e: &Entry<Identity>, total: usize) {
 pub fn read(g: &Global, a: ReadArgs) -> CmdResult {
     let p = patient_id(&a.patient)?;
     let section = Section::parse(&a.section)?;
+    if let (Some(id), Some(out)) = (&a.attachment, &a.out) {
+        return crate::attachment_cmd::read_one(g, p, section, a.entry.as_deref(), id, out, a.force);
+    }
+    if a.attachments {
+        return crate::attachment_cmd::list(g, p, section);
+    }
     let (store, s) = io::session(g, Purpose::Treatment)?;
     match section {
         Section::Identity => {
