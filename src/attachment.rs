@@ -106,12 +106,12 @@ pub(crate) fn validate(name: &str, media_type: &str) -> std::result::Result<(), 
         return Err(InvalidInput::Rule("an attachment name holds no control characters"));
     }
     check_text("media type", media_type, MAX_MEDIA_TYPE)?;
-    let token = |t: &str| {
-        !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
-    };
+    let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
     match media_type.split_once('/') {
         Some((t, s)) if token(t) && token(s) => Ok(()),
-        _ => Err(InvalidInput::Malformed { field: "media type", expected: "type/subtype (for example application/pdf)" }),
+        _ => {
+            Err(InvalidInput::Malformed { field: "media type", expected: "type/subtype (for example application/pdf)" })
+        }
     }
 }
 
@@ -153,8 +153,7 @@ pub(crate) fn open_chunk(
     let broken = |why| Error::from(IntegrityError::new(Object::AttachmentChunk, Fault::Broken(why)));
     let plain = aead::open(key, &Binding::AttachmentChunk { place, index, last }, sealed)
         .map_err(|_| broken("a chunk does not open at its place (edited, moved, swapped or cut short)"))?;
-    let expected =
-        if last { size.checked_sub(u64::from(index) * CHUNK_SIZE as u64) } else { Some(CHUNK_SIZE as u64) };
+    let expected = if last { size.checked_sub(u64::from(index) * CHUNK_SIZE as u64) } else { Some(CHUNK_SIZE as u64) };
     if Some(plain.len() as u64) != expected {
         return Err(broken("a chunk's length does not match its place"));
     }

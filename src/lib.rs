@@ -73,8 +73,8 @@ pub use error::{
 };
 pub use migrate::migrate;
 pub use model::{
-    AttachmentId, Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report, ReportKind,
-    Section, Sex, Timestamp, UserId,
+    AttachmentId, Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report,
+    ReportKind, Section, Sex, Timestamp, UserId,
 };
 pub use policy::{AccessSettings, Policy, RoleRights};
 pub use session::access::CareMember;

@@ -91,7 +91,9 @@ fn a_one_gib_attachment_round_trips_in_bounded_memory() {
     let practice = Practice::in_dir(&dir.path().join("store"), Engine::Redb);
     let p = practice.patient(7);
     let doc = practice.store.unlock("dr_martin", PASS, ctx()).unwrap();
-    let entry = doc.append_report(p, medvault::synthetic::Synth::new(8).report("Dr Martin", Date::parse("2026-11-03").unwrap())).unwrap();
+    let entry = doc
+        .append_report(p, medvault::synthetic::Synth::new(8).report("Dr Martin", Date::parse("2026-11-03").unwrap()))
+        .unwrap();
 
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);

@@ -7,8 +7,8 @@ use common::Practice;
 use medvault::attachment::CHUNK_SIZE;
 use medvault::backend::{Backend, Batch, Space};
 use medvault::{
-    Action, AttachmentId, Date, Engine, EntryId, Error, IdentityStatus, ManualClock, PatientId, Section, Session, StoreOptions,
-    Timestamp,
+    Action, AttachmentId, Date, Engine, EntryId, Error, IdentityStatus, ManualClock, PatientId, Section, Session,
+    StoreOptions, Timestamp,
 };
 
 /// Three full chunks and a short one.
@@ -46,9 +46,12 @@ fn problems(practice: &Practice) -> Vec<String> {
 fn setup(practice: &Practice) -> (PatientId, EntryId, AttachmentId) {
     let p = practice.patient(3);
     let doc = practice.session("dr_martin");
-    let entry =
-        doc.append_report(p, medvault::synthetic::Synth::new(4).report("Dr Martin", Date::parse("2026-11-03").unwrap())).unwrap();
-    let id = doc.attach(p, Section::Reports, entry, "courrier-dupont.pdf", "application/pdf", &mut content().as_slice()).unwrap();
+    let entry = doc
+        .append_report(p, medvault::synthetic::Synth::new(4).report("Dr Martin", Date::parse("2026-11-03").unwrap()))
+        .unwrap();
+    let id = doc
+        .attach(p, Section::Reports, entry, "courrier-dupont.pdf", "application/pdf", &mut content().as_slice())
+        .unwrap();
     (p, entry, id)
 }
 
@@ -61,7 +64,10 @@ fn round_trip_listing_audit_and_rights() {
     assert_eq!(read(&doc, p, entry, id).unwrap(), content());
     let list = doc.attachments(p, Section::Reports).unwrap();
     assert_eq!(list.len(), 1);
-    assert_eq!((list[0].name.as_str(), list[0].size, list[0].entry), ("courrier-dupont.pdf", content().len() as u64, entry));
+    assert_eq!(
+        (list[0].name.as_str(), list[0].size, list[0].entry),
+        ("courrier-dupont.pdf", content().len() as u64, entry)
+    );
     // The file name stays out of Debug.
     assert!(!format!("{:?}", list[0]).contains("dupont"));
     // An empty attachment is one empty chunk.
@@ -69,7 +75,8 @@ fn round_trip_listing_audit_and_rights() {
     assert_eq!(read(&doc, p, entry, empty).unwrap(), Vec::<u8>::new());
     // Exactly one chunk's worth.
     let one = vec![9u8; CHUNK_SIZE];
-    let full = doc.attach(p, Section::Reports, entry, "plein.bin", "application/octet-stream", &mut one.as_slice()).unwrap();
+    let full =
+        doc.attach(p, Section::Reports, entry, "plein.bin", "application/octet-stream", &mut one.as_slice()).unwrap();
     assert_eq!(read(&doc, p, entry, full).unwrap(), one);
 
     // The DPO holds no clinical key: refused, and audited.
@@ -85,7 +92,10 @@ fn round_trip_listing_audit_and_rights() {
     // Bad input: typed errors, nothing written.
     let before = rows(practice.backend.as_ref(), Space::Attachments).len();
     for (name, ty) in [("", "application/pdf"), ("a.pdf", "pdf"), (&*"n".repeat(300), "application/pdf")] {
-        assert!(matches!(doc.attach(p, Section::Reports, entry, name, ty, &mut [1u8].as_slice()), Err(Error::Invalid(_))));
+        assert!(matches!(
+            doc.attach(p, Section::Reports, entry, name, ty, &mut [1u8].as_slice()),
+            Err(Error::Invalid(_))
+        ));
     }
     assert!(matches!(
         doc.attach(p, Section::Identity, EntryId::IDENTITY, "a.pdf", "application/pdf", &mut [1u8].as_slice()),
@@ -101,8 +111,14 @@ fn round_trip_listing_audit_and_rights() {
     let events = dpo.audit_query(&medvault::AuditQuery { patient: Some(p), ..Default::default() }).unwrap();
     let attach_events: Vec<_> = events.iter().filter(|e| e.action == Action::Attach).collect();
     assert!(attach_events.iter().any(|e| e.detail.as_deref() == Some(&*format!("attachment {id} begun"))));
-    assert!(attach_events.iter().any(|e| e.detail.as_deref().is_some_and(|d| d.starts_with(&format!("attachment {id} complete")))));
-    assert!(events.iter().any(|e| e.action == Action::Read && e.detail.as_deref() == Some(&*format!("attachment {id}"))));
+    assert!(
+        attach_events
+            .iter()
+            .any(|e| e.detail.as_deref().is_some_and(|d| d.starts_with(&format!("attachment {id} complete"))))
+    );
+    assert!(
+        events.iter().any(|e| e.action == Action::Read && e.detail.as_deref() == Some(&*format!("attachment {id}")))
+    );
     assert!(problems(&practice).is_empty(), "{:?}", problems(&practice));
 }
 
@@ -125,7 +141,10 @@ fn an_interrupted_attach_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let practice = Practice::in_dir(&dir.path().join("s"), Engine::Redb);
     let (p, entry, _) = setup(&practice);
-    let (a0, c0) = (rows(practice.backend.as_ref(), Space::Attachments).len(), rows(practice.backend.as_ref(), Space::AttachmentChunks).len());
+    let (a0, c0) = (
+        rows(practice.backend.as_ref(), Space::Attachments).len(),
+        rows(practice.backend.as_ref(), Space::AttachmentChunks).len(),
+    );
     let doc = practice.session("dr_martin");
     let r = doc.attach(p, Section::Reports, entry, "scan.tif", "image/tiff", &mut Failing(40 * CHUNK_SIZE + 5));
     assert!(matches!(r, Err(Error::Output(_))), "{r:?}");
@@ -178,7 +197,9 @@ fn every_tampering_is_detected() {
         let practice = Practice::in_dir(&dir.path().join("s"), Engine::Redb);
         let (p, entry, id) = setup(&practice);
         let doc = practice.session("dr_martin");
-        let other = doc.attach(p, Section::Reports, entry, "autre.pdf", "application/pdf", &mut vec![5u8; 1000].as_slice()).unwrap();
+        let other = doc
+            .attach(p, Section::Reports, entry, "autre.pdf", "application/pdf", &mut vec![5u8; 1000].as_slice())
+            .unwrap();
         let backend = practice.backend.as_ref();
         let prefix: Vec<u8> = [p.0.as_slice(), &[Section::Reports.code()], &entry.0, &id.0].concat();
         let other_prefix: Vec<u8> = [p.0.as_slice(), &[Section::Reports.code()], &entry.0, &other.0].concat();
@@ -200,7 +221,11 @@ fn every_tampering_is_detected() {
             );
         }
         assert!(!found.is_empty(), "{what}: verify found nothing");
-        println!("{what}: read: {}; verify: {}", r.err().map(|e| e.to_string()).unwrap_or("content intact".into()), found[0]);
+        println!(
+            "{what}: read: {}; verify: {}",
+            r.err().map(|e| e.to_string()).unwrap_or("content intact".into()),
+            found[0]
+        );
         caught += 1;
     }
     assert_eq!(caught, 9);
@@ -217,10 +242,17 @@ fn erasure_removes_attachments_with_their_entry() {
     identity.birth_date = Date::parse("1960-03-04").unwrap();
     (identity.ins_matricule, identity.ins_oid, identity.identity_status) = (None, None, IdentityStatus::PROV);
     let p = doc.create_patient(identity).unwrap();
-    let entry = doc.append_report(p, medvault::synthetic::Synth::new(6).report("Dr Martin", Date::parse("2006-05-10").unwrap())).unwrap();
+    let entry = doc
+        .append_report(p, medvault::synthetic::Synth::new(6).report("Dr Martin", Date::parse("2006-05-10").unwrap()))
+        .unwrap();
     let id = doc.attach(p, Section::Reports, entry, "radio.jpg", "image/jpeg", &mut content().as_slice()).unwrap();
     let kept = practice.patient(9);
-    let kept_entry = doc.append_report(kept, medvault::synthetic::Synth::new(10).report("Dr Martin", Date::parse("2006-05-10").unwrap())).unwrap();
+    let kept_entry = doc
+        .append_report(
+            kept,
+            medvault::synthetic::Synth::new(10).report("Dr Martin", Date::parse("2006-05-10").unwrap()),
+        )
+        .unwrap();
     doc.attach(kept, Section::Reports, kept_entry, "autre.jpg", "image/jpeg", &mut content().as_slice()).unwrap();
     assert_eq!(read(&doc, p, entry, id).unwrap(), content());
     clock.set(Timestamp::parse("2026-12-01T10:00:00Z").unwrap());

@@ -122,6 +122,21 @@ pub fn page(x: &PatientExport) -> String {
                         }
                     }
                 }
+                @if !x.attachments.is_empty() {
+                    h2 { "Pièces jointes" }
+                    p { "Documents joints aux comptes rendus et examens (lettres, comptes rendus numérisés, imagerie). "
+                        "Leur contenu n'est pas reproduit dans cette page : chaque pièce jointe est remise à part, "
+                        "dans un fichier dont le nom commence par son identifiant." }
+                    table {
+                        tr { th { "Ajoutée le" } th { "Volet" } th { "Élément" } th { "Nom" } th { "Type" } th { "Taille (octets)" } th { "Ajoutée par" } }
+                        @for a in &x.attachments {
+                            tr data-attachment=(a.id) {
+                                td { (a.added_at) } td { (a.section.name()) } td { (a.entry) } td { (a.name) }
+                                td { (a.media_type) } td { (a.size) } td { (a.added_by) }
+                            }
+                        }
+                    }
+                }
                 h2 { "Historique des accès (" (x.access_history.len()) " événements)" }
                 p {
                     "Qui a consulté ou modifié ce dossier, quand et pourquoi. Les accès en urgence (« bris de glace ») sont "

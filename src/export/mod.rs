@@ -39,6 +39,9 @@ pub struct PatientExport {
     pub reports: Vec<Entry<Report>>,
     /// Every revision of every exam.
     pub exams: Vec<Entry<Exam>>,
+    /// The attachments of the reports and exams (descriptions; their content is read with
+    /// [`Session::read_attachment`]).
+    pub attachments: Vec<crate::AttachmentInfo>,
     /// Every audit event about this patient, oldest first.
     pub access_history: Vec<AuditEvent>,
 }
@@ -76,7 +79,9 @@ impl Session {
             Ok(self
                 .open_section::<Identity>(&identity_grant)?
                 .and(self.open_section::<Report>(&reports_grant)?)
-                .and(self.open_section::<Exam>(&exams_grant)?))
+                .and(self.open_section::<Exam>(&exams_grant)?)
+                .and(self.open_attachments(&reports_grant)?)
+                .and(self.open_attachments(&exams_grant)?))
         })();
         let opened = match opened {
             Ok(o) => o,
@@ -85,7 +90,9 @@ impl Session {
             }
         };
         let history = self.audit_events(&AuditQuery { patient: Some(patient), ..AuditQuery::default() })?;
-        let ((identity, reports), exams) = self.release(&[identity_grant, reports_grant, exams_grant], opened)?;
+        let ((((identity, reports), exams), mut attachments), exam_attachments) =
+            self.release(&[identity_grant, reports_grant, exams_grant], opened)?;
+        attachments.extend(exam_attachments);
         Ok(PatientExport {
             format: "medvault-patient-export-v1",
             store: self.header().store,
@@ -95,6 +102,7 @@ impl Session {
             identity,
             reports,
             exams,
+            attachments,
             access_history: history,
         })
     }

@@ -30,7 +30,7 @@ use crate::storage::{Batch, Order, Space};
 use std::io::{Read, Write};
 
 /// An attachment as its readers see it (never the content).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct AttachmentInfo {
     /// Its id.
@@ -91,7 +91,13 @@ struct OpenedAttachment {
 }
 
 impl Session {
-    fn attachment_place(&self, patient: PatientId, section: Section, entry: EntryId, id: AttachmentId) -> AttachmentPlace {
+    fn attachment_place(
+        &self,
+        patient: PatientId,
+        section: Section,
+        entry: EntryId,
+        id: AttachmentId,
+    ) -> AttachmentPlace {
         AttachmentPlace { store: self.store_id(), patient, section, entry, attachment: id }
     }
 
@@ -136,8 +142,7 @@ impl Session {
             let guard = self.inner.write_locks.patient(patient);
             let mut batch = Batch::new();
             let (generation, patient_key) = self.patient_key_for_write(patient, section, &mut batch)?;
-            let wrapped_key =
-                aead::wrap_key(&patient_key, &Binding::AttachmentKey { place, generation }, &data_key);
+            let wrapped_key = aead::wrap_key(&patient_key, &Binding::AttachmentKey { place, generation }, &data_key);
             let stored = StoredAttachment {
                 format: crate::attachment::ATTACHMENT_FORMAT,
                 state: AttachmentState::Pending,
@@ -173,7 +178,12 @@ impl Session {
 
     /// Seals `content` chunk by chunk, committing all but the last few chunks; returns those
     /// (to be committed with the completing record) and the final state.
-    fn stream_in(&self, place: AttachmentPlace, key: &Key32, content: &mut dyn Read) -> Result<(Batch, AttachmentState)> {
+    fn stream_in(
+        &self,
+        place: AttachmentPlace,
+        key: &Key32,
+        content: &mut dyn Read,
+    ) -> Result<(Batch, AttachmentState)> {
         let mut chain = Chain::new();
         let mut batch = Batch::new();
         let mut pending_chunks = 0usize;
@@ -187,8 +197,12 @@ impl Session {
             let last = next_len == 0;
             size += cur_len as u64;
             if size > MAX_ATTACHMENT_BYTES {
-                return Err(InvalidInput::OutOfRange { what: "attachment size (bytes)", min: 0, max: MAX_ATTACHMENT_BYTES }
-                    .into());
+                return Err(InvalidInput::OutOfRange {
+                    what: "attachment size (bytes)",
+                    min: 0,
+                    max: MAX_ATTACHMENT_BYTES,
+                }
+                .into());
             }
             let sealed = seal_chunk(key, place, index, last, &cur[..cur_len]);
             chain.push(&sealed);
@@ -218,9 +232,8 @@ impl Session {
         let mut batch = Batch::new();
         stage_chunk_deletion(self.inner.backend.as_ref(), &attachment_key(&place), &mut batch)?;
         batch.delete(Space::Attachments, attachment_key(&place));
-        let draft = self
-            .granted_draft_for(grant, ent)
-            .append_detail(&format!("attachment {} abandoned", place.attachment));
+        let draft =
+            self.granted_draft_for(grant, ent).append_detail(&format!("attachment {} abandoned", place.attachment));
         let draft = crate::audit::EventDraft { outcome: Outcome::Error, ..draft };
         self.commit(vec![draft], batch).map(|_| ())
     }
@@ -319,7 +332,11 @@ impl Session {
 
 /// Stages the deletion of every chunk under `prefix` (an attachment, or a whole patient),
 /// reading the chunk keys a page at a time.
-pub(crate) fn stage_chunk_deletion(backend: &dyn crate::storage::Backend, prefix: &[u8], batch: &mut Batch) -> Result<()> {
+pub(crate) fn stage_chunk_deletion(
+    backend: &dyn crate::storage::Backend,
+    prefix: &[u8],
+    batch: &mut Batch,
+) -> Result<()> {
     let end = crate::storage::prefix_end(prefix);
     let mut lo = prefix.to_vec();
     loop {

@@ -57,8 +57,8 @@ pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
     };
     let media_type = a.media_type.clone().unwrap_or_else(|| media_type_of(&a.file).to_string());
     // Open the file before unlocking: a missing file changes nothing.
-    let mut file = std::fs::File::open(&a.file)
-        .map_err(|e| Failure::Other(format!("cannot open {}: {e}", a.file.display())))?;
+    let mut file =
+        std::fs::File::open(&a.file).map_err(|e| Failure::Other(format!("cannot open {}: {e}", a.file.display())))?;
     let (store, s) = io::session(g, Purpose::Treatment)?;
     let id = s.attach(p, section, entry, &name, &media_type, &mut std::io::BufReader::new(&mut file))?;
     if g.json {
@@ -69,6 +69,38 @@ pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
     drop(s);
     store.close()?;
     Ok(())
+}
+
+/// The file name an attachment is exported under: its id, then its name with anything but
+/// letters, digits, `.`, `-` and `_` replaced (at most 100 characters of it).
+pub fn file_name(a: &AttachmentInfo) -> String {
+    let clean: String = a
+        .name
+        .chars()
+        .map(|c| if c.is_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(100)
+        .collect();
+    format!("{}-{}", a.id, clean.trim_start_matches('.'))
+}
+
+/// Writes one attachment's content to a new owner-only file (removed again on any failure).
+pub fn write_attachment(
+    s: &medvault::Session,
+    (p, section, entry, id): (PatientId, Section, EntryId, AttachmentId),
+    out: &std::path::Path,
+    force: bool,
+) -> Result<AttachmentInfo, Failure> {
+    let mut file = PrivateFile::create(out, force)?;
+    match s.read_attachment(p, section, entry, id, &mut file) {
+        Ok(info) => {
+            file.finish()?;
+            Ok(info)
+        }
+        Err(e) => {
+            file.discard();
+            Err(e.into())
+        }
+    }
 }
 
 /// Writes one attachment to `out` (a new owner-only file, removed again if anything fails).
@@ -84,17 +116,8 @@ pub fn read_one(
     let entry = EntryId::parse(entry.ok_or_else(|| Failure::Other("--attachment needs --entry".into()))?)?;
     let id = AttachmentId::parse(attachment)?;
     let (store, s) = io::session(g, Purpose::Treatment)?;
-    let mut file = PrivateFile::create(out, force)?;
-    match s.read_attachment(p, section, entry, id, &mut file) {
-        Ok(info) => {
-            file.finish()?;
-            eprintln!("{} bytes ({}) written to {}", info.size, info.media_type, out.display());
-        }
-        Err(e) => {
-            file.discard();
-            return Err(e.into());
-        }
-    }
+    let info = write_attachment(&s, (p, section, entry, id), out, force)?;
+    eprintln!("{} bytes ({}) written to {}", info.size, info.media_type, out.display());
     drop(s);
     store.close()?;
     Ok(())

@@ -124,6 +124,30 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         by_name.len()
     );
 
+    // The GP scans the referral letter the patient brought; the lab posts its signed PDF.
+    let gp = unlock(&store, "dr_martin", "cabinet-1", Purpose::Treatment)?;
+    let letter = gp.append_report(patient, synth.report("Dr Jean Martin", today))?;
+    let scan = synthetic_pdf("Courrier d'adressage (synthétique)", 3_000);
+    let id = gp.attach(
+        patient,
+        Section::Reports,
+        letter,
+        "courrier-adressage.pdf",
+        "application/pdf",
+        &mut scan.as_slice(),
+    )?;
+    let lab = unlock(&store, "labo", "labo-automate", Purpose::Treatment)?;
+    let result = lab.append_exam(patient, synth.lab_result("Laboratoire Central", today))?;
+    let pdf = synthetic_pdf("Compte rendu de biologie (synthétique)", 400);
+    lab.attach(patient, Section::Exams, result, "resultats-biologie.pdf", "application/pdf", &mut pdf.as_slice())?;
+    println!(
+        "[10:20 cabinet] dr_martin attaches a scanned letter ({} bytes, {} encrypted chunks, id {}…); the lab attaches its PDF",
+        scan.len(),
+        scan.len().div_ceil(medvault::attachment::CHUNK_SIZE),
+        &id.to_string()[..8]
+    );
+    drop((gp, lab));
+
     // 4. Each role tries each section of that patient.
     println!("\n[10:30] who can read what in the file of patient {short}…");
     println!("  {:<11} {:<10} {:<12} {:<12} {:<12}", "user", "role", "identity", "reports", "exams");
@@ -224,8 +248,9 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     write(&html_path, medvault::export::html::page(&copy))?;
     write(&fhir_path, serde_json::to_string_pretty(&medvault::export::fhir::bundle(&copy)).map_err(Error::Json)?)?;
     println!(
-        "\n[patient request] dr_martin exports the patient's copy ({} access events listed): {} and {}",
+        "\n[patient request] dr_martin exports the patient's copy ({} access events listed, {} attachments): {} and {}",
         copy.access_history.len(),
+        copy.attachments.len(),
         html_path.display(),
         fhir_path.display()
     );
@@ -262,4 +287,34 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     println!("  MEDVAULT_USER=admin MEDVAULT_PASSPHRASE=demo-admin-passphrase {exe} user list");
     println!("  {exe} verify-extract {} --key {}", dir.join("extrait-audit.ndjson").display(), hex::encode(public_key));
     Ok(())
+}
+
+/// A small synthetic PDF (one page of text repeated `lines` times): stands in for a scan.
+fn synthetic_pdf(title: &str, lines: usize) -> Vec<u8> {
+    let mut text = String::from("BT /F1 10 Tf 40 800 Td 12 TL\n");
+    for i in 0..lines {
+        text.push_str(&format!("({title} - ligne {i}) '\n"));
+    }
+    text.push_str("ET\n");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>".to_string(),
+        format!("<< /Length {} >>\nstream\n{text}endstream", text.len()),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (n, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", n + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+    );
+    out
 }

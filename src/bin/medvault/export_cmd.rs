@@ -31,6 +31,10 @@ pub enum ExportCmd {
         /// Replace an existing output file.
         #[arg(long)]
         force: bool,
+        /// Also write the content of every attachment into this folder (created owner-only),
+        /// one file each, named by its id and name; each read is audited.
+        #[arg(long, value_name = "DIR")]
+        attachments: Option<PathBuf>,
     },
     /// Every patient this user may export, as FHIR NDJSON files per resource type (Bulk Data
     /// layout); the audit trail only for a user who may read the audit log.
@@ -56,7 +60,7 @@ fn create_folder(out: &PathBuf) -> Result<(), Failure> {
 pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
     match c {
-        ExportCmd::Patient { patient, format, out, force } => {
+        ExportCmd::Patient { patient, format, out, force, attachments } => {
             let x = s.export_patient(PatientId::parse(&patient)?)?;
             let text = match format {
                 ExportFormat::Fhir => serde_json::to_string_pretty(&medvault::export::fhir::bundle(&x))
@@ -73,6 +77,26 @@ pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
                 x.exams.len(),
                 x.access_history.len()
             );
+            match attachments {
+                Some(dir) => {
+                    create_folder(&dir)?;
+                    for a in &x.attachments {
+                        let path = dir.join(crate::attachment_cmd::file_name(a));
+                        crate::attachment_cmd::write_attachment(
+                            &s,
+                            (x.patient, a.section, a.entry, a.id),
+                            &path,
+                            force,
+                        )?;
+                    }
+                    eprintln!("{} attachment(s) written to {}", x.attachments.len(), dir.display());
+                }
+                None if !x.attachments.is_empty() => eprintln!(
+                    "{} attachment(s) listed in the copy but not written: add --attachments DIR",
+                    x.attachments.len()
+                ),
+                None => {}
+            }
         }
         ExportCmd::All { out, force } => {
             create_folder(&out)?;

@@ -8,8 +8,11 @@
 pub mod types;
 
 use super::PatientExport;
+use crate::AttachmentInfo;
 use crate::audit::{Action, AuditEvent as Event, Outcome, Purpose};
-use crate::model::{Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, Interpretation, Report, ReportKind, Sex};
+use crate::model::{
+    Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, Interpretation, Report, ReportKind, Section, Sex,
+};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use types::*;
@@ -136,15 +139,56 @@ pub(crate) fn document_reference(x: &PatientExport, r: &Entry<Report>, latest: b
         } else {
             Vec::new()
         },
-        content: vec![DocumentContent {
+        content: std::iter::once(DocumentContent {
             attachment: Attachment {
                 content_type: "text/plain; charset=utf-8".into(),
-                language: "fr".into(),
+                language: Some("fr".into()),
                 title: c.title.clone(),
                 creation: format!("{}T00:00:00Z", c.date),
-                data: base64::engine::general_purpose::STANDARD.encode(c.body.as_bytes()),
+                data: Some(base64::engine::general_purpose::STANDARD.encode(c.body.as_bytes())),
+                size: None,
             },
-        }],
+        })
+        // The entry's attached files go with its current revision.
+        .chain(
+            x.attachments
+                .iter()
+                .filter(|a| latest && a.section == Section::Reports && a.entry == r.entry_id)
+                .map(|a| DocumentContent { attachment: file_attachment(a) }),
+        )
+        .collect(),
+        context: None,
+    }
+}
+
+/// A file attached to an entry, described (its content is read with `read --attachment`).
+fn file_attachment(a: &AttachmentInfo) -> Attachment {
+    Attachment {
+        content_type: a.media_type.clone(),
+        language: None,
+        title: a.name.clone(),
+        creation: a.added_at.to_string(),
+        data: None,
+        size: Some(a.size),
+    }
+}
+
+/// A file attached to an exam, as a DocumentReference related to the exam's resource.
+fn exam_attachment(x: &PatientExport, a: &AttachmentInfo, exam_resource: &str) -> DocumentReference {
+    DocumentReference {
+        resource_type: "DocumentReference",
+        id: format!("att-{}", a.id),
+        meta: Meta::default(),
+        status: "current",
+        doc_status: "final",
+        type_: CodeableConcept { coding: Vec::new(), text: Some("Pièce jointe".into()) },
+        subject: subject(x),
+        date: a.added_at.to_string(),
+        author: vec![Reference::display(&a.added_by)],
+        description: a.name.clone(),
+        relates_to: Vec::new(),
+        content: vec![DocumentContent { attachment: file_attachment(a) }],
+        context: Some(DocumentContext { related: vec![Reference::to(exam_resource.to_string())] }),
     }
 }
 
@@ -310,7 +354,17 @@ pub fn bundle(x: &PatientExport) -> Bundle {
     }
     for r in &x.exams {
         let latest = !x.exams.iter().any(|o| o.entry_id == r.entry_id && o.revision > r.revision);
-        push(&[&pid, "Exam", &rev_id(&r.entry_id, r.revision)], exam(x, r, latest));
+        let resource = exam(x, r, latest);
+        let target = match &resource {
+            Resource::DiagnosticReport(d) => format!("DiagnosticReport/{}", d.id),
+            Resource::Observation(o) => format!("Observation/{}", o.id),
+            _ => String::new(),
+        };
+        push(&[&pid, "Exam", &rev_id(&r.entry_id, r.revision)], resource);
+        for a in x.attachments.iter().filter(|a| latest && a.section == Section::Exams && a.entry == r.entry_id) {
+            let d = exam_attachment(x, a, &target);
+            push(&[&pid, "DocumentReference", &d.id.clone()], Resource::DocumentReference(Box::new(d)));
+        }
     }
     for e in &x.access_history {
         push(&[&pid, "AuditEvent", &e.seq.to_string()], Resource::AuditEvent(Box::new(audit_event(x, e))));

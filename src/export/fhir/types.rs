@@ -185,13 +185,25 @@ pub struct Attachment {
     /// MIME type.
     pub content_type: String,
     /// Language.
-    pub language: String,
+    #[serde(skip_serializing_if = "none")]
+    pub language: Option<String>,
     /// Title.
     pub title: String,
     /// Creation (dateTime).
     pub creation: String,
-    /// Base64 content.
-    pub data: String,
+    /// Base64 content (absent for a file attachment: its content is read on its own).
+    #[serde(skip_serializing_if = "none")]
+    pub data: Option<String>,
+    /// Size in bytes of the content.
+    #[serde(skip_serializing_if = "none")]
+    pub size: Option<u64>,
+}
+
+/// DocumentReference.context.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DocumentContext {
+    /// Resources the document belongs to.
+    pub related: Vec<Reference>,
 }
 
 /// DocumentReference.content.
@@ -240,6 +252,9 @@ pub struct DocumentReference {
     pub relates_to: Vec<RelatesTo>,
     /// Body.
     pub content: Vec<DocumentContent>,
+    /// What the document belongs to (a file attached to an exam).
+    #[serde(skip_serializing_if = "none")]
+    pub context: Option<DocumentContext>,
 }
 
 /// Quantity (UCUM).
