@@ -7,7 +7,7 @@
 mod common;
 
 use common::{PASS, Practice, ctx};
-use medvault::backup::{restore, verify_backup};
+use medvault::backup::{ForcedRestore, restore, restore_forced, verify_backup};
 use medvault::synthetic::Synth;
 use medvault::{AuditQuery, Date, Engine, Store, StoreOptions};
 use std::path::Path;
@@ -150,6 +150,58 @@ fn a_backup_older_than_an_anchor_is_refused() {
     restore(&mut [&mut new.as_slice()], &dir.path().join("c"), Engine::Sled, Some(&key), Some(&anchors)).unwrap();
     let report = Store::open(&dir.path().join("c")).unwrap().unlock("dpo", PASS, ctx()).unwrap().verify_audit(None);
     assert!(report.unwrap().is_ok());
+}
+
+#[test]
+fn a_forced_restore_of_an_older_backup_is_audited_with_its_reason_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let anchors = dir.path().join("anchors");
+    let practice = on_disk(&dir.path().join("store"));
+    practice.patient(1);
+    let old = take(&practice, "admin");
+    practice.patient(2);
+    practice.session("dpo").set_anchor_dir(Some(&anchors)).unwrap();
+    let key = practice.store.verification_key();
+    let reason = "Disque du serveur perdu le 4 décembre, dernière sauvegarde saine";
+    let force = |to: &str, admin: &'static str, pass: &'static [u8]| {
+        let forced = ForcedRestore { admin, passphrase: pass, reason };
+        restore_forced(&mut [&mut old.as_slice()], &dir.path().join(to), Engine::Redb, Some(&key), &anchors, forced)
+    };
+    // A wrong passphrase, or a user who is no administrator: refused, and no folder stays.
+    assert!(force("x", "admin", b"wrong passphrase").is_err());
+    assert!(matches!(force("y", "ines", PASS), Err(medvault::Error::Denied(_))));
+    assert!(!dir.path().join("x").exists() && !dir.path().join("y").exists());
+    // A reason is required.
+    let short = ForcedRestore { admin: "admin", passphrase: PASS, reason: "  " };
+    let z = dir.path().join("z");
+    assert!(matches!(
+        restore_forced(&mut [&mut old.as_slice()], &z, Engine::Redb, Some(&key), &anchors, short),
+        Err(medvault::Error::Invalid(_))
+    ));
+    assert!(!z.exists());
+
+    let anchored = std::fs::read_dir(&anchors).unwrap().flatten().next().unwrap().path();
+    let before: Vec<_> = std::fs::read_dir(&anchored).unwrap().flatten().map(|e| e.file_name()).collect();
+    let report = force("restored", "admin", PASS).unwrap();
+    assert!(report.forced_over.is_some_and(|size| size > report.events), "{:?}", report.forced_over);
+    // The anchors it went back over are kept aside, not deleted.
+    let aside = anchored.join(format!("superseded-{}", report.events));
+    assert_eq!(std::fs::read_dir(&aside).unwrap().count(), before.len());
+
+    // The override is in the restored log, the reason is not written in clear anywhere.
+    let restored = Store::open(&dir.path().join("restored")).unwrap();
+    let dpo = restored.unlock("dpo", PASS, ctx()).unwrap();
+    let events = dpo.audit_query(&AuditQuery { action: Some(medvault::Action::RestoreForced), ..Default::default() }).unwrap();
+    assert_eq!(events.len(), 1);
+    let detail = events[0].detail.clone().unwrap_or_default();
+    assert!(detail.contains("reason sealed") && !detail.contains("Disque"), "{detail}");
+    assert!(dpo.verify_audit(None).unwrap().is_ok());
+    drop(dpo);
+    restored.close().unwrap();
+    for e in std::fs::read_dir(dir.path().join("restored")).unwrap().flatten() {
+        let bytes = std::fs::read(e.path()).unwrap();
+        assert!(!bytes.windows(6).any(|w| w == b"Disque"), "{:?} holds the reason", e.file_name());
+    }
 }
 
 #[test]

@@ -51,3 +51,31 @@ pub(crate) fn latest(anchor_dir: &Path, store: StoreId) -> Result<Option<Checkpo
     let text = std::fs::read_to_string(&path).map_err(|e| Error::Storage(StorageError::from_io(e)))?;
     Checkpoint::from_json(&text).map(Some)
 }
+
+/// Moves the anchors of `store` that `keep` refuses into the subfolder `superseded-<label>`
+/// (kept, not deleted: they record the log as it was before a forced restore). Returns how
+/// many were moved.
+pub(crate) fn set_aside(anchor_dir: &Path, store: StoreId, label: &str, keep: impl Fn(&Checkpoint) -> bool) -> Result<usize> {
+    let dir = folder(anchor_dir, store);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
+    let io = |e| Error::Storage(StorageError::from_io(e));
+    let aside = dir.join(format!("superseded-{label}"));
+    let mut moved = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("checkpoint-") && name.ends_with(".json")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).map_err(io)?;
+        if Checkpoint::from_json(&text).is_ok_and(|cp| keep(&cp)) {
+            continue;
+        }
+        crate::storage::engine::create_dir_durably(&aside)?;
+        std::fs::rename(e.path(), aside.join(&name)).map_err(io)?;
+        moved += 1;
+    }
+    if moved > 0 {
+        crate::storage::engine::fsync_dir(&dir)?;
+    }
+    Ok(moved)
+}

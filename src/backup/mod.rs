@@ -16,6 +16,9 @@
 //! without, the check proves internal consistency only.
 
 mod file;
+mod forced;
+
+pub use forced::{ForcedRestore, restore_forced};
 
 use crate::audit::verify::{self, HeadSigners};
 use crate::audit::{Action, Checkpoint, Entity, Outcome};
@@ -57,6 +60,9 @@ pub struct BackupReport {
     pub signed_by: Vec<HeadSigners>,
     /// Whether the header was checked against a key the caller gave.
     pub key_given: bool,
+    /// Set by [`restore_forced`] when the backup was older than the anchored checkpoint: that
+    /// checkpoint's size.
+    pub forced_over: Option<u64>,
 }
 
 /// The stored latest signed head of a snapshot, if any.
@@ -130,7 +136,7 @@ impl Session {
         self.scan_quiesced(&mut |space, k, v| w.put(space, k, v))?;
         let (records, _) = w.finish()?;
         let events = self.log_size();
-        Ok(BackupReport { store, taken_at, files: 1, records, events, signed_by: Vec::new(), key_given: false })
+        Ok(BackupReport { store, taken_at, files: 1, records, events, signed_by: Vec::new(), key_given: false, forced_over: None })
     }
 
     /// Writes an incremental backup to `out`: what changed since the state `chain` (a full
@@ -168,7 +174,7 @@ impl Session {
         let (records, _) = w.finish()?;
         let events = self.log_size();
         let files = infos.len() + 1;
-        Ok(BackupReport { store, taken_at, files, records, events, signed_by: Vec::new(), key_given: false })
+        Ok(BackupReport { store, taken_at, files, records, events, signed_by: Vec::new(), key_given: false, forced_over: None })
     }
 }
 
@@ -246,6 +252,7 @@ fn verify_loaded(
         events: report.size,
         signed_by: report.signed_by,
         key_given: key.is_some(),
+        forced_over: None,
     };
     Ok((out, mem, root))
 }
@@ -273,6 +280,12 @@ pub fn restore(
         return Err(Error::store_exists(dir.to_path_buf()));
     }
     let (report, mem, root) = verify_loaded(chain, key, anchor_dir)?;
+    write_store(dir, engine_kind, &mem, &report, &root)?;
+    Ok(report)
+}
+
+/// Writes a checked snapshot into a new store folder, with a witness of its own.
+fn write_store(dir: &Path, engine_kind: Engine, mem: &MemoryBackend, report: &BackupReport, root: &[u8; 32]) -> Result<()> {
     let copy = engine::create(dir, engine_kind)?;
     for space in Space::ALL {
         let mut batch = Batch::new();
@@ -287,8 +300,8 @@ pub fn restore(
         }
     }
     copy.flush()?;
-    WitnessFile::open(dir)?.write(&crate::audit::log::encode_mark(report.store, report.events, &root))?;
+    WitnessFile::open(dir)?.write(&crate::audit::log::encode_mark(report.store, report.events, root))?;
     drop(copy);
     tracing::info!(files = report.files, events = report.events, "backup restored");
-    Ok(report)
+    Ok(())
 }

@@ -234,6 +234,14 @@ pub enum NotePlace {
         /// Patient.
         patient: PatientId,
     },
+    /// The reason an administrator gave for restoring a backup older than an anchored
+    /// checkpoint.
+    RestoreForced {
+        /// Events in the restored log.
+        restored: u64,
+        /// Size of the anchored checkpoint the restore went back from.
+        anchored: u64,
+    },
 }
 
 impl Binding {

@@ -58,6 +58,14 @@ pub struct RestoreArgs {
     /// Folder of anchored checkpoints: a backup older than the newest anchor is refused.
     #[arg(long)]
     pub anchor_dir: Option<PathBuf>,
+    /// Restore even a backup older than the newest anchor: the acting user (an administrator,
+    /// MEDVAULT_USER and their passphrase) records the override in the restored store's log,
+    /// and the anchors it goes back over are moved aside.
+    #[arg(long, requires_all = ["anchor_dir", "reason"])]
+    pub force: bool,
+    /// Why the newer state is given up (sealed; required with --force).
+    #[arg(long, requires = "force")]
+    pub reason: Option<String>,
 }
 
 fn open(files: &[PathBuf]) -> Result<Vec<std::io::BufReader<std::fs::File>>, Failure> {
@@ -135,12 +143,28 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
     }
 }
 
-pub fn restore(a: RestoreArgs) -> CmdResult {
+pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
     let engine = medvault::Engine::parse(&a.engine).ok_or_else(|| Failure::Other("unknown engine".into()))?;
     let key = io::parse_key(a.key)?;
     let mut readers = open(&a.files)?;
     let chain = &mut as_chain(&mut readers);
-    let r = medvault::backup::restore(chain, &a.into, engine, key.as_ref(), a.anchor_dir.as_deref())?;
+    let r = match (a.force, &a.anchor_dir, &a.reason) {
+        (true, Some(anchor_dir), Some(reason)) => {
+            let admin = g.user.clone().ok_or_else(|| Failure::Other("--force needs MEDVAULT_USER (an administrator)".into()))?;
+            let passphrase = io::passphrase(g, &format!("Passphrase for {admin}: "))?;
+            let forced = medvault::backup::ForcedRestore { admin: &admin, passphrase: passphrase.as_bytes(), reason };
+            let r = medvault::backup::restore_forced(chain, &a.into, engine, key.as_ref(), anchor_dir, forced)?;
+            if let Some(size) = r.forced_over {
+                eprintln!(
+                    "forced: the backup ({} events) is older than the anchored checkpoint ({size} events); \
+                     the override is in the restored log (restore-forced) and the anchors it goes back over were moved aside",
+                    r.events
+                );
+            }
+            r
+        }
+        _ => medvault::backup::restore(chain, &a.into, engine, key.as_ref(), a.anchor_dir.as_deref())?,
+    };
     println!(
         "restored store {} into {}: {} records, {} audit events verified (heads signed by {})",
         r.store,

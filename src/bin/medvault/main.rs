@@ -224,7 +224,7 @@ fn main() -> ExitCode {
         Command::Recover(a) => user_cmd::recover(g, a),
         Command::Migrate { to, out } => migrate(g, &to, out),
         Command::Backup(a) => backup_cmd::backup(g, a),
-        Command::Restore(a) => backup_cmd::restore(a),
+        Command::Restore(a) => backup_cmd::restore(g, a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
     };
     match result {
