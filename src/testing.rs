@@ -30,7 +30,7 @@ pub mod merkle {
 
 /// Cryptographic building blocks.
 pub mod crypto {
-    pub use crate::crypto::aad::Binding;
+    pub use crate::crypto::aad::{AttachmentPlace, Binding};
     pub use crate::crypto::keys::{Key32, SigningSecret};
     /// AES-256-GCM sealing with a binding.
     pub mod aead {

@@ -191,7 +191,8 @@ fn a_forced_restore_of_an_older_backup_is_audited_with_its_reason_sealed() {
     // The override is in the restored log, the reason is not written in clear anywhere.
     let restored = Store::open(&dir.path().join("restored")).unwrap();
     let dpo = restored.unlock("dpo", PASS, ctx()).unwrap();
-    let events = dpo.audit_query(&AuditQuery { action: Some(medvault::Action::RestoreForced), ..Default::default() }).unwrap();
+    let events =
+        dpo.audit_query(&AuditQuery { action: Some(medvault::Action::RestoreForced), ..Default::default() }).unwrap();
     assert_eq!(events.len(), 1);
     let detail = events[0].detail.clone().unwrap_or_default();
     assert!(detail.contains("reason sealed") && !detail.contains("Disque"), "{detail}");

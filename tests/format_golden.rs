@@ -132,3 +132,17 @@ fn signer_certificate_encoding_and_signature_are_stable() {
     let b = Binding::UserSigner { store: StoreId([1; 16]), user: UserId([2; 16]), public: [3; 32] };
     golden("aad_user_signer", &b.to_aad());
 }
+
+#[test]
+fn attachment_bindings_are_stable() {
+    use medvault::testing::crypto::AttachmentPlace;
+    let place = AttachmentPlace {
+        store: StoreId([1; 16]),
+        patient: medvault::PatientId([2; 16]),
+        section: medvault::Section::Exams,
+        entry: medvault::EntryId([3; 16]),
+        attachment: medvault::AttachmentId([4; 16]),
+    };
+    golden("aad_attachment_chunk", &Binding::AttachmentChunk { place, index: 5, last: true }.to_aad());
+    golden("aad_attachment_key", &Binding::AttachmentKey { place, generation: 6 }.to_aad());
+}

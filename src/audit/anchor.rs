@@ -55,7 +55,12 @@ pub(crate) fn latest(anchor_dir: &Path, store: StoreId) -> Result<Option<Checkpo
 /// Moves the anchors of `store` that `keep` refuses into the subfolder `superseded-<label>`
 /// (kept, not deleted: they record the log as it was before a forced restore). Returns how
 /// many were moved.
-pub(crate) fn set_aside(anchor_dir: &Path, store: StoreId, label: &str, keep: impl Fn(&Checkpoint) -> bool) -> Result<usize> {
+pub(crate) fn set_aside(
+    anchor_dir: &Path,
+    store: StoreId,
+    label: &str,
+    keep: impl Fn(&Checkpoint) -> bool,
+) -> Result<usize> {
     let dir = folder(anchor_dir, store);
     let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
     let io = |e| Error::Storage(StorageError::from_io(e));

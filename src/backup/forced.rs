@@ -56,9 +56,8 @@ pub fn restore_forced(
     let (mut report, mem, root) = verify_loaded(chain, key, None)?;
     let header = keyring::load_header(&mem, key)?;
     let (signers, _) = keyring::signers::TrustedSigners::load(&mem, &header)?;
-    let extended = |cp: &crate::audit::Checkpoint| {
-        verify::extends(&mem, &signers, cp, report.events, &root).unwrap_or(false)
-    };
+    let extended =
+        |cp: &crate::audit::Checkpoint| verify::extends(&mem, &signers, cp, report.events, &root).unwrap_or(false);
     let anchored = anchor::latest(anchor_dir, report.store)?.filter(|a| !extended(a));
     write_store(dir, engine_kind, &mem, &report, &root)?;
     let Some(anchored) = anchored else { return Ok(report) };

@@ -136,7 +136,16 @@ impl Session {
         self.scan_quiesced(&mut |space, k, v| w.put(space, k, v))?;
         let (records, _) = w.finish()?;
         let events = self.log_size();
-        Ok(BackupReport { store, taken_at, files: 1, records, events, signed_by: Vec::new(), key_given: false, forced_over: None })
+        Ok(BackupReport {
+            store,
+            taken_at,
+            files: 1,
+            records,
+            events,
+            signed_by: Vec::new(),
+            key_given: false,
+            forced_over: None,
+        })
     }
 
     /// Writes an incremental backup to `out`: what changed since the state `chain` (a full
@@ -174,7 +183,16 @@ impl Session {
         let (records, _) = w.finish()?;
         let events = self.log_size();
         let files = infos.len() + 1;
-        Ok(BackupReport { store, taken_at, files, records, events, signed_by: Vec::new(), key_given: false, forced_over: None })
+        Ok(BackupReport {
+            store,
+            taken_at,
+            files,
+            records,
+            events,
+            signed_by: Vec::new(),
+            key_given: false,
+            forced_over: None,
+        })
     }
 }
 
@@ -285,7 +303,13 @@ pub fn restore(
 }
 
 /// Writes a checked snapshot into a new store folder, with a witness of its own.
-fn write_store(dir: &Path, engine_kind: Engine, mem: &MemoryBackend, report: &BackupReport, root: &[u8; 32]) -> Result<()> {
+fn write_store(
+    dir: &Path,
+    engine_kind: Engine,
+    mem: &MemoryBackend,
+    report: &BackupReport,
+    root: &[u8; 32],
+) -> Result<()> {
     let copy = engine::create(dir, engine_kind)?;
     for space in Space::ALL {
         let mut batch = Batch::new();

@@ -109,6 +109,15 @@ macro_rules! redacted_debug {
 }
 pub(crate) use redacted_debug;
 
+/// Rejects an over-long optional text field (an absent one is fine; a present one may not be
+/// blank).
+pub(crate) fn check_optional(field: &'static str, value: &Option<String>, max: usize) -> Result<(), InvalidInput> {
+    match value {
+        Some(v) => check_text(field, v, max),
+        None => Ok(()),
+    }
+}
+
 /// Rejects empty or over-long text fields.
 pub(crate) fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidInput> {
     if value.trim().is_empty() {

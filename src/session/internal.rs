@@ -18,14 +18,20 @@ impl Session {
     /// Records, in a store just restored from a backup older than an anchored checkpoint, that
     /// an administrator forced it: an audited `restore-forced` event naming both sizes and
     /// roots, and the reason sealed (`Meta[restore-forced/ ‖ restored ‖ anchored]`).
-    pub(crate) fn record_forced_restore(&self, restored: (u64, String), anchored: &Checkpoint, reason: &str) -> Result<()> {
+    pub(crate) fn record_forced_restore(
+        &self,
+        restored: (u64, String),
+        anchored: &Checkpoint,
+        reason: &str,
+    ) -> Result<()> {
         crate::model::check_text("reason", reason, super::break_glass::MAX_JUSTIFICATION)?;
         let ok = self.header().policy.may_manage(&self.user.roles);
         self.require(ok, Action::RestoreForced, Entity::default(), crate::error::Denied::ManageUsers)?;
         let place = super::notes::NotePlace::RestoreForced { restored: restored.0, anchored: anchored.head.size };
         let note = self.seal_note(place, reason.trim())?;
         let mut batch = Batch::new();
-        let key = [b"restore-forced/".as_slice(), &restored.0.to_be_bytes(), &anchored.head.size.to_be_bytes()].concat();
+        let key =
+            [b"restore-forced/".as_slice(), &restored.0.to_be_bytes(), &anchored.head.size.to_be_bytes()].concat();
         batch.put(Space::Meta, key, codec::encode(&note)?);
         let detail = format!(
             "restored a backup of {} events (root {}) over an anchored checkpoint of {} events (root {}); reason sealed",

@@ -249,10 +249,7 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
         }
         AuditCmd::Verify { against, .. } => {
             let anchor = match &against {
-                Some(p) => Some(Checkpoint::from_json(
-                    &std::fs::read_to_string(p)
-                        .map_err(|e| Failure::Other(format!("cannot read {}: {e}", p.display())))?,
-                )?),
+                Some(p) => Some(Checkpoint::from_json(&io::read_text_limited(&p.display().to_string())?)?),
                 None => None,
             };
             let report = s.verify_audit(anchor.as_ref())?;

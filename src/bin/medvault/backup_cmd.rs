@@ -150,7 +150,10 @@ pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
     let chain = &mut as_chain(&mut readers);
     let r = match (a.force, &a.anchor_dir, &a.reason) {
         (true, Some(anchor_dir), Some(reason)) => {
-            let admin = g.user.clone().ok_or_else(|| Failure::Other("--force needs MEDVAULT_USER (an administrator)".into()))?;
+            let admin = g
+                .user
+                .clone()
+                .ok_or_else(|| Failure::Other("--force needs MEDVAULT_USER (an administrator)".into()))?;
             let passphrase = io::passphrase(g, &format!("Passphrase for {admin}: "))?;
             let forced = medvault::backup::ForcedRestore { admin: &admin, passphrase: passphrase.as_bytes(), reason };
             let r = medvault::backup::restore_forced(chain, &a.into, engine, key.as_ref(), anchor_dir, forced)?;

@@ -88,15 +88,31 @@ fn unlock(g: &Global, store: Store, purpose: Purpose) -> Result<(Store, Session)
     Ok((store, s))
 }
 
+/// Largest JSON input read (an identity, a report, an exam, a policy): 10 MiB, room for a
+/// 4 MiB report body however it is escaped.
+pub const MAX_JSON_INPUT: u64 = 10 * 1024 * 1024;
+
+/// Reads at most [`MAX_JSON_INPUT`] bytes of text from a file or `-` (stdin); longer input is
+/// refused before anything is parsed.
+pub fn read_text_limited(source: &str) -> Result<String, Failure> {
+    let mut s = String::new();
+    let read = if source == "-" {
+        std::io::stdin().lock().take(MAX_JSON_INPUT + 1).read_to_string(&mut s)
+    } else {
+        std::fs::File::open(source).and_then(|f| f.take(MAX_JSON_INPUT + 1).read_to_string(&mut s))
+    };
+    read.map_err(|e| Failure::Other(format!("cannot read {source}: {e}")))?;
+    if s.len() as u64 > MAX_JSON_INPUT {
+        return Err(Failure::Lib(
+            medvault::InvalidInput::TooLong { field: "JSON input", max: MAX_JSON_INPUT as usize }.into(),
+        ));
+    }
+    Ok(s)
+}
+
 /// Reads JSON from a file or `-` (stdin), rejecting unknown fields with their name.
 pub fn read_json<T: DeserializeOwned>(source: &str, what: &str) -> Result<T, Failure> {
-    let text = if source == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| Failure::Other(format!("cannot read stdin: {e}")))?;
-        s
-    } else {
-        std::fs::read_to_string(source).map_err(|e| Failure::Other(format!("cannot read {source}: {e}")))?
-    };
+    let text = read_text_limited(source)?;
     let de = &mut serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -94,9 +94,7 @@ impl UserCmd {
 pub fn init(g: &Global, a: InitArgs) -> CmdResult {
     let dir = io::store_dir(g)?;
     let policy = match &a.policy {
-        Some(p) => Policy::from_json(
-            &std::fs::read_to_string(p).map_err(|e| Failure::Other(format!("cannot read {}: {e}", p.display())))?,
-        )?,
+        Some(p) => Policy::from_json(&io::read_text_limited(&p.display().to_string())?)?,
         None => Policy::default(),
     };
     let d = KdfParams::RECOMMENDED;
