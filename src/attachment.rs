@@ -22,7 +22,7 @@ use crate::crypto::aad::AttachmentPlace;
 use crate::crypto::{Binding, Key32, aead};
 use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use crate::model::{InvalidInput, Timestamp, check_text};
-use crate::storage::{Backend, Order, Space};
+use crate::storage::{Backend, Space};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -218,10 +218,8 @@ pub(crate) fn check_chunks(backend: &dyn Backend) -> Result<ChunkCheck> {
         }
     }
     let mut walk: Option<Walk> = None;
-    let mut lo = Vec::new();
-    loop {
-        let page = backend.range(Space::AttachmentChunks, &lo, None, Order::Ascending, 32)?;
-        for (k, v) in &page {
+    crate::storage::scan_pages(backend, Space::AttachmentChunks, &[], |page| -> Result<()> {
+        for (k, v) in page {
             out.chunks += 1;
             let Some((prefix, index)) = k.split_last_chunk::<4>() else {
                 out.problems.push(format!("attachment chunk {} under a malformed key", hex::encode(k)));
@@ -261,11 +259,8 @@ pub(crate) fn check_chunks(backend: &dyn Backend) -> Result<ChunkCheck> {
             }
             w.next = index.saturating_add(1);
         }
-        match page.last() {
-            Some((k, _)) if page.len() == 32 => lo = [k.as_slice(), &[0]].concat(),
-            _ => break,
-        }
-    }
+        Ok(())
+    })?;
     if let Some(w) = walk.take() {
         w.finish(&mut out);
     }

@@ -11,7 +11,7 @@ use crate::audit::verify;
 use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use crate::model::InvalidInput;
 use crate::storage::witness::WitnessFile;
-use crate::storage::{Batch, Engine, Order, Space, engine};
+use crate::storage::{Engine, Order, Space, engine};
 use crate::store::Store;
 use std::path::{Path, PathBuf};
 
@@ -37,8 +37,6 @@ impl serde::Serialize for Engine {
     }
 }
 
-const PAGE: usize = 4096;
-
 /// Copies the store in `src` to a new store in `dst` on engine `to`, and verifies the copy.
 pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
     let store = Store::open(src)?;
@@ -51,35 +49,15 @@ pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
     }
     let source = store.inner.backend.clone();
     let copy = engine::create(dst, to)?;
-    let mut records = 0u64;
-    for space in Space::ALL {
-        let mut lo: Vec<u8> = Vec::new();
-        loop {
-            let page = source.range(space, &lo, None, Order::Ascending, PAGE)?;
-            let mut batch = Batch::new();
-            for (k, v) in &page {
-                batch.put(space, k.clone(), v.clone());
-            }
-            if !batch.is_empty() {
-                copy.apply(&batch)?;
-            }
-            records += page.len() as u64;
-            match page.last() {
-                Some((k, _)) if page.len() == PAGE => {
-                    lo = k.clone();
-                    lo.push(0);
-                }
-                _ => break,
-            }
-        }
-    }
+    let records = crate::storage::copy_all(source.as_ref(), copy.as_ref())?;
     copy.flush()?;
     // Compare both ways, page by page.
     for space in Space::ALL {
         let mut lo: Vec<u8> = Vec::new();
         loop {
-            let a = source.range(space, &lo, None, Order::Ascending, PAGE)?;
-            let b = copy.range(space, &lo, None, Order::Ascending, PAGE)?;
+            let rows = crate::storage::page_rows(space);
+            let a = source.range(space, &lo, None, Order::Ascending, rows)?;
+            let b = copy.range(space, &lo, None, Order::Ascending, rows)?;
             if a != b {
                 return Err(IntegrityError::new(
                     Object::MigratedCopy,
@@ -88,7 +66,7 @@ pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
                 .into());
             }
             match a.last() {
-                Some((k, _)) if a.len() == PAGE => {
+                Some((k, _)) if a.len() == rows => {
                     lo = k.clone();
                     lo.push(0);
                 }

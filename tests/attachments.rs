@@ -265,3 +265,35 @@ fn erasure_removes_attachments_with_their_entry() {
     assert!(read(&doc, p, entry, id).is_err());
     assert!(problems(&practice).is_empty(), "{:?}", problems(&practice));
 }
+
+#[test]
+fn attachments_go_through_backup_restore_and_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = Practice::in_dir(&dir.path().join("s"), Engine::Redb);
+    let (p, entry, id) = setup(&practice);
+    let big: Vec<u8> = (0..40 * CHUNK_SIZE + 17).map(|i| (i % 241) as u8).collect();
+    let doc = practice.session("dr_martin");
+    let big_id = doc.attach(p, Section::Reports, entry, "irm.dcm", "application/dicom", &mut big.as_slice()).unwrap();
+    let mut backup = Vec::new();
+    practice.session("admin").backup(&mut backup).unwrap();
+    let key = practice.store.verification_key();
+    medvault::backup::verify_backup(&mut [&mut backup.as_slice()], Some(&key)).unwrap();
+    let restored_dir = dir.path().join("restored");
+    medvault::backup::restore(&mut [&mut backup.as_slice()], &restored_dir, Engine::Sled, Some(&key), None).unwrap();
+    drop(doc);
+    let restored = medvault::Store::open(&restored_dir).unwrap();
+    let doc = restored.unlock("dr_martin", common::PASS, common::ctx()).unwrap();
+    assert_eq!(read(&doc, p, entry, id).unwrap(), content());
+    assert_eq!(read(&doc, p, entry, big_id).unwrap(), big);
+    let report = restored.unlock("dpo", common::PASS, common::ctx()).unwrap().verify_audit(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.attachment_chunks_checked, 4 + 41);
+    drop(doc);
+    restored.close().unwrap();
+    // Migrating the restored sled store back to redb keeps them too.
+    let migrated = dir.path().join("migrated");
+    medvault::migrate(&restored_dir, &migrated, Engine::Redb).unwrap();
+    let store = medvault::Store::open(&migrated).unwrap();
+    let doc = store.unlock("dr_martin", common::PASS, common::ctx()).unwrap();
+    assert_eq!(read(&doc, p, entry, big_id).unwrap(), big);
+}

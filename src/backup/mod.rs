@@ -29,7 +29,7 @@ use crate::model::{InvalidInput, StoreId, Timestamp};
 use crate::session::Session;
 use crate::storage::memory::MemoryBackend;
 use crate::storage::witness::WitnessFile;
-use crate::storage::{Backend, Batch, Engine, Order, Space, engine};
+use crate::storage::{Backend, Batch, Engine, Space, engine};
 use file::{FileInfo, Record, Writer, damaged};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -109,20 +109,9 @@ impl Session {
     fn scan_quiesced(&self, each: &mut EachPair<'_>) -> Result<()> {
         self.quiesced(|backend| -> Result<()> {
             for space in Space::ALL {
-                let mut lo: Vec<u8> = Vec::new();
-                loop {
-                    let page = backend.range(space, &lo, None, Order::Ascending, PAGE)?;
-                    for (k, v) in &page {
-                        each(space, k, v)?;
-                    }
-                    match page.last() {
-                        Some((k, _)) if page.len() == PAGE => {
-                            lo = k.clone();
-                            lo.push(0);
-                        }
-                        _ => break,
-                    }
-                }
+                crate::storage::scan_pages(backend, space, &[], |page| {
+                    page.iter().try_for_each(|(k, v)| each(space, k, v))
+                })?;
             }
             Ok(())
         })
@@ -311,18 +300,7 @@ fn write_store(
     root: &[u8; 32],
 ) -> Result<()> {
     let copy = engine::create(dir, engine_kind)?;
-    for space in Space::ALL {
-        let mut batch = Batch::new();
-        for (k, v) in mem.scan_prefix(space, &[])? {
-            batch.put(space, k, v);
-            if batch.ops().len() >= PAGE {
-                copy.apply(&std::mem::take(&mut batch))?;
-            }
-        }
-        if !batch.is_empty() {
-            copy.apply(&batch)?;
-        }
-    }
+    crate::storage::copy_all(mem, copy.as_ref())?;
     copy.flush()?;
     WitnessFile::open(dir)?.write(&crate::audit::log::encode_mark(report.store, report.events, root))?;
     drop(copy);

@@ -26,7 +26,7 @@ use crate::crypto::{Binding, Key32, KeyKind, aead};
 use crate::error::{Error, Missing, Result};
 use crate::layout::{attachment as attachment_key, attachment_chunk, record_entry, record_section};
 use crate::model::{AttachmentId, EntryId, InvalidInput, PatientId, Section, Timestamp};
-use crate::storage::{Batch, Order, Space};
+use crate::storage::{Batch, Space};
 use std::io::{Read, Write};
 
 /// An attachment as its readers see it (never the content).
@@ -337,16 +337,10 @@ pub(crate) fn stage_chunk_deletion(
     prefix: &[u8],
     batch: &mut Batch,
 ) -> Result<()> {
-    let end = crate::storage::prefix_end(prefix);
-    let mut lo = prefix.to_vec();
-    loop {
-        let page = backend.range(Space::AttachmentChunks, &lo, end.as_deref(), Order::Ascending, 64)?;
-        for (k, _) in &page {
+    crate::storage::scan_pages(backend, Space::AttachmentChunks, prefix, |page| -> Result<()> {
+        for (k, _) in page {
             batch.delete(Space::AttachmentChunks, k.clone());
         }
-        match page.last() {
-            Some((k, _)) if page.len() == 64 => lo = [k.as_slice(), &[0]].concat(),
-            _ => return Ok(()),
-        }
-    }
+        Ok(())
+    })
 }

@@ -36,6 +36,49 @@ pub(crate) use sled_backend::SledBackend;
 
 use crate::error::StorageError;
 
+/// Rows per page when a keyspace is read whole: attachment chunks are up to 64 KiB each, so a
+/// page of them is 32 rows (2 MiB); other rows are small.
+pub(crate) fn page_rows(space: Space) -> usize {
+    if space == Space::AttachmentChunks { 32 } else { 4096 }
+}
+
+/// Calls `each` on the rows of `space` under `prefix`, in key order, a page at a time (bounded
+/// memory whatever the keyspace holds).
+pub(crate) fn scan_pages<E: From<crate::error::StorageError>>(
+    backend: &dyn Backend,
+    space: Space,
+    prefix: &[u8],
+    mut each: impl FnMut(&[Pair]) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let rows = page_rows(space);
+    let end = prefix_end(prefix);
+    let mut lo = prefix.to_vec();
+    loop {
+        let page = backend.range(space, &lo, end.as_deref(), Order::Ascending, rows)?;
+        each(&page)?;
+        match page.last() {
+            Some((k, _)) if page.len() == rows => lo = [k.as_slice(), &[0]].concat(),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Copies every row of every keyspace of `from` into `to`, a page per batch; returns how many.
+pub(crate) fn copy_all(from: &dyn Backend, to: &dyn Backend) -> StorageResult<u64> {
+    let mut rows = 0u64;
+    for space in Space::ALL {
+        scan_pages(from, space, &[], |page| -> StorageResult<()> {
+            let mut batch = Batch::new();
+            for (k, v) in page {
+                batch.put(space, k.clone(), v.clone());
+            }
+            rows += page.len() as u64;
+            if batch.is_empty() { Ok(()) } else { to.apply(&batch) }
+        })?;
+    }
+    Ok(rows)
+}
+
 /// Result of a storage operation.
 pub type StorageResult<T> = std::result::Result<T, StorageError>;
 
