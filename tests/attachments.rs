@@ -297,3 +297,32 @@ fn attachments_go_through_backup_restore_and_migration() {
     let doc = store.unlock("dr_martin", common::PASS, common::ctx()).unwrap();
     assert_eq!(read(&doc, p, entry, big_id).unwrap(), big);
 }
+
+#[test]
+fn a_storage_failure_mid_attach_loses_nothing_acknowledged() {
+    use medvault::testing::{Faults, FaultyBackend};
+    let mem = std::sync::Arc::new(medvault::backend::MemoryBackend::new());
+    let faulty = std::sync::Arc::new(FaultyBackend::new(mem.clone()));
+    let practice = Practice::on(faulty.clone(), StoreOptions::insecure_fast_for_tests());
+    let (p, entry, id) = setup(&practice);
+    let doc = practice.session("dr_martin");
+    // The begin commits, two batches of chunks go in, then every write fails: the attach fails
+    // and so does its clean-up, leaving it Pending.
+    faulty.set(Faults { fail_after_batches: Some(3), ..Faults::default() });
+    let big = vec![3u8; 60 * CHUNK_SIZE];
+    assert!(doc.attach(p, Section::Reports, entry, "gros.tif", "image/tiff", &mut big.as_slice()).is_err());
+    faulty.set(Faults::default());
+    drop(doc);
+    drop(practice);
+    // Reopened, the store verifies, counts the interrupted attachment, and still holds and reads
+    // the one acknowledged before.
+    let store = medvault::Store::open_with_backend(mem, std::sync::Arc::new(medvault::SystemClock)).unwrap();
+    let dpo = store.unlock("dpo", common::PASS, common::ctx()).unwrap();
+    let report = dpo.verify_audit(None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.attachments_interrupted, 1);
+    let doc = store.unlock("dr_martin", common::PASS, common::ctx()).unwrap();
+    let listed = doc.attachments(p, Section::Reports).unwrap();
+    assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), vec![id]);
+    assert_eq!(read(&doc, p, entry, id).unwrap(), content());
+}

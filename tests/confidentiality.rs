@@ -31,6 +31,9 @@ const MARKERS: &[&str] = &[
     "ZQXCODE",
     "ZQXJUSTIFICATION",
     "ZQXHOLDREASON",
+    "ZQXATTACHNAME",
+    "ZQXATTACHTYPE",
+    "ZQXATTACHCONTENT",
 ];
 
 fn marked_identity() -> Identity {
@@ -130,6 +133,21 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
             performer: "ZQXPERFORMER".into(),
         };
         doc.append_exam(p, exam).unwrap();
+        // An attachment: its name, media type and content (spread over chunks) stay sealed.
+        let scan: Vec<u8> = "ZQXATTACHCONTENT courrier ".repeat(8000).into_bytes();
+        let att = doc
+            .attach(
+                p,
+                medvault::Section::Reports,
+                e,
+                "ZQXATTACHNAME.pdf",
+                "application/ZQXATTACHTYPE",
+                &mut scan.as_slice(),
+            )
+            .unwrap();
+        let listed_attachments = doc.attachments(p, medvault::Section::Reports).unwrap();
+        assert_eq!(listed_attachments[0].name, "ZQXATTACHNAME.pdf");
+        debug_output.push_str(&format!("{listed_attachments:?}{att:?}"));
         // Free text typed by people: a break-glass justification and a litigation-hold reason.
         admin.add_user("dpo", &["auditor".into()], b"dpo passphrase").unwrap();
         admin.add_user("other", &["physician".into()], b"other passphrase").unwrap();

@@ -51,14 +51,14 @@ pub struct AttachmentInfo {
     pub added_by: String,
 }
 
-// A file name can carry a patient's name: it stays out of `Debug`.
+// A file name can carry a patient's name, a media type hint at its content: both stay out of
+// `Debug`.
 impl std::fmt::Debug for AttachmentInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttachmentInfo")
             .field("id", &self.id)
             .field("section", &self.section)
             .field("entry", &self.entry)
-            .field("media_type", &self.media_type)
             .field("size", &self.size)
             .finish_non_exhaustive()
     }
