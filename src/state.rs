@@ -32,11 +32,17 @@ pub(crate) struct Inner {
 /// Stripes of the write lock: writers of different patients do not wait for each other (their
 /// groups commit together); a writer holds its stripe until its write is committed, so that the
 /// next writer of the same patient reads it.
-pub(crate) struct WriteLocks([Mutex<()>; 64]);
+pub(crate) struct WriteLocks([Mutex<()>; 64], Mutex<()>);
 
 impl WriteLocks {
     pub(crate) fn new() -> Self {
-        WriteLocks(std::array::from_fn(|_| Mutex::new(())))
+        WriteLocks(std::array::from_fn(|_| Mutex::new(())), Mutex::new(()))
+    }
+
+    /// The lock of identities carrying an INS: held from the check that no other patient
+    /// carries the INS until the identity is committed; always taken before a patient's stripe.
+    pub(crate) fn ins(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.1.lock()
     }
 
     /// The stripe of one patient.

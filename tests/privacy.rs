@@ -136,3 +136,30 @@ fn ins_rules_status_sex_birth_date_future_and_duplicates() {
         }))
         .unwrap();
 }
+
+/// Identity vigilance under concurrency: eight receptions creating a patient with the same INS
+/// at the same moment end with exactly one file carrying it.
+#[test]
+fn concurrent_creations_with_one_ins_make_one_patient() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = Practice::in_dir(&dir.path().join("s"), medvault::Engine::Redb);
+    let identity = (0..).map(|seed| Synth::new(seed).identity()).find(|i| i.ins_matricule.is_some()).unwrap();
+    let sessions: Vec<_> = (0..8).map(|_| practice.session("claire")).collect();
+    let barrier = std::sync::Barrier::new(8);
+    let created: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = sessions
+            .iter()
+            .map(|session| {
+                let (identity, barrier) = (identity.clone(), &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    session.create_patient(identity).is_ok()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(created.iter().filter(|ok| **ok).count(), 1, "{created:?}");
+    let found = sessions[0].find_patient(&FindQuery::InsMatricule(identity.ins_matricule.clone().unwrap())).unwrap();
+    assert_eq!(found.len(), 1);
+}

@@ -50,6 +50,22 @@ pub enum FindQuery {
 
 use crate::layout::{parse_record as parse_record_key, record as record_key, record_section as record_prefix};
 
+/// The blind key (kind ‖ token) of a reception lookup, with the one normalization that both
+/// the index (written with each identity revision) and searches use: an INS trimmed and
+/// upper-cased; a birth name normalized, with the birth date.
+fn lookup_blind_key(key: &Key32, query: &FindQuery) -> (BlindKind, Vec<u8>) {
+    let (kind, token) = match query {
+        FindQuery::InsMatricule(m) => {
+            (BlindKind::InsMatricule, blind::token(key, BlindKind::InsMatricule, &m.trim().to_ascii_uppercase()))
+        }
+        FindQuery::BirthNameAndDate(name, date) => {
+            let v = format!("{}|{}", normalize_name(name), date);
+            (BlindKind::NameAndBirthDate, blind::token(key, BlindKind::NameAndBirthDate, &v))
+        }
+    };
+    (kind, crate::layout::blind_key(kind as u8, &token))
+}
+
 fn entity(patient: PatientId, section: Section) -> Entity {
     Entity { patient: Some(patient), section: Some(section), ..Entity::default() }
 }
@@ -202,7 +218,11 @@ impl Session {
         if !self.keys().holds(KeyKind::Section(Section::Identity)) {
             return Err(self.refuse(Action::PatientCreate, ent, Error::KeyPending(Section::Identity)));
         }
+        // Held until the identity is committed: two receptions creating the same INS at once
+        // would otherwise both find it free.
+        let ins_guard = identity.ins_matricule.is_some().then(|| self.inner.write_locks.ins());
         if let Err(e) = self.check_identity_against_store(patient, &identity) {
+            drop(ins_guard);
             return Err(self.refuse(Action::PatientCreate, ent, e));
         }
         let now = self.inner.clock.now();
@@ -248,9 +268,13 @@ impl Session {
         if !self.keys().holds(KeyKind::Section(section)) {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
         }
+        // As in `create_patient`, taken before the patient's stripe (always in that order).
+        let ins_guard =
+            content.as_identity().and_then(|i| i.ins_matricule.as_ref()).map(|_| self.inner.write_locks.ins());
         if let Some(identity) = content.as_identity()
             && let Err(e) = self.check_identity_against_store(patient, identity)
         {
+            drop(ins_guard);
             return Err(self.refuse(Action::Write, ent, e));
         }
         let now = self.inner.clock.now();
@@ -327,8 +351,7 @@ impl Session {
         let Some(m) = &identity.ins_matricule else { return Ok(()) };
         let keys = self.keys();
         let (_, key) = keys.newest(KeyKind::BlindIndex).ok_or(Error::KeyPending(Section::Identity))?;
-        let token = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
-        let prefix = crate::layout::blind_key(BlindKind::InsMatricule as u8, &token);
+        let prefix = lookup_blind_key(key, &FindQuery::InsMatricule(m.clone())).1;
         let others = self.inner.backend.scan_prefix(Space::Blind, &prefix)?;
         if others.iter().any(|(k, _)| k.get(prefix.len()..) != Some(patient.0.as_slice())) {
             return Err(InvalidInput::Rule(
@@ -344,12 +367,10 @@ impl Session {
         let (_, key) = keys.newest(KeyKind::BlindIndex).ok_or(Error::KeyPending(Section::Identity))?;
         let mut out = Vec::new();
         if let Some(m) = &identity.ins_matricule {
-            let t = blind::token(key, BlindKind::InsMatricule, &m.to_ascii_uppercase());
-            out.push(crate::layout::blind_key(BlindKind::InsMatricule as u8, &t));
+            out.push(lookup_blind_key(key, &FindQuery::InsMatricule(m.clone())).1);
         }
-        let name_date = format!("{}|{}", normalize_name(&identity.birth_name), identity.birth_date);
-        let t = blind::token(key, BlindKind::NameAndBirthDate, &name_date);
-        out.push(crate::layout::blind_key(BlindKind::NameAndBirthDate as u8, &t));
+        let by_name = FindQuery::BirthNameAndDate(identity.birth_name.clone(), identity.birth_date);
+        out.push(lookup_blind_key(key, &by_name).1);
         Ok(out)
     }
 
@@ -385,17 +406,7 @@ impl Session {
         let Some((_, key)) = keys.newest(KeyKind::BlindIndex) else {
             return Err(self.refuse(Action::Search, ent, Error::KeyPending(Section::Identity)));
         };
-        let (kind, token) = match query {
-            FindQuery::InsMatricule(m) => {
-                let m = m.trim().to_ascii_uppercase();
-                (BlindKind::InsMatricule, blind::token(key, BlindKind::InsMatricule, &m))
-            }
-            FindQuery::BirthNameAndDate(name, date) => {
-                let v = format!("{}|{}", normalize_name(name), date);
-                (BlindKind::NameAndBirthDate, blind::token(key, BlindKind::NameAndBirthDate, &v))
-            }
-        };
-        let prefix = crate::layout::blind_key(kind as u8, &token);
+        let (kind, prefix) = lookup_blind_key(key, query);
         let mut found = Vec::new();
         for (k, _) in self.inner.backend.scan_prefix(Space::Blind, &prefix)? {
             let id: [u8; 16] =
