@@ -78,3 +78,42 @@ fn backup_verify_and_restore_from_the_command_line() {
     let mut verify = cli.cmd("dpo");
     verify.env("MEDVAULT_STORE", &target).args(["audit", "verify"]).assert().success();
 }
+
+#[test]
+fn an_older_backup_is_refused_over_an_anchor_unless_an_administrator_forces_it() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let dir = cli._dir.path();
+    let old = dir.join("old.backup");
+    cli.cmd("alice").args(["backup", "--out", old.to_str().unwrap()]).assert().success();
+    let anchors = dir.join("anchors");
+    cli.cmd("dpo").args(["audit", "anchor-dir", anchors.to_str().unwrap()]).assert().success();
+    cli.cmd("claire").args(["care-team", "add", &p, "dpo"]).assert().success();
+    cli.cmd("dpo").args(["audit", "anchor-dir", anchors.to_str().unwrap()]).assert().success();
+    let target = dir.join("restored");
+    let restore = |user: &str, extra: &[&str]| {
+        let mut c = cli.cmd(user);
+        c.env("MEDVAULT_STORE", &target).args([
+            "restore",
+            old.to_str().unwrap(),
+            "--anchor-dir",
+            anchors.to_str().unwrap(),
+        ]);
+        c.args(extra);
+        c
+    };
+    // Refused (exit 4), nothing created; --force needs a reason (usage, exit 2).
+    restore("alice", &[]).assert().code(4);
+    assert!(!target.exists());
+    restore("alice", &["--force"]).assert().code(2);
+    // A nurse cannot force it (exit 3), an administrator can: the restored log says so.
+    restore("ines", &["--force", "--reason", "serveur perdu, dernière sauvegarde saine"]).assert().code(3);
+    assert!(!target.exists());
+    restore("alice", &["--force", "--reason", "serveur perdu, dernière sauvegarde saine"]).assert().success();
+    let mut log = cli.cmd("dpo");
+    log.env("MEDVAULT_STORE", &target).args(["audit", "log", "--action", "restore-forced", "--json"]);
+    let out = log.assert().success().get_output().stdout.clone();
+    let events: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    assert!(!String::from_utf8_lossy(&out).contains("serveur perdu"));
+}

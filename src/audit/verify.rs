@@ -222,8 +222,15 @@ pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option
         let first = w.frontier.size;
         let end = first + page.len() as u64;
         let mut leaves = std::collections::HashMap::with_capacity(page.len());
-        for (k, v) in backend.range(Space::AuditNodes, &node_key(0, first), Some(&node_key(0, end)), Order::Ascending, page.len())? {
-            if let (Some(index), Ok(leaf)) = (k.get(1..9).and_then(|i| <[u8; 8]>::try_from(i).ok()), <[u8; 32]>::try_from(v))
+        for (k, v) in backend.range(
+            Space::AuditNodes,
+            &node_key(0, first),
+            Some(&node_key(0, end)),
+            Order::Ascending,
+            page.len(),
+        )? {
+            if let (Some(index), Ok(leaf)) =
+                (k.get(1..9).and_then(|i| <[u8; 8]>::try_from(i).ok()), <[u8; 32]>::try_from(v))
                 && k.len() == 9
                 && k.first() == Some(&0)
             {

@@ -46,9 +46,10 @@ pub struct RestoreArgs {
     /// The backup file(s): the full backup, then its incrementals in order.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// New store folder to create.
+    /// New store folder to create (default: the store given with --store or MEDVAULT_STORE,
+    /// which must not exist yet).
     #[arg(long)]
-    pub into: PathBuf,
+    pub into: Option<PathBuf>,
     /// Engine of the new folder.
     #[arg(long, default_value = "redb", value_parser = ["redb", "sled"])]
     pub engine: String,
@@ -144,6 +145,10 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
 }
 
 pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
+    let into = match &a.into {
+        Some(dir) => dir.clone(),
+        None => io::store_dir(g)?,
+    };
     let engine = medvault::Engine::parse(&a.engine).ok_or_else(|| Failure::Other("unknown engine".into()))?;
     let key = io::parse_key(a.key)?;
     let mut readers = open(&a.files)?;
@@ -156,7 +161,7 @@ pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
                 .ok_or_else(|| Failure::Other("--force needs MEDVAULT_USER (an administrator)".into()))?;
             let passphrase = io::passphrase(g, &format!("Passphrase for {admin}: "))?;
             let forced = medvault::backup::ForcedRestore { admin: &admin, passphrase: passphrase.as_bytes(), reason };
-            let r = medvault::backup::restore_forced(chain, &a.into, engine, key.as_ref(), anchor_dir, forced)?;
+            let r = medvault::backup::restore_forced(chain, &into, engine, key.as_ref(), anchor_dir, forced)?;
             if let Some(size) = r.forced_over {
                 eprintln!(
                     "forced: the backup ({} events) is older than the anchored checkpoint ({size} events); \
@@ -166,12 +171,12 @@ pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
             }
             r
         }
-        _ => medvault::backup::restore(chain, &a.into, engine, key.as_ref(), a.anchor_dir.as_deref())?,
+        _ => medvault::backup::restore(chain, &into, engine, key.as_ref(), a.anchor_dir.as_deref())?,
     };
     println!(
         "restored store {} into {}: {} records, {} audit events verified (heads signed by {})",
         r.store,
-        a.into.display(),
+        into.display(),
         r.records,
         r.events,
         signers(&r)
