@@ -44,22 +44,15 @@ fn attach_list_read_and_export_from_the_command_line() {
     assert_eq!(list[0]["media_type"], "application/pdf");
     assert_eq!(list[0]["size"], 200_000);
 
+    // `read --attachment`, by the nurse, into `out`.
+    let read_to = |attachment: &str, out: &std::path::Path| {
+        let mut c = cli.cmd("ines");
+        c.args(["read", &p, "--section", "reports", "--entry", &entry, "--attachment", attachment, "--out"]);
+        c.arg(out);
+        c
+    };
     let out = dir.join("copie.pdf");
-    cli.cmd("ines")
-        .args([
-            "read",
-            &p,
-            "--section",
-            "reports",
-            "--entry",
-            &entry,
-            "--attachment",
-            &id,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .success();
+    read_to(&id, &out).assert().success();
     assert_eq!(std::fs::read(&out).unwrap(), scan);
     #[cfg(unix)]
     {
@@ -67,37 +60,9 @@ fn attach_list_read_and_export_from_the_command_line() {
         assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
     }
     // Not over an existing file without --force; an unknown attachment leaves no file.
-    cli.cmd("ines")
-        .args([
-            "read",
-            &p,
-            "--section",
-            "reports",
-            "--entry",
-            &entry,
-            "--attachment",
-            &id,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .assert()
-        .failure();
+    read_to(&id, &out).assert().failure();
     let missing = dir.join("none.pdf");
-    cli.cmd("ines")
-        .args([
-            "read",
-            &p,
-            "--section",
-            "reports",
-            "--entry",
-            &entry,
-            "--attachment",
-            &"0".repeat(32),
-            "--out",
-            missing.to_str().unwrap(),
-        ])
-        .assert()
-        .failure();
+    read_to(&"0".repeat(32), &missing).assert().failure();
     assert!(!missing.exists());
 
     // The patient's copy lists it (FHIR Attachment, HTML) and writes its content beside it.

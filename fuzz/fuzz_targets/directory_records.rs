@@ -2,9 +2,9 @@
 //! picks the decoder, so each is reached on its own.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use medvault::Object;
 use medvault::testing::codec::decode;
 use medvault::testing::keyring::{Signed, SignerRecord, StoreHeader, UserRecord};
-use medvault::Object;
 
 fuzz_target!(|data: &[u8]| {
     let Some((which, bytes)) = data.split_first() else { return };

@@ -7,10 +7,11 @@ use libfuzzer_sys::fuzz_target;
 use medvault::backend::MemoryBackend;
 use medvault::synthetic::Synth;
 use medvault::testing::{Faults, FaultyBackend};
-use medvault::{AccessContext, Date, EntryId, PatientId, Section, Store, StoreOptions};
+use medvault::{Date, EntryId, PatientId, Section};
+use practice::{PASS, ctx, practice};
 use std::sync::Arc;
 
-const PASS: &[u8] = b"fuzz passphrase";
+mod practice;
 
 /// What the model knows of one patient: reports acknowledged, reports attempted, attachments.
 struct Patient {
@@ -23,19 +24,7 @@ struct Patient {
 fuzz_target!(|data: &[u8]| {
     let mem = Arc::new(MemoryBackend::new());
     let faulty = Arc::new(FaultyBackend::new(mem));
-    let Ok((store, _shares)) =
-        Store::create_with_backend(faulty.clone(), "admin", PASS, StoreOptions::insecure_fast_for_tests())
-    else {
-        return;
-    };
-    let ctx = || AccessContext::treatment("fuzz");
-    let Ok(admin) = store.unlock("admin", PASS, ctx()) else { return };
-    if admin.add_user("doc", &["physician".to_string()], PASS).is_err()
-        || admin.add_user("dpo", &["auditor".to_string()], PASS).is_err()
-    {
-        return;
-    }
-    drop(admin);
+    let Some(store) = practice(faulty.clone()) else { return };
     let (Ok(doc), Ok(dpo)) = (store.unlock("doc", PASS, ctx()), store.unlock("dpo", PASS, ctx())) else { return };
     let date = Date::parse("2026-11-02").expect("a valid date");
     let mut patients: Vec<Patient> = Vec::new();
@@ -75,14 +64,18 @@ fuzz_target!(|data: &[u8]| {
                 let p = &mut patients[i];
                 let Some(&entry) = p.entries.get(b as usize % p.entries.len().max(1)) else { continue };
                 let content: Vec<u8> = (0..usize::from(b) * 700).map(|k| (k % 251) as u8).collect();
-                if let Ok(id) = doc.attach(p.id, Section::Reports, entry, "scan.pdf", "application/pdf", &mut content.as_slice()) {
+                if let Ok(id) =
+                    doc.attach(p.id, Section::Reports, entry, "scan.pdf", "application/pdf", &mut content.as_slice())
+                {
                     p.attachments.push((entry, id, content));
                 }
             }
             4 => {
                 let Some(i) = pick(patients.len()) else { continue };
                 let p = &patients[i];
-                let Some((entry, id, content)) = p.attachments.get(b as usize % p.attachments.len().max(1)) else { continue };
+                let Some((entry, id, content)) = p.attachments.get(b as usize % p.attachments.len().max(1)) else {
+                    continue;
+                };
                 let mut out = Vec::new();
                 if doc.read_attachment(p.id, Section::Reports, *entry, *id, &mut out).is_ok() {
                     assert_eq!(&out, content, "an attachment read back differs");

@@ -6,29 +6,23 @@
 use libfuzzer_sys::fuzz_target;
 use medvault::backend::{Backend, Batch, MemoryBackend, Space};
 use medvault::synthetic::Synth;
-use medvault::{AccessContext, Date, Section, Store, StoreOptions};
+use medvault::{Date, Section};
+use practice::{PASS, ctx, practice};
 use std::sync::Arc;
 
-const PASS: &[u8] = b"fuzz passphrase";
+mod practice;
 
 fuzz_target!(|data: &[u8]| {
     let [a, b, value @ ..] = data else { return };
     let mem = Arc::new(MemoryBackend::new());
-    let Ok((store, _)) = Store::create_with_backend(mem.clone(), "admin", PASS, StoreOptions::insecure_fast_for_tests())
-    else {
-        return;
-    };
-    let ctx = || AccessContext::treatment("fuzz");
-    let admin = store.unlock("admin", PASS, ctx()).expect("admin unlocks");
-    admin.add_user("doc", &["physician".to_string()], PASS).expect("user added");
-    admin.add_user("dpo", &["auditor".to_string()], PASS).expect("user added");
+    let Some(store) = practice(mem.clone()) else { return };
     let doc = store.unlock("doc", PASS, ctx()).expect("doc unlocks");
     let p = doc.create_patient(Synth::new(1).identity()).expect("patient");
     let d = Date::parse("2026-11-02").expect("date");
     let entry = doc.append_report(p, Synth::new(2).report("Dr Fuzz", d)).expect("report");
     doc.append_exam(p, Synth::new(3).lab_result("Labo", d)).expect("exam");
     doc.attach(p, Section::Reports, entry, "a.pdf", "application/pdf", &mut [1u8, 2, 3].as_slice()).expect("attach");
-    drop((doc, admin));
+    drop(doc);
     let mut rows = Vec::new();
     for space in Space::ALL {
         for (k, _) in mem.scan_prefix(space, &[]).expect("scan") {
