@@ -91,15 +91,13 @@ impl SectionContent for Exam {
         if let Some(t) = &self.text {
             check_text("text", t, 4 * 1024 * 1024)?;
         }
-        for (field, value, max) in [
+        super::check_optional(&[
             ("code_system", &self.code_system, 200),
             ("code", &self.code, 100),
             ("value", &self.value, 200),
             ("unit", &self.unit, 50),
             ("reference_range", &self.reference_range, 200),
-        ] {
-            super::check_optional(field, value, max)?;
-        }
+        ])?;
         Ok(())
     }
 }

@@ -96,16 +96,14 @@ impl SectionContent for Identity {
         if self.first_names.len() > 10 {
             return Err(InvalidInput::Rule("field `first_names` lists at most 10 first names"));
         }
-        for (field, value, max) in [
+        super::check_optional(&[
             ("used_name", &self.used_name, 200),
             ("address", &self.address, 500),
             ("phone", &self.phone, 40),
             ("email", &self.email, 254),
             ("insurance", &self.insurance, 200),
             ("emergency_contact", &self.emergency_contact, 500),
-        ] {
-            super::check_optional(field, value, max)?;
-        }
+        ])?;
         for n in &self.first_names {
             check_text("first_names", n, 200)?;
         }

@@ -109,13 +109,15 @@ macro_rules! redacted_debug {
 }
 pub(crate) use redacted_debug;
 
-/// Rejects an over-long optional text field (an absent one is fine; a present one may not be
-/// blank).
-pub(crate) fn check_optional(field: &'static str, value: &Option<String>, max: usize) -> Result<(), InvalidInput> {
-    match value {
-        Some(v) => check_text(field, v, max),
-        None => Ok(()),
+/// Rejects over-long optional text fields, given as (field, value, limit): an absent one is
+/// fine, a present one may not be blank.
+pub(crate) fn check_optional(fields: &[(&'static str, &Option<String>, usize)]) -> Result<(), InvalidInput> {
+    for (field, value, max) in fields {
+        if let Some(v) = value {
+            check_text(field, v, *max)?;
+        }
     }
+    Ok(())
 }
 
 /// Rejects empty or over-long text fields.
