@@ -26,7 +26,7 @@ use crate::crypto::{Binding, Key32, KeyKind, aead};
 use crate::error::{Error, Missing, Result};
 use crate::layout::{attachment as attachment_key, attachment_chunk, record_entry, record_section};
 use crate::model::{AttachmentId, EntryId, InvalidInput, PatientId, Section, Timestamp};
-use crate::storage::{Batch, Space};
+use crate::storage::{Batch, Order, Space};
 use std::io::{Read, Write};
 
 /// An attachment as its readers see it (never the content).
@@ -82,6 +82,14 @@ fn fill(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
+/// What streaming an attachment in leaves: the last chunks, not yet committed, and the counts.
+struct Streamed {
+    rest: Batch,
+    chunks: u32,
+    size: u64,
+    chain: [u8; 32],
+}
+
 /// An attachment's key and description, opened for one access.
 struct OpenedAttachment {
     place: AttachmentPlace,
@@ -122,7 +130,10 @@ impl Session {
         if !self.patient_exists(patient)? {
             return Err(self.refuse(Action::Attach, ent, Error::no_patient(patient)));
         }
-        if self.inner.backend.scan_prefix(Space::Records, &record_entry(patient, section, entry))?.is_empty() {
+        let prefix = record_entry(patient, section, entry);
+        let end = crate::storage::prefix_end(&prefix);
+        let first = self.inner.backend.range(Space::Records, &prefix, end.as_deref(), Order::Ascending, 1)?;
+        if first.is_empty() {
             return Err(self.refuse(Action::Attach, ent, Error::no_entry(patient, entry)));
         }
         if !self.keys().holds(KeyKind::Section(section)) {
@@ -157,11 +168,9 @@ impl Session {
             stored
         };
         match self.stream_in(place, &data_key, content) {
-            Ok((batch, state)) => {
-                stored.state = state;
-                let mut batch = batch;
+            Ok(Streamed { rest: mut batch, chunks, size, chain }) => {
+                stored.state = AttachmentState::Complete { chunks, size, chain };
                 batch.put(Space::Attachments, attachment_key(&place), codec::encode(&stored)?);
-                let AttachmentState::Complete { size, .. } = state else { return Err(Error::Decrypt) };
                 let draft = self
                     .granted_draft_for(&grant, ent)
                     .append_detail(&format!("attachment {id} complete, {size} bytes"));
@@ -177,13 +186,8 @@ impl Session {
     }
 
     /// Seals `content` chunk by chunk, committing all but the last few chunks; returns those
-    /// (to be committed with the completing record) and the final state.
-    fn stream_in(
-        &self,
-        place: AttachmentPlace,
-        key: &Key32,
-        content: &mut dyn Read,
-    ) -> Result<(Batch, AttachmentState)> {
+    /// (to be committed with the completing record) and the chunk count, size and chain digest.
+    fn stream_in(&self, place: AttachmentPlace, key: &Key32, content: &mut dyn Read) -> Result<Streamed> {
         let mut chain = Chain::new();
         let mut batch = Batch::new();
         let mut pending_chunks = 0usize;
@@ -209,8 +213,7 @@ impl Session {
             batch.put(Space::AttachmentChunks, attachment_chunk(&place, index), sealed);
             pending_chunks += 1;
             if last {
-                let state = AttachmentState::Complete { chunks: index + 1, size, chain: chain.finish() };
-                return Ok((batch, state));
+                return Ok(Streamed { rest: batch, chunks: index + 1, size, chain: chain.finish() });
             }
             if pending_chunks == CHUNKS_PER_BATCH {
                 self.inner.committer.commit(&batch, false, None)?;
@@ -240,10 +243,20 @@ impl Session {
 
     /// Opens an attachment's key and description for a grant (nothing released).
     fn open_attachment(&self, grant: &Grant, place: AttachmentPlace) -> Result<Option<OpenedAttachment>> {
-        let Some(bytes) = self.inner.backend.get(Space::Attachments, &attachment_key(&place))? else {
-            return Ok(None);
-        };
-        let stored = StoredAttachment::decode(&bytes)?;
+        match self.inner.backend.get(Space::Attachments, &attachment_key(&place))? {
+            Some(bytes) => self.open_stored_attachment(grant, place, &bytes),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a stored attachment record read at `place` (`None`: not complete).
+    fn open_stored_attachment(
+        &self,
+        grant: &Grant,
+        place: AttachmentPlace,
+        bytes: &[u8],
+    ) -> Result<Option<OpenedAttachment>> {
+        let stored = StoredAttachment::decode(bytes)?;
         let AttachmentState::Complete { chunks, size, .. } = stored.state else { return Ok(None) };
         let id = PatientKeyId { patient: place.patient, section: place.section, generation: stored.generation };
         debug_assert!(grant.covers(place.patient, place.section));
@@ -303,11 +316,11 @@ impl Session {
     pub(crate) fn open_attachments(&self, grant: &Grant) -> Result<Opened<Vec<AttachmentInfo>>> {
         let (patient, section) = (grant.patient(), grant.section());
         let mut out = Vec::new();
-        for (k, _) in self.inner.backend.scan_prefix(Space::Attachments, &record_section(patient, section))? {
+        for (k, v) in self.inner.backend.scan_prefix(Space::Attachments, &record_section(patient, section))? {
             let Some((entry, id)) = k.get(17..33).zip(k.get(33..49)) else { continue };
             let (Ok(entry), Ok(id)) = (<[u8; 16]>::try_from(entry), <[u8; 16]>::try_from(id)) else { continue };
             let place = self.attachment_place(patient, section, EntryId(entry), AttachmentId(id));
-            if let Some(a) = self.open_attachment(grant, place)? {
+            if let Some(a) = self.open_stored_attachment(grant, place, &v)? {
                 out.push(a.info);
             }
         }
