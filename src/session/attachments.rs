@@ -167,16 +167,15 @@ impl Session {
             drop(guard);
             stored
         };
-        match self.stream_in(place, &data_key, content) {
-            Ok(Streamed { rest: mut batch, chunks, size, chain }) => {
-                stored.state = AttachmentState::Complete { chunks, size, chain };
-                batch.put(Space::Attachments, attachment_key(&place), codec::encode(&stored)?);
-                let draft = self
-                    .granted_draft_for(&grant, ent)
-                    .append_detail(&format!("attachment {id} complete, {size} bytes"));
-                self.commit(vec![draft], batch)?;
-                Ok(id)
-            }
+        let completed = self.stream_in(place, &data_key, content).and_then(|s| {
+            stored.state = AttachmentState::Complete { chunks: s.chunks, size: s.size, chain: s.chain };
+            let mut batch = s.rest;
+            batch.put(Space::Attachments, attachment_key(&place), codec::encode(&stored)?);
+            let done = format!("attachment {id} complete, {} bytes", s.size);
+            self.commit(vec![self.granted_draft_for(&grant, ent.clone()).append_detail(&done)], batch)
+        });
+        match completed {
+            Ok(_) => Ok(id),
             Err(e) => {
                 // Best effort: remove what was written; if this fails too, it stays Pending.
                 let _ = self.abandon(&grant, ent, place);
