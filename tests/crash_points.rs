@@ -1,6 +1,6 @@
 //! Crash at every durability point. A [`CrashBackend`] keeps what was applied apart from what
 //! was made durable; for each operation (a write of a 200 KiB report, a read, a group commit of
-//! buffered writes closed by a read) the test counts the durability points (applies and
+//! buffered writes closed by a read, an attachment of 40 chunks) the test counts the durability points (applies and
 //! flushes) of a clean run, then replays the operation crashing after 0, 1, ..., n of them. After
 //! each crash the surviving (durable) state must open, verify (records against the log
 //! included, so nothing is half-visible), and hold every operation acknowledged before the crash.
@@ -10,7 +10,7 @@ mod common;
 use common::{PASS, Practice, ctx};
 use medvault::synthetic::Synth;
 use medvault::testing::CrashBackend;
-use medvault::{Date, Durability, PatientId, Store, StoreOptions, SystemClock};
+use medvault::{Date, Durability, PatientId, Section, Store, StoreOptions, SystemClock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,6 +37,19 @@ fn big_report() -> medvault::Report {
 struct Acked {
     reports_written: Vec<medvault::EntryId>,
     reads: usize,
+    attachments: Vec<(medvault::EntryId, medvault::AttachmentId)>,
+}
+
+/// An attachment of 40 chunks: its chunks take two engine transactions before the last one.
+fn scan() -> Vec<u8> {
+    (0..40 * medvault::attachment::CHUNK_SIZE - 99).map(|i| (i % 239) as u8).collect()
+}
+
+fn attach(s: &medvault::Session, p: PatientId, a: &mut Acked) -> medvault::Result<()> {
+    let entry = s.read_reports(p)?[0].entry_id;
+    let id = s.attach(p, Section::Reports, entry, "scan.pdf", "application/pdf", &mut scan().as_slice())?;
+    a.attachments.push((entry, id));
+    Ok(())
 }
 
 type Op = fn(&medvault::Session, PatientId, &mut Acked) -> medvault::Result<()>;
@@ -103,6 +116,12 @@ fn check_after_crash(backend: &CrashBackend, p: PatientId, acked: &Acked, reads_
     for e in &acked.reports_written {
         assert!(stored.contains(e), "{label}: acknowledged report {e} lost");
     }
+    for (entry, id) in &acked.attachments {
+        let mut out = Vec::new();
+        doc.read_attachment(p, Section::Reports, *entry, *id, &mut out)
+            .unwrap_or_else(|e| panic!("{label}: acknowledged attachment {id} lost: {e}"));
+        assert!(out == scan(), "{label}: attachment {id} reads back different");
+    }
     let q = medvault::AuditQuery { patient: Some(p), limit: 100_000, ..Default::default() };
     let reads = dpo
         .audit_query(&q)
@@ -129,7 +148,7 @@ fn enumerate(name: &str, op: Op, buffered: bool) -> u64 {
     };
     let (_, clean, points) = run(&state, p, op, buffered, None);
     assert!(points >= 2, "{name}: an operation has at least an apply and a flush ({points})");
-    assert!(clean.reads + clean.reports_written.len() > 0);
+    assert!(clean.reads + clean.reports_written.len() + clean.attachments.len() > 0);
     for k in 0..=points {
         let (backend, acked, _) = run(&state, p, op, buffered, Some(k));
         check_after_crash(&backend, p, &acked, reads_before, &format!("{name}, crash after {k} of {points} points"));
@@ -151,4 +170,9 @@ fn a_read_survives_a_crash_at_every_point() {
 #[test]
 fn a_group_commit_survives_a_crash_at_every_point() {
     enumerate("three buffered writes closed by a read", group, true);
+}
+
+#[test]
+fn an_attachment_survives_a_crash_at_every_point() {
+    enumerate("attachment of 40 chunks", attach, false);
 }
