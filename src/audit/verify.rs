@@ -402,37 +402,47 @@ fn check_records(backend: &dyn Backend, expected: &Records, size: u64, problems:
         if (space.is_audit() && space != Space::Checkpoints) || space == Space::AttachmentChunks {
             continue;
         }
-        for (key, value) in backend.scan_prefix(space, &[])? {
-            let id = (space as u8, key);
-            // Audit state is checked against the events; only what the log names by presence
-            // (the signed head) is looked for here.
-            if space != Space::Checkpoints && super::log::is_audit_state(space, &id.1) && !expected.contains_key(&id) {
-                continue;
+        // A page at a time: the values are only hashed.
+        crate::storage::scan_pages(backend, space, &[], |page| -> Result<()> {
+            for (key, value) in page {
+                let id = (space as u8, key.clone());
+                // Audit state is checked against the events; only what the log names by presence
+                // (the signed head) is looked for here.
+                if space != Space::Checkpoints
+                    && super::log::is_audit_state(space, &id.1)
+                    && !expected.contains_key(&id)
+                {
+                    continue;
+                }
+                match expected.get(&id) {
+                    // Closing checkpoints are written without an event; only those the log names
+                    // must exist.
+                    None if space == Space::Checkpoints => continue,
+                    None => problems.push(Problem {
+                        seq: size,
+                        what: format!("{} was written by no audited operation (planted)", place(space, &id.1)),
+                    }),
+                    Some((RecordState::Deleted, seq)) => problems.push(Problem {
+                        seq: *seq,
+                        what: format!(
+                            "{} was deleted by event {seq} but is present (planted back)",
+                            place(space, &id.1)
+                        ),
+                    }),
+                    Some((RecordState::Digest(d), seq)) if *d != record_digest(value) => problems.push(Problem {
+                        seq: *seq,
+                        what: format!(
+                            "{} differs from what event {seq} wrote (replaced, rolled back or edited)",
+                            place(space, &id.1)
+                        ),
+                    }),
+                    Some(_) => {}
+                }
+                checked += 1;
+                seen.insert(id);
             }
-            match expected.get(&id) {
-                // Closing checkpoints are written without an event; only those the log names
-                // must exist.
-                None if space == Space::Checkpoints => continue,
-                None => problems.push(Problem {
-                    seq: size,
-                    what: format!("{} was written by no audited operation (planted)", place(space, &id.1)),
-                }),
-                Some((RecordState::Deleted, seq)) => problems.push(Problem {
-                    seq: *seq,
-                    what: format!("{} was deleted by event {seq} but is present (planted back)", place(space, &id.1)),
-                }),
-                Some((RecordState::Digest(d), seq)) if *d != record_digest(&value) => problems.push(Problem {
-                    seq: *seq,
-                    what: format!(
-                        "{} differs from what event {seq} wrote (replaced, rolled back or edited)",
-                        place(space, &id.1)
-                    ),
-                }),
-                Some(_) => {}
-            }
-            checked += 1;
-            seen.insert(id);
-        }
+            Ok(())
+        })?;
     }
     for ((space, key), (state, seq)) in expected {
         if !matches!(state, RecordState::Deleted) && !seen.contains(&(*space, key.clone())) {
