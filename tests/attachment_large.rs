@@ -1,5 +1,6 @@
-//! A 1 GiB attachment through a real redb store folder: written and read as streams, with
-//! the process's heap measured (a counting allocator) and its peak resident set reported.
+//! A 1 GiB attachment through a real redb store folder: written and read as streams, then the
+//! store backed up to a file and restored from it, with the process's heap measured at each
+//! step (a counting allocator) and its peak resident set reported.
 //! `MEDVAULT_ATTACHMENT_MIB` changes the size (default 1024).
 
 mod common;
@@ -133,7 +134,48 @@ fn a_one_gib_attachment_round_trips_in_bounded_memory() {
     let dpo = practice.store.unlock("dpo", PASS, ctx()).unwrap();
     let report = dpo.verify_audit(None).unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
-    assert_eq!(report.attachment_chunks_checked, size.div_ceil(medvault::attachment::CHUNK_SIZE as u64).max(1));
+    let chunks = size.div_ceil(medvault::attachment::CHUNK_SIZE as u64).max(1);
+    assert_eq!(report.attachment_chunks_checked, chunks);
+
+    // A backup to a file and a restore from it, each in bounded memory.
+    let file = dir.path().join("cabinet.backup");
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    practice.session("admin").backup(&mut out).unwrap();
+    out.flush().unwrap();
+    drop(out);
+    let backup_s = started.elapsed().as_secs_f64();
+    let backup_peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let started = std::time::Instant::now();
+    let mut input = std::io::BufReader::new(std::fs::File::open(&file).unwrap());
+    let key = practice.store.verification_key();
+    let restored_dir = dir.path().join("restored");
+    medvault::backup::restore(&mut [&mut input], &restored_dir, Engine::Redb, Some(&key), None).unwrap();
+    let restore_s = started.elapsed().as_secs_f64();
+    let restore_peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    println!(
+        "backup of the store: {:.1} s, heap peak {:.1} MiB; restore (rebuilt and verified in the new folder): {:.1} s, \
+         heap peak {:.1} MiB; process peak RSS {:.1} MiB",
+        backup_s,
+        backup_peak as f64 / MIB as f64,
+        restore_s,
+        restore_peak as f64 / MIB as f64,
+        vm_hwm_kib() as f64 / 1024.0,
+    );
+    assert!(backup_peak < 64 * MIB, "the backup used {backup_peak} bytes of heap");
+    assert!(restore_peak < 64 * MIB, "the restore used {restore_peak} bytes of heap");
+    let restored = medvault::Store::open(&restored_dir).unwrap();
+    let mut sink = Sink(Sha256::new(), 0);
+    restored
+        .unlock("dr_martin", PASS, ctx())
+        .unwrap()
+        .read_attachment(p, Section::Reports, entry, id, &mut sink)
+        .unwrap();
+    assert_eq!(sink.0.finalize(), written, "the restored attachment is the one written");
 }
 
 fn walk(p: &std::path::Path) -> u64 {

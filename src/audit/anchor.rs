@@ -35,6 +35,22 @@ pub(crate) fn export(anchor_dir: &Path, cp: &Checkpoint) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Every anchor of `store` in `anchor_dir` that parses, in no particular order.
+pub(crate) fn list(anchor_dir: &Path, store: StoreId) -> Result<Vec<Checkpoint>> {
+    let Ok(entries) = std::fs::read_dir(folder(anchor_dir, store)) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("checkpoint-") && name.ends_with(".json") {
+            let text = std::fs::read_to_string(e.path()).map_err(|e| Error::Storage(StorageError::from_io(e)))?;
+            if let Ok(cp) = Checkpoint::from_json(&text) {
+                out.push(cp);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The newest anchor of `store` in `anchor_dir` (`None`: none yet).
 pub(crate) fn latest(anchor_dir: &Path, store: StoreId) -> Result<Option<Checkpoint>> {
     let dir = folder(anchor_dir, store);

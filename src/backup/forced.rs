@@ -9,12 +9,12 @@
 //! (`superseded-<events>/` in the store's anchor folder), not deleted. If the administrator's
 //! unlock or the event fails, the new folder is removed again.
 
-use super::{BackupReport, verify_loaded, write_store};
+use super::{BackupReport, Scratch, verify_loaded};
 use crate::audit::{anchor, verify};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::keyring;
 use crate::model::InvalidInput;
-use crate::storage::{Engine, engine};
+use crate::storage::Engine;
 use std::io::Read;
 use std::path::Path;
 
@@ -50,16 +50,19 @@ pub fn restore_forced(
     if forced.reason.chars().count() < 10 {
         return Err(InvalidInput::Rule("a forced restore needs a reason of at least 10 characters").into());
     }
-    if engine::detect(dir)?.is_some() {
-        return Err(Error::store_exists(dir.to_path_buf()));
-    }
-    let (mut report, mem, root) = verify_loaded(chain, key, None)?;
-    let header = keyring::load_header(&mem, key)?;
-    let (signers, _) = keyring::signers::TrustedSigners::load(&mem, &header)?;
-    let extended =
-        |cp: &crate::audit::Checkpoint| verify::extends(&mem, &signers, cp, report.events, &root).unwrap_or(false);
-    let anchored = anchor::latest(anchor_dir, report.store)?.filter(|a| !extended(a));
-    write_store(dir, engine_kind, &mem, &report, &root)?;
+    let made = !dir.exists();
+    let scratch = Scratch::create(dir, engine_kind)?;
+    let (mut report, root) = verify_loaded(chain, key, None, scratch.backend())?;
+    let header = keyring::load_header(scratch.backend(), key)?;
+    let (signers, _) = keyring::signers::TrustedSigners::load(scratch.backend(), &header)?;
+    // The anchors the restored log does not extend, by size (one anchor file per size).
+    let superseded: Vec<u64> = anchor::list(anchor_dir, report.store)?
+        .iter()
+        .filter(|a| !verify::extends(scratch.backend(), &signers, a, report.events, &root).unwrap_or(false))
+        .map(|a| a.head.size)
+        .collect();
+    let anchored = anchor::latest(anchor_dir, report.store)?.filter(|a| superseded.contains(&a.head.size));
+    scratch.keep(&report, &root)?;
     let Some(anchored) = anchored else { return Ok(report) };
     let recorded = (|| -> Result<()> {
         let store = crate::Store::open(dir)?;
@@ -70,10 +73,10 @@ pub fn restore_forced(
     })();
     if let Err(e) = recorded {
         // Nothing stays of a restore whose override could not be recorded.
-        let _ = std::fs::remove_dir_all(dir);
+        super::remove_written(dir, made);
         return Err(e);
     }
-    anchor::set_aside(anchor_dir, report.store, &report.events.to_string(), extended)?;
+    anchor::set_aside(anchor_dir, report.store, &report.events.to_string(), |cp| !superseded.contains(&cp.head.size))?;
     tracing::warn!(restored = report.events, anchored = anchored.head.size, "backup restored over a newer anchor");
     report.forced_over = Some(anchored.head.size);
     Ok(report)

@@ -13,7 +13,9 @@
 //! certificate, and every record against the digest the log holds for it), and the log must
 //! extend the latest signed head of every earlier snapshot of the chain. With the store's
 //! verification key (`audit key`) the header, and through it every signer, is authenticated;
-//! without, the check proves internal consistency only.
+//! without, the check proves internal consistency only. The snapshot is rebuilt on disk
+//! (the new store's folder for a restore, a temporary folder for a check), never in
+//! memory, so that a store with gigabytes of attachments restores on a small machine.
 
 mod file;
 mod forced;
@@ -27,7 +29,6 @@ use crate::error::{Denied, Error, Fault, IntegrityError, Object, Result};
 use crate::keyring;
 use crate::model::{InvalidInput, StoreId, Timestamp};
 use crate::session::Session;
-use crate::storage::memory::MemoryBackend;
 use crate::storage::witness::WitnessFile;
 use crate::storage::{Backend, Batch, Engine, Space, engine};
 use file::{FileInfo, Record, Writer, damaged};
@@ -185,48 +186,121 @@ impl Session {
     }
 }
 
-/// Rebuilds the snapshot of a chain in memory, checking every file's hash and link; returns
-/// it, the files' headers, and the latest signed head of every snapshot before the last.
-fn load_chain(chain: &mut [&mut dyn Read]) -> Result<(MemoryBackend, Vec<FileInfo>, Vec<Checkpoint>)> {
-    let mem = MemoryBackend::new();
+/// A store folder a chain is rebuilt in, so that checking or restoring a backup takes disk, not
+/// memory, in proportion to the store: the new store's own folder for a restore, a temporary
+/// folder for `backup verify`. Dropped without [`Scratch::keep`], it removes what it wrote.
+pub(super) struct Scratch {
+    dir: std::path::PathBuf,
+    /// Whether the folder was made here (else it existed, empty, and only its content goes).
+    made: bool,
+    backend: std::sync::Arc<dyn Backend>,
+    kept: bool,
+}
+
+impl Scratch {
+    /// A new store folder at `dir`, which must not exist or be empty.
+    pub(super) fn create(dir: &Path, engine_kind: Engine) -> Result<Scratch> {
+        if engine::detect(dir)?.is_some() {
+            return Err(Error::store_exists(dir.to_path_buf()));
+        }
+        let made = !dir.exists();
+        if !made && std::fs::read_dir(dir).map_err(crate::error::StorageError::from_io)?.next().is_some() {
+            return Err(
+                InvalidInput::Rule("a backup is restored into a new folder: the folder given is not empty").into()
+            );
+        }
+        let backend = engine::create(dir, engine_kind)?;
+        Ok(Scratch { dir: dir.to_path_buf(), made, backend, kept: false })
+    }
+
+    /// A folder under the system's temporary folder, removed when dropped.
+    fn temporary() -> Result<Scratch> {
+        let name = format!("medvault-backup-check-{}", hex::encode(crate::model::random_bytes::<8>()));
+        Scratch::create(&std::env::temp_dir().join(name), Engine::Redb)
+    }
+
+    pub(super) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// Makes the rebuilt store durable, gives it a witness of its own and keeps it.
+    pub(super) fn keep(mut self, report: &BackupReport, root: &[u8; 32]) -> Result<()> {
+        self.backend.flush()?;
+        WitnessFile::open(&self.dir)?.write(&crate::audit::log::encode_mark(report.store, report.events, root))?;
+        self.kept = true;
+        tracing::info!(files = report.files, events = report.events, "backup restored");
+        Ok(())
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.kept {
+            remove_written(&self.dir, self.made);
+        }
+    }
+}
+
+/// Removes what a restore wrote in `dir`: the folder if it `made` it, else its content (it was
+/// empty before).
+pub(super) fn remove_written(dir: &Path, made: bool) {
+    if made {
+        let _ = std::fs::remove_dir_all(dir);
+    } else if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+        }
+    }
+}
+
+/// Rebuilds the snapshot of a chain in `into`, checking every file's hash and link; returns
+/// the files' headers and the latest signed head of every snapshot before the last.
+fn load_chain(chain: &mut [&mut dyn Read], into: &dyn Backend) -> Result<(Vec<FileInfo>, Vec<Checkpoint>)> {
     let mut infos: Vec<FileInfo> = Vec::new();
     let mut heads = Vec::new();
     for (i, f) in chain.iter_mut().enumerate() {
         if i > 0
-            && let Some(h) = latest_head(&mem)?
+            && let Some(h) = latest_head(into)?
         {
             heads.push(h);
         }
         let mut batch = Batch::new();
+        let mut bytes = 0usize;
         let info = file::parse(*f, &mut |rec| {
             match rec {
-                Record::Put(s, k, v) => batch.put(s, k, v),
+                Record::Put(s, k, v) => {
+                    bytes += k.len() + v.len();
+                    batch.put(s, k, v)
+                }
                 Record::Delete(s, k) => batch.delete(s, k),
             }
-            if batch.ops().len() >= PAGE {
-                mem.apply(&std::mem::take(&mut batch))?;
+            // At most PAGE records or 4 MiB per transaction (attachment chunks are 64 KiB).
+            if batch.ops().len() >= PAGE || bytes >= 4 << 20 {
+                into.apply(&std::mem::take(&mut batch))?;
+                bytes = 0;
             }
             Ok(())
         })?;
-        mem.apply(&batch)?;
+        into.apply(&batch)?;
         check_link(i, &info, &infos)?;
         infos.push(info);
     }
     if infos.is_empty() {
         return Err(InvalidInput::Rule("no backup file given").into());
     }
-    Ok((mem, infos, heads))
+    Ok((infos, heads))
 }
 
-/// Loads and checks a chain; returns the report, the snapshot and its log's root.
-fn verify_loaded(
+/// Loads a chain into `into` and checks it; returns the report and its log's root.
+pub(super) fn verify_loaded(
     chain: &mut [&mut dyn Read],
     key: Option<&[u8; 32]>,
     anchor_dir: Option<&Path>,
-) -> Result<(BackupReport, MemoryBackend, [u8; 32])> {
-    let (mem, infos, heads) = load_chain(chain)?;
+    into: &dyn Backend,
+) -> Result<(BackupReport, [u8; 32])> {
+    let (infos, heads) = load_chain(chain, into)?;
     let (first, last) = (&infos[0], &infos[infos.len() - 1]);
-    let header = keyring::load_header(&mem, key)?;
+    let header = keyring::load_header(into, key)?;
     if header.store != first.store {
         return Err(damaged("the backup's header names another store"));
     }
@@ -234,7 +308,7 @@ fn verify_loaded(
         Some(a) => crate::audit::anchor::latest(a, first.store)?,
         None => None,
     };
-    let report = verify::verify(&mem, &header, anchor.as_ref())?;
+    let report = verify::verify(into, &header, anchor.as_ref())?;
     if let Some(p) = report.problems.first() {
         let older = anchor.is_some() && report.problems.iter().any(|p| p.what.contains("truncated or rolled back"));
         let what = if older {
@@ -245,9 +319,9 @@ fn verify_loaded(
         return Err(IntegrityError::new(Object::Backup, Fault::Broken(what)).at(p.seq).into());
     }
     let root = report.root_hash().ok_or(IntegrityError::new(Object::Backup, Fault::BadLength))?;
-    let (signers, _) = keyring::signers::TrustedSigners::load(&mem, &header)?;
+    let (signers, _) = keyring::signers::TrustedSigners::load(into, &header)?;
     for h in &heads {
-        if !verify::extends(&mem, &signers, h, report.size, &root)? {
+        if !verify::extends(into, &signers, h, report.size, &root)? {
             return Err(damaged("the chain's log does not extend the log of an earlier backup in it"));
         }
     }
@@ -261,21 +335,24 @@ fn verify_loaded(
         key_given: key.is_some(),
         forced_over: None,
     };
-    Ok((out, mem, root))
+    Ok((out, root))
 }
 
 /// Checks a backup, or a chain of them (a full backup then its incrementals, in order), with
 /// no store and no passphrase (see the module documentation); `key` is the store's
-/// verification key (`Store::verification_key`).
+/// verification key (`Store::verification_key`). The chain is rebuilt in a temporary folder
+/// (disk in proportion to the store, bounded memory), removed afterwards.
 pub fn verify_backup(chain: &mut [&mut dyn Read], key: Option<&[u8; 32]>) -> Result<BackupReport> {
-    verify_loaded(chain, key, None).map(|(report, ..)| report)
+    let scratch = Scratch::temporary()?;
+    verify_loaded(chain, key, None, scratch.backend()).map(|(report, _)| report)
 }
 
 /// Restores a backup, or a chain of them, into a new store folder `dir` on `engine_kind`,
 /// after checking it as [`verify_backup`] does and, with `anchor_dir`, that its log extends the
 /// newest anchor of its store kept there (a backup older than an anchored checkpoint is
-/// refused). The new folder gets a witness of its own. Nothing is written unless every check
-/// passed.
+/// refused). The chain is rebuilt in the new folder itself and checked there; if any check
+/// fails, what was written is removed (the folder, when it did not exist). The new folder gets a
+/// witness of its own.
 pub fn restore(
     chain: &mut [&mut dyn Read],
     dir: &Path,
@@ -283,27 +360,8 @@ pub fn restore(
     key: Option<&[u8; 32]>,
     anchor_dir: Option<&Path>,
 ) -> Result<BackupReport> {
-    if engine::detect(dir)?.is_some() {
-        return Err(Error::store_exists(dir.to_path_buf()));
-    }
-    let (report, mem, root) = verify_loaded(chain, key, anchor_dir)?;
-    write_store(dir, engine_kind, &mem, &report, &root)?;
+    let scratch = Scratch::create(dir, engine_kind)?;
+    let (report, root) = verify_loaded(chain, key, anchor_dir, scratch.backend())?;
+    scratch.keep(&report, &root)?;
     Ok(report)
-}
-
-/// Writes a checked snapshot into a new store folder, with a witness of its own.
-fn write_store(
-    dir: &Path,
-    engine_kind: Engine,
-    mem: &MemoryBackend,
-    report: &BackupReport,
-    root: &[u8; 32],
-) -> Result<()> {
-    let copy = engine::create(dir, engine_kind)?;
-    crate::storage::copy_all(mem, copy.as_ref())?;
-    copy.flush()?;
-    WitnessFile::open(dir)?.write(&crate::audit::log::encode_mark(report.store, report.events, root))?;
-    drop(copy);
-    tracing::info!(files = report.files, events = report.events, "backup restored");
-    Ok(())
 }
