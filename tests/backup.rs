@@ -301,3 +301,51 @@ fn an_incremental_from_a_forked_store_does_not_extend_its_chain() {
     let err = check(&[&full, &first, &forked], &key).unwrap_err();
     assert!(err.to_string().contains("does not extend"), "{err}");
 }
+
+/// A sink that, once the backup has written its header and some records (it is reading its
+/// snapshot), has another session write a report and waits (at most 20 s) for that write to be
+/// acknowledged.
+struct WriteDuringBackup {
+    out: Vec<u8>,
+    writer: Option<medvault::Session>,
+    patient: medvault::PatientId,
+    acknowledged: Option<bool>,
+}
+
+impl std::io::Write for WriteDuringBackup {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(doc) = self.writer.take_if(|_| self.out.len() > 4096) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let p = self.patient;
+            std::thread::spawn(move || {
+                let r = doc.append_report(p, Synth::new(9).report("Dr Martin", Date::parse("2026-11-03").unwrap()));
+                let _ = tx.send(r.is_ok());
+            });
+            self.acknowledged = Some(rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or(false));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn writers_go_on_while_a_backup_reads_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let practice = on_disk(&dir.path().join("store"));
+    let p = practice.patient(1);
+    // The writer's session is opened first: its unlock is audited too.
+    let writer = Some(practice.session("dr_martin"));
+    let mut sink = WriteDuringBackup { out: Vec::new(), writer, patient: p, acknowledged: None };
+    practice.session("admin").backup(&mut sink).unwrap();
+    assert_eq!(sink.acknowledged, Some(true), "a write waited for the backup to finish");
+    // The backup holds the store as of its snapshot: one report, not the one written meanwhile.
+    let key = practice.store.verification_key();
+    let restored = dir.path().join("restored");
+    restore(&mut [&mut sink.out.as_slice()], &restored, Engine::Redb, Some(&key), None).unwrap();
+    let store = Store::open(&restored).unwrap();
+    assert_eq!(store.unlock("dr_martin", PASS, ctx()).unwrap().read_reports(p).unwrap().len(), 1);
+    assert_eq!(practice.session("dr_martin").read_reports(p).unwrap().len(), 2);
+}

@@ -2,8 +2,10 @@
 //!
 //! A full backup is a consistent snapshot of every keyspace, still encrypted, audit log
 //! included: the session appends a `backup` event and signs a checkpoint covering it, then
-//! every record is read while the committer holds its lock, so that no group commits in
-//! between (writers wait for the length of the read; nothing is refused). An incremental
+//! every record is read from one moment of the store: on redb, a read transaction taken
+//! between two commits, while writers go on; on an engine without snapshots (sled, the
+//! in-memory backend), while the committer holds its lock, so that no group commits in
+//! between (writers then wait for the length of the read; nothing is refused). An incremental
 //! backup holds only what changed since a chain of earlier backups (a full one, then
 //! incrementals): the records put or replaced, and the keys deleted. Each file ends with its
 //! SHA-256, and an incremental names the SHA-256 of the file before it (docs/format.md §10).
@@ -106,16 +108,22 @@ impl Session {
         Ok((self.header().store, self.now()))
     }
 
-    /// Calls `each` on every pair of every keyspace while no commit can run.
+    /// Calls `each` on every pair of every keyspace as of one moment: in the engine's snapshot
+    /// (taken between two commits) while writers go on, or, for an engine without snapshots,
+    /// while no commit can run.
     fn scan_quiesced(&self, each: &mut EachPair<'_>) -> Result<()> {
-        self.quiesced(|backend| -> Result<()> {
+        let scan = |backend: &dyn Backend, each: &mut EachPair<'_>| -> Result<()> {
             for space in Space::ALL {
                 crate::storage::scan_pages(backend, space, &[], |page| {
                     page.iter().try_for_each(|(k, v)| each(space, k, v))
                 })?;
             }
             Ok(())
-        })
+        };
+        match self.quiesced(|backend| backend.snapshot())? {
+            Some(view) => scan(view.as_ref(), each),
+            None => self.quiesced(|backend| scan(backend, each)),
+        }
     }
 
     /// Writes a full backup of the store to `out` (administrators and auditors). Audited

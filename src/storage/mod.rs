@@ -266,6 +266,13 @@ pub trait Backend: Send + Sync {
     fn scan_prefix(&self, space: Space, prefix: &[u8]) -> StorageResult<Vec<Pair>> {
         self.range(space, prefix, prefix_end(prefix).as_deref(), Order::Ascending, usize::MAX)
     }
+
+    /// A read-only view of everything applied so far that later batches do not change (its
+    /// `apply` and `flush` fail), if the engine has one: a backup reads it while writers go on.
+    /// `None` (the default): the caller keeps writers out while it reads instead.
+    fn snapshot(&self) -> StorageResult<Option<Box<dyn Backend>>> {
+        Ok(None)
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (`None`: no upper bound).

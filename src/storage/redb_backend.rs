@@ -149,10 +149,7 @@ impl RedbBackend {
         if self.poisoned.load(Ordering::Acquire) { Err(poisoned_error()) } else { Ok(()) }
     }
 
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&redb::ReadOnlyTable<&'static [u8], &'static [u8]>) -> StorageResult<T>,
-    ) -> StorageResult<T> {
+    fn read<T>(&self, f: impl FnOnce(&ReadTable) -> StorageResult<T>) -> StorageResult<T> {
         guarded(ENGINE, || {
             let tx = self.db.begin_read().map_err(|e| map(e, None))?;
             let table = tx.open_table(TABLE).map_err(|e| map(e, None))?;
@@ -176,8 +173,7 @@ impl Drop for RedbBackend {
 impl Backend for RedbBackend {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
         self.check_usable()?;
-        let k = physical_key(space, key);
-        self.read(|t| Ok(t.get(k.as_slice()).map_err(|e| map(e, None))?.map(|v| v.value().to_vec())))
+        self.read(|t| get_in(t, space, key))
     }
 
     fn range(
@@ -189,15 +185,7 @@ impl Backend for RedbBackend {
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
         self.check_usable()?;
-        let Some((plo, phi)) = physical_bounds(space, lo, hi) else { return Ok(Vec::new()) };
-        self.read(|t| {
-            let it = t.range(plo.as_slice()..phi.as_slice()).map_err(|e| map(e, None))?;
-            let rows = it.map(|r: Row<'_>| {
-                let (k, v) = r.map_err(|e| map(e, None))?;
-                Ok((k.value().to_vec(), v.value().to_vec()))
-            });
-            take_ordered(rows, order, limit, ENGINE)
-        })
+        self.read(|t| range_in(t, space, lo, hi, order, limit))
     }
 
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
@@ -212,6 +200,76 @@ impl Backend for RedbBackend {
         self.check_usable()?;
         let mut j = self.journal.lock();
         j.sync().map_err(|f| self.poison(f.into_error()))
+    }
+
+    fn snapshot(&self) -> StorageResult<Option<Box<dyn Backend>>> {
+        self.check_usable()?;
+        guarded(ENGINE, || {
+            let tx = self.db.begin_read().map_err(|e| map(e, None))?;
+            let table = tx.open_table(TABLE).map_err(|e| map(e, None))?;
+            Ok(Some(Box::new(RedbSnapshot { table, _tx: tx }) as Box<dyn Backend>))
+        })
+    }
+}
+
+/// A redb read transaction: the database as of one commit, whatever is committed after.
+struct RedbSnapshot {
+    table: ReadTable,
+    _tx: redb::ReadTransaction,
+}
+
+fn read_only() -> StorageError {
+    StorageError::Engine { engine: ENGINE, what: "a snapshot is read-only", source: None }
+}
+
+type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// One value of a table.
+fn get_in(t: &ReadTable, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+    let k = physical_key(space, key);
+    Ok(t.get(k.as_slice()).map_err(|e| map(e, None))?.map(|v| v.value().to_vec()))
+}
+
+/// A range of a table, as `Backend::range` describes it.
+fn range_in(
+    t: &ReadTable,
+    space: Space,
+    lo: &[u8],
+    hi: Option<&[u8]>,
+    order: Order,
+    limit: usize,
+) -> StorageResult<Vec<Pair>> {
+    let Some((plo, phi)) = physical_bounds(space, lo, hi) else { return Ok(Vec::new()) };
+    let it = t.range(plo.as_slice()..phi.as_slice()).map_err(|e| map(e, None))?;
+    let rows = it.map(|r: Row<'_>| {
+        let (k, v) = r.map_err(|e| map(e, None))?;
+        Ok((k.value().to_vec(), v.value().to_vec()))
+    });
+    take_ordered(rows, order, limit, ENGINE)
+}
+
+impl Backend for RedbSnapshot {
+    fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
+        guarded(ENGINE, || get_in(&self.table, space, key))
+    }
+
+    fn range(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> StorageResult<Vec<Pair>> {
+        guarded(ENGINE, || range_in(&self.table, space, lo, hi, order, limit))
+    }
+
+    fn apply(&self, _batch: &Batch) -> StorageResult<()> {
+        Err(read_only())
+    }
+
+    fn flush(&self) -> StorageResult<()> {
+        Err(read_only())
     }
 }
 
@@ -262,5 +320,29 @@ impl RedbBackend {
             }
             tx.commit().map_err(|e| map(e, None))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_keeps_its_moment_and_is_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = engine::create(&dir.path().join("s"), crate::storage::Engine::Redb).unwrap();
+        let put = |k: &[u8], v: &[u8]| {
+            let mut b = Batch::new();
+            b.put(Space::Records, k.to_vec(), v.to_vec());
+            db.apply(&b).unwrap();
+        };
+        put(b"a", b"1");
+        let view = db.snapshot().unwrap().expect("redb has snapshots");
+        put(b"a", b"2");
+        put(b"b", b"3");
+        assert_eq!(view.get(Space::Records, b"a").unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(view.scan_prefix(Space::Records, &[]).unwrap().len(), 1);
+        assert_eq!(db.get(Space::Records, b"a").unwrap().as_deref(), Some(&b"2"[..]));
+        assert!(view.apply(&Batch::new()).is_err() && view.flush().is_err());
     }
 }
