@@ -146,3 +146,9 @@ pub fn open_records_with(
     }
     Ok(opened)
 }
+
+/// Parses one backup file (its structure, lengths and SHA-256) without rebuilding anything:
+/// the backup decoder alone, for fuzzing.
+pub fn parse_backup(mut bytes: &[u8]) -> Result<()> {
+    crate::backup::parse_only(&mut bytes)
+}

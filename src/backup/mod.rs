@@ -346,6 +346,12 @@ pub(super) fn verify_loaded(
     Ok((out, root))
 }
 
+/// Parses one backup file without rebuilding anything (the decoder alone, for fuzzing).
+#[cfg(feature = "testing")]
+pub(crate) fn parse_only(r: &mut dyn Read) -> Result<()> {
+    file::parse(r, &mut |_| Ok(())).map(|_| ())
+}
+
 /// Checks a backup, or a chain of them (a full backup then its incrementals, in order), with
 /// no store and no passphrase (see the module documentation); `key` is the store's
 /// verification key (`Store::verification_key`). The chain is rebuilt in a temporary folder
