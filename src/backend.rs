@@ -9,6 +9,8 @@
 pub use crate::error::StorageError;
 pub use crate::storage::engine::Engine;
 pub use crate::storage::memory::MemoryBackend;
+#[cfg(feature = "postgres")]
+pub use crate::storage::postgres::{PostgresBackend, is_server_url};
 pub use crate::storage::redb_backend::RedbBackend;
 pub use crate::storage::sled_backend::SledBackend;
-pub use crate::storage::{Backend, Batch, Op, Order, Pair, Space, StorageResult, prefix_end};
+pub use crate::storage::{Backend, Batch, Expectation, Op, Order, Pair, Space, StorageResult, prefix_end};

@@ -187,6 +187,14 @@ pub enum StorageError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Another process changed what this batch expected (a shared backend's check failed);
+    /// nothing of the batch was applied. The audit log reloads its state and the operation may
+    /// be retried.
+    #[error("another process wrote to the store first; nothing was recorded, retry")]
+    Conflict,
+    /// The writer lease of a shared store was not granted in time (another process holds it).
+    #[error("another process has held the store's writer lease too long; nothing was recorded, retry")]
+    LeaseTimeout,
     /// An injected fault (test backend only).
     #[error("injected fault: {0}")]
     Injected(&'static str),

@@ -50,6 +50,7 @@ mod error;
 pub mod export;
 mod keyring;
 mod layout;
+mod location;
 mod migrate;
 pub mod model;
 mod policy;
@@ -71,6 +72,7 @@ pub use crypto::recovery::RecoveryShare;
 pub use error::{
     Denied, Error, Existing, Fault, IntegrityError, Missing, Object, PolicyError, RecoveryError, Result, StorageError,
 };
+pub use location::StoreLocation;
 pub use migrate::migrate;
 pub use model::{
     AttachmentId, Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report,

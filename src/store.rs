@@ -288,6 +288,7 @@ impl Store {
         durability: Durability,
         location: Option<(PathBuf, Engine)>,
     ) -> Store {
+        let lease = committer.lease().clone();
         Store {
             inner: Arc::new(Inner {
                 backend,
@@ -296,7 +297,7 @@ impl Store {
                 audit,
                 clock,
                 durability,
-                write_locks: crate::state::WriteLocks::new(),
+                write_locks: crate::state::WriteLocks::new(lease),
                 closing_signer: Mutex::new(None),
                 location,
                 witness_problem: Mutex::new(None),

@@ -17,6 +17,8 @@ use std::sync::Arc;
 pub use crate::storage::commit::Committer;
 pub use crate::storage::crash::CrashBackend;
 pub use crate::storage::faulty::{Faults, FaultyBackend};
+#[cfg(feature = "postgres")]
+pub use crate::storage::postgres::testdb::{TestSchema, server_url as postgres_test_server};
 
 /// The canonical binary codec of every stored structure.
 pub mod codec {

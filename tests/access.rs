@@ -2,6 +2,7 @@
 //! the exact audit event of each; break-glass rules and expiry; reviews.
 
 mod common;
+use common::every_backend;
 
 use common::{PASS, Practice, ctx};
 use medvault::CareMember;
@@ -130,9 +131,9 @@ fn every_cell_of_the_access_table_allows_or_denies_with_its_exact_event() {
     assert_eq!(cells, 6 * 2 * 2 * 2 * 3);
 }
 
-#[test]
-fn a_patients_creator_is_in_the_care_team_and_writes_need_it_too() {
-    let practice = Practice::new();
+every_backend! {
+fn a_patients_creator_is_in_the_care_team_and_writes_need_it_too(kind) {
+    let practice = Practice::of(kind);
     let doc = practice.session("dr_martin");
     let mut s = Synth::new(1);
     let p = doc.create_patient(s.identity()).unwrap();
@@ -155,12 +156,13 @@ fn a_patients_creator_is_in_the_care_team_and_writes_need_it_too() {
     // Identity stays readable for reception whatever the care team.
     assert_eq!(practice.session("claire").read_identity(p).unwrap().len(), 1);
 }
+}
 
-#[test]
-fn break_glass_needs_a_real_justification_and_expires() {
+every_backend! {
+fn break_glass_needs_a_real_justification_and_expires(kind) {
     let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T20:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(Arc::new(MemoryBackend::new()), options);
+    let practice = Practice::with(kind, options);
     let doc = practice.session("dr_martin");
     let mut s = Synth::new(2);
     let p = doc.create_patient(s.identity()).unwrap();
@@ -193,13 +195,15 @@ fn break_glass_needs_a_real_justification_and_expires() {
     assert!(nurse.break_glass_review(id).is_err(), "only auditors review");
     let _ = clock.now();
 }
+}
 
-#[test]
-fn break_glass_never_grants_a_section_the_role_does_not_allow() {
-    let practice = Practice::new();
+every_backend! {
+fn break_glass_never_grants_a_section_the_role_does_not_allow(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(9);
     let claire = practice.session("claire");
     claire.break_glass(p, "Appel du SAMU, besoin urgent du dossier complet", None).unwrap();
     assert!(matches!(claire.read_exams(p), Err(Error::Denied(Denied::SectionRead(Section::Exams)))));
     assert!(medvault::testing::decrypt_bypassing_checks(&claire, p, Section::Exams).is_err());
+}
 }

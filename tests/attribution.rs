@@ -6,6 +6,7 @@
 //! On real redb folders (the embedded default), and offline for extracts and proofs.
 
 mod common;
+use common::every_backend;
 
 use common::{PASS, Practice, ctx};
 use medvault::audit::{Checkpoint, SignedBy, TreeHead};
@@ -132,9 +133,9 @@ fn a_user_with_disk_access_can_re_sign_only_in_their_own_name() {
     assert!(report.problems.iter().any(|p| p.what.contains("outside the key's validity")), "{:?}", report.problems);
 }
 
-#[test]
-fn a_revoked_users_open_session_can_no_longer_sign() {
-    let practice = Practice::new();
+every_backend! {
+fn a_revoked_users_open_session_can_no_longer_sign(kind) {
+    let practice = Practice::of(kind);
     let claire = practice.session("claire");
     practice.session("admin").revoke_user("claire").unwrap();
     let err = claire.patient_ids().map(|_| ()).and_then(|_| claire.create_patient(common::identity(7)).map(|_| ()));
@@ -142,10 +143,11 @@ fn a_revoked_users_open_session_can_no_longer_sign() {
     let report = verify(&practice.store);
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+}
 
-#[test]
-fn an_extract_names_its_signer_and_a_forged_one_names_its_forger() {
-    let practice = Practice::new();
+every_backend! {
+fn an_extract_names_its_signer_and_a_forged_one_names_its_forger(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(1);
     practice.session("ines").read_exams(p).unwrap();
     let dpo = practice.session("dpo");
@@ -164,6 +166,7 @@ fn an_extract_names_its_signer_and_a_forged_one_names_its_forger() {
     // With a key the directory never certified, the forgery is refused.
     let forged = forge_extract(&practice, &text, &SigningSecret::random());
     assert!(verify_extract(&forged, Some(&key)).is_err());
+}
 }
 
 /// Rebuilds `text` without its last event, signed with `key`, with the certificate of `key` if
@@ -259,9 +262,9 @@ impl Clock for Ticking {
     }
 }
 
-#[test]
-fn a_recovery_retires_the_users_signing_key_and_gives_a_new_one() {
-    let practice = Practice::new();
+every_backend! {
+fn a_recovery_retires_the_users_signing_key_and_gives_a_new_one(kind) {
+    let practice = Practice::of(kind);
     let before = practice.session("claire");
     let old = medvault::testing::signing_key(&before).unwrap().verifying_key();
     practice.store.recover(&practice.shares[..3], "claire", b"a new passphrase 2", ctx()).unwrap();
@@ -275,4 +278,5 @@ fn a_recovery_retires_the_users_signing_key_and_gives_a_new_one() {
     after.create_patient(common::identity(4)).unwrap();
     let report = verify(&practice.store);
     assert!(report.is_ok(), "{:?}", report.problems);
+}
 }

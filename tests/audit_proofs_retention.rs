@@ -1,6 +1,7 @@
 //! Inclusion proofs checked without a store, and retention that keeps the log verifiable.
 
 mod common;
+use common::every_backend;
 
 use common::{Practice, ctx};
 use medvault::audit::EventProof;
@@ -8,9 +9,9 @@ use medvault::backend::{Backend, MemoryBackend, Space};
 use medvault::{ManualClock, StoreOptions, Timestamp};
 use std::sync::Arc;
 
-#[test]
-fn an_event_proof_verifies_alone_and_every_corruption_fails() {
-    let practice = Practice::new();
+every_backend! {
+fn an_event_proof_verifies_alone_and_every_corruption_fails(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(1);
     practice.session("ines").read_exams(p).unwrap();
     let dpo = practice.session("dpo");
@@ -44,8 +45,9 @@ fn an_event_proof_verifies_alone_and_every_corruption_fails() {
         extra.path.push([0; 32]);
         assert!(extra.verify(&public).is_err());
         // Another store's key.
-        assert!(proof.verify(&Practice::new().store.verification_key()).is_err());
+        assert!(proof.verify(&Practice::of(kind).store.verification_key()).is_err());
     }
+}
 }
 
 #[test]
@@ -82,9 +84,10 @@ fn pruning_removes_old_payloads_but_the_log_still_verifies() {
     let _ = ctx();
 }
 
-#[test]
-fn a_store_without_retention_refuses_to_prune() {
-    let practice = Practice::new();
+every_backend! {
+fn a_store_without_retention_refuses_to_prune(kind) {
+    let practice = Practice::of(kind);
     assert!(practice.session("dpo").prune_audit().unwrap_err().to_string().contains("keeps every audit event"));
     assert!(practice.session("claire").prune_audit().is_err());
+}
 }

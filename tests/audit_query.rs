@@ -3,15 +3,16 @@
 
 mod common;
 
+use common::every_backend;
 use common::{PASS, Practice, ctx};
 use medvault::{Action, AuditQuery, Clock, ManualClock, Outcome, Section, StoreOptions, Timestamp};
 use std::sync::Arc;
 
-#[test]
-fn queries_filter_and_paginate_newest_first() {
+every_backend! {
+fn queries_filter_and_paginate_newest_first(kind) {
     let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T08:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(Arc::new(medvault::backend::MemoryBackend::new()), options);
+    let practice = Practice::with(kind, options);
     let p = practice.patient(1);
     let q = practice.patient(2);
     let nurse = practice.session("ines");
@@ -70,4 +71,5 @@ fn queries_filter_and_paginate_newest_first() {
         paged.extend(page);
     }
     assert_eq!(paged, full);
+}
 }

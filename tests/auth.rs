@@ -1,6 +1,7 @@
 //! Unlock failures: one opaque error, audited, and nothing else changes.
 
 mod common;
+use common::every_backend;
 
 use common::{PASS, Practice, ctx};
 use medvault::backend::{MemoryBackend, Space};
@@ -51,9 +52,9 @@ fn wrong_revoked_and_unknown_users_get_one_typed_error_and_change_nothing() {
     assert_eq!(Error::Authentication.to_string(), "authentication failed");
 }
 
-#[test]
-fn a_revoked_user_loses_access_at_once_and_passphrase_change_rewraps_only_the_bundle() {
-    let practice = Practice::new();
+every_backend! {
+fn a_revoked_user_loses_access_at_once_and_passphrase_change_rewraps_only_the_bundle(kind) {
+    let practice = Practice::of(kind);
     let admin = practice.session("admin");
     admin.revoke_user("claire").unwrap();
     assert!(matches!(practice.store.unlock("claire", PASS, ctx()), Err(Error::Authentication)));
@@ -65,10 +66,11 @@ fn a_revoked_user_loses_access_at_once_and_passphrase_change_rewraps_only_the_bu
     assert_eq!(doc.readable_sections().len(), 3);
     assert!(matches!(doc.change_passphrase(b"not the old one", b"whatever123"), Err(Error::Authentication)));
 }
+}
 
-#[test]
-fn role_changes_give_and_take_keys() {
-    let practice = Practice::new();
+every_backend! {
+fn role_changes_give_and_take_keys(kind) {
+    let practice = Practice::of(kind);
     let admin = practice.session("admin");
     admin.set_roles("claire", &["nurse".into()]).unwrap();
     // Exams are held by the physician: pending until a holder unlocks.
@@ -79,4 +81,5 @@ fn role_changes_give_and_take_keys() {
     let claire = practice.session("claire");
     assert_eq!(claire.readable_sections(), vec![medvault::Section::Identity, medvault::Section::Exams]);
     assert!(admin.set_roles("claire", &["superuser".into()]).unwrap_err().to_string().contains("unknown role"));
+}
 }

@@ -295,6 +295,7 @@ fn an_incremental_from_a_forked_store_does_not_extend_its_chain() {
         store: Store::open(&fork_dir).unwrap(),
         shares: Vec::new(),
         backend: std::sync::Arc::new(medvault::backend::MemoryBackend::new()),
+        place: Default::default(),
     };
     fork.patient(3);
     let forked = since(&fork, "admin", &[&full, &first]);

@@ -2,6 +2,7 @@
 //! for qualified identities, access checks and audit.
 
 mod common;
+use common::every_backend;
 
 use common::Practice;
 use medvault::CareMember;
@@ -10,9 +11,9 @@ use medvault::synthetic::Synth;
 use medvault::{Action, Date, IdentityStatus};
 use std::process::Command;
 
-#[test]
-fn the_ins_matricule_is_shared_only_for_a_qualified_identity() {
-    let practice = Practice::new();
+every_backend! {
+fn the_ins_matricule_is_shared_only_for_a_qualified_identity(kind) {
+    let practice = Practice::of(kind);
     let doc = practice.session("dr_martin");
     let mut s = Synth::new(3);
     let mut with_ins = || loop {
@@ -35,10 +36,11 @@ fn the_ins_matricule_is_shared_only_for_a_qualified_identity() {
     assert!(b_qual.contains(&m), "a QUAL identity carries its INS matricule");
     assert!(b_qual.contains("urn:oid:1.2.250.1.213.1.4.8"));
 }
+}
 
-#[test]
-fn the_html_page_holds_every_entry_and_access_of_the_json_export_and_no_external_url() {
-    let practice = Practice::new();
+every_backend! {
+fn the_html_page_holds_every_entry_and_access_of_the_json_export_and_no_external_url(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(5);
     let doc = practice.session("dr_martin");
     let reps = doc.read_reports(p).unwrap();
@@ -70,10 +72,11 @@ fn the_html_page_holds_every_entry_and_access_of_the_json_export_and_no_external
     assert!(page.contains("<svg"), "inline timeline");
     assert!(page.contains("Historique des accès"));
 }
+}
 
-#[test]
-fn an_export_is_checked_and_audited_like_a_read() {
-    let practice = Practice::new();
+every_backend! {
+fn an_export_is_checked_and_audited_like_a_read(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(6);
     // A secretary may not read exams: no export.
     assert!(practice.session("claire").export_patient(p).is_err());
@@ -102,6 +105,7 @@ fn an_export_is_checked_and_audited_like_a_read() {
     let last = x.access_history.last().unwrap();
     assert_eq!(last.action, Action::BreakGlass);
     let _ = (Date::parse("2026-01-01"), CareMember::Role("nurse".into()));
+}
 }
 
 /// Runs the independent validator (fhir.resources 6.1.0, FHIR 4.0.1) on the demo store's
@@ -162,12 +166,12 @@ fn fhir_exports_of_the_demo_store_validate_with_an_independent_validator() {
     assert!(n > 100, "{n} resources validated");
 }
 
-#[test]
-fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns() {
+every_backend! {
+fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns(kind) {
     use medvault::{Clock, ManualClock, StoreOptions, Timestamp};
     let clock = std::sync::Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T08:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(std::sync::Arc::new(medvault::backend::MemoryBackend::new()), options);
+    let practice = Practice::with(kind, options);
     let since = clock.now();
     let patients: Vec<_> = (0..35).map(|i| practice.patient(i)).collect();
     // A nurse browsing 35 files in 35 minutes.
@@ -215,10 +219,11 @@ fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns() {
     assert_eq!(page.matches("data-denied=").count(), 3);
     assert!(page.contains("<svg") && !page.contains("http"));
 }
+}
 
-#[test]
-fn bulk_ndjson_round_trip_matches_the_store() {
-    let practice = Practice::new();
+every_backend! {
+fn bulk_ndjson_round_trip_matches_the_store(kind) {
+    let practice = Practice::of(kind);
     let patients: Vec<_> = (0..6).map(|i| practice.patient(100 + i)).collect();
     let doc = practice.session("dr_martin");
     let rep = doc.read_reports(patients[0]).unwrap()[0].clone();
@@ -262,4 +267,5 @@ fn bulk_ndjson_round_trip_matches_the_store() {
         assert_eq!(o["subject"]["reference"], format!("Patient/{p}").as_str());
     }
     assert!(docs.iter().any(|d| d["status"] == "superseded") && docs.iter().any(|d| d["relatesTo"].is_array()));
+}
 }

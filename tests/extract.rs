@@ -2,6 +2,7 @@
 //! another store's key fails with a reason.
 
 mod common;
+use common::every_backend;
 
 use common::Practice;
 use medvault::export::extract::{ExtractFilter, events_csv, verify_extract};
@@ -17,8 +18,8 @@ fn extract() -> (Practice, String, [u8; 32]) {
     (practice, text, key)
 }
 
-#[test]
-fn an_extract_verifies_with_the_stores_key_and_nothing_else() {
+every_backend! {
+fn an_extract_verifies_with_the_stores_key_and_nothing_else(kind) {
     let (practice, text, key) = extract();
     let report = verify_extract(&text, Some(&key)).unwrap();
     assert!(report.key_given);
@@ -30,9 +31,10 @@ fn an_extract_verifies_with_the_stores_key_and_nothing_else() {
     let csv = events_csv(&text).unwrap();
     assert_eq!(csv.lines().count(), report.events + 1);
     // Another store's key is refused, with the reason.
-    let other = Practice::new().store.verification_key();
+    let other = Practice::of(kind).store.verification_key();
     let err = verify_extract(&text, Some(&other)).unwrap_err().to_string();
     assert!(err.contains("does not verify with this key"), "{err}");
+}
 }
 
 #[test]

@@ -3,15 +3,16 @@
 
 mod cli_harness;
 mod common;
+use common::every_backend;
 
 use common::Practice;
 use medvault::backend::Space;
 use medvault::synthetic::Synth;
 use medvault::{Date, Error, InvalidInput};
 
-#[test]
-fn over_long_fields_are_refused_and_change_nothing() {
-    let practice = Practice::new();
+every_backend! {
+fn over_long_fields_are_refused_and_change_nothing(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(1);
     let doc = practice.session("dr_martin");
     let rows = || practice.backend.scan_prefix(Space::Records, &[]).unwrap().len();
@@ -33,6 +34,7 @@ fn over_long_fields_are_refused_and_change_nothing() {
     report.body = "x".repeat(4 * 1024 * 1024 + 1);
     assert!(matches!(doc.append_report(p, report), Err(Error::Invalid(InvalidInput::TooLong { field: "body", .. }))));
     assert_eq!(rows(), before);
+}
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Unlock rate limiting with an injectable clock.
 
 mod common;
+use common::every_backend;
 
 use common::{PASS, Practice, ctx};
-use medvault::backend::MemoryBackend;
 use medvault::{Action, AuditQuery, Denied, Error, ManualClock, StoreOptions, Timestamp};
 use std::sync::Arc;
 
@@ -11,11 +11,11 @@ fn locked(r: Result<medvault::Session, Error>) -> bool {
     matches!(r, Err(Error::Denied(Denied::LockedOut(_))))
 }
 
-#[test]
-fn repeated_failures_lock_for_increasing_delays_and_an_admin_can_lift() {
+every_backend! {
+fn repeated_failures_lock_for_increasing_delays_and_an_admin_can_lift(kind) {
     let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-22T09:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(Arc::new(MemoryBackend::new()), options);
+    let practice = Practice::with(kind, options);
     let store = &practice.store;
     let wrong = b"not the passphrase";
     for _ in 0..4 {
@@ -58,4 +58,5 @@ fn repeated_failures_lock_for_increasing_delays_and_an_admin_can_lift() {
     assert_eq!(about.iter().filter(|e| e.action == Action::LockoutLift).count(), 1);
     // Other users are not affected.
     drop(store.unlock("ines", PASS, ctx()).unwrap());
+}
 }

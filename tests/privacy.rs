@@ -2,15 +2,16 @@
 //! messages repeat of their input.
 
 mod common;
+use common::every_backend;
 
 use common::Practice;
 use medvault::backend::Space;
 use medvault::synthetic::Synth;
 use medvault::{Action, AuditEvent, Date, FindQuery, Section};
 
-#[test]
-fn a_search_leaves_nothing_in_the_log_that_ties_it_to_a_patient() {
-    let practice = Practice::new();
+every_backend! {
+fn a_search_leaves_nothing_in_the_log_that_ties_it_to_a_patient(kind) {
+    let practice = Practice::of(kind);
     let claire = practice.session("claire");
     let identity = (0..).map(|seed| Synth::new(seed).identity()).find(|i| i.ins_matricule.is_some()).unwrap();
     let ins = identity.ins_matricule.clone().unwrap();
@@ -42,9 +43,10 @@ fn a_search_leaves_nothing_in_the_log_that_ties_it_to_a_patient() {
     }
     assert!(searches.iter().all(|e| e.entity.query.is_none()));
 }
+}
 
-#[test]
-fn errors_name_the_field_and_the_rule_never_the_value() {
+every_backend! {
+fn errors_name_the_field_and_the_rule_never_the_value(kind) {
     let marker = "SECRET-7f3a";
     let messages = [
         Section::parse(marker).unwrap_err().to_string(),
@@ -55,7 +57,7 @@ fn errors_name_the_field_and_the_rule_never_the_value() {
         medvault::Timestamp::parse(marker).unwrap_err().to_string(),
         medvault::PatientId::parse(marker).unwrap_err().to_string(),
     ];
-    let practice = Practice::new();
+    let practice = Practice::of(kind);
     let admin = practice.session("admin");
     let role = admin.set_roles("claire", &[marker.to_string()]).unwrap_err().to_string();
     let p = practice.patient(1);
@@ -69,6 +71,7 @@ fn errors_name_the_field_and_the_rule_never_the_value() {
     assert!(role.contains("unknown role"), "{role}");
     assert!(hours.contains("break-glass duration"), "{hours}");
 }
+}
 
 /// A fake NIR (valid key) for the given sex digit, year and month digits.
 fn nir(sex: u8, year: i32, month: u32) -> String {
@@ -77,10 +80,10 @@ fn nir(sex: u8, year: i32, month: u32) -> String {
     format!("{body}{:02}", 97 - n % 97)
 }
 
-#[test]
-fn ins_rules_status_sex_birth_date_future_and_duplicates() {
+every_backend! {
+fn ins_rules_status_sex_birth_date_future_and_duplicates(kind) {
     use medvault::{Error, IdentityStatus, Sex};
-    let practice = Practice::new();
+    let practice = Practice::of(kind);
     let claire = practice.session("claire");
     let base = || {
         let mut id = Synth::new(5).identity();
@@ -135,6 +138,7 @@ fn ins_rules_status_sex_birth_date_future_and_duplicates() {
             id.sex = Sex::U;
         }))
         .unwrap();
+}
 }
 
 /// Identity vigilance under concurrency: eight receptions creating a patient with the same INS

@@ -1,13 +1,14 @@
 //! Losing every passphrase does not lose the data.
 
 mod common;
+use common::every_backend;
 
 use common::{Practice, ctx};
 use medvault::{Error, RecoveryShare};
 
-#[test]
-fn k_shares_restore_access_after_every_passphrase_is_lost_and_k_minus_one_fail() {
-    let practice = Practice::new();
+every_backend! {
+fn k_shares_restore_access_after_every_passphrase_is_lost_and_k_minus_one_fail(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(11);
     let expected = practice.session("dr_martin").read_exams(p).unwrap();
     // Shares travel as text.
@@ -33,13 +34,15 @@ fn k_shares_restore_access_after_every_passphrase_is_lost_and_k_minus_one_fail()
     // The old passphrase no longer opens anything.
     assert!(practice.store.unlock("dr_martin", common::PASS, ctx()).is_err());
 }
+}
 
-#[test]
-fn shares_of_another_store_or_mixed_thresholds_are_refused() {
-    let a = Practice::new();
-    let b = Practice::new();
+every_backend! {
+fn shares_of_another_store_or_mixed_thresholds_are_refused(kind) {
+    let a = Practice::of(kind);
+    let b = Practice::of(kind);
     let r = a.store.recover(&b.shares[..3], "admin", b"whatever passphrase", ctx());
     assert!(matches!(r, Err(Error::Recovery(_))), "{r:?}");
     let mixed = vec![a.shares[0].clone(), a.shares[1].clone(), b.shares[2].clone()];
     assert!(a.store.recover(&mixed, "admin", b"whatever passphrase", ctx()).is_err());
+}
 }

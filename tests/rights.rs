@@ -1,6 +1,7 @@
 //! Retention, erasure and the request register, with an injectable clock.
 
 mod common;
+use common::every_backend;
 
 use common::Practice;
 use medvault::backend::{MemoryBackend, Space};
@@ -123,11 +124,11 @@ fn request_deadlines_follow_the_law() {
     assert_eq!((e, due), (None, Timestamp::parse("2026-12-02T09:00:00Z").unwrap()));
 }
 
-#[test]
-fn the_register_lists_open_and_overdue_requests() {
+every_backend! {
+fn the_register_lists_open_and_overdue_requests(kind) {
     let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-02T09:00:00Z").unwrap()));
     let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
-    let practice = Practice::on(Arc::new(MemoryBackend::new()), options);
+    let practice = Practice::with(kind, options);
     let p = practice.patient(1);
     let claire = practice.session("claire");
     let copy = claire.register_request(p, RequestKind::Copy, clock.now()).unwrap();
@@ -141,4 +142,5 @@ fn the_register_lists_open_and_overdue_requests() {
     assert!(claire.list_requests(true).unwrap().is_empty());
     assert_eq!(claire.list_requests(false).unwrap()[0].id, rect.id);
     assert!(practice.session("ines").list_requests(false).is_err(), "nurses do not manage the register");
+}
 }

@@ -1,6 +1,7 @@
 //! The role matrix, walked in full, and proof that it is enforced by keys.
 
 mod common;
+use common::every_backend;
 
 use common::{Practice, USERS};
 use medvault::model::SectionContent;
@@ -26,9 +27,9 @@ fn try_write(s: &Session, p: PatientId, section: Section, synth: &mut Synth) -> 
     }
 }
 
-#[test]
-fn every_role_section_and_operation_matches_the_default_matrix() {
-    let practice = Practice::new();
+every_backend! {
+fn every_role_section_and_operation_matches_the_default_matrix(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(1);
     let policy = practice.store.policy().clone();
     let mut synth = Synth::new(99);
@@ -77,10 +78,11 @@ fn every_role_section_and_operation_matches_the_default_matrix() {
         }
     }
 }
+}
 
-#[test]
-fn sessions_hold_only_the_keys_of_their_roles() {
-    let practice = Practice::new();
+every_backend! {
+fn sessions_hold_only_the_keys_of_their_roles(kind) {
+    let practice = Practice::of(kind);
     for (user, role) in USERS {
         let s = practice.session(user);
         let roles = vec![role.to_string()];
@@ -91,10 +93,11 @@ fn sessions_hold_only_the_keys_of_their_roles() {
     assert!(practice.session("admin").readable_sections().is_empty());
     assert!(practice.session("dpo").readable_sections().is_empty());
 }
+}
 
-#[test]
-fn enforcement_is_cryptographic_even_with_every_check_bypassed() {
-    let practice = Practice::new();
+every_backend! {
+fn enforcement_is_cryptographic_even_with_every_check_bypassed(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(2);
     for user in ["claire", "admin", "dpo"] {
         let s = practice.session(user);
@@ -113,10 +116,11 @@ fn enforcement_is_cryptographic_even_with_every_check_bypassed() {
     let secretary = practice.session("claire");
     assert_eq!(medvault::testing::decrypt_bypassing_checks(&secretary, p, Section::Reports).unwrap(), 1);
 }
+}
 
-#[test]
-fn content_rules_are_checked_before_anything_is_written() {
-    let practice = Practice::new();
+every_backend! {
+fn content_rules_are_checked_before_anything_is_written(kind) {
+    let practice = Practice::of(kind);
     let doc = practice.session("dr_martin");
     let mut bad = common::identity(3);
     bad.birth_name = "  ".into();
@@ -127,4 +131,5 @@ fn content_rules_are_checked_before_anything_is_written() {
     bad.ins_oid = Some("1.2.250.1.213.1.4.8".into());
     assert!(bad.validate().is_err());
     assert!(!doc.create_patient(bad).unwrap_err().to_string().contains("123456789012345"));
+}
 }

@@ -1,6 +1,7 @@
 //! Key rotation, Tink's four stages; revocation followed by rotation; a resumable rewrap.
 
 mod common;
+use common::every_backend;
 
 use common::{PASS, Practice, ctx};
 use medvault::synthetic::Synth;
@@ -34,9 +35,9 @@ fn patient_key_versions(practice: &Practice, p: PatientId) -> Vec<(u32, u32)> {
     rows.into_iter().map(|(k, v)| (u32::from_be_bytes([k[17], k[18], k[19], k[20]]), v)).collect()
 }
 
-#[test]
-fn the_four_stages_keep_every_entry_readable() {
-    let practice = Practice::new();
+every_backend! {
+fn the_four_stages_keep_every_entry_readable(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(1); // one report under v1
     let admin = practice.session("admin");
     // Stage 1: old primary.
@@ -71,10 +72,11 @@ fn the_four_stages_keep_every_entry_readable() {
     let keys: Vec<&Key32> = copied.iter().collect();
     assert_eq!(testing_open_with(practice.backend.as_ref(), store_id, &keys, p, Section::Reports).unwrap(), 3);
 }
+}
 
-#[test]
-fn after_revocation_and_rotation_copied_keys_open_nothing_new() {
-    let practice = Practice::new();
+every_backend! {
+fn after_revocation_and_rotation_copied_keys_open_nothing_new(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(2);
     // The nurse copies everything her session holds, then is revoked.
     let nurse = practice.session("ines");
@@ -113,10 +115,11 @@ fn after_revocation_and_rotation_copied_keys_open_nothing_new() {
     assert_eq!(doc.read_exams(q).unwrap().len(), 1);
     assert!(matches!(practice.store.unlock("ines", PASS, ctx()), Err(Error::Authentication)));
 }
+}
 
-#[test]
-fn a_rewrap_interrupted_midway_resumes_without_loss() {
-    let practice = Practice::new();
+every_backend! {
+fn a_rewrap_interrupted_midway_resumes_without_loss(kind) {
+    let practice = Practice::of(kind);
     let patients: Vec<_> = (0..4).map(|i| practice.patient(i)).collect();
     for (i, p) in patients.iter().enumerate() {
         report(&practice, *p, 100 + i as u64);
@@ -141,10 +144,11 @@ fn a_rewrap_interrupted_midway_resumes_without_loss() {
     let report = practice.session("dpo").verify_audit(None).unwrap();
     assert!(report.is_ok());
 }
+}
 
-#[test]
-fn users_added_after_a_retirement_get_only_live_versions() {
-    let practice = Practice::new();
+every_backend! {
+fn users_added_after_a_retirement_get_only_live_versions(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(3);
     let admin = practice.session("admin");
     admin.rotate_section_key(Section::Reports).unwrap();
@@ -158,10 +162,11 @@ fn users_added_after_a_retirement_get_only_live_versions() {
     practice.session("dr_martin").care_team_add(p, &medvault::CareMember::User("nouvelle".into())).unwrap();
     assert_eq!(practice.session("nouvelle").read_reports(p).unwrap().len(), 1);
 }
+}
 
-#[test]
-fn a_session_opened_before_a_rotation_picks_the_new_version_up_by_itself() {
-    let practice = Practice::new();
+every_backend! {
+fn a_session_opened_before_a_rotation_picks_the_new_version_up_by_itself(kind) {
+    let practice = Practice::of(kind);
     let p = practice.patient(4);
     let doc = practice.session("dr_martin");
     let nurse = practice.session("ines");
@@ -171,4 +176,5 @@ fn a_session_opened_before_a_rotation_picks_the_new_version_up_by_itself() {
     assert!(record_versions(&practice, p).contains(&2));
     // ... and another long-lived session reads it.
     assert_eq!(nurse.read_reports(p).unwrap().len(), 2);
+}
 }

@@ -20,8 +20,9 @@ use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::error::{Error, Fault, IntegrityError, Object, Result};
 use crate::model::{PatientId, StoreId, Timestamp};
+use crate::storage::lease::LeaseGuard;
 use crate::storage::{Backend, Batch, Committer, Durability, Op, Space};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use std::sync::Arc;
 
@@ -43,6 +44,8 @@ pub struct AuditReceipt {
 pub struct PendingReceipt {
     receipt: AuditReceipt,
     ticket: u64,
+    /// A shared store's writer lease, held until the append is committed.
+    _lease: LeaseGuard,
 }
 
 impl PendingReceipt {
@@ -170,6 +173,9 @@ struct State {
     /// Whether the store records where its authentication index starts (written by the first
     /// append of a release that keeps the index).
     auth_indexed: bool,
+    /// The writer lease generation the state was loaded under (shared stores: another process
+    /// may have appended while this one did not hold the lease).
+    generation: u64,
 }
 
 /// The append-only, tamper-evident audit log of one store.
@@ -204,7 +210,7 @@ impl AuditLog {
         let (frontier, signed_size, auth_indexed) = stored_state(backend)?;
         Ok(AuditLog {
             group: GroupCommit::new(store, checkpoint_interval.max(1), frontier.size, signed_size),
-            state: Mutex::new(State { frontier, broken: false, auth_indexed }),
+            state: Mutex::new(State { frontier, broken: false, auth_indexed, generation: 0 }),
             clock,
         })
     }
@@ -226,19 +232,26 @@ impl AuditLog {
     /// committed) and fails the operations staged on the lost state.
     fn reset(&self, committer: &Committer) {
         let mut guard = self.state.lock();
+        self.reload(&mut guard, committer);
+        self.group.fail_queued();
+    }
+
+    /// Reloads the tree from storage (under the append lock); `false` if it could not be read.
+    fn reload(&self, state: &mut State, committer: &Committer) -> bool {
         match stored_state(committer.backend().as_ref()) {
             Ok((frontier, signed, auth_indexed)) => {
                 self.group.reset_sizes(frontier.size, signed);
-                guard.frontier = frontier;
-                guard.broken = false;
-                guard.auth_indexed = auth_indexed;
+                state.frontier = frontier;
+                state.broken = false;
+                state.auth_indexed = auth_indexed;
+                true
             }
             Err(e) => {
-                tracing::error!(error = %e, "audit log state could not be reloaded after a failed commit");
-                guard.broken = true;
+                tracing::error!(error = %e, "audit log state could not be reloaded from storage");
+                state.broken = true;
+                false
             }
         }
-        self.group.fail_queued();
     }
 
     /// Number of events in the log.
@@ -327,24 +340,13 @@ impl AuditLog {
         signer: Option<Arc<SigningSecret>>,
         durability: Durability,
     ) -> Result<PendingReceipt> {
-        let mut guard = self.state.lock();
-        if guard.broken {
-            drop(guard);
-            self.reset(committer);
-            guard = self.state.lock();
-            if guard.broken {
-                return Err(Error::AuditUnavailable(crate::error::StorageError::Engine {
-                    engine: "audit log",
-                    what: "the log's state could not be reloaded after a failed commit",
-                    source: None,
-                }));
-            }
-        }
+        let (mut guard, lease) = self.enter(committer)?;
         if signer.as_ref().is_some_and(|s| self.group.is_retired(&s.verifying_key())) {
             return Err(Error::Denied(crate::error::Denied::SessionRetired));
         }
         let mut frontier = guard.frontier.clone();
         let first_seq = frontier.size;
+        let before = self.expected_tree(&lease, &frontier)?;
         let extra = build(first_seq, &mut drafts)?;
         let count = drafts.len() as u64;
         if count == 0 {
@@ -371,6 +373,9 @@ impl AuditLog {
             writes.push(RecordWrite { space: Space::Meta as u8, key: META_HEAD.to_vec(), state: RecordState::Present });
         }
         let mut batch = Batch::new();
+        if let Some(before) = before {
+            batch.expect(Space::Meta, META_TREE.to_vec(), before);
+        }
         for (i, draft) in drafts.into_iter().enumerate() {
             let mut event = draft.finish(frontier.size, now);
             if i == 0 {
@@ -389,7 +394,43 @@ impl AuditLog {
         let ticket = self.group.enqueue(Staged { batch, durable, signer, tree, checkpoint, time: now });
         guard.frontier = frontier;
         guard.auth_indexed = true;
-        Ok(PendingReceipt { receipt: AuditReceipt { first_seq }, ticket })
+        Ok(PendingReceipt { receipt: AuditReceipt { first_seq }, ticket, _lease: lease })
+    }
+
+    /// Takes the writer lease (shared stores) and the append lock, with the state reloaded from
+    /// storage if a failed group left it behind, or if this process took the lease afresh.
+    fn enter(&self, committer: &Committer) -> Result<(MutexGuard<'_, State>, LeaseGuard)> {
+        let lease = committer.lease().acquire().map_err(Error::AuditUnavailable)?;
+        let mut guard = self.state.lock();
+        if lease.is_shared() && guard.generation != lease.generation() && self.reload(&mut guard, committer) {
+            // Another process may have appended while this one did not hold the lease. What
+            // this process staged under an earlier lease was committed or failed before the
+            // lease was released (an item left behind fails on its expectation).
+            guard.generation = lease.generation();
+        }
+        if guard.broken {
+            drop(guard);
+            self.reset(committer);
+            guard = self.state.lock();
+            if guard.broken {
+                return Err(Error::AuditUnavailable(crate::error::StorageError::Engine {
+                    engine: "audit log",
+                    what: "the log's state could not be reloaded after a failed commit",
+                    source: None,
+                }));
+            }
+        }
+        Ok((guard, lease))
+    }
+
+    /// What a shared store must hold as the tree when a group starting at `frontier` commits
+    /// (`None`: nothing to check; `Some(None)`: no tree stored yet).
+    #[allow(clippy::option_option)]
+    fn expected_tree(&self, lease: &LeaseGuard, frontier: &Frontier) -> Result<Option<Option<Vec<u8>>>> {
+        if !lease.is_shared() {
+            return Ok(None);
+        }
+        Ok(Some(if frontier.size == 0 { None } else { Some(codec::encode(&(FRONTIER_FORMAT, frontier))?) }))
     }
 
     fn stage_event(&self, batch: &mut Batch, frontier: &mut Frontier, event: &AuditEvent) -> Result<()> {
@@ -422,18 +463,22 @@ impl AuditLog {
     /// Signs and stores a checkpoint of the current tree (on close, or on demand), through the
     /// group commit so that it lands after every operation staged before it.
     pub fn checkpoint(&self, committer: &Committer, key: Arc<SigningSecret>) -> Result<Checkpoint> {
-        let (ticket, size) = {
-            let guard = self.state.lock();
+        let (ticket, size, _lease) = {
+            let (guard, lease) = self.enter(committer)?;
             let size = guard.frontier.size;
+            let mut batch = Batch::new();
+            if let Some(before) = self.expected_tree(&lease, &guard.frontier)? {
+                batch.expect(Space::Meta, META_TREE.to_vec(), before);
+            }
             let item = Staged {
-                batch: Batch::new(),
+                batch,
                 durable: true,
                 signer: Some(key),
                 tree: Some((size, guard.frontier.root())),
                 checkpoint: true,
                 time: self.clock.now(),
             };
-            (self.group.enqueue(item), size)
+            (self.group.enqueue(item), size, lease)
         };
         self.group.wait(committer, ticket, &|| self.reset(committer))?;
         match committer.backend().get(Space::Checkpoints, &size.to_be_bytes())? {

@@ -150,7 +150,7 @@ impl Session {
         }
         .seal(&data_key, place)?;
         let mut stored = {
-            let guard = self.inner.write_locks.patient(patient);
+            let guard = self.inner.write_locks.patient(patient)?;
             let mut batch = Batch::new();
             let (generation, patient_key) = self.patient_key_for_write(patient, section, &mut batch)?;
             let wrapped_key = aead::wrap_key(&patient_key, &Binding::AttachmentKey { place, generation }, &data_key);

@@ -220,7 +220,7 @@ impl Session {
         }
         // Held until the identity is committed: two receptions creating the same INS at once
         // would otherwise both find it free.
-        let ins_guard = identity.ins_matricule.is_some().then(|| self.inner.write_locks.ins());
+        let ins_guard = identity.ins_matricule.is_some().then(|| self.inner.write_locks.ins()).transpose()?;
         if let Err(e) = self.check_identity_against_store(patient, &identity) {
             drop(ins_guard);
             return Err(self.refuse(Action::PatientCreate, ent, e));
@@ -270,7 +270,7 @@ impl Session {
         }
         // As in `create_patient`, taken before the patient's stripe (always in that order).
         let ins_guard =
-            content.as_identity().and_then(|i| i.ins_matricule.as_ref()).map(|_| self.inner.write_locks.ins());
+            content.as_identity().and_then(|i| i.ins_matricule.as_ref()).map(|_| self.inner.write_locks.ins()).transpose()?;
         if let Some(identity) = content.as_identity()
             && let Err(e) = self.check_identity_against_store(patient, identity)
         {
@@ -278,7 +278,7 @@ impl Session {
             return Err(self.refuse(Action::Write, ent, e));
         }
         let now = self.inner.clock.now();
-        let guard = self.inner.write_locks.patient(patient);
+        let guard = self.inner.write_locks.patient(patient)?;
         let (entry_id, revision) = match entry {
             None => (EntryId::random(), 1),
             Some(e) => {

@@ -188,7 +188,7 @@ impl Session {
             if room == 0 {
                 break;
             }
-            let guards = self.inner.write_locks.all();
+            let guards = self.inner.write_locks.all()?;
             let mut batch = Batch::new();
             let mut n = 0u64;
             // Patient keys made in this chunk, by patient: the batch is not applied yet.

@@ -11,6 +11,7 @@
 // Re-exported by the `testing` module only; private otherwise.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
+use super::lease::Lease;
 use super::witness::WitnessFile;
 use super::{Backend, Batch, StorageResult};
 use parking_lot::Mutex;
@@ -51,6 +52,7 @@ pub struct Committer {
     commits: AtomicU64,
     syncs: AtomicU64,
     witness: Option<WitnessFile>,
+    lease: Arc<Lease>,
 }
 
 impl Committer {
@@ -62,12 +64,18 @@ impl Committer {
     /// A committer that records each durable mark in `witness`.
     pub fn with_witness(backend: Arc<dyn Backend>, witness: Option<WitnessFile>) -> Self {
         Committer {
+            lease: Lease::new(backend.clone()),
             backend,
             io: Mutex::new(Marks::default()),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             witness,
         }
+    }
+
+    /// The writer lease of the backend (shared backends; free otherwise).
+    pub(crate) fn lease(&self) -> &Arc<Lease> {
+        &self.lease
     }
 
     /// The backend, for reads.

@@ -8,6 +8,7 @@
 //! - [`Backend::flush`] returns only once everything applied before it is durable.
 //!
 //! Backends: `RedbBackend` (embedded default), `SledBackend` (the first release's engine),
+//! `PostgresBackend` (a server several processes share; feature `postgres`),
 //! `MemoryBackend` (tests, fuzzing, embedding), and, for tests only, `FaultyBackend` (fault
 //! injection around any backend) and `CrashBackend` (keeps applied and durable states apart).
 //! The public face of this module is [`crate::backend`]. `engine`
@@ -20,7 +21,10 @@ pub(crate) mod engine;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod faulty;
 pub(crate) mod journal;
+pub(crate) mod lease;
 pub(crate) mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod redb_backend;
 pub(crate) mod sled_backend;
 pub(crate) mod witness;
@@ -200,6 +204,18 @@ pub enum Op {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
     ops: Vec<Op>,
+    expect: Option<Expectation>,
+}
+
+/// What one key must hold for a batch to apply (see [`Batch::expect`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expectation {
+    /// The keyspace.
+    pub space: Space,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value it must hold (`None`: it must be absent).
+    pub value: Option<Vec<u8>>,
 }
 
 impl Batch {
@@ -225,9 +241,25 @@ impl Batch {
             Op::Put(s, ..) | Op::Delete(s, _) => *s == space,
         })
     }
-    /// Appends another batch's operations.
+    /// Appends another batch's operations. The batch keeps its own expectation, else takes
+    /// the other's (a group's first operation states what the group starts from).
     pub fn extend(&mut self, other: Batch) {
         self.ops.extend(other.ops);
+        if self.expect.is_none() {
+            self.expect = other.expect;
+        }
+    }
+    /// States that `key` must hold `value` (`None`: be absent) when the batch applies, or the
+    /// batch must fail with [`StorageError::Conflict`] and change nothing. Backends shared by
+    /// several processes check it inside the transaction, serialized with every other checked
+    /// batch; a backend that only one process opens may ignore it (that process's audit lock
+    /// already orders its appends). The audit log states its tree before each group.
+    pub fn expect(&mut self, space: Space, key: impl Into<Vec<u8>>, value: Option<Vec<u8>>) {
+        self.expect = Some(Expectation { space, key: key.into(), value });
+    }
+    /// The expectation, if any.
+    pub fn expectation(&self) -> Option<&Expectation> {
+        self.expect.as_ref()
     }
     /// Whether the batch is empty.
     pub fn is_empty(&self) -> bool {
@@ -265,6 +297,25 @@ pub trait Backend: Send + Sync {
     /// Every pair whose key starts with `prefix`, ascending.
     fn scan_prefix(&self, space: Space, prefix: &[u8]) -> StorageResult<Vec<Pair>> {
         self.range(space, prefix, prefix_end(prefix).as_deref(), Order::Ascending, usize::MAX)
+    }
+
+    /// Whether several processes may open this backend at once (a database server). Such a
+    /// backend checks [`Batch::expectation`] and provides the writers' lease below.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes the store's writer lease for this process, waiting for other processes to release
+    /// it: while a process holds it, no other process stages audit events or writes records, so
+    /// the sequence numbers it hands out follow what is stored. Held across transactions.
+    /// Backends that only one process opens need none (the default does nothing).
+    fn lock_writers(&self) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// Releases the writer lease taken by [`Backend::lock_writers`].
+    fn unlock_writers(&self) -> StorageResult<()> {
+        Ok(())
     }
 
     /// A read-only view of everything applied so far that later batches do not change (its
@@ -372,6 +423,40 @@ mod tests {
     fn redb_backend_meets_contract() {
         let dir = tempfile::tempdir().unwrap();
         backend_contract(&RedbBackend::open(dir.path()).unwrap());
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn postgres_backend_meets_contract() {
+        let Some(schema) = postgres::testdb::TestSchema::new("contract") else { return };
+        let b = postgres::PostgresBackend::open(schema.url()).unwrap();
+        backend_contract(&b);
+        // A batch whose expectation does not hold changes nothing.
+        let mut bad = Batch::new();
+        bad.put(Space::Meta, b"x".to_vec(), b"1".to_vec());
+        bad.expect(Space::Meta, b"tree".to_vec(), Some(b"other".to_vec()));
+        assert!(matches!(b.apply(&bad), Err(StorageError::Conflict)));
+        assert_eq!(b.get(Space::Meta, b"x").unwrap(), None);
+        let mut good = Batch::new();
+        good.put(Space::Meta, b"tree".to_vec(), b"t1".to_vec());
+        good.expect(Space::Meta, b"tree".to_vec(), None);
+        b.apply(&good).unwrap();
+        let mut next = Batch::new();
+        next.put(Space::Meta, b"tree".to_vec(), b"t2".to_vec());
+        next.expect(Space::Meta, b"tree".to_vec(), Some(b"t1".to_vec()));
+        b.apply(&next).unwrap();
+        assert!(matches!(b.apply(&good), Err(StorageError::Conflict)), "a stale expectation fails");
+        // A snapshot does not see what is applied after it.
+        let snap = b.snapshot().unwrap().unwrap();
+        let mut later = Batch::new();
+        later.put(Space::Meta, b"later".to_vec(), b"1".to_vec());
+        b.apply(&later).unwrap();
+        assert_eq!(snap.get(Space::Meta, b"later").unwrap(), None);
+        assert_eq!(snap.get(Space::Meta, b"tree").unwrap(), Some(b"t2".to_vec()));
+        assert!(snap.apply(&later).is_err());
+        // A second opener (another process's view) sees the same store.
+        let other = postgres::PostgresBackend::open(schema.url()).unwrap();
+        assert_eq!(other.get(Space::Meta, b"later").unwrap(), Some(b"1".to_vec()));
     }
 
     #[test]

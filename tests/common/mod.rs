@@ -23,7 +23,79 @@ pub struct Practice {
     pub store: Store,
     pub shares: Vec<RecoveryShare>,
     pub backend: Arc<dyn Backend>,
+    /// The folder or server schema the store lives in, removed when the practice is dropped.
+    pub place: Place,
 }
+
+/// What holds a practice's store, kept for as long as the practice.
+#[derive(Default)]
+pub enum Place {
+    #[default]
+    Memory,
+    Folder(tempfile::TempDir),
+    #[allow(dead_code)]
+    Server(medvault::testing::TestSchema),
+}
+
+/// The backends the API test suite runs on (see [`every_backend!`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Redb,
+    Sled,
+    Postgres,
+}
+
+impl Kind {
+    /// Whether this backend can run here: a PostgreSQL server must be reachable (with
+    /// `CI=true`, an unreachable server fails the test instead).
+    pub fn available(self, test: &str) -> bool {
+        if self != Kind::Postgres {
+            return true;
+        }
+        static REACHABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let ok = *REACHABLE.get_or_init(|| medvault::testing::TestSchema::new("probe").is_some());
+        if !ok {
+            eprintln!("{test}: skipped on PostgreSQL (no server reachable)");
+        }
+        ok
+    }
+}
+
+/// Runs a test on every backend: `every_backend! { fn name(kind) { ... } }` makes a module
+/// `name` with one test per backend (`name::memory`, `name::redb`, `name::sled`,
+/// `name::postgres`); the body builds its practice with [`Practice::of`] or [`Practice::with`].
+#[allow(unused_macros)]
+macro_rules! every_backend {
+    ($(#[$m:meta])* fn $name:ident($kind:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$m])*
+            fn run($kind: $crate::common::Kind) $body
+            #[test]
+            fn memory() {
+                run($crate::common::Kind::Memory)
+            }
+            #[test]
+            fn redb() {
+                run($crate::common::Kind::Redb)
+            }
+            #[test]
+            fn sled() {
+                run($crate::common::Kind::Sled)
+            }
+            #[test]
+            fn postgres() {
+                if $crate::common::Kind::Postgres.available(stringify!($name)) {
+                    run($crate::common::Kind::Postgres)
+                }
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use every_backend;
 
 pub fn ctx() -> AccessContext {
     AccessContext::treatment("test-workstation")
@@ -33,6 +105,35 @@ impl Practice {
     /// A practice on an in-memory backend.
     pub fn new() -> Practice {
         Self::on(Arc::new(MemoryBackend::new()), StoreOptions::insecure_fast_for_tests())
+    }
+
+    /// A practice on a backend of this kind (a fresh folder or server schema), with the fast
+    /// test options.
+    pub fn of(kind: Kind) -> Practice {
+        Self::with(kind, StoreOptions::insecure_fast_for_tests())
+    }
+
+    /// A practice on a backend of this kind, with the given options.
+    pub fn with(kind: Kind, options: StoreOptions) -> Practice {
+        match kind {
+            Kind::Memory => Self::on(Arc::new(MemoryBackend::new()), options),
+            Kind::Redb | Kind::Sled => {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = if kind == Kind::Redb { medvault::Engine::Redb } else { medvault::Engine::Sled };
+                let mut p = Self::in_dir_with(&dir.path().join("store"), StoreOptions { engine, ..options });
+                p.place = Place::Folder(dir);
+                p
+            }
+            Kind::Postgres => {
+                let schema = medvault::testing::TestSchema::new("api").expect("a PostgreSQL server (checked before)");
+                let location = medvault::StoreLocation::parse(schema.url());
+                let (store, shares) = Store::create_at(&location, "admin", PASS, options).unwrap();
+                let backend = medvault::testing::backend(&store);
+                let mut p = Self::populate(store, shares, backend);
+                p.place = Place::Server(schema);
+                p
+            }
+        }
     }
 
     /// A practice on a given backend; every user has received every key they are entitled to.
@@ -62,7 +163,7 @@ impl Practice {
         // first, the physician exams.
         drop(store.unlock("claire", PASS, ctx()).unwrap());
         drop(store.unlock("dr_martin", PASS, ctx()).unwrap());
-        Practice { store, shares, backend }
+        Practice { store, shares, backend, place: Place::Memory }
     }
 
     pub fn session(&self, user: &str) -> Session {
