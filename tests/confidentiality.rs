@@ -92,6 +92,98 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Writes a marker into every field of every section, attachment and free text, reads them
+/// back, and collects the Debug and error output of it all; ends with a backup in `dir`.
+fn play_everything(store: &Store, dir: &std::path::Path, debug_output: &mut String) {
+    let ctx = AccessContext::treatment("poste-1");
+    let admin = store.unlock("admin", b"admin passphrase", ctx.clone()).unwrap();
+    admin.add_user("doc", &["physician".into()], b"doctor passphrase").unwrap();
+    let doc = store.unlock("doc", b"doctor passphrase", ctx.clone()).unwrap();
+    let p = doc.create_patient(marked_identity()).unwrap();
+    let d = Date::parse("2026-11-22").unwrap();
+    let report = Report {
+        kind: ReportKind::Consultation,
+        author: "ZQXAUTHOR".into(),
+        date: d,
+        title: "ZQXTITLE".into(),
+        body: "ZQXBODY".into(),
+    };
+    let e = doc.append_report(p, report.clone()).unwrap();
+    doc.write(p, Some(e), report, Some("ZQXREASON")).unwrap();
+    let exam = Exam {
+        kind: ExamKind::Lab,
+        code_system: Some("http://loinc.org".into()),
+        code: Some("ZQXCODE".into()),
+        label: "ZQXLABEL".into(),
+        value: Some("ZQXVALUE".into()),
+        unit: Some("ZQXUNIT".into()),
+        reference_range: Some("ZQXRANGE".into()),
+        interpretation: None,
+        text: Some("ZQXTEXT".into()),
+        date: d,
+        performer: "ZQXPERFORMER".into(),
+    };
+    doc.append_exam(p, exam).unwrap();
+    // An attachment: its name, media type and content (spread over chunks) stay sealed.
+    let scan: Vec<u8> = "ZQXATTACHCONTENT courrier ".repeat(8000).into_bytes();
+    let att = doc
+        .attach(
+            p,
+            medvault::Section::Reports,
+            e,
+            "ZQXATTACHNAME.pdf",
+            "application/ZQXATTACHTYPE",
+            &mut scan.as_slice(),
+        )
+        .unwrap();
+    let listed_attachments = doc.attachments(p, medvault::Section::Reports).unwrap();
+    assert_eq!(listed_attachments[0].name, "ZQXATTACHNAME.pdf");
+    debug_output.push_str(&format!("{listed_attachments:?}{att:?}"));
+    // Free text typed by people: a break-glass justification and a litigation-hold reason.
+    admin.add_user("dpo", &["auditor".into()], b"dpo passphrase").unwrap();
+    admin.add_user("other", &["physician".into()], b"other passphrase").unwrap();
+    drop(store.unlock("doc", b"doctor passphrase", ctx.clone()).unwrap());
+    let other = store.unlock("other", b"other passphrase", ctx.clone()).unwrap();
+    other.break_glass(p, "ZQXJUSTIFICATION patient inconscient, appel du centre 15", None).unwrap();
+    doc.set_hold(p, Some("ZQXHOLDREASON contentieux en cours")).unwrap();
+    // Their readers read them: the author, and the DPO; another physician does not.
+    let dpo = store.unlock("dpo", b"dpo passphrase", ctx.clone()).unwrap();
+    let listed = dpo.break_glass_list(false).unwrap();
+    assert!(listed[0].justification.as_deref().is_some_and(|j| j.starts_with("ZQXJUSTIFICATION")));
+    let held = |s: &medvault::Session| match s.retention_status(p).unwrap() {
+        medvault::rights::Retention::Hold { reason } => reason,
+        other => panic!("{other:?}"),
+    };
+    assert!(held(&doc).is_some_and(|r| r.starts_with("ZQXHOLDREASON")), "the author reads it");
+    assert_eq!(held(&other), None, "a colleague who is not a reader does not");
+    let statuses = (doc.retention_status(p).unwrap(), other.retention_status(p).unwrap());
+    debug_output.push_str(&format!("{listed:?}{statuses:?}"));
+    // The DPO's verifiable extract and its CSV hold neither.
+    let extract = dpo.audit_extract(&medvault::export::extract::ExtractFilter::default()).unwrap();
+    debug_output.push_str(&extract);
+    debug_output.push_str(&medvault::export::extract::events_csv(&extract).unwrap());
+    drop((other, dpo));
+    // Everything reads back, and its Debug output shows nothing.
+    let ids = doc.read_identity(p).unwrap();
+    let reps = doc.read_reports(p).unwrap();
+    let exams = doc.read_exams(p).unwrap();
+    assert_eq!(ids[0].content.birth_name, "ZQXBIRTHNAME");
+    assert_eq!(reps.len(), 2);
+    debug_output.push_str(&format!(
+        "{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}",
+        ids[0].content, reps[0].content, exams[0].content
+    ));
+    // An error about bad content names the field, not the value.
+    let mut bad = marked_identity();
+    bad.ins_matricule = Some("ZQXBIRTHNAME12".into());
+    debug_output.push_str(&doc.update_identity(p, bad, "ZQXREASON").unwrap_err().to_string());
+    // A backup holds none of it either.
+    let mut backup = Vec::new();
+    admin.backup(&mut backup).unwrap();
+    let backup_file = dir.join("store.backup");
+    std::fs::write(&backup_file, &backup).unwrap();
+}
+
 #[test]
 fn no_marker_reaches_disk_tracing_errors_or_debug() {
     let captured = Captured::default();
@@ -104,98 +196,11 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
     tracing::subscriber::with_default(subscriber, || {
         let (store, _shares) =
             Store::create(&path, "admin", b"admin passphrase", StoreOptions::insecure_fast_for_tests()).unwrap();
-        let ctx = AccessContext::treatment("poste-1");
-        let admin = store.unlock("admin", b"admin passphrase", ctx.clone()).unwrap();
-        admin.add_user("doc", &["physician".into()], b"doctor passphrase").unwrap();
-        let doc = store.unlock("doc", b"doctor passphrase", ctx.clone()).unwrap();
-        let p = doc.create_patient(marked_identity()).unwrap();
-        let d = Date::parse("2026-11-22").unwrap();
-        let report = Report {
-            kind: ReportKind::Consultation,
-            author: "ZQXAUTHOR".into(),
-            date: d,
-            title: "ZQXTITLE".into(),
-            body: "ZQXBODY".into(),
-        };
-        let e = doc.append_report(p, report.clone()).unwrap();
-        doc.write(p, Some(e), report, Some("ZQXREASON")).unwrap();
-        let exam = Exam {
-            kind: ExamKind::Lab,
-            code_system: Some("http://loinc.org".into()),
-            code: Some("ZQXCODE".into()),
-            label: "ZQXLABEL".into(),
-            value: Some("ZQXVALUE".into()),
-            unit: Some("ZQXUNIT".into()),
-            reference_range: Some("ZQXRANGE".into()),
-            interpretation: None,
-            text: Some("ZQXTEXT".into()),
-            date: d,
-            performer: "ZQXPERFORMER".into(),
-        };
-        doc.append_exam(p, exam).unwrap();
-        // An attachment: its name, media type and content (spread over chunks) stay sealed.
-        let scan: Vec<u8> = "ZQXATTACHCONTENT courrier ".repeat(8000).into_bytes();
-        let att = doc
-            .attach(
-                p,
-                medvault::Section::Reports,
-                e,
-                "ZQXATTACHNAME.pdf",
-                "application/ZQXATTACHTYPE",
-                &mut scan.as_slice(),
-            )
-            .unwrap();
-        let listed_attachments = doc.attachments(p, medvault::Section::Reports).unwrap();
-        assert_eq!(listed_attachments[0].name, "ZQXATTACHNAME.pdf");
-        debug_output.push_str(&format!("{listed_attachments:?}{att:?}"));
-        // Free text typed by people: a break-glass justification and a litigation-hold reason.
-        admin.add_user("dpo", &["auditor".into()], b"dpo passphrase").unwrap();
-        admin.add_user("other", &["physician".into()], b"other passphrase").unwrap();
-        drop(store.unlock("doc", b"doctor passphrase", ctx.clone()).unwrap());
-        let other = store.unlock("other", b"other passphrase", ctx.clone()).unwrap();
-        other.break_glass(p, "ZQXJUSTIFICATION patient inconscient, appel du centre 15", None).unwrap();
-        doc.set_hold(p, Some("ZQXHOLDREASON contentieux en cours")).unwrap();
-        // Their readers read them: the author, and the DPO; another physician does not.
-        let dpo = store.unlock("dpo", b"dpo passphrase", ctx.clone()).unwrap();
-        let listed = dpo.break_glass_list(false).unwrap();
-        assert!(listed[0].justification.as_deref().is_some_and(|j| j.starts_with("ZQXJUSTIFICATION")));
-        let held = |s: &medvault::Session| match s.retention_status(p).unwrap() {
-            medvault::rights::Retention::Hold { reason } => reason,
-            other => panic!("{other:?}"),
-        };
-        assert!(held(&doc).is_some_and(|r| r.starts_with("ZQXHOLDREASON")), "the author reads it");
-        assert_eq!(held(&other), None, "a colleague who is not a reader does not");
-        let statuses = (doc.retention_status(p).unwrap(), other.retention_status(p).unwrap());
-        debug_output.push_str(&format!("{listed:?}{statuses:?}"));
-        // The DPO's verifiable extract and its CSV hold neither.
-        let extract = dpo.audit_extract(&medvault::export::extract::ExtractFilter::default()).unwrap();
-        debug_output.push_str(&extract);
-        debug_output.push_str(&medvault::export::extract::events_csv(&extract).unwrap());
-        drop((other, dpo));
-        // Everything reads back, and its Debug output shows nothing.
-        let ids = doc.read_identity(p).unwrap();
-        let reps = doc.read_reports(p).unwrap();
-        let exams = doc.read_exams(p).unwrap();
-        assert_eq!(ids[0].content.birth_name, "ZQXBIRTHNAME");
-        assert_eq!(reps.len(), 2);
-        debug_output.push_str(&format!(
-            "{ids:?}{reps:?}{exams:?}{:?}{:?}{:?}{doc:?}",
-            ids[0].content, reps[0].content, exams[0].content
-        ));
-        // An error about bad content names the field, not the value.
-        let mut bad = marked_identity();
-        bad.ins_matricule = Some("ZQXBIRTHNAME12".into());
-        debug_output.push_str(&doc.update_identity(p, bad, "ZQXREASON").unwrap_err().to_string());
-        // A backup holds none of it either.
-        let mut backup = Vec::new();
-        admin.backup(&mut backup).unwrap();
-        let backup_file = dir.path().join("store.backup");
-        std::fs::write(&backup_file, &backup).unwrap();
+        play_everything(&store, dir.path(), &mut debug_output);
         // Scan after flush, while the store is open...
         store.flush().unwrap();
         let found = scan_dir(&path, MARKERS);
         assert!(found.is_empty(), "plaintext on disk after flush: {found:?}");
-        drop((doc, admin));
         store.close().unwrap();
     });
     // ...and after close.
@@ -216,5 +221,36 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
     for m in MARKERS {
         assert!(!logs.contains(m), "{m} in tracing output");
         assert!(!debug_output.contains(m), "{m} in Debug or error output: {debug_output}");
+    }
+}
+
+/// The same practice on a PostgreSQL server: a raw dump of its schema (`pg_dump`, every row
+/// in full, `bytea` as hex) holds no marker, neither as text nor hex-encoded.
+#[cfg(feature = "postgres")]
+#[test]
+fn no_marker_reaches_a_postgresql_server() {
+    let Some(schema) = medvault::testing::TestSchema::new("dump") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let location = medvault::StoreLocation::parse(schema.url());
+    let (store, _shares) =
+        Store::create_at(&location, "admin", b"admin passphrase", StoreOptions::insecure_fast_for_tests()).unwrap();
+    let mut debug_output = String::new();
+    play_everything(&store, dir.path(), &mut debug_output);
+    store.close().unwrap();
+    let server = medvault::testing::postgres_test_server();
+    let dbname = server.split('?').next().unwrap_or(&server).to_string();
+    let out = std::process::Command::new("pg_dump")
+        .args(["--no-owner", "--schema", schema.name(), "--dbname", &dbname])
+        .output()
+        .expect("pg_dump (postgresql-client) must be installed where a server is reachable");
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    let dump = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(dump.contains("copy ") && dump.contains("medvault_kv"), "the dump holds the store's rows");
+    let rows = dump.lines().filter(|l| l.contains("\\\\x")).count();
+    assert!(rows > 50, "the dump holds the store's rows ({rows})");
+    for m in MARKERS {
+        assert!(!dump.contains(&m.to_lowercase()), "{m} in the server's dump");
+        assert!(!dump.contains(&hex::encode(m.as_bytes())), "{m} hex-encoded in the server's dump");
+        assert!(!debug_output.contains(m), "{m} in Debug or error output");
     }
 }
