@@ -5,10 +5,10 @@
 use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::crypto::SigningSecret;
-use crate::keyring::StoreHeader;
-use crate::storage::{Backend, Committer, Durability, Engine};
 use crate::error::{Error, Result};
+use crate::keyring::StoreHeader;
 use crate::storage::lease::{Lease, LeaseGuard};
+use crate::storage::{Backend, Committer, Durability, Engine};
 use parking_lot::{Mutex, MutexGuard};
 use std::path::PathBuf;
 use std::sync::Arc;

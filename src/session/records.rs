@@ -269,8 +269,11 @@ impl Session {
             return Err(self.refuse(Action::Write, ent, Error::KeyPending(section)));
         }
         // As in `create_patient`, taken before the patient's stripe (always in that order).
-        let ins_guard =
-            content.as_identity().and_then(|i| i.ins_matricule.as_ref()).map(|_| self.inner.write_locks.ins()).transpose()?;
+        let ins_guard = content
+            .as_identity()
+            .and_then(|i| i.ins_matricule.as_ref())
+            .map(|_| self.inner.write_locks.ins())
+            .transpose()?;
         if let Some(identity) = content.as_identity()
             && let Err(e) = self.check_identity_against_store(patient, identity)
         {

@@ -1,15 +1,26 @@
 //! Passphrases, stores, JSON input and table output for the commands.
 
 use crate::{Failure, Global};
-use medvault::{AccessContext, Purpose, Session, Store};
+use medvault::{AccessContext, Purpose, Session, Store, StoreLocation};
 use serde::de::DeserializeOwned;
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use zeroize::Zeroizing;
 
-/// The store folder, or a clear error.
+/// The store folder, or a clear error (commands that work on embedded stores only).
 pub fn store_dir(g: &Global) -> Result<PathBuf, Failure> {
-    g.store.clone().ok_or_else(|| Failure::Other("no store given: use --store DIR or set MEDVAULT_STORE".into()))
+    match store_location(g)? {
+        StoreLocation::Folder(dir) => Ok(dir),
+        _ => Err(Failure::Other("this command works on a store folder, not on a server URL".into())),
+    }
+}
+
+/// The store: a folder, or a `postgres://` URL.
+pub fn store_location(g: &Global) -> Result<StoreLocation, Failure> {
+    g.store
+        .as_ref()
+        .map(StoreLocation::parse)
+        .ok_or_else(|| Failure::Other("no store given: use --store DIR|postgres://... or set MEDVAULT_STORE".into()))
 }
 
 /// The acting user, or a clear error.
@@ -62,14 +73,14 @@ fn prompt_tty(prompt: &str, var: &str) -> Result<Zeroizing<String>, Failure> {
 
 /// Opens the store and unlocks the acting user.
 pub fn session(g: &Global, purpose: Purpose) -> Result<(Store, Session), Failure> {
-    let store = Store::open(&store_dir(g)?)?;
+    let store = Store::open_at(&store_location(g)?)?;
     unlock(g, store, purpose)
 }
 
 /// Like [`session`], but opens a store whose witness disagrees with it, so that `audit verify`
 /// can report every problem (it still exits 4).
 pub fn session_for_verification(g: &Global, purpose: Purpose) -> Result<(Store, Session), Failure> {
-    let store = Store::open_for_verification(&store_dir(g)?)?;
+    let store = Store::open_for_verification_at(&store_location(g)?)?;
     let witness = store.witness_problem();
     match unlock(g, store, purpose) {
         // The store lost what its witness saw: that, not the failed unlock, is the finding.

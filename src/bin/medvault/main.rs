@@ -34,7 +34,8 @@ struct Cli {
 /// Options every command understands.
 #[derive(Args, Clone, Debug)]
 pub struct Global {
-    /// Store folder.
+    /// Store folder, or a PostgreSQL URL (postgres://user@host/db?schema=name) for a store that
+    /// several workstations share.
     #[arg(long, env = "MEDVAULT_STORE", global = true)]
     pub store: Option<PathBuf>,
     /// User name to unlock as.

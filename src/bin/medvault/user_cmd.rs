@@ -92,7 +92,7 @@ impl UserCmd {
 }
 
 pub fn init(g: &Global, a: InitArgs) -> CmdResult {
-    let dir = io::store_dir(g)?;
+    let location = io::store_location(g)?;
     let policy = match &a.policy {
         Some(p) => Policy::from_json(&io::read_text_limited(&p.display().to_string())?)?,
         None => Policy::default(),
@@ -117,14 +117,14 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
         anchor_dir: a.anchor_dir.clone(),
         ..StoreOptions::default()
     };
-    let (store, shares) = Store::create(&dir, &a.admin, pass.as_bytes(), options)?;
+    let (store, shares) = Store::create_at(&location, &a.admin, pass.as_bytes(), options)?;
     let texts: Vec<String> = shares.iter().map(|s| s.to_text().to_string()).collect();
     if g.json {
         print_json(
             &json!({"store": store.id().to_string(), "admin": a.admin, "recovery_threshold": a.threshold, "recovery_shares": texts}),
         )?;
     } else {
-        eprintln!("store {} created in {} with administrator {}", store.id(), dir.display(), a.admin);
+        eprintln!("store {} created in {} with administrator {}", store.id(), location, a.admin);
         println!("=== RECOVERY SHARES: shown once, stored nowhere ===");
         println!("Give each share to a different trusted person. Any {} of {} restore access.", a.threshold, a.shares);
         for (i, t) in texts.iter().enumerate() {
@@ -198,7 +198,7 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
 }
 
 pub fn recover(g: &Global, a: RecoverArgs) -> CmdResult {
-    let dir = io::store_dir(g)?;
+    let location = io::store_location(g)?;
     let user = io::user(g)?;
     let mut shares = Vec::new();
     for f in &a.share_files {
@@ -210,7 +210,7 @@ pub fn recover(g: &Global, a: RecoverArgs) -> CmdResult {
             shares.push(RecoveryShare::parse(share)?);
         }
     }
-    let store = Store::open(&dir)?;
+    let store = Store::open_at(&location)?;
     let pass = io::new_passphrase(&user)?;
     store.recover(
         &shares,

@@ -162,10 +162,7 @@ fn apply_on(client: &mut Client, batch: &Batch) -> StorageResult<()> {
         tx.execute("SELECT groups FROM medvault_sequencer WHERE id = 1 FOR UPDATE", &[])
             .map_err(engine_error("could not lock the sequencer"))?;
         let found: Option<Vec<u8>> = tx
-            .query_opt("SELECT v FROM medvault_kv WHERE space = $1 AND k = $2", &[
-                &(expect.space as i16),
-                &expect.key,
-            ])
+            .query_opt("SELECT v FROM medvault_kv WHERE space = $1 AND k = $2", &[&(expect.space as i16), &expect.key])
             .map_err(engine_error("read failed"))?
             .map(|r| r.get(0));
         if found != expect.value {
@@ -214,7 +211,14 @@ impl Backend for PostgresBackend {
         self.with_client(|c| Self::get_on(c, space, key))
     }
 
-    fn range(&self, space: Space, lo: &[u8], hi: Option<&[u8]>, order: Order, limit: usize) -> StorageResult<Vec<Pair>> {
+    fn range(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> StorageResult<Vec<Pair>> {
         self.with_client(|c| Self::range_on(c, space, lo, hi, order, limit))
     }
 
@@ -245,7 +249,9 @@ impl Backend for PostgresBackend {
         let Some(client) = slot.as_mut() else { return Err(StorageError::LeaseTimeout) };
         match client.execute("SELECT pg_advisory_lock($1)", &[&self.target.lease_key]) {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => Err(StorageError::LeaseTimeout),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(StorageError::LeaseTimeout)
+            }
             Err(e) => {
                 *slot = None;
                 Err(engine_error("could not take the writer lease")(e))
@@ -283,7 +289,14 @@ impl Backend for Snapshot {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
         PostgresBackend::get_on(&mut self.client.lock(), space, key)
     }
-    fn range(&self, space: Space, lo: &[u8], hi: Option<&[u8]>, order: Order, limit: usize) -> StorageResult<Vec<Pair>> {
+    fn range(
+        &self,
+        space: Space,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+        order: Order,
+        limit: usize,
+    ) -> StorageResult<Vec<Pair>> {
         PostgresBackend::range_on(&mut self.client.lock(), space, lo, hi, order, limit)
     }
     fn apply(&self, _: &Batch) -> StorageResult<()> {

@@ -34,11 +34,14 @@ impl TestSchema {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI=true but the PostgreSQL server for tests is unreachable ({server}): {e}");
             }
-            eprintln!("skipped: no PostgreSQL server reachable for the server-backend tests ({server}: {e}); set MEDVAULT_TEST_POSTGRES, or run with CI=true to make this an error");
+            eprintln!(
+                "skipped: no PostgreSQL server reachable for the server-backend tests ({server}: {e}); set MEDVAULT_TEST_POSTGRES, or run with CI=true to make this an error"
+            );
             return None;
         }
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let label: String = label.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>().to_lowercase();
+        let label: String =
+            label.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>().to_lowercase();
         let schema = format!("mvt_{label}_{}_{nanos}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let sep = if server.contains('?') { '&' } else { '?' };
         Some(TestSchema { url: format!("{server}{sep}schema={schema}"), schema })
