@@ -82,21 +82,46 @@ impl PostgresBackend {
         self.target.describe()
     }
 
-    /// Runs `f` on a pooled connection (a fresh one if none is free); a connection that failed
-    /// is dropped rather than returned.
-    fn with_client<R>(&self, f: impl FnOnce(&mut Client) -> StorageResult<R>) -> StorageResult<R> {
-        let taken = self.pool.lock().pop();
-        let mut client = match taken {
-            Some(c) if !c.is_closed() => c,
-            _ => self.target.connect()?,
-        };
-        let result = f(&mut client);
-        if !client.is_closed() && result.is_ok() {
+    /// A pooled connection, or a fresh one if none is free; `true` if it came from the pool
+    /// (and may have been closed by the server since it was last used).
+    fn checkout(&self) -> StorageResult<(Client, bool)> {
+        match self.pool.lock().pop() {
+            Some(c) if !c.is_closed() => Ok((c, true)),
+            _ => Ok((self.target.connect()?, false)),
+        }
+    }
+
+    /// Returns a connection to the pool, unless it failed.
+    fn checkin(&self, client: Client, ok: bool) {
+        if ok && !client.is_closed() {
             let mut pool = self.pool.lock();
             if pool.len() < POOL {
                 pool.push(client);
             }
         }
+    }
+
+    /// Whether `client`, taken from the pool, turned out to be closed by the server (it
+    /// restarted, or ended the session): the pool is emptied, since its other connections
+    /// are as old, and the caller may retry once on a fresh connection.
+    fn was_stale(&self, client: &Client, pooled: bool) -> bool {
+        if pooled && client.is_closed() {
+            self.pool.lock().clear();
+            return true;
+        }
+        false
+    }
+
+    /// Runs the read `f` on a pooled connection; a read that failed because its pooled
+    /// connection was closed meanwhile (a server restart) is retried once on a fresh one.
+    fn read<R>(&self, f: impl Fn(&mut Client) -> StorageResult<R>) -> StorageResult<R> {
+        let (mut client, pooled) = self.checkout()?;
+        let mut result = f(&mut client);
+        if result.is_err() && self.was_stale(&client, pooled) {
+            client = self.target.connect()?;
+            result = f(&mut client);
+        }
+        self.checkin(client, result.is_ok());
         result
     }
 
@@ -154,8 +179,19 @@ fn coalesce(batch: &Batch) -> BTreeMap<(i16, &[u8]), Option<&[u8]>> {
     last
 }
 
-fn apply_on(client: &mut Client, batch: &Batch) -> StorageResult<()> {
-    let mut tx = client.transaction().map_err(engine_error("could not begin a transaction"))?;
+/// Why a batch failed: before its transaction began (nothing was sent; safe to retry), or after.
+enum Failed {
+    ToBegin(StorageError),
+    After(StorageError),
+}
+
+fn apply_on(client: &mut Client, batch: &Batch) -> Result<(), Failed> {
+    let mut tx = client.transaction().map_err(|e| Failed::ToBegin(engine_error("could not begin a transaction")(e)))?;
+    apply_in(&mut tx, batch).map_err(Failed::After)?;
+    tx.commit().map_err(|e| Failed::After(engine_error("commit failed")(e)))
+}
+
+fn apply_in(tx: &mut postgres::Transaction<'_>, batch: &Batch) -> StorageResult<()> {
     if let Some(expect) = batch.expectation() {
         // The sequencer row first: every checked batch of every process waits here for the
         // one before it to commit, so the value read next is the latest committed one.
@@ -203,12 +239,12 @@ fn apply_on(client: &mut Client, batch: &Batch) -> StorageResult<()> {
         )
         .map_err(engine_error("write failed"))?;
     }
-    tx.commit().map_err(engine_error("commit failed"))
+    Ok(())
 }
 
 impl Backend for PostgresBackend {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
-        self.with_client(|c| Self::get_on(c, space, key))
+        self.read(|c| Self::get_on(c, space, key))
     }
 
     fn range(
@@ -219,14 +255,24 @@ impl Backend for PostgresBackend {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
-        self.with_client(|c| Self::range_on(c, space, lo, hi, order, limit))
+        self.read(|c| Self::range_on(c, space, lo, hi, order, limit))
     }
 
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
         if batch.is_empty() && batch.expectation().is_none() {
             return Ok(());
         }
-        self.with_client(|c| apply_on(c, batch))
+        let (mut client, pooled) = self.checkout()?;
+        // Only a batch whose pooled connection was found closed at `BEGIN` is retried: once
+        // its statements were sent it may have committed, and its caller is told it failed
+        // (it is not acknowledged; the audit log reloads what the server holds).
+        let mut result = apply_on(&mut client, batch);
+        if matches!(result, Err(Failed::ToBegin(_))) && self.was_stale(&client, pooled) {
+            client = self.target.connect()?;
+            result = apply_on(&mut client, batch);
+        }
+        self.checkin(client, result.is_ok());
+        result.map_err(|(Failed::ToBegin(e) | Failed::After(e))| e)
     }
 
     fn flush(&self) -> StorageResult<()> {
@@ -240,23 +286,31 @@ impl Backend for PostgresBackend {
 
     fn lock_writers(&self) -> StorageResult<()> {
         let mut slot = self.lease.lock();
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            let mut c = self.target.connect()?;
-            // A process that holds the lease and hangs must not stop the others forever.
-            c.batch_execute("SET lock_timeout = '30s'").map_err(engine_error("could not configure the lease"))?;
-            *slot = Some(c);
-        }
-        let Some(client) = slot.as_mut() else { return Err(StorageError::LeaseTimeout) };
-        match client.execute("SELECT pg_advisory_lock($1)", &[&self.target.lease_key]) {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
-                Err(StorageError::LeaseTimeout)
+        // A lease connection kept from an earlier take may have been closed by the server
+        // meanwhile (a restart): one more try on a fresh connection.
+        for attempt in 0..2 {
+            if slot.as_ref().is_none_or(Client::is_closed) {
+                let mut c = self.target.connect()?;
+                // A process that holds the lease and hangs must not stop the others forever.
+                c.batch_execute("SET lock_timeout = '30s'").map_err(engine_error("could not configure the lease"))?;
+                *slot = Some(c);
             }
-            Err(e) => {
-                *slot = None;
-                Err(engine_error("could not take the writer lease")(e))
+            let Some(client) = slot.as_mut() else { return Err(StorageError::LeaseTimeout) };
+            match client.execute("SELECT pg_advisory_lock($1)", &[&self.target.lease_key]) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                    return Err(StorageError::LeaseTimeout);
+                }
+                Err(e) => {
+                    let stale = client.is_closed();
+                    *slot = None;
+                    if !stale || attempt == 1 {
+                        return Err(engine_error("could not take the writer lease")(e));
+                    }
+                }
             }
         }
+        Err(StorageError::LeaseTimeout)
     }
 
     fn unlock_writers(&self) -> StorageResult<()> {
