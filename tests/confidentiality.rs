@@ -184,8 +184,14 @@ fn play_everything(store: &Store, dir: &std::path::Path, debug_output: &mut Stri
     std::fs::write(&backup_file, &backup).unwrap();
 }
 
+/// The tests of this file run one at a time: `tracing` caches, per call site, whether anyone
+/// listens, and a store created on another thread while the capture's scoped subscriber is
+/// being installed could leave the capture deaf to a call site.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn no_marker_reaches_disk_tracing_errors_or_debug() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber =
@@ -229,6 +235,7 @@ fn no_marker_reaches_disk_tracing_errors_or_debug() {
 #[cfg(feature = "postgres")]
 #[test]
 fn no_marker_reaches_a_postgresql_server() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(schema) = medvault::testing::TestSchema::new("dump") else { return };
     let dir = tempfile::tempdir().unwrap();
     let location = medvault::StoreLocation::parse(schema.url());

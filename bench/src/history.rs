@@ -7,8 +7,7 @@ use crate::workload::Res;
 use medvault::audit::{Action, Agent, AuditQuery, Entity, Outcome, Purpose};
 use medvault::model::Section;
 use medvault::testing::audit::EventDraft;
-use medvault::{AccessContext, KdfParams, PatientId, Store, StoreOptions};
-use std::path::Path;
+use medvault::{AccessContext, KdfParams, PatientId, Store, StoreLocation, StoreOptions};
 use std::time::{Duration, Instant};
 
 fn e(err: medvault::Error) -> String {
@@ -25,9 +24,9 @@ pub struct History {
 }
 
 impl History {
-    pub fn build(dir: &Path, kdf: KdfParams, events: u64, patients: usize) -> Res<History> {
+    pub fn build(location: &StoreLocation, kdf: KdfParams, events: u64, patients: usize) -> Res<History> {
         let options = StoreOptions { kdf, ..StoreOptions::default() };
-        let (store, _) = Store::create(dir, "admin", PASS, options).map_err(e)?;
+        let (store, _) = Store::create_at(location, "admin", PASS, options).map_err(e)?;
         {
             let admin = store.unlock("admin", PASS, AccessContext::operations("bench")).map_err(e)?;
             admin.add_user(USER, &["physician".to_string()], PASS).map_err(e)?;

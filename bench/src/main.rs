@@ -8,7 +8,9 @@ mod group;
 mod history;
 mod measure;
 mod mv;
+mod pg;
 mod raw;
+mod server;
 mod sqlcipher;
 mod workload;
 
@@ -21,37 +23,51 @@ use workload::{Contender, Res, Sample, W1, W2, W3, W4};
 
 #[derive(Parser)]
 #[command(about = "medvault side by side with SQLCipher and the raw engines")]
-struct Args {
+pub struct Args {
     /// Patients of W1-W4 and W8/W10 (one 4 KiB report each).
     #[arg(long, default_value_t = 50_000)]
-    patients: usize,
+    pub patients: usize,
     /// Seconds per timed run.
     #[arg(long, default_value_t = 10.0)]
-    seconds: f64,
+    pub seconds: f64,
     /// Runs per workload and contender (the median is kept).
     #[arg(long, default_value_t = 3)]
-    runs: usize,
+    pub runs: usize,
     /// Patients of W5 (find by INS) and of the peak-RSS reading.
     #[arg(long, default_value_t = 1_000_000)]
-    w5_patients: usize,
+    pub w5_patients: usize,
     /// Events in the log of W6/W7.
     #[arg(long, default_value_t = 10_000_000)]
-    w6_events: u64,
+    pub w6_events: u64,
     /// Report size in bytes.
     #[arg(long, default_value_t = 4096)]
-    report_bytes: usize,
+    pub report_bytes: usize,
     /// Also run medvault on sled.
     #[arg(long)]
-    with_sled: bool,
+    pub with_sled: bool,
     /// Tiny sizes for CI (no figure means anything at this size).
     #[arg(long)]
-    tiny: bool,
+    pub tiny: bool,
+    /// The PostgreSQL server of the server column (default: `MEDVAULT_TEST_POSTGRES`, else
+    /// postgres://postgres@127.0.0.1:5432/test). Without one reachable the column is skipped,
+    /// unless this is given or `CI=true`.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// Leave out the PostgreSQL column.
+    #[arg(long)]
+    pub no_postgres: bool,
+    /// Run the PostgreSQL column alone.
+    #[arg(long, conflicts_with = "no_postgres")]
+    pub postgres_only: bool,
+    /// Events in the server column's W6 log (default: as W6).
+    #[arg(long)]
+    pub pg_events: Option<u64>,
     /// Where to build the stores (default: a temporary folder, removed at the end).
     #[arg(long)]
-    dir: Option<PathBuf>,
+    pub dir: Option<PathBuf>,
 }
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
 
@@ -61,7 +77,7 @@ fn body(len: usize) -> String {
 }
 
 /// Plaintext of patient `i`: their identity (as JSON) and `reports` report bodies.
-fn plaintext(patients: usize, report: usize) -> u64 {
+pub fn plaintext(patients: usize, report: usize) -> u64 {
     (0..patients).map(|i| serde_json::to_string(&mv::identity(i)).map_or(0, |s| s.len()) as u64 + report as u64).sum()
 }
 
@@ -69,6 +85,7 @@ fn main() {
     let mut a = Args::parse();
     if a.tiny {
         (a.patients, a.seconds, a.runs, a.w5_patients, a.w6_events) = (200, 0.3, 1, 500, 5_000);
+        a.pg_events = a.pg_events.map(|n| n.min(5_000));
     }
     mv::prepare_identities(a.patients.max(a.w5_patients));
     if let Err(e) = run(&a) {
@@ -83,6 +100,9 @@ fn run(a: &Args) -> Res<()> {
     let kdf = KdfParams::RECOMMENDED;
     let body = body(a.report_bytes);
     println!("# medvault benchmark\n");
+    if a.postgres_only {
+        return server::column(a, kdf, &body);
+    }
     println!(
         "patients {} (one {} B report each), {} s x {} runs (median), W5 {} patients, W6/W7 {} events; kdf Argon2id m={} KiB t={} p={}\n",
         thousands(a.patients as u64),
@@ -148,7 +168,12 @@ fn run(a: &Args) -> Res<()> {
     print_breakdown(&big_breakdown, big_plain);
 
     eprintln!("filling a log of {} events (W6, W7)...", a.w6_events);
-    let h = history::History::build(&root.join("w6-medvault"), kdf, a.w6_events, (a.w6_events / 100).max(10) as usize)?;
+    let h = history::History::build(
+        &medvault::StoreLocation::Folder(root.join("w6-medvault")),
+        kdf,
+        a.w6_events,
+        (a.w6_events / 100).max(10) as usize,
+    )?;
     let (mut w6, found) = h.patient_history(200)?;
     let (checked, took) = h.verify()?;
     let rss_after = peak_rss();
@@ -173,7 +198,8 @@ fn run(a: &Args) -> Res<()> {
     println!("| peak RSS so far | {} MiB | |\n", rss_after / (1024 * 1024));
     drop(h);
 
-    core(a, &root, kdf, &body)
+    core(a, &root, kdf, &body)?;
+    server::column(a, kdf, &body)
 }
 
 /// Where medvault's bytes go: logical key + value bytes by keyspace.

@@ -6,7 +6,7 @@ use medvault::backend::Space;
 use medvault::synthetic::Synth;
 use medvault::{
     AccessContext, Date, Durability, Engine, FindQuery, Identity, KdfParams, PatientId, Report, Session, Store,
-    StoreOptions,
+    StoreLocation, StoreOptions,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -54,10 +54,32 @@ pub fn report(body: &str) -> Res<Report> {
     Ok(r)
 }
 
+/// Where a store's bytes are counted.
+pub enum Place {
+    Folder(PathBuf),
+    Server(crate::pg::Schema),
+}
+
+impl Place {
+    pub fn location(&self) -> StoreLocation {
+        match self {
+            Place::Folder(dir) => StoreLocation::Folder(dir.clone()),
+            Place::Server(schema) => StoreLocation::Server(schema.store_url()),
+        }
+    }
+
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Place::Folder(dir) => measure::disk_bytes(dir),
+            Place::Server(schema) => schema.bytes(),
+        }
+    }
+}
+
 /// A medvault store of the benchmark's patients.
 pub struct Medvault {
     pub store: Store,
-    dir: PathBuf,
+    place: Place,
     pub ids: Vec<PatientId>,
     engine: Engine,
 }
@@ -76,27 +98,59 @@ impl Medvault {
         patients: usize,
         body: Option<&str>,
     ) -> Res<(Medvault, Spent)> {
+        Self::load_at(Place::Folder(dir.to_path_buf()), engine, kdf, patients, body, 1)
+    }
+
+    /// The same at `place`, by `threads` sessions at once (on a server, where every commit is
+    /// a round trip, concurrent sessions share transactions).
+    pub fn load_at(
+        place: Place,
+        engine: Engine,
+        kdf: KdfParams,
+        patients: usize,
+        body: Option<&str>,
+        threads: usize,
+    ) -> Res<(Medvault, Spent)> {
         let start = Counters::now();
         let options = StoreOptions { engine, kdf, ..StoreOptions::default() };
-        let (store, _shares) = Store::create(dir, "admin", ADMIN_PASS, options).map_err(e)?;
+        let (store, _shares) = Store::create_at(&place.location(), "admin", ADMIN_PASS, options).map_err(e)?;
         {
             let admin = store.unlock("admin", ADMIN_PASS, AccessContext::operations("bench")).map_err(e)?;
             admin.add_user(USER, &["physician".to_string()], PASS).map_err(e)?;
             admin.add_user("dpo", &["auditor".to_string()], PASS).map_err(e)?;
         }
-        let mut s = store.unlock(USER, PASS, context()).map_err(e)?;
-        s.set_durability(Durability::Buffered);
         let report = body.map(report).transpose()?;
-        let mut ids = Vec::with_capacity(patients);
-        for i in 0..patients {
-            let p = s.create_patient(identity(i)).map_err(e)?;
-            if let Some(r) = &report {
-                s.append_report(p, r.clone()).map_err(e)?;
+        let threads = threads.max(1);
+        let loaded: Vec<Res<Vec<(usize, PatientId)>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (store, report) = (&store, &report);
+                    scope.spawn(move || -> Res<Vec<(usize, PatientId)>> {
+                        let mut s = store.unlock(USER, PASS, context()).map_err(e)?;
+                        s.set_durability(Durability::Buffered);
+                        let mut mine = Vec::new();
+                        for i in (t..patients).step_by(threads) {
+                            let p = s.create_patient(identity(i)).map_err(e)?;
+                            if let Some(r) = report {
+                                s.append_report(p, r.clone()).map_err(e)?;
+                            }
+                            mine.push((i, p));
+                        }
+                        Ok(mine)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a loading thread panicked".into()))).collect()
+        });
+        let mut ids = vec![None; patients];
+        for part in loaded {
+            for (i, p) in part? {
+                ids[i] = Some(p);
             }
-            ids.push(p);
         }
+        let ids: Vec<PatientId> = ids.into_iter().flatten().collect();
         store.flush().map_err(e)?;
-        Ok((Medvault { store, dir: dir.to_path_buf(), ids, engine }, start.since()))
+        Ok((Medvault { store, place, ids, engine }, start.since()))
     }
 
     /// A new session of `user`, durable.
@@ -183,7 +237,10 @@ struct MvWorker {
 
 impl Contender for Medvault {
     fn name(&self) -> String {
-        format!("medvault ({})", self.engine)
+        match self.place {
+            Place::Folder(_) => format!("medvault ({})", self.engine),
+            Place::Server(_) => "medvault (postgresql)".into(),
+        }
     }
 
     fn worker(&self, _id: usize, _relaxed: bool) -> Res<Box<dyn Worker + Send + '_>> {
@@ -198,7 +255,7 @@ impl Contender for Medvault {
     }
 
     fn disk_bytes(&self) -> u64 {
-        measure::disk_bytes(&self.dir)
+        self.place.bytes()
     }
 }
 

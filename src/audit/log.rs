@@ -187,16 +187,18 @@ pub struct AuditLog {
 
 /// The stored frontier and signed size of a log.
 fn stored_state(backend: &dyn Backend) -> Result<(Frontier, u64, bool)> {
-    let frontier = match backend.get(Space::Meta, META_TREE)? {
+    // One read of the three (one round trip on a server, where this runs at every lease).
+    let mut found = backend.get_many(Space::Meta, &[META_TREE, META_HEAD, META_AUTH_INDEX])?.into_iter();
+    let (tree, head, auth) = (found.next().flatten(), found.next().flatten(), found.next().flatten());
+    let frontier = match tree {
         Some(bytes) => decode_frontier(&bytes)?,
         None => Frontier::default(),
     };
-    let signed_size = match backend.get(Space::Meta, META_HEAD)? {
+    let signed_size = match head {
         Some(bytes) => codec::decode::<Checkpoint>(&bytes, crate::error::Object::SignedHead)?.head.size,
         None => 0,
     };
-    let auth_indexed = backend.get(Space::Meta, META_AUTH_INDEX)?.is_some();
-    Ok((frontier, signed_size, auth_indexed))
+    Ok((frontier, signed_size, auth.is_some()))
 }
 
 impl AuditLog {

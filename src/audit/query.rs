@@ -79,20 +79,33 @@ impl AuditQuery {
             let page = backend.range(space, &lo, upper.as_deref(), Order::Descending, 512)?;
             let Some(last) = page.last() else { break };
             upper = Some(last.0.clone());
-            for (k, v) in &page {
-                let ev: AuditEvent = if space == Space::AuditEvents {
-                    AuditEvent::decode(v)?
-                } else {
-                    let seq_bytes = &k[k.len().saturating_sub(8)..];
-                    match backend.get(Space::AuditEvents, seq_bytes)? {
-                        Some(bytes) => AuditEvent::decode(&bytes)?,
-                        None => continue, // pruned payload
+            if space == Space::AuditEvents {
+                for (_, v) in &page {
+                    let ev = AuditEvent::decode(v)?;
+                    if self.matches(&ev) {
+                        out.push(ev);
+                        if out.len() >= limit {
+                            return Ok(out);
+                        }
                     }
-                };
-                if self.matches(&ev) {
-                    out.push(ev);
-                    if out.len() >= limit {
-                        return Ok(out);
+                }
+            } else {
+                // The index names the events; they are read a slice at a time (one round trip
+                // each on a server), no more than the limit still needs.
+                let mut rest = &page[..];
+                while !rest.is_empty() {
+                    let (slice, after) = rest.split_at(rest.len().min((limit - out.len()).max(16)));
+                    rest = after;
+                    let seqs: Vec<&[u8]> = slice.iter().map(|(k, _)| &k[k.len().saturating_sub(8)..]).collect();
+                    for bytes in backend.get_many(Space::AuditEvents, &seqs)?.into_iter().flatten() {
+                        // (A missing payload was pruned.)
+                        let ev = AuditEvent::decode(&bytes)?;
+                        if self.matches(&ev) {
+                            out.push(ev);
+                            if out.len() >= limit {
+                                return Ok(out);
+                            }
+                        }
                     }
                 }
             }

@@ -218,12 +218,13 @@ impl Session {
     /// The facts about this user and this patient, and the active break-glass access if any.
     fn access_facts(&self, patient: PatientId) -> Result<(AccessFacts, Option<u64>)> {
         let b = self.inner.backend.as_ref();
-        let mut in_care_team =
-            b.get(Space::CareTeam, &member_key(patient, &crate::layout::care_member_user(self.user.id)))?.is_some();
-        for role in &self.user.roles {
-            in_care_team |=
-                b.get(Space::CareTeam, &member_key(patient, &crate::layout::care_member_role(role)))?.is_some();
-        }
+        // The user's own membership and each of their roles', in one read.
+        let members: Vec<Vec<u8>> = std::iter::once(crate::layout::care_member_user(self.user.id))
+            .chain(self.user.roles.iter().map(|role| crate::layout::care_member_role(role)))
+            .map(|member| member_key(patient, &member))
+            .collect();
+        let keys: Vec<&[u8]> = members.iter().map(Vec::as_slice).collect();
+        let in_care_team = b.get_many(Space::CareTeam, &keys)?.iter().any(Option::is_some);
         let opposed = b.get(Space::Oppositions, &member_key(patient, &self.user.id.0))?.is_some();
         let now = self.inner.clock.now();
         let mut active = None;

@@ -294,6 +294,12 @@ pub trait Backend: Send + Sync {
         self.flush()
     }
 
+    /// Reads several values of one keyspace, in the order of `keys`. A server backend reads
+    /// them in one round trip; the default reads them one by one.
+    fn get_many(&self, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(space, k)).collect()
+    }
+
     /// Every pair whose key starts with `prefix`, ascending.
     fn scan_prefix(&self, space: Space, prefix: &[u8]) -> StorageResult<Vec<Pair>> {
         self.range(space, prefix, prefix_end(prefix).as_deref(), Order::Ascending, usize::MAX)
@@ -401,6 +407,12 @@ mod tests {
         assert_eq!(a[0].0, b"a1".to_vec());
         let rev = b.range(Space::Records, b"", None, Order::Descending, 2).unwrap();
         assert_eq!(rev.iter().map(|p| p.0.clone()).collect::<Vec<_>>(), vec![b"b1".to_vec(), b"a2".to_vec()]);
+        // Several values at once, in the order asked, a missing one as None, a key of another
+        // keyspace not seen.
+        let many = b.get_many(Space::Records, &[b"b1", b"zz", b"a1", b"a1"]).unwrap();
+        assert_eq!(many, vec![Some(b"z".to_vec()), None, Some(b"x".to_vec()), Some(b"x".to_vec())]);
+        assert_eq!(b.get_many(Space::Users, &[b"a2"]).unwrap(), vec![None]);
+        assert!(b.get_many(Space::Users, &[]).unwrap().is_empty());
         let mut del = Batch::new();
         del.delete(Space::Records, b"a1".to_vec());
         b.apply(&del).unwrap();

@@ -25,23 +25,26 @@
 // Re-exported by the `testing` module only; private otherwise.
 #![cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
 
+mod conn;
 mod connect;
 pub(crate) mod schema;
 #[cfg(any(test, feature = "testing"))]
 pub(crate) mod testdb;
 
-use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult};
+use super::{Backend, Batch, Order, Pair, Space, StorageResult};
 use crate::error::StorageError;
+use conn::{Conn, Failed};
 use connect::Target;
 use parking_lot::Mutex;
 use postgres::Client;
-use std::collections::BTreeMap;
 
 pub use connect::is_server_url;
 
 const ENGINE: &str = "postgresql";
 /// Connections kept open for reads and writes (the lease has one more of its own).
-const POOL: usize = 4;
+const POOL: usize = 16;
+/// Runs of a batch the server rolled back for a serialization failure or a deadlock.
+const SERIALIZATION_RETRIES: u64 = 8;
 
 fn engine_error(what: &'static str) -> impl FnOnce(postgres::Error) -> StorageError {
     move |e| StorageError::Engine { engine: ENGINE, what, source: Some(Box::new(e)) }
@@ -50,7 +53,7 @@ fn engine_error(what: &'static str) -> impl FnOnce(postgres::Error) -> StorageEr
 /// A store in a PostgreSQL schema.
 pub struct PostgresBackend {
     target: Target,
-    pool: Mutex<Vec<Client>>,
+    pool: Mutex<Vec<Conn>>,
     lease: Mutex<Option<Client>>,
 }
 
@@ -69,7 +72,7 @@ impl PostgresBackend {
         let target = Target::parse(url)?;
         let mut client = target.connect()?;
         schema::migrate(&mut client, &target.schema)?;
-        Ok(PostgresBackend { target, pool: Mutex::new(vec![client]), lease: Mutex::new(None) })
+        Ok(PostgresBackend { target, pool: Mutex::new(vec![Conn::new(client)]), lease: Mutex::new(None) })
     }
 
     /// The schema this store lives in.
@@ -84,15 +87,15 @@ impl PostgresBackend {
 
     /// A pooled connection, or a fresh one if none is free; `true` if it came from the pool
     /// (and may have been closed by the server since it was last used).
-    fn checkout(&self) -> StorageResult<(Client, bool)> {
+    fn checkout(&self) -> StorageResult<(Conn, bool)> {
         match self.pool.lock().pop() {
             Some(c) if !c.is_closed() => Ok((c, true)),
-            _ => Ok((self.target.connect()?, false)),
+            _ => Ok((Conn::new(self.target.connect()?), false)),
         }
     }
 
     /// Returns a connection to the pool, unless it failed.
-    fn checkin(&self, client: Client, ok: bool) {
+    fn checkin(&self, client: Conn, ok: bool) {
         if ok && !client.is_closed() {
             let mut pool = self.pool.lock();
             if pool.len() < POOL {
@@ -104,7 +107,7 @@ impl PostgresBackend {
     /// Whether `client`, taken from the pool, turned out to be closed by the server (it
     /// restarted, or ended the session): the pool is emptied, since its other connections
     /// are as old, and the caller may retry once on a fresh connection.
-    fn was_stale(&self, client: &Client, pooled: bool) -> bool {
+    fn was_stale(&self, client: &Conn, pooled: bool) -> bool {
         if pooled && client.is_closed() {
             self.pool.lock().clear();
             return true;
@@ -114,137 +117,25 @@ impl PostgresBackend {
 
     /// Runs the read `f` on a pooled connection; a read that failed because its pooled
     /// connection was closed meanwhile (a server restart) is retried once on a fresh one.
-    fn read<R>(&self, f: impl Fn(&mut Client) -> StorageResult<R>) -> StorageResult<R> {
+    fn read<R>(&self, f: impl Fn(&mut Conn) -> StorageResult<R>) -> StorageResult<R> {
         let (mut client, pooled) = self.checkout()?;
         let mut result = f(&mut client);
         if result.is_err() && self.was_stale(&client, pooled) {
-            client = self.target.connect()?;
+            client = Conn::new(self.target.connect()?);
             result = f(&mut client);
         }
         self.checkin(client, result.is_ok());
         result
     }
-
-    fn get_on(client: &mut Client, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
-        let row = client
-            .query_opt("SELECT v FROM medvault_kv WHERE space = $1 AND k = $2", &[&(space as i16), &key])
-            .map_err(engine_error("read failed"))?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
-    fn range_on(
-        client: &mut Client,
-        space: Space,
-        lo: &[u8],
-        hi: Option<&[u8]>,
-        order: Order,
-        limit: usize,
-    ) -> StorageResult<Vec<Pair>> {
-        if limit == 0 || hi.is_some_and(|h| h <= lo) {
-            return Ok(Vec::new());
-        }
-        let dir = match order {
-            Order::Ascending => "ASC",
-            Order::Descending => "DESC",
-        };
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let space = space as i16;
-        let rows = match hi {
-            Some(hi) => client.query(
-                &format!(
-                    "SELECT k, v FROM medvault_kv WHERE space = $1 AND k >= $2 AND k < $3 ORDER BY k {dir} LIMIT $4"
-                ),
-                &[&space, &lo, &hi, &limit],
-            ),
-            None => client.query(
-                &format!("SELECT k, v FROM medvault_kv WHERE space = $1 AND k >= $2 ORDER BY k {dir} LIMIT $3"),
-                &[&space, &lo, &limit],
-            ),
-        }
-        .map_err(engine_error("range read failed"))?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-}
-
-/// The last operation on each key of a batch (the batch's effect; PostgreSQL refuses to touch
-/// one row twice in a statement).
-fn coalesce(batch: &Batch) -> BTreeMap<(i16, &[u8]), Option<&[u8]>> {
-    let mut last = BTreeMap::new();
-    for op in batch.ops() {
-        match op {
-            Op::Put(s, k, v) => last.insert((*s as i16, k.as_slice()), Some(v.as_slice())),
-            Op::Delete(s, k) => last.insert((*s as i16, k.as_slice()), None),
-        };
-    }
-    last
-}
-
-/// Why a batch failed: before its transaction began (nothing was sent; safe to retry), or after.
-enum Failed {
-    ToBegin(StorageError),
-    After(StorageError),
-}
-
-fn apply_on(client: &mut Client, batch: &Batch) -> Result<(), Failed> {
-    let mut tx = client.transaction().map_err(|e| Failed::ToBegin(engine_error("could not begin a transaction")(e)))?;
-    apply_in(&mut tx, batch).map_err(Failed::After)?;
-    tx.commit().map_err(|e| Failed::After(engine_error("commit failed")(e)))
-}
-
-fn apply_in(tx: &mut postgres::Transaction<'_>, batch: &Batch) -> StorageResult<()> {
-    if let Some(expect) = batch.expectation() {
-        // The sequencer row first: every checked batch of every process waits here for the
-        // one before it to commit, so the value read next is the latest committed one.
-        tx.execute("SELECT groups FROM medvault_sequencer WHERE id = 1 FOR UPDATE", &[])
-            .map_err(engine_error("could not lock the sequencer"))?;
-        let found: Option<Vec<u8>> = tx
-            .query_opt("SELECT v FROM medvault_kv WHERE space = $1 AND k = $2", &[&(expect.space as i16), &expect.key])
-            .map_err(engine_error("read failed"))?
-            .map(|r| r.get(0));
-        if found != expect.value {
-            // Dropping the transaction rolls it back.
-            return Err(StorageError::Conflict);
-        }
-        tx.execute("UPDATE medvault_sequencer SET groups = groups + 1 WHERE id = 1", &[])
-            .map_err(engine_error("could not advance the sequencer"))?;
-    }
-    let ops = coalesce(batch);
-    let (mut del_s, mut del_k, mut put_s, mut put_k, mut put_v) = (vec![], vec![], vec![], vec![], vec![]);
-    for ((s, k), v) in ops {
-        match v {
-            Some(v) => {
-                put_s.push(s);
-                put_k.push(k);
-                put_v.push(v);
-            }
-            None => {
-                del_s.push(s);
-                del_k.push(k);
-            }
-        }
-    }
-    if !del_s.is_empty() {
-        tx.execute(
-            "DELETE FROM medvault_kv t USING unnest($1::smallint[], $2::bytea[]) AS d(space, k) \
-             WHERE t.space = d.space AND t.k = d.k",
-            &[&del_s, &del_k],
-        )
-        .map_err(engine_error("delete failed"))?;
-    }
-    if !put_s.is_empty() {
-        tx.execute(
-            "INSERT INTO medvault_kv (space, k, v) SELECT * FROM unnest($1::smallint[], $2::bytea[], $3::bytea[]) \
-             ON CONFLICT (space, k) DO UPDATE SET v = EXCLUDED.v",
-            &[&put_s, &put_k, &put_v],
-        )
-        .map_err(engine_error("write failed"))?;
-    }
-    Ok(())
 }
 
 impl Backend for PostgresBackend {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
-        self.read(|c| Self::get_on(c, space, key))
+        self.read(|c| c.get(space, key))
+    }
+
+    fn get_many(&self, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
+        self.read(|c| c.get_many(space, keys))
     }
 
     fn range(
@@ -255,7 +146,7 @@ impl Backend for PostgresBackend {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
-        self.read(|c| Self::range_on(c, space, lo, hi, order, limit))
+        self.read(|c| c.range(space, lo, hi, order, limit))
     }
 
     fn apply(&self, batch: &Batch) -> StorageResult<()> {
@@ -263,16 +154,24 @@ impl Backend for PostgresBackend {
             return Ok(());
         }
         let (mut client, pooled) = self.checkout()?;
-        // Only a batch whose pooled connection was found closed at `BEGIN` is retried: once
-        // its statements were sent it may have committed, and its caller is told it failed
-        // (it is not acknowledged; the audit log reloads what the server holds).
-        let mut result = apply_on(&mut client, batch);
+        // Only a batch whose pooled connection was found closed at `BEGIN` is retried on a new
+        // connection: once its statements were sent it may have committed, and its caller is
+        // told it failed (it is not acknowledged; the audit log reloads what the server
+        // holds). A batch the server rolled back for a serialization failure or a deadlock
+        // (SERIALIZABLE engines) is run again, a few times.
+        let mut result = client.apply(batch);
         if matches!(result, Err(Failed::ToBegin(_))) && self.was_stale(&client, pooled) {
-            client = self.target.connect()?;
-            result = apply_on(&mut client, batch);
+            client = Conn::new(self.target.connect()?);
+            result = client.apply(batch);
+        }
+        let mut retries = 0;
+        while matches!(result, Err(Failed::Serialization(_))) && retries < SERIALIZATION_RETRIES {
+            retries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(retries * 2));
+            result = client.apply(batch);
         }
         self.checkin(client, result.is_ok());
-        result.map_err(|(Failed::ToBegin(e) | Failed::After(e))| e)
+        result.map_err(Failed::into_error)
     }
 
     fn flush(&self) -> StorageResult<()> {
@@ -296,7 +195,8 @@ impl Backend for PostgresBackend {
                 *slot = Some(c);
             }
             let Some(client) = slot.as_mut() else { return Err(StorageError::LeaseTimeout) };
-            match client.execute("SELECT pg_advisory_lock($1)", &[&self.target.lease_key]) {
+            // The simple query protocol: one round trip (the key is an integer, not text).
+            match client.batch_execute(&format!("SELECT pg_advisory_lock({})", self.target.lease_key)) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
                     return Err(StorageError::LeaseTimeout);
@@ -316,7 +216,7 @@ impl Backend for PostgresBackend {
     fn unlock_writers(&self) -> StorageResult<()> {
         let mut slot = self.lease.lock();
         let Some(client) = slot.as_mut() else { return Ok(()) };
-        if let Err(e) = client.execute("SELECT pg_advisory_unlock($1)", &[&self.target.lease_key]) {
+        if let Err(e) = client.batch_execute(&format!("SELECT pg_advisory_unlock({})", self.target.lease_key)) {
             // Closing the connection releases the lock on the server.
             *slot = None;
             return Err(engine_error("could not release the writer lease")(e));
@@ -325,8 +225,9 @@ impl Backend for PostgresBackend {
     }
 
     fn snapshot(&self) -> StorageResult<Option<Box<dyn Backend>>> {
-        let mut client = self.target.connect()?;
+        let mut client = Conn::new(self.target.connect()?);
         client
+            .client()
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1")
             .map_err(engine_error("could not begin a snapshot"))?;
         Ok(Some(Box::new(Snapshot { client: Mutex::new(client) })))
@@ -336,12 +237,15 @@ impl Backend for PostgresBackend {
 /// A read-only view of a store as of one moment: a `REPEATABLE READ` transaction kept open
 /// (its snapshot is taken by the `SELECT 1` that follows `BEGIN`).
 struct Snapshot {
-    client: Mutex<Client>,
+    client: Mutex<Conn>,
 }
 
 impl Backend for Snapshot {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
-        PostgresBackend::get_on(&mut self.client.lock(), space, key)
+        self.client.lock().get(space, key)
+    }
+    fn get_many(&self, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
+        self.client.lock().get_many(space, keys)
     }
     fn range(
         &self,
@@ -351,7 +255,7 @@ impl Backend for Snapshot {
         order: Order,
         limit: usize,
     ) -> StorageResult<Vec<Pair>> {
-        PostgresBackend::range_on(&mut self.client.lock(), space, lo, hi, order, limit)
+        self.client.lock().range(space, lo, hi, order, limit)
     }
     fn apply(&self, _: &Batch) -> StorageResult<()> {
         Err(StorageError::Engine { engine: ENGINE, what: "a snapshot is read-only", source: None })
@@ -363,7 +267,7 @@ impl Backend for Snapshot {
 
 impl Drop for Snapshot {
     fn drop(&mut self) {
-        let _ = self.client.lock().batch_execute("ROLLBACK");
+        let _ = self.client.lock().client().batch_execute("ROLLBACK");
     }
 }
 
@@ -371,18 +275,37 @@ impl Drop for Snapshot {
 mod tests {
     use super::*;
 
+    /// A batch the server aborts as a deadlock victim (SQLSTATE 40P01: rolled back whole) is
+    /// run again and lands; the other transaction goes through too.
     #[test]
-    fn coalescing_keeps_the_last_operation_on_each_key() {
-        let mut b = Batch::new();
-        b.put(Space::Meta, b"a".to_vec(), b"1".to_vec());
-        b.delete(Space::Meta, b"a".to_vec());
-        b.put(Space::Users, b"a".to_vec(), b"2".to_vec());
-        b.delete(Space::Meta, b"b".to_vec());
-        b.put(Space::Meta, b"b".to_vec(), b"3".to_vec());
-        let c = coalesce(&b);
-        assert_eq!(c.get(&(Space::Meta as i16, &b"a"[..])), Some(&None));
-        assert_eq!(c.get(&(Space::Users as i16, &b"a"[..])), Some(&Some(&b"2"[..])));
-        assert_eq!(c.get(&(Space::Meta as i16, &b"b"[..])), Some(&Some(&b"3"[..])));
-        assert_eq!(c.len(), 3);
+    fn a_batch_aborted_as_a_deadlock_victim_is_run_again() {
+        let Some(schema) = testdb::TestSchema::new("deadlock") else { return };
+        let b = PostgresBackend::open(schema.url()).unwrap();
+        let mut seed = Batch::new();
+        seed.put(Space::Meta, b"tree".to_vec(), b"t0".to_vec());
+        seed.put(Space::Records, b"k1".to_vec(), b"v0".to_vec());
+        b.apply(&seed).unwrap();
+        // Another client takes the row of k1, the batch below takes the sequencer and waits
+        // for k1, then the other client waits for the sequencer: a cycle. The batch has waited
+        // longest, so the server's deadlock check (after deadlock_timeout) picks it.
+        let mut other = Target::parse(schema.url()).unwrap().connect().unwrap();
+        let take_k1 =
+            format!("BEGIN; UPDATE medvault_kv SET v = v WHERE space = {} AND k = 'k1'::bytea", Space::Records as i16);
+        other.batch_execute(&take_k1).unwrap();
+        let landed = std::thread::scope(|s| {
+            let batch_thread = s.spawn(|| {
+                let mut batch = Batch::new();
+                batch.put(Space::Records, b"k1".to_vec(), b"v1".to_vec());
+                batch.put(Space::Meta, b"tree".to_vec(), b"t1".to_vec());
+                batch.expect(Space::Meta, b"tree".to_vec(), Some(b"t0".to_vec()));
+                b.apply(&batch)
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            other.batch_execute("UPDATE medvault_sequencer SET groups = groups WHERE id = 1; COMMIT").unwrap();
+            batch_thread.join().unwrap()
+        });
+        landed.unwrap();
+        assert_eq!(b.get(Space::Meta, b"tree").unwrap(), Some(b"t1".to_vec()));
+        assert_eq!(b.get(Space::Records, b"k1").unwrap(), Some(b"v1".to_vec()));
     }
 }
