@@ -2,7 +2,8 @@
 //! passphrase, restored into a new folder that verifies and reads back; incremental backups
 //! chained to it; a damaged or truncated backup, a broken chain, a chain that does not extend
 //! its earlier logs, and a backup older than an anchored checkpoint are refused. On redb
-//! folders.
+//! folders; a backup taken under load, and one taken while writers go on, also from a store
+//! on a PostgreSQL server (where one is reachable).
 
 mod common;
 
@@ -26,6 +27,21 @@ fn take(practice: &Practice, user: &str) -> Vec<u8> {
 fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let practice = on_disk(&dir.path().join("store"));
+    under_load(&practice, dir.path());
+}
+
+/// The same from a store on a PostgreSQL server (its snapshot is a REPEATABLE READ
+/// transaction), restored into a folder.
+#[test]
+fn a_backup_of_a_server_store_taken_under_load_restores_verifies_and_reads_back() {
+    if !common::Kind::Postgres.available("backup") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    under_load(&Practice::of(common::Kind::Postgres), dir.path());
+}
+
+fn under_load(practice: &Practice, dir: &Path) {
     let patients: Vec<_> = (0..4).map(|i| practice.patient(i)).collect();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (bytes, written) = std::thread::scope(|s| {
@@ -49,7 +65,7 @@ fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
             }
         });
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let bytes = take(&practice, "admin");
+        let bytes = take(practice, "admin");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();
         (bytes, writer.join().unwrap())
@@ -65,7 +81,7 @@ fn a_backup_taken_under_load_restores_verifies_and_reads_back() {
         checked.events
     );
 
-    let restored_dir = dir.path().join("restored");
+    let restored_dir = dir.join("restored");
     let r = restore(&mut [&mut bytes.as_slice()], &restored_dir, Engine::Redb, Some(&key), None).unwrap();
     assert_eq!((r.records, r.events), (checked.records, checked.events));
     let restored = Store::open(&restored_dir).unwrap();
@@ -336,6 +352,19 @@ impl std::io::Write for WriteDuringBackup {
 fn writers_go_on_while_a_backup_reads_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let practice = on_disk(&dir.path().join("store"));
+    writers_go_on(&practice, dir.path());
+}
+
+#[test]
+fn writers_go_on_while_a_backup_reads_a_server_snapshot() {
+    if !common::Kind::Postgres.available("backup") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    writers_go_on(&Practice::of(common::Kind::Postgres), dir.path());
+}
+
+fn writers_go_on(practice: &Practice, dir: &Path) {
     let p = practice.patient(1);
     // The writer's session is opened first: its unlock is audited too.
     let writer = Some(practice.session("dr_martin"));
@@ -344,7 +373,7 @@ fn writers_go_on_while_a_backup_reads_its_snapshot() {
     assert_eq!(sink.acknowledged, Some(true), "a write waited for the backup to finish");
     // The backup holds the store as of its snapshot: one report, not the one written meanwhile.
     let key = practice.store.verification_key();
-    let restored = dir.path().join("restored");
+    let restored = dir.join("restored");
     restore(&mut [&mut sink.out.as_slice()], &restored, Engine::Redb, Some(&key), None).unwrap();
     let store = Store::open(&restored).unwrap();
     assert_eq!(store.unlock("dr_martin", PASS, ctx()).unwrap().read_reports(p).unwrap().len(), 1);

@@ -8,10 +8,10 @@
 //! - `medvault_kv(space smallint, k bytea, v bytea, primary key (space, k))`: every keyspace
 //!   in one table; `bytea` compares byte by byte, so key order is the other backends' order.
 //! - `medvault_sequencer(id = 1, groups bigint)`: one row. Every batch that states an
-//!   expectation (the audit log's groups) locks it `FOR UPDATE` first, then checks the
-//!   expectation, then writes and bumps `groups`: checked batches of every process are
-//!   serialized by that row lock, and a batch staged on a stale tree fails ([`StorageError::Conflict`])
-//!   instead of forking the log.
+//!   expectation (the audit log's groups) first bumps `groups` (its `UPDATE` holds the row's
+//!   lock until commit), then checks the expectation, then writes: checked batches of every
+//!   process are serialized by that row lock, and a batch staged on a stale tree fails
+//!   ([`StorageError::Conflict`]) instead of forking the log.
 //! - `medvault_schema(version, applied_at)`: the migrations applied.
 //!
 //! Several processes: the writer lease ([`Backend::lock_writers`]) is a PostgreSQL session-level
