@@ -48,6 +48,7 @@ mod codec;
 mod crypto;
 mod error;
 pub mod export;
+pub mod json;
 mod keyring;
 mod layout;
 mod location;

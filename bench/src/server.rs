@@ -83,11 +83,13 @@ pub fn column(a: &Args, kdf: KdfParams, body: &str) -> Res<()> {
     );
     for ((w, m), p) in [W1, W2, W4].iter().zip(&m_samples).zip(&p_samples) {
         println!(
-            "| {} {} | {:.0} ops/s | {:.0} ops/s | {:.2} |",
+            "| {} {} | {:.0} ops/s ({:.0} us client CPU/op) | {:.0} ops/s ({:.0} us) | {:.2} |",
             w.label,
             w.what,
             m.ops_per_s,
+            m.cpu_us,
             p.ops_per_s,
+            p.cpu_us,
             m.ops_per_s / p.ops_per_s.max(f64::MIN_POSITIVE)
         );
     }
@@ -120,7 +122,7 @@ pub fn column(a: &Args, kdf: KdfParams, body: &str) -> Res<()> {
         p_disk as f64 / plain_bytes.max(1) as f64
     );
     println!(
-        "(The W6 ratio is PostgreSQL's p99 over medvault's: above 1, medvault is faster. CPU and bytes written are the server's and are not counted here.)\n"
+        "(The W6 ratio is PostgreSQL's p99 over medvault's: above 1, medvault is faster. Client CPU is the benchmark process's; the server's CPU and writes are not counted.)\n"
     );
     Ok(())
 }

@@ -64,12 +64,13 @@ impl SigningSecret {
 /// Signed directory records (key versions, key states, users) are read again on every write;
 /// a signature that verified once is remembered by the SHA-256 of `(public key, signature,
 /// message)`, so the same bytes are not verified twice. Only successes are remembered, and
-/// the memory is bounded (cleared when full).
+/// the memory is bounded (cleared when full). (A B-tree rather than a hash set: it holds
+/// pointers to the start of its allocations, so leak checkers run by C hosts see it reachable.)
 pub(crate) fn verify_signature(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
     use sha2::{Digest, Sha256};
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::sync::{Mutex, OnceLock};
-    static VERIFIED: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    static VERIFIED: OnceLock<Mutex<BTreeSet<[u8; 32]>>> = OnceLock::new();
     const REMEMBERED: usize = 4096;
     let id: [u8; 32] = Sha256::new()
         .chain_update(b"medvault/verified-signature/")
@@ -78,7 +79,7 @@ pub(crate) fn verify_signature(public: &[u8; 32], msg: &[u8], sig: &[u8; 64]) ->
         .chain_update(msg)
         .finalize()
         .into();
-    let memory = VERIFIED.get_or_init(|| Mutex::new(HashSet::new()));
+    let memory = VERIFIED.get_or_init(|| Mutex::new(BTreeSet::new()));
     if memory.lock().is_ok_and(|m| m.contains(&id)) {
         return true;
     }

@@ -49,6 +49,15 @@ pub enum InvalidInput {
         /// Highest allowed.
         max: u64,
     },
+    /// A JSON input that does not parse into its shape (docs/json.md): the field and what was
+    /// expected, never the value met there.
+    #[error("invalid {what} JSON: {detail}")]
+    Json {
+        /// Which input (`identity`, `report`, ...).
+        what: &'static str,
+        /// Where and why, without the value.
+        detail: String,
+    },
 }
 
 impl InvalidInput {

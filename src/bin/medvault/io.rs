@@ -121,44 +121,11 @@ pub fn read_text_limited(source: &str) -> Result<String, Failure> {
     Ok(s)
 }
 
-/// Reads JSON from a file or `-` (stdin), rejecting unknown fields with their name.
-pub fn read_json<T: DeserializeOwned>(source: &str, what: &str) -> Result<T, Failure> {
+/// Reads JSON from a file or `-` (stdin), rejecting unknown fields with their name; errors
+/// name the field, never the value (`medvault::json::parse`).
+pub fn read_json<T: DeserializeOwned>(source: &str, what: &'static str) -> Result<T, Failure> {
     let text = read_text_limited(source)?;
-    let de = &mut serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = describe_json_error(&e.into_inner());
-        if path == "." || path.is_empty() {
-            Failure::Other(format!("invalid {what} JSON: {inner}"))
-        } else {
-            Failure::Other(format!("invalid {what} JSON: field `{path}`: {inner}"))
-        }
-    })
-}
-
-/// What went wrong in a JSON input, without the value met there: serde's own messages quote it
-/// (`invalid type: string "…"`, ``unknown variant `…` ``), and it may be a patient's data typed
-/// into the wrong field. Field names and what was expected come from the schema and are kept.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let at = format!("line {} column {}", e.line(), e.column());
-    let message = e.to_string();
-    let message = message.strip_suffix(&format!(" at {at}")).unwrap_or(&message);
-    let expected = message.split_once(", expected ").map(|(_, x)| format!(" (expected {x})")).unwrap_or_default();
-    match e.classify() {
-        Category::Io => "cannot be read".to_string(),
-        Category::Syntax => format!("is not valid JSON ({at})"),
-        Category::Eof => format!("ends too early (EOF at {at})"),
-        Category::Data if message.starts_with("invalid type") => format!("has the wrong type{expected} ({at})"),
-        Category::Data if message.starts_with("invalid value") => format!("has an invalid value{expected} ({at})"),
-        Category::Data if message.starts_with("invalid length") => format!("has the wrong length{expected} ({at})"),
-        Category::Data if message.starts_with("unknown variant") => {
-            format!("is not one of the allowed values{expected} ({at})")
-        }
-        // `unknown field`, `missing field`, `duplicate field` name a field; medvault's own
-        // types name the field and the rule (InvalidInput), never the value.
-        Category::Data => format!("{message} ({at})"),
-    }
+    medvault::json::parse(&text, what).map_err(|e| Failure::Other(e.to_string()))
 }
 
 /// Writes exported plaintext to `out`: `-` is standard output; a path gets a new owner-only

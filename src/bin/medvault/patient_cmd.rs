@@ -5,7 +5,6 @@ use crate::{CmdResult, Failure, Global};
 use clap::{Args, Subcommand};
 use medvault::CareMember;
 use medvault::{Date, Entry, EntryId, Exam, FindQuery, Identity, PatientId, Purpose, Report, Section};
-use serde::Serialize;
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -126,31 +125,7 @@ pub struct BreakGlassArgs {
     pub json: bool,
 }
 
-/// One revision as printed by `read --json`: the section's fields plus ids and timestamps.
-#[derive(Serialize)]
-struct EntryView<'a, T: Serialize> {
-    entry_id: String,
-    revision: u32,
-    recorded_at: String,
-    recorded_by: &'a str,
-    reason: Option<&'a str>,
-    #[serde(flatten)]
-    content: &'a T,
-}
-
-fn views<T: Serialize>(entries: &[Entry<T>]) -> Vec<EntryView<'_, T>> {
-    entries
-        .iter()
-        .map(|e| EntryView {
-            entry_id: e.entry_id.to_string(),
-            revision: e.revision,
-            recorded_at: e.recorded_at.to_string(),
-            recorded_by: &e.recorded_by,
-            reason: e.reason.as_deref(),
-            content: &e.content,
-        })
-        .collect()
-}
+use medvault::json::views;
 
 fn patient_id(s: &str) -> Result<PatientId, Failure> {
     Ok(PatientId::parse(s)?)
