@@ -85,7 +85,7 @@ pub use session::attachments::AttachmentInfo;
 pub use session::break_glass::BreakGlassRecord;
 pub use session::opened::Opened;
 pub use session::records::FindQuery;
-pub use session::rotation::RewrapProgress;
+pub use session::rotation::{KeyVersionInfo, RewrapProgress};
 pub use session::users::{UserAdded, UserSummary};
 pub use session::{AccessContext, Session};
 pub use storage::commit::Durability;

@@ -14,18 +14,18 @@ fn patients_are_created_found_written_and_read_with_documented_json() {
     assert_eq!(found["patients"][0], p.as_str());
     let found = cli.json("claire", &["patient", "find", "--name", "Lefebvre", "--birth-date", "1984-03-12"]);
     assert_eq!(found["patients"][0], p.as_str());
-    let w = cli.json("martin", &["write", &p, "--section", "reports", "--json", &data("report.json")]);
+    let w = cli.json("martin", &["write", &p, "--section", "reports", "--input", &data("report.json")]);
     assert_eq!(w["revision"], 1);
     let entry = w["entry_id"].as_str().unwrap().to_string();
     let w2 = cli.json(
         "martin",
-        &["write", &p, "--section", "reports", "--json", &data("report.json"), "--entry", &entry, "--reason", "typo"],
+        &["write", &p, "--section", "reports", "--input", &data("report.json"), "--entry", &entry, "--reason", "typo"],
     );
     assert_eq!(w2["revision"], 2);
-    cli.json("martin", &["write", &p, "--section", "exams", "--json", &data("exam.json")]);
+    cli.json("martin", &["write", &p, "--section", "exams", "--input", &data("exam.json")]);
     cli.json(
         "claire",
-        &["write", &p, "--section", "identity", "--json", &data("identity.json"), "--reason", "rectification"],
+        &["write", &p, "--section", "identity", "--input", &data("identity.json"), "--reason", "rectification"],
     );
 
     let id = cli.json("claire", &["read", &p, "--section", "identity"]);
@@ -71,7 +71,7 @@ fn patients_are_created_found_written_and_read_with_documented_json() {
 fn a_denied_read_exits_3_and_prints_no_clinical_data() {
     let cli = Cli::new();
     let p = cli.patient();
-    cli.cmd("martin").args(["write", &p, "--section", "exams", "--json", &data("exam.json")]).assert().success();
+    cli.cmd("martin").args(["write", &p, "--section", "exams", "--input", &data("exam.json")]).assert().success();
     let out =
         cli.cmd("claire").args(["read", &p, "--section", "exams", "--json"]).assert().code(3).get_output().clone();
     let all = [out.stdout, out.stderr].concat();
@@ -137,7 +137,7 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
         std::fs::write(&f, text).unwrap();
         let out = cli
             .cmd("martin")
-            .args(["write", &p, "--section", "reports", "--json", f.to_str().unwrap()])
+            .args(["write", &p, "--section", "reports", "--input", f.to_str().unwrap()])
             .assert()
             .code(1)
             .get_output()
@@ -149,7 +149,7 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
             assert!(!msg.contains(value), "case {i}: a value of the file is echoed: {msg}");
         }
     }
-    cli.cmd("martin").args(["write", &p, "--section", "reports", "--json", "/nonexistent/file.json"]).assert().code(1);
+    cli.cmd("martin").args(["write", &p, "--section", "reports", "--input", "/nonexistent/file.json"]).assert().code(1);
     // Nothing was unlocked, written or audited: only the DPO's own unlock and query since.
     assert_eq!(cli.newest_seq(), before + 2);
     let reps = cli.json("martin", &["read", &p, "--section", "reports"]);
@@ -160,7 +160,7 @@ fn bad_json_is_refused_naming_the_field_and_changes_nothing() {
         .unwrap();
     let out = cli
         .cmd("martin")
-        .args(["write", &p, "--section", "reports", "--json", f.to_str().unwrap()])
+        .args(["write", &p, "--section", "reports", "--input", f.to_str().unwrap()])
         .assert()
         .code(1)
         .get_output()
@@ -278,7 +278,7 @@ fn user_and_key_commands() {
         .write_stdin("ines new passphrase\n");
     c.assert().success();
     // Rotation, rewrap, retire.
-    cli.cmd("martin").args(["write", &p, "--section", "exams", "--json", &data("exam.json")]).assert().success();
+    cli.cmd("martin").args(["write", &p, "--section", "exams", "--input", &data("exam.json")]).assert().success();
     cli.cmd("alice").args(["keys", "rotate", "--section", "exams"]).assert().success();
     cli.cmd("martin").args(["keys", "rewrap", "--section", "exams"]).assert().success();
     cli.cmd("alice").args(["keys", "retire", "--section", "exams", "--below", "2"]).assert().success();
@@ -331,7 +331,7 @@ fn passphrases_never_reach_argv_outputs_the_log_or_the_store() {
         None,
     ));
     outputs.push(run(&["user", "add", "doc", "--role", "physician"], "root", &admin_pass, Some(&user_pass)));
-    outputs.push(run(&["patient", "create", "--json", &data("identity.json")], "doc", &user_pass, None));
+    outputs.push(run(&["patient", "create", "--input", &data("identity.json")], "doc", &user_pass, None));
     outputs.push(run(&["patient", "find", "--ins", "284237505612384"], "doc", &format!("{marker}-wrong"), None));
     outputs.push(run(&["user", "passwd"], "doc", &user_pass, Some(&format!("{marker}-new"))));
     outputs.push(run(&["audit", "log", "--format", "json", "--limit", "1000"], "root", &admin_pass, None));
@@ -408,7 +408,7 @@ fn the_demo_runs_and_leaves_an_explorable_store() {
 fn export_retention_requests_and_report_commands() {
     let cli = Cli::new();
     let p = cli.patient();
-    cli.cmd("martin").args(["write", &p, "--section", "exams", "--json", &data("exam.json")]).assert().success();
+    cli.cmd("martin").args(["write", &p, "--section", "exams", "--input", &data("exam.json")]).assert().success();
     let dir = cli._dir.path();
     for (format, needle) in [
         ("fhir", "\"resourceType\": \"Bundle\""),

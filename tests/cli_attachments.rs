@@ -10,7 +10,7 @@ fn attach_list_read_and_export_from_the_command_line() {
     let cli = Cli::new();
     let p = cli.patient();
     let dir = cli._dir.path();
-    let w = cli.json("martin", &["write", &p, "--section", "reports", "--json", &data("report.json")]);
+    let w = cli.json("martin", &["write", &p, "--section", "reports", "--input", &data("report.json")]);
     let entry = w["entry_id"].as_str().unwrap().to_string();
     let scan: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
     let file = dir.join("lettre de Mme X.pdf");

@@ -45,7 +45,7 @@ fn an_over_large_json_input_is_refused_before_parsing() {
     std::fs::write(&big, vec![b' '; 10 * 1024 * 1024 + 1]).unwrap();
     let out = cli
         .cmd("martin")
-        .args(["write", &p, "--section", "reports", "--json", big.to_str().unwrap()])
+        .args(["write", &p, "--section", "reports", "--input", big.to_str().unwrap()])
         .assert()
         .failure()
         .get_output()

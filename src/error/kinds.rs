@@ -17,6 +17,9 @@ pub enum Missing {
     /// No such patient (or the file was purged).
     #[error("patient {0}")]
     Patient(PatientId),
+    /// No patient id starts with these digits.
+    #[error("no patient id starts with {0}")]
+    PatientPrefix(String),
     /// No such entry in the patient's file.
     #[error("entry {entry} of patient {patient}")]
     Entry {

@@ -8,10 +8,10 @@ use super::records::PatientHeader;
 use crate::audit::{Action, AuditEvent, AuditQuery, Checkpoint, Entity, EventProof, Outcome};
 use crate::codec;
 use crate::crypto::SigningSecret;
-use crate::error::Result;
+use crate::error::{Error, Missing, Result};
 use crate::keyring::StoreHeader;
-use crate::model::{PatientId, Timestamp};
-use crate::storage::{Batch, Space};
+use crate::model::{InvalidInput, PatientId, Timestamp};
+use crate::storage::{Batch, Order, Space};
 use std::sync::Arc;
 
 impl Session {
@@ -80,6 +80,39 @@ impl Session {
             out.push(PatientId(id));
         }
         Ok(out)
+    }
+
+    /// The patient whose id starts with `prefix`: a whole id (32 hex digits), or a prefix of at
+    /// least 4 hex digits (tables show 8) that exactly one patient's id starts with. Ids only:
+    /// nothing is decrypted, and what follows is audited as usual.
+    pub fn patient_by_id_prefix(&self, prefix: &str) -> Result<PatientId> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        if prefix.len() == 32 {
+            return Ok(PatientId::parse(&prefix)?);
+        }
+        if !(4..32).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidInput::Malformed {
+                field: "patient id",
+                expected: "32 hex digits, or the first 4 or more of them",
+            }
+            .into());
+        }
+        // Whole bytes of the prefix bound the range; an odd last digit is matched as text.
+        let whole = hex::decode(&prefix[..prefix.len() / 2 * 2]).unwrap_or_default();
+        let hi = crate::storage::prefix_end(&whole);
+        let mut found = Vec::new();
+        for (k, _) in self.inner.backend.range(Space::Patients, &whole, hi.as_deref(), Order::Ascending, usize::MAX)? {
+            if hex::encode(&k).starts_with(&prefix) {
+                let Ok(id) = <[u8; 16]>::try_from(k.as_slice()) else { continue };
+                found.push(PatientId(id));
+                if found.len() > 1 {
+                    return Err(
+                        InvalidInput::Rule("several patient ids start with these digits: give more of them").into()
+                    );
+                }
+            }
+        }
+        found.pop().ok_or_else(|| Error::NotFound(Missing::PatientPrefix(prefix)))
     }
 
     /// The stored requests register (encoded `PatientRequest`s; no personal data).

@@ -40,6 +40,23 @@ pub struct RewrapProgress {
     pub remaining: u64,
 }
 
+/// One version of a section key, as administrators list them (no key material).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KeyVersionInfo {
+    /// The section.
+    pub section: Section,
+    /// The version (1, 2, ...).
+    pub version: u32,
+    /// When it was created.
+    pub created_at: crate::model::Timestamp,
+    /// New writes use it.
+    pub primary: bool,
+    /// Below the oldest version still delivered and used for decryption.
+    pub retired: bool,
+    /// This session holds it.
+    pub held: bool,
+}
+
 fn section_entity(section: Section) -> Entity {
     Entity { section: Some(section), ..Entity::default() }
 }
@@ -56,6 +73,29 @@ impl Session {
     fn current_state(&self, kind: KeyKind) -> Result<KeyState> {
         keyring::key_state(self.inner.backend.as_ref(), &self.inner.header, kind)?
             .ok_or(Error::NotFound(Missing::Key(kind.name())))
+    }
+
+    /// Every version of each section key, oldest first: which is primary, which are retired,
+    /// which this session holds. Directory-signed records only; no key material.
+    pub fn key_versions(&self) -> Result<Vec<KeyVersionInfo>> {
+        let mut out = Vec::new();
+        let held = self.keys();
+        for section in Section::ALL {
+            let kind = KeyKind::Section(section);
+            let backend = self.inner.backend.as_ref();
+            let state = keyring::key_state(backend, &self.inner.header, kind)?;
+            for v in keyring::key_versions(backend, &self.inner.header, kind)? {
+                out.push(KeyVersionInfo {
+                    section,
+                    version: v.version,
+                    created_at: v.created_at,
+                    primary: state.as_ref().is_some_and(|s| s.primary == v.version),
+                    retired: state.as_ref().is_some_and(|s| v.version < s.min_decryption),
+                    held: held.key(kind, v.version).is_some(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Stage 2: creates a new version of a section key, sealed to every entitled user and to the

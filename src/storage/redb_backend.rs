@@ -176,6 +176,12 @@ impl Backend for RedbBackend {
         self.read(|t| get_in(t, space, key))
     }
 
+    fn get_many(&self, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
+        // One read transaction for all of them (one page-cache walk per key, one setup).
+        self.check_usable()?;
+        self.read(|t| keys.iter().map(|k| get_in(t, space, k)).collect())
+    }
+
     fn range(
         &self,
         space: Space,

@@ -71,30 +71,16 @@ impl Cli {
         c
     }
 
-    /// Runs a command with JSON output (`--json`, except for create/write whose output is their id).
+    /// Runs a command with `--json` and parses its output.
     pub fn json(&self, user: &str, args: &[&str]) -> Value {
         let mut c = self.cmd(user);
-        c.args(args);
-        let input_json = matches!(args.first(), Some(&"write")) || args.starts_with(&["patient", "create"]);
-        if !input_json {
-            c.arg("--json");
-        }
+        c.args(args).arg("--json");
         let out = c.assert().success().get_output().stdout.clone();
-        if input_json {
-            // `patient create` prints the id; `write` prints "ENTRY revision N".
-            let text = String::from_utf8(out).unwrap();
-            let words: Vec<&str> = text.split_whitespace().collect();
-            return match words.as_slice() {
-                [id] => serde_json::json!({ "patient": id }),
-                [e, "revision", r] => serde_json::json!({ "entry_id": e, "revision": r.parse::<u64>().unwrap() }),
-                _ => panic!("unexpected output {text:?}"),
-            };
-        }
         serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out)))
     }
 
     pub fn patient(&self) -> String {
-        let v = self.json("claire", &["patient", "create", "--json", &data("identity.json")]);
+        let v = self.json("claire", &["patient", "create", "--input", &data("identity.json")]);
         let p = v["patient"].as_str().unwrap().to_string();
         self.cmd("claire").args(["care-team", "add", &p, "martin"]).assert().success();
         self.cmd("claire").args(["care-team", "add", &p, "role:nurse"]).assert().success();

@@ -48,7 +48,6 @@ fn media_type_of(path: &std::path::Path) -> &'static str {
 }
 
 pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
-    let p = PatientId::parse(&a.patient)?;
     let section = Section::parse(&a.section)?;
     let entry = EntryId::parse(&a.entry)?;
     let name = match &a.name {
@@ -60,6 +59,7 @@ pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
     let mut file =
         std::fs::File::open(&a.file).map_err(|e| Failure::Other(format!("cannot open {}: {e}", a.file.display())))?;
     let (store, s) = io::session(g, Purpose::Treatment)?;
+    let p = crate::patient_cmd::patient_id(&s, &a.patient)?;
     let id = s.attach(p, section, entry, &name, &media_type, &mut std::io::BufReader::new(&mut file))?;
     if g.json {
         print_json(&json!({ "attachment": id.to_string(), "entry": entry.to_string() }))?;
@@ -106,16 +106,17 @@ pub fn write_attachment(
 /// Writes one attachment to `out` (a new owner-only file, removed again if anything fails).
 pub fn read_one(
     g: &Global,
-    p: PatientId,
+    patient: &str,
     section: Section,
     entry: Option<&str>,
     attachment: &str,
     out: &std::path::Path,
     force: bool,
 ) -> CmdResult {
-    let entry = EntryId::parse(entry.ok_or_else(|| Failure::Other("--attachment needs --entry".into()))?)?;
+    let entry = EntryId::parse(entry.ok_or_else(|| Failure::Usage("--attachment needs --entry".into()))?)?;
     let id = AttachmentId::parse(attachment)?;
     let (store, s) = io::session(g, Purpose::Treatment)?;
+    let p = crate::patient_cmd::patient_id(&s, patient)?;
     let info = write_attachment(&s, (p, section, entry, id), out, force)?;
     eprintln!("{} bytes ({}) written to {}", info.size, info.media_type, out.display());
     drop(s);
@@ -136,8 +137,9 @@ fn view(a: &AttachmentInfo) -> serde_json::Value {
 }
 
 /// Lists a section's attachments.
-pub fn list(g: &Global, p: PatientId, section: Section) -> CmdResult {
+pub fn list(g: &Global, patient: &str, section: Section) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Treatment)?;
+    let p = crate::patient_cmd::patient_id(&s, patient)?;
     let list = s.attachments(p, section)?;
     if g.json {
         print_json(&list.iter().map(view).collect::<Vec<_>>())?;

@@ -3,7 +3,7 @@
 use crate::io::{self, print_json};
 use crate::{CmdResult, Failure, Global};
 use clap::{Subcommand, ValueEnum};
-use medvault::{Action, AuditEvent, AuditQuery, Checkpoint, Outcome, PatientId, Purpose, Section, Timestamp};
+use medvault::{Action, AuditEvent, AuditQuery, Checkpoint, Outcome, Purpose, Section, Timestamp};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -187,7 +187,7 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
     match c {
         AuditCmd::Log { patient, section, by_user, since, until, action, outcome, limit, before, format, .. } => {
             let q = AuditQuery {
-                patient: patient.as_deref().map(PatientId::parse).transpose()?,
+                patient: patient.as_deref().map(|p| crate::patient_cmd::patient_id(&s, p)).transpose()?,
                 section: section.as_deref().map(Section::parse).transpose()?,
                 user: by_user,
                 since: since.as_deref().map(Timestamp::parse).transpose()?,
@@ -230,15 +230,19 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                         t.add_row(r);
                     }
                     println!("{t}");
-                    if let Some(last) = events.last() {
-                        eprintln!("{} event(s); next page: --before {}", events.len(), last.seq);
+                    match events.last() {
+                        // A full page: there may be older events.
+                        Some(last) if events.len() >= limit => {
+                            eprintln!("{} event(s); next page: --before {}", events.len(), last.seq);
+                        }
+                        _ => eprintln!("{} event(s)", events.len()),
                     }
                 }
             }
         }
         AuditCmd::AnchorDir { dir, remove } => {
             if dir.is_none() && !remove {
-                return Err(Failure::Other("give a folder, or --remove".into()));
+                return Err(Failure::Usage("give a folder, or --remove".into()));
             }
             match s.set_anchor_dir(dir.as_deref())? {
                 Some(path) => {
@@ -322,7 +326,7 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
         }
         AuditCmd::Extract { patient, since, until, out, csv, force } => {
             let filter = medvault::export::extract::ExtractFilter {
-                patient: patient.as_deref().map(PatientId::parse).transpose()?,
+                patient: patient.as_deref().map(|p| crate::patient_cmd::patient_id(&s, p)).transpose()?,
                 since: since.as_deref().map(Timestamp::parse).transpose()?,
                 until: until.as_deref().map(Timestamp::parse).transpose()?,
             };
@@ -364,13 +368,34 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
     Ok(())
 }
 
-pub fn verify_extract(file: PathBuf, key: Option<String>) -> CmdResult {
+/// `verify-extract`: without the store's key, an extract can only be checked against itself
+/// (anyone can make a consistent file): that takes `--no-key`, said out loud.
+pub fn verify_extract(file: PathBuf, key: Option<String>, no_key: bool, json: bool) -> CmdResult {
+    if key.is_none() && !no_key {
+        return Err(Failure::Usage(
+            "give --key KEY (the store's verification key, as its DPO published it: `medvault audit key`), \
+             or --no-key to check only that the file is consistent with itself"
+                .into(),
+        ));
+    }
     let text = std::fs::read(&file).map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))?;
     let text =
         String::from_utf8(text).map_err(|_| Failure::Integrity("the extract is not valid UTF-8 (modified?)".into()))?;
     let key = io::parse_key(key)?;
     match medvault::export::extract::verify_extract(&text, key.as_ref()) {
         Ok(r) => {
+            if json {
+                print_json(&serde_json::json!({
+                    "ok": true,
+                    "events": r.events,
+                    "store": r.store.to_string(),
+                    "checkpoint_size": r.checkpoint_size,
+                    "signed_by": r.signed_by,
+                    "key": r.key.to_string(),
+                    "key_given": r.key_given,
+                }))?;
+                return Ok(());
+            }
             let by = match &r.signed_by {
                 Some(b) => format!("signed by {b}, certified by key {}", r.key),
                 None => format!("signed by key {}", r.key),
@@ -381,7 +406,7 @@ pub fn verify_extract(file: PathBuf, key: Option<String>) -> CmdResult {
             );
             if !r.key_given {
                 println!(
-                    "warning: no --key given; the file is consistent, but compare the key above with the one its DPO published"
+                    "warning: checked without --key: the file is consistent with itself, which anyone can make; compare the key above with the one its DPO published"
                 );
             }
             Ok(())

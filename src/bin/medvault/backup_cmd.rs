@@ -111,7 +111,7 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
         }
         None => {
             let out =
-                a.out.ok_or_else(|| Failure::Other("backup needs --out FILE (or `backup verify FILE`)".into()))?;
+                a.out.ok_or_else(|| Failure::Usage("backup needs --out FILE (or `backup verify FILE`)".into()))?;
             let (_store, s) = io::session(g, Purpose::Operations)?;
             let mut base = open(&a.since)?;
             let mut take = |w: &mut dyn std::io::Write| {
@@ -158,7 +158,7 @@ pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
             let admin = g
                 .user
                 .clone()
-                .ok_or_else(|| Failure::Other("--force needs MEDVAULT_USER (an administrator)".into()))?;
+                .ok_or_else(|| Failure::Usage("--force needs MEDVAULT_USER (an administrator)".into()))?;
             let passphrase = io::passphrase(g, &format!("Passphrase for {admin}: "))?;
             let forced = medvault::backup::ForcedRestore { admin: &admin, passphrase: passphrase.as_bytes(), reason };
             let r = medvault::backup::restore_forced(chain, &into, engine, key.as_ref(), anchor_dir, forced)?;

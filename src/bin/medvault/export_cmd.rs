@@ -3,7 +3,7 @@
 use crate::io;
 use crate::{CmdResult, Failure, Global};
 use clap::{Subcommand, ValueEnum};
-use medvault::{PatientId, Purpose};
+use medvault::Purpose;
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -61,7 +61,7 @@ pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
     match c {
         ExportCmd::Patient { patient, format, out, force, attachments } => {
-            let x = s.export_patient(PatientId::parse(&patient)?)?;
+            let x = s.export_patient(crate::patient_cmd::patient_id(&s, &patient)?)?;
             let text = match format {
                 ExportFormat::Fhir => serde_json::to_string_pretty(&medvault::export::fhir::bundle(&x))
                     .map_err(|e| Failure::Other(e.to_string()))?,

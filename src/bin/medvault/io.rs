@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 pub fn store_dir(g: &Global) -> Result<PathBuf, Failure> {
     match store_location(g)? {
         StoreLocation::Folder(dir) => Ok(dir),
-        _ => Err(Failure::Other("this command works on a store folder, not on a server URL".into())),
+        _ => Err(Failure::Usage("this command works on a store folder, not on a server URL".into())),
     }
 }
 
@@ -20,12 +20,12 @@ pub fn store_location(g: &Global) -> Result<StoreLocation, Failure> {
     g.store
         .as_ref()
         .map(StoreLocation::parse)
-        .ok_or_else(|| Failure::Other("no store given: use --store DIR|postgres://... or set MEDVAULT_STORE".into()))
+        .ok_or_else(|| Failure::Usage("no store given: use --store DIR|postgres://... or set MEDVAULT_STORE".into()))
 }
 
 /// The acting user, or a clear error.
 pub fn user(g: &Global) -> Result<String, Failure> {
-    g.user.clone().ok_or_else(|| Failure::Other("no user given: use --user NAME or set MEDVAULT_USER".into()))
+    g.user.clone().ok_or_else(|| Failure::Usage("no user given: use --user NAME or set MEDVAULT_USER".into()))
 }
 
 fn read_fd(fd: u32) -> Result<Zeroizing<String>, Failure> {
@@ -47,6 +47,20 @@ pub fn passphrase(g: &Global, prompt: &str) -> Result<Zeroizing<String>, Failure
         return Ok(Zeroizing::new(p));
     }
     prompt_tty(prompt, &g.passphrase_env)
+}
+
+/// The passphrase of an account being created by this command (`init`): fd, then environment,
+/// then a prompt on a terminal, typed twice (a typo would lock the administrator out).
+pub fn passphrase_confirmed(g: &Global, prompt: &str) -> Result<Zeroizing<String>, Failure> {
+    if g.passphrase_fd.is_some() || std::env::var(&g.passphrase_env).is_ok() {
+        return passphrase(g, prompt);
+    }
+    let a = prompt_tty(prompt, &g.passphrase_env)?;
+    let b = prompt_tty("Repeat it: ", &g.passphrase_env)?;
+    if *a != *b {
+        return Err(Failure::Other("the two passphrases differ".into()));
+    }
+    Ok(a)
 }
 
 /// A new passphrase: `MEDVAULT_NEW_PASSPHRASE`, else a prompt (typed twice).

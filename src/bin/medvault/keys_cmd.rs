@@ -7,6 +7,12 @@ use medvault::{Purpose, Section};
 
 #[derive(Subcommand)]
 pub enum KeysCmd {
+    /// List every version of each section key: primary, retired, held by you.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a new primary version of a section key (administrators).
     Rotate {
         /// identity, reports or exams.
@@ -31,9 +37,41 @@ pub enum KeysCmd {
     },
 }
 
+impl KeysCmd {
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        matches!(self, KeysCmd::List { json: true })
+    }
+}
+
 pub fn keys(g: &Global, c: KeysCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Operations)?;
     match c {
+        KeysCmd::List { .. } => {
+            let versions = s.key_versions()?;
+            if g.json {
+                io::print_json(&versions)?;
+            } else {
+                let mut t = io::table(&["section", "version", "created (UTC)", "state", "held by you"]);
+                for v in &versions {
+                    let state = if v.primary {
+                        "primary"
+                    } else if v.retired {
+                        "retired"
+                    } else {
+                        "decryption only"
+                    };
+                    t.add_row(vec![
+                        v.section.name().to_string(),
+                        format!("v{}", v.version),
+                        v.created_at.to_string(),
+                        state.to_string(),
+                        if v.held { "yes" } else { "no" }.to_string(),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
         KeysCmd::Rotate { section } => {
             let section = Section::parse(&section)?;
             let v = s.rotate_section_key(section)?;

@@ -106,6 +106,13 @@ enum Command {
         /// for an extract of a store older than per-user signing keys, its audit key.
         #[arg(long)]
         key: Option<String>,
+        /// Check the file's consistency only, without the store's key (anyone can make a
+        /// consistent file: this proves nothing about who wrote it).
+        #[arg(long, conflicts_with = "key")]
+        no_key: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
     /// Restore a user's access with recovery shares.
     Recover(user_cmd::RecoverArgs),
@@ -142,6 +149,8 @@ pub enum Failure {
     Integrity(String),
     /// Any other error (exit 1).
     Other(String),
+    /// A command used the wrong way: a missing or conflicting option (exit 2, as clap's own).
+    Usage(String),
 }
 
 impl From<Error> for Failure {
@@ -180,14 +189,17 @@ fn migrate(g: &Global, to: &str, out: Option<PathBuf>) -> CmdResult {
     Ok(())
 }
 
-/// Read and query commands take `--json` for machine-readable output on stdout (human
-/// messages always go to stderr). `patient create` and `write` use `--json FILE` for input.
+/// Commands take `--json` for machine-readable output on stdout (human messages always go to
+/// stderr); JSON input comes from `--input FILE` (`patient create`, `write`).
 fn wants_json(c: &Command) -> bool {
     match c {
         Command::Init(a) => a.json,
         Command::User(u) => u.json(),
         Command::Patient(p) => p.json(),
         Command::Read(a) => a.json,
+        Command::Write(a) => a.json,
+        Command::CareTeam(c) => c.json(),
+        Command::Keys(k) => k.json(),
         Command::Attach(a) => a.json,
         Command::BreakGlass(a) => a.json,
         Command::Audit(a) => a.json(),
@@ -218,7 +230,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit_cmd::audit(g, c),
         Command::Keys(c) => keys_cmd::keys(g, c),
         Command::Export(c) => export_cmd::export(g, c),
-        Command::VerifyExtract { file, key } => audit_cmd::verify_extract(file, key),
+        Command::VerifyExtract { file, key, no_key, json } => audit_cmd::verify_extract(file, key, no_key, json),
         Command::Retention(c) => rights_cmd::retention(g, c),
         Command::Erase { patient } => rights_cmd::erase(g, patient),
         Command::Requests(c) => rights_cmd::requests(g, c),
@@ -247,6 +259,10 @@ fn main() -> ExitCode {
         Err(Failure::Other(msg)) => {
             eprintln!("medvault: {msg}");
             ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("medvault: {msg}");
+            ExitCode::from(2)
         }
     }
 }

@@ -4,16 +4,19 @@ use crate::io::{self, print_json};
 use crate::{CmdResult, Failure, Global};
 use clap::{Args, Subcommand};
 use medvault::CareMember;
-use medvault::{Date, Entry, EntryId, Exam, FindQuery, Identity, PatientId, Purpose, Report, Section};
+use medvault::{Date, Entry, EntryId, Exam, FindQuery, Identity, PatientId, Purpose, Report, Section, Session};
 use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum PatientCmd {
     /// Create a patient from an identity JSON file (or - for stdin); prints the new id.
     Create {
-        /// Identity JSON (docs/json.md).
-        #[arg(long = "json", value_name = "FILE|-")]
+        /// Identity JSON (docs/json.md), a file or - for standard input.
+        #[arg(long, value_name = "FILE|-")]
         input: String,
+        /// JSON output: `{"patient": ID}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Find patients by INS matricule, or by birth name and birth date.
     Find {
@@ -35,7 +38,7 @@ pub enum PatientCmd {
 impl PatientCmd {
     /// Whether JSON output was asked for.
     pub fn json(&self) -> bool {
-        matches!(self, PatientCmd::Find { json: true, .. })
+        matches!(self, PatientCmd::Find { json: true, .. } | PatientCmd::Create { json: true, .. })
     }
 }
 
@@ -73,9 +76,12 @@ pub struct WriteArgs {
     /// identity, reports or exams.
     #[arg(long)]
     section: String,
-    /// The entry as JSON (docs/json.md), or - for stdin.
-    #[arg(long = "json", value_name = "FILE|-")]
+    /// The entry as JSON (docs/json.md), a file or - for standard input.
+    #[arg(long, value_name = "FILE|-")]
     input: String,
+    /// JSON output: `{"patient", "section", "entry_id", "revision"}`.
+    #[arg(long)]
+    pub json: bool,
     /// Why this revision replaces the previous one (required for identity and corrections).
     #[arg(long)]
     reason: Option<String>,
@@ -100,6 +106,21 @@ pub enum CareTeamCmd {
         /// User name, or role:NAME.
         member: String,
     },
+    /// List a patient's care team.
+    List {
+        /// Patient id.
+        patient: String,
+        /// JSON output: `{"patient": ID, "care_team": ["dr_martin", "role:nurse", ...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl CareTeamCmd {
+    /// Whether JSON output was asked for.
+    pub fn json(&self) -> bool {
+        matches!(self, CareTeamCmd::List { json: true, .. })
+    }
 }
 
 #[derive(Args)]
@@ -108,6 +129,9 @@ pub struct OpposeArgs {
     patient: String,
     /// The professional the patient objects to.
     professional: String,
+    /// Withdraw the patient's opposition instead of recording it.
+    #[arg(long)]
+    withdraw: bool,
 }
 
 #[derive(Args)]
@@ -127,8 +151,10 @@ pub struct BreakGlassArgs {
 
 use medvault::json::views;
 
-fn patient_id(s: &str) -> Result<PatientId, Failure> {
-    Ok(PatientId::parse(s)?)
+/// A patient id as typed: the whole id, or the first digits of it (at least 4) if they name
+/// one patient only.
+pub fn patient_id(s: &Session, text: &str) -> Result<PatientId, Failure> {
+    Ok(s.patient_by_id_prefix(text)?)
 }
 
 fn member(s: &str) -> CareMember {
@@ -140,7 +166,7 @@ fn member(s: &str) -> CareMember {
 
 pub fn patient(g: &Global, c: PatientCmd) -> CmdResult {
     match c {
-        PatientCmd::Create { input } => {
+        PatientCmd::Create { input, .. } => {
             let identity: Identity = io::read_json(&input, "identity")?;
             let (store, s) = io::session(g, Purpose::Treatment)?;
             let id = s.create_patient(identity)?;
@@ -157,7 +183,7 @@ pub fn patient(g: &Global, c: PatientCmd) -> CmdResult {
                 (Some(m), _, _) => FindQuery::InsMatricule(m),
                 (None, Some(n), Some(d)) => FindQuery::BirthNameAndDate(n, Date::parse(&d)?),
                 _ => {
-                    return Err(Failure::Other(
+                    return Err(Failure::Usage(
                         "give --ins MATRICULE, or --name BIRTHNAME --birth-date YYYY-MM-DD".into(),
                     ));
                 }
@@ -197,15 +223,15 @@ fn print_identity(e: &Entry<Identity>, total: usize) {
 }
 
 pub fn read(g: &Global, a: ReadArgs) -> CmdResult {
-    let p = patient_id(&a.patient)?;
     let section = Section::parse(&a.section)?;
     if let (Some(id), Some(out)) = (&a.attachment, &a.out) {
-        return crate::attachment_cmd::read_one(g, p, section, a.entry.as_deref(), id, out, a.force);
+        return crate::attachment_cmd::read_one(g, &a.patient, section, a.entry.as_deref(), id, out, a.force);
     }
     if a.attachments {
-        return crate::attachment_cmd::list(g, p, section);
+        return crate::attachment_cmd::list(g, &a.patient, section);
     }
     let (store, s) = io::session(g, Purpose::Treatment)?;
+    let p = patient_id(&s, &a.patient)?;
     match section {
         Section::Identity => {
             let e = s.read_identity(p)?;
@@ -265,7 +291,6 @@ pub fn read(g: &Global, a: ReadArgs) -> CmdResult {
 }
 
 pub fn write(g: &Global, a: WriteArgs) -> CmdResult {
-    let p = patient_id(&a.patient)?;
     let section = Section::parse(&a.section)?;
     let entry = a.entry.as_deref().map(EntryId::parse).transpose()?;
     // Parse and check the input before unlocking: bad input changes nothing.
@@ -277,7 +302,7 @@ pub fn write(g: &Global, a: WriteArgs) -> CmdResult {
     let input = match section {
         Section::Identity => {
             if a.reason.is_none() {
-                return Err(Failure::Other("an identity revision needs --reason".into()));
+                return Err(Failure::Usage("an identity revision needs --reason".into()));
             }
             Input::I(io::read_json(&a.input, "identity")?)
         }
@@ -285,6 +310,7 @@ pub fn write(g: &Global, a: WriteArgs) -> CmdResult {
         _ => Input::E(io::read_json(&a.input, "exam")?),
     };
     let (store, s) = io::session(g, Purpose::Treatment)?;
+    let p = patient_id(&s, &a.patient)?;
     let reason = a.reason.as_deref();
     let (e, rev) = match input {
         Input::I(i) => s.write(p, Some(EntryId::IDENTITY), i, reason)?,
@@ -307,12 +333,26 @@ pub fn care_team(g: &Global, c: CareTeamCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Treatment)?;
     match c {
         CareTeamCmd::Add { patient, member: m } => {
-            s.care_team_add(patient_id(&patient)?, &member(&m))?;
-            eprintln!("{m} added to the care team of {patient}");
+            let p = patient_id(&s, &patient)?;
+            s.care_team_add(p, &member(&m))?;
+            eprintln!("{m} added to the care team of {p}");
         }
         CareTeamCmd::Remove { patient, member: m } => {
-            s.care_team_remove(patient_id(&patient)?, &member(&m))?;
-            eprintln!("{m} removed from the care team of {patient}");
+            let p = patient_id(&s, &patient)?;
+            s.care_team_remove(p, &member(&m))?;
+            eprintln!("{m} removed from the care team of {p}");
+        }
+        CareTeamCmd::List { patient, .. } => {
+            let p = patient_id(&s, &patient)?;
+            let team: Vec<String> = s.care_team(p)?.iter().map(CareMember::label).collect();
+            if g.json {
+                print_json(&json!({"patient": p.to_string(), "care_team": team}))?;
+            } else {
+                for m in &team {
+                    println!("{m}");
+                }
+                eprintln!("{} member(s) in the care team of {p}", team.len());
+            }
         }
     }
     drop(s);
@@ -322,8 +362,14 @@ pub fn care_team(g: &Global, c: CareTeamCmd) -> CmdResult {
 
 pub fn oppose(g: &Global, a: OpposeArgs) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
-    s.record_opposition(patient_id(&a.patient)?, &a.professional)?;
-    eprintln!("opposition of patient {} to {} recorded", a.patient, a.professional);
+    let p = patient_id(&s, &a.patient)?;
+    if a.withdraw {
+        s.withdraw_opposition(p, &a.professional)?;
+        eprintln!("opposition of patient {p} to {} withdrawn", a.professional);
+    } else {
+        s.record_opposition(p, &a.professional)?;
+        eprintln!("opposition of patient {p} to {} recorded", a.professional);
+    }
     drop(s);
     store.close()?;
     Ok(())
@@ -331,7 +377,7 @@ pub fn oppose(g: &Global, a: OpposeArgs) -> CmdResult {
 
 pub fn break_glass(g: &Global, a: BreakGlassArgs) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Emergency)?;
-    let id = s.break_glass(patient_id(&a.patient)?, &a.reason, a.hours)?;
+    let id = s.break_glass(patient_id(&s, &a.patient)?, &a.reason, a.hours)?;
     if g.json {
         print_json(&json!({"break_glass": id, "patient": a.patient}))?;
     } else {

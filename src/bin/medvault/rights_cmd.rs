@@ -5,7 +5,7 @@ use crate::{CmdResult, Global};
 use clap::Subcommand;
 use medvault::rights::RequestKind;
 use medvault::rights::Retention;
-use medvault::{PatientId, Purpose, Timestamp};
+use medvault::{Purpose, Timestamp};
 
 #[derive(Subcommand)]
 pub enum RetentionCmd {
@@ -93,7 +93,7 @@ pub fn retention(g: &Global, c: RetentionCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Legal)?;
     match c {
         RetentionCmd::Status { patient, .. } => {
-            let r = s.retention_status(PatientId::parse(&patient)?)?;
+            let r = s.retention_status(crate::patient_cmd::patient_id(&s, &patient)?)?;
             if g.json {
                 print_json(&r)?;
             } else {
@@ -122,7 +122,7 @@ pub fn retention(g: &Global, c: RetentionCmd) -> CmdResult {
             }
         }
         RetentionCmd::Hold { patient, reason, lift } => {
-            let p = PatientId::parse(&patient)?;
+            let p = crate::patient_cmd::patient_id(&s, &patient)?;
             s.set_hold(p, if lift { None } else { reason.as_deref() })?;
             eprintln!("litigation hold {} for {patient}", if lift { "lifted" } else { "set" });
         }
@@ -134,7 +134,7 @@ pub fn retention(g: &Global, c: RetentionCmd) -> CmdResult {
 
 pub fn erase(g: &Global, patient: String) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
-    s.erase_patient(PatientId::parse(&patient)?)?;
+    s.erase_patient(crate::patient_cmd::patient_id(&s, &patient)?)?;
     eprintln!("file {patient} purged (crypto-shredded); an audited tombstone remains");
     drop(s);
     store.close()?;
@@ -149,7 +149,8 @@ pub fn requests(g: &Global, c: RequestsCmd) -> CmdResult {
                 Some(t) => Timestamp::parse(&t)?,
                 None => Timestamp::now(),
             };
-            let r = s.register_request(PatientId::parse(&patient)?, RequestKind::parse(&kind)?, when)?;
+            let r =
+                s.register_request(crate::patient_cmd::patient_id(&s, &patient)?, RequestKind::parse(&kind)?, when)?;
             println!("{}", r.id);
             eprintln!(
                 "request {} registered: due {}{} ({})",

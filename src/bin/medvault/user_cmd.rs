@@ -57,6 +57,18 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Replace a user's roles (keys of removed roles are deleted; those of added roles are
+    /// sealed now if you hold them, else by a holder at their next unlock).
+    Roles {
+        /// Login name.
+        name: String,
+        /// Role (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke a user: they can no longer unlock; their keys are deleted.
     Revoke {
         /// Login name.
@@ -87,7 +99,10 @@ pub struct RecoverArgs {
 impl UserCmd {
     /// Whether JSON output was asked for.
     pub fn json(&self) -> bool {
-        matches!(self, UserCmd::Add { json: true, .. } | UserCmd::List { json: true })
+        matches!(
+            self,
+            UserCmd::Add { json: true, .. } | UserCmd::List { json: true } | UserCmd::Roles { json: true, .. }
+        )
     }
 }
 
@@ -106,7 +121,7 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
     if !kdf.meets_recommendation() {
         eprintln!("warning: Argon2id parameters below the RFC 9106 recommendation (64 MiB, t=3): for tests only");
     }
-    let pass = io::passphrase(g, &format!("Passphrase for {}: ", a.admin))?;
+    let pass = io::passphrase_confirmed(g, &format!("Passphrase for {}: ", a.admin))?;
     let options = StoreOptions {
         policy,
         kdf,
@@ -139,6 +154,21 @@ pub fn init(g: &Global, a: InitArgs) -> CmdResult {
 pub fn run(g: &Global, c: UserCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::Operations)?;
     match c {
+        UserCmd::Roles { name, roles, .. } => {
+            let changed = s.set_roles(&name, &roles)?;
+            let kinds = |v: &[medvault::KeyKind]| v.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>();
+            if g.json {
+                print_json(&json!({"name": name, "roles": roles, "keys_pending": kinds(&changed.pending)}))?;
+            } else {
+                eprintln!("user {name} now has role(s) {}", roles.join(", "));
+                if !changed.pending.is_empty() {
+                    eprintln!(
+                        "keys pending delivery: {} (delivered when a user holding them next unlocks)",
+                        kinds(&changed.pending).join(", ")
+                    );
+                }
+            }
+        }
         UserCmd::Add { name, roles, .. } => {
             let pass = io::new_passphrase(&name)?;
             let added = s.add_user(&name, &roles, pass.as_bytes())?;

@@ -1,0 +1,182 @@
+//! What a secretary and a DPO meet in their first hour at the command line: short ids, usage
+//! errors, paging, the commands that list what others change (care team, keys, roles), the
+//! withdrawal of an opposition, `--json` meaning output everywhere and `--input` for files,
+//! and `verify-extract` that does not pass an extract it could not authenticate.
+
+mod cli_harness;
+
+use cli_harness::{Cli, data};
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn patient_ids_may_be_shortened_to_the_digits_tables_show() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let short = &p[..8];
+    let ident = cli.json("claire", &["read", short, "--section", "identity"]);
+    assert_eq!(ident[0]["birth_name"], "LEFEBVRE");
+    let team = cli.json("claire", &["care-team", "list", short]);
+    assert_eq!(team["patient"], p.as_str(), "the whole id comes back");
+    let log = cli.json("dpo", &["audit", "log", "--patient", short, "--action", "read"]);
+    assert!(!log.as_array().unwrap().is_empty());
+    // Too short, not hex, or no patient: a clear error, nothing done.
+    let out = cli.cmd("claire").args(["read", &p[..3], "--section", "identity"]).assert().code(1).get_output().clone();
+    assert!(stderr(&out).contains("first 4 or more"), "{}", stderr(&out));
+    cli.cmd("claire").args(["read", "zzzzzzzz", "--section", "identity"]).assert().code(1);
+    let absent = if p.starts_with("ffff") { "0000" } else { "ffff" };
+    let out = cli.cmd("claire").args(["read", absent, "--section", "identity"]).assert().code(1).get_output().clone();
+    assert!(stderr(&out).contains("no patient id starts with"), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_what_is_missing() {
+    let cli = Cli::new();
+    // No store, no user, a search with no criterion, a missing option.
+    let mut c = cli.cmd("claire");
+    c.env_remove("MEDVAULT_STORE");
+    let out = c.args(["patient", "find", "--ins", "1"]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("no store given"));
+    let mut c = cli.cmd("claire");
+    c.env_remove("MEDVAULT_USER");
+    c.args(["patient", "find", "--ins", "1"]).assert().code(2);
+    cli.cmd("claire").args(["patient", "find"]).assert().code(2);
+    let p = cli.patient();
+    let out = cli
+        .cmd("claire")
+        .args(["write", &p, "--section", "identity", "--input", &data("identity.json")])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("--reason"));
+    cli.cmd("claire").args(["read", &p]).assert().code(2);
+    // An unknown action names the known ones.
+    let out = cli.cmd("dpo").args(["audit", "log", "--action", "login"]).assert().code(1).get_output().clone();
+    assert!(stderr(&out).contains("unlock") && stderr(&out).contains("read"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_audit_log_offers_a_next_page_only_when_there_may_be_one() {
+    let cli = Cli::new();
+    cli.patient();
+    let full = cli.cmd("dpo").args(["audit", "log", "--limit", "2"]).assert().success().get_output().clone();
+    assert!(stderr(&full).contains("next page: --before"), "{}", stderr(&full));
+    let all = cli.cmd("dpo").args(["audit", "log", "--limit", "1000"]).assert().success().get_output().clone();
+    assert!(!stderr(&all).contains("next page"), "{}", stderr(&all));
+}
+
+#[test]
+fn json_means_output_and_input_files_come_with_input() {
+    let cli = Cli::new();
+    let created = cli.json("claire", &["patient", "create", "--input", &data("identity.json")]);
+    let p = created["patient"].as_str().unwrap().to_string();
+    assert_eq!(p.len(), 32);
+    cli.cmd("claire").args(["care-team", "add", &p, "martin"]).assert().success();
+    let w = cli.json("martin", &["write", &p, "--section", "reports", "--input", &data("report.json")]);
+    assert_eq!(
+        (w["patient"].as_str(), w["section"].as_str(), w["revision"].as_u64()),
+        (Some(p.as_str()), Some("reports"), Some(1))
+    );
+    assert_eq!(w["entry_id"].as_str().map(str::len), Some(32));
+    // The old spelling is a usage error, not a silent misreading.
+    cli.cmd("claire").args(["patient", "create", "--json", &data("identity.json")]).assert().code(2);
+}
+
+#[test]
+fn care_team_list_opposition_withdrawal_keys_list_and_user_roles() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    let team = cli.json("claire", &["care-team", "list", &p]);
+    let members: Vec<&str> = team["care_team"].as_array().unwrap().iter().filter_map(|m| m.as_str()).collect();
+    assert!(members.contains(&"martin") && members.contains(&"role:nurse"), "{members:?}");
+
+    // An opposition shuts the nurse out; its withdrawal lets her back in.
+    cli.cmd("ines").args(["read", &p, "--section", "reports"]).assert().success();
+    cli.cmd("claire").args(["oppose", &p, "ines"]).assert().success();
+    cli.cmd("ines").args(["read", &p, "--section", "reports"]).assert().code(3);
+    cli.cmd("claire").args(["oppose", &p, "ines", "--withdraw"]).assert().success();
+    cli.cmd("ines").args(["read", &p, "--section", "reports"]).assert().success();
+    let withdrawn = cli.json("dpo", &["audit", "log", "--action", "opposition-withdraw"]);
+    assert_eq!(withdrawn.as_array().map(Vec::len), Some(1));
+
+    // Keys: one primary version per section; a rotation shows.
+    let keys = cli.json("alice", &["keys", "list"]);
+    let primaries = keys.as_array().unwrap().iter().filter(|k| k["primary"] == true).count();
+    assert_eq!(primaries, 3, "{keys}");
+    assert!(keys.as_array().unwrap().iter().all(|k| k["held"] == false), "an administrator holds no section key");
+    cli.cmd("alice").args(["keys", "rotate", "--section", "exams"]).assert().success();
+    let keys = cli.json("martin", &["keys", "list"]);
+    let exams: Vec<_> = keys.as_array().unwrap().iter().filter(|k| k["section"] == "exams").collect();
+    assert_eq!(exams.len(), 2);
+    assert!(exams[1]["primary"] == true && exams[0]["primary"] == false, "{exams:?}");
+
+    // Roles: the secretary becomes a nurse as well.
+    let changed = cli.json("alice", &["user", "roles", "claire", "--role", "secretary", "--role", "nurse"]);
+    assert_eq!(changed["roles"].as_array().map(Vec::len), Some(2));
+    let users = cli.json("alice", &["user", "list"]);
+    let claire = users.as_array().unwrap().iter().find(|u| u["name"] == "claire").unwrap().clone();
+    assert!(claire.to_string().contains("nurse"), "{claire}");
+}
+
+#[test]
+fn verify_extract_needs_the_key_or_says_it_checks_consistency_only() {
+    let cli = Cli::new();
+    cli.patient();
+    let file = cli._dir.path().join("extract.ndjson");
+    cli.cmd("dpo").args(["audit", "extract", "--out", file.to_str().unwrap()]).assert().success();
+    let key = String::from_utf8(cli.cmd("dpo").args(["audit", "key"]).assert().success().get_output().stdout.clone())
+        .unwrap()
+        .trim()
+        .to_string();
+    // No key: a usage error, not a pass.
+    let out = cli.cmd("dpo").args(["verify-extract", file.to_str().unwrap()]).assert().code(2).get_output().clone();
+    assert!(stderr(&out).contains("--key") && stderr(&out).contains("--no-key"), "{}", stderr(&out));
+    cli.cmd("dpo").args(["verify-extract", file.to_str().unwrap(), "--no-key"]).assert().success();
+    let ok = cli.json("dpo", &["verify-extract", file.to_str().unwrap(), "--key", &key]);
+    assert_eq!((ok["ok"].as_bool(), ok["key_given"].as_bool()), (Some(true), Some(true)));
+    assert!(ok["events"].as_u64().is_some_and(|n| n > 5), "{ok}");
+}
+
+/// `init` on a terminal asks for the administrator's passphrase twice: a typo would lock the
+/// only administrator out. (Run under `script`, which gives the command a terminal.)
+#[test]
+fn init_on_a_terminal_asks_for_the_passphrase_twice() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("medvault");
+    let init = |store: &std::path::Path, typed: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("script")
+            .args([
+                "-qec",
+                &format!("{} init --admin alice --kdf-memory-kib 64 --kdf-passes 1 --kdf-lanes 1", bin.display()),
+                "/dev/null",
+            ])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MEDVAULT_STORE", store)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let typo = dir.path().join("typo");
+    let (code, out) = init(&typo, "alice passphrase one\nalice passphrase two\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Repeat it") && out.contains("differ"), "{out}");
+    assert!(!typo.join("medvault.store").exists() && std::fs::read_dir(&typo).map_or(true, |mut d| d.next().is_none()));
+    let good = dir.path().join("good");
+    let (code, out) = init(&good, "alice passphrase one\nalice passphrase one\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("RECOVERY SHARES"), "{out}");
+}
