@@ -48,7 +48,7 @@ fn backup_verify_and_restore_from_the_command_line() {
         .code(4);
     assert!(!target.exists());
     // An incremental backup after more work, checked and restored as a chain.
-    cli.json("martin", &["write", &p, "--section", "reports", "--json", &cli_harness::data("report.json")]);
+    cli.json("martin", &["write", &p, "--section", "reports", "--input", &cli_harness::data("report.json")]);
     let incr = dir.join("lundi.backup");
     cli.cmd("dpo")
         .args(["backup", "--out", incr.to_str().unwrap(), "--since", file.to_str().unwrap()])
