@@ -180,3 +180,34 @@ fn init_on_a_terminal_asks_for_the_passphrase_twice() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("RECOVERY SHARES"), "{out}");
 }
+
+#[test]
+fn completions_manual_version_and_no_colour() {
+    let cli = Cli::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = cli.cmd("claire").args(["completions", shell]).assert().success().get_output().stdout.clone();
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains("care-team") && script.contains("verify-extract"), "{shell}");
+    }
+    let page = cli.cmd("claire").arg("man").assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&page).contains(".TH medvault 1"));
+    let dir = cli._dir.path().join("man1");
+    cli.cmd("claire").args(["man", "--out", dir.to_str().unwrap()]).assert().success();
+    assert!(dir.join("medvault-read.1").exists() && dir.join("medvault-audit-log.1").exists());
+    let v = cli.cmd("claire").arg("--version").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&v).trim(), format!("medvault {}", env!("CARGO_PKG_VERSION")));
+    // Logs carry no colour codes when asked not to (and off a terminal).
+    let fresh = cli._dir.path().join("fresh");
+    let out = cli
+        .cmd("alice")
+        .env("MEDVAULT_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .env("MEDVAULT_STORE", &fresh)
+        .args(["init", "--admin", "alice", "--kdf-memory-kib", "64", "--kdf-passes", "1", "--kdf-lanes", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store created"), "the log was written");
+    assert!(!out.stderr.contains(&0x1b) && !out.stdout.contains(&0x1b), "an escape sequence was printed");
+}

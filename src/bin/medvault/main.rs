@@ -16,7 +16,7 @@ mod patient_cmd;
 mod rights_cmd;
 mod user_cmd;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use medvault::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,6 +130,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish), e.g.
+    /// `medvault completions bash > /etc/bash_completion.d/medvault`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    Man {
+        /// Folder for `medvault.1`, `medvault-read.1`, ... (default: print `medvault.1`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Build a synthetic practice, play a day in it, and show the DPO's view.
     Demo {
         /// Folder for the demo (default: a new folder under the system temp dir).
@@ -167,6 +179,32 @@ impl From<medvault::InvalidInput> for Failure {
 
 /// Result of a command.
 pub type CmdResult = Result<(), Failure>;
+
+/// `man`: the manual page on stdout, or every command's page into a folder.
+fn man(out: Option<PathBuf>) -> CmdResult {
+    let cmd = Cli::command();
+    let failed = |e: std::io::Error| Failure::Other(format!("cannot write the manual: {e}"));
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).map_err(failed)?;
+            clap_mangen::generate_to(cmd, &dir).map_err(failed)?;
+            eprintln!("manual pages written to {}", dir.display());
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page).map_err(failed)?;
+            to_stdout(&page)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes generated text to standard output (a closed pipe is an error, not a panic).
+fn to_stdout(bytes: &[u8]) -> CmdResult {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| Failure::Other(format!("cannot write: {e}")))
+}
 
 fn migrate(g: &Global, to: &str, out: Option<PathBuf>) -> CmdResult {
     let dir = io::store_dir(g)?;
@@ -210,9 +248,12 @@ fn wants_json(c: &Command) -> bool {
 }
 
 fn main() -> ExitCode {
+    // Colour only on a terminal, and never with NO_COLOR set (https://no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("MEDVAULT_LOG"))
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let mut cli = Cli::parse();
     cli.global.json = wants_json(&cli.command);
@@ -239,6 +280,13 @@ fn main() -> ExitCode {
         Command::Backup(a) => backup_cmd::backup(g, a),
         Command::Restore(a) => backup_cmd::restore(g, a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),
+        Command::Completions { shell } => {
+            // Into memory first: the generator panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "medvault", &mut script);
+            to_stdout(&script)
+        }
+        Command::Man { out } => man(out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
