@@ -16,14 +16,8 @@ fn setup() -> (Arc<MemoryBackend>, Practice, medvault::PatientId, medvault::Entr
     let mem = Arc::new(MemoryBackend::new());
     let options = StoreOptions { checkpoint_interval: 16, ..StoreOptions::insecure_fast_for_tests() };
     let practice = Practice::on(mem.clone(), options);
-    let p = practice.patient(1);
-    let doc = practice.session("dr_martin");
-    let report = doc.read_reports(p).unwrap().remove(0);
-    let mut corrected = report.content.clone();
-    corrected.title = "Compte rendu corrigé".into();
-    doc.write(p, Some(report.entry_id), corrected, Some("faute de frappe")).unwrap();
-    doc.record_opposition(p, "ines").unwrap();
-    (mem, practice, p, report.entry_id)
+    let (p, entry) = practice.corrected_patient();
+    (mem, practice, p, entry)
 }
 
 fn verify(mem: &Arc<MemoryBackend>) -> VerifyReport {

@@ -20,13 +20,7 @@ fn setup(test: &str) -> Option<(Practice, String, String, medvault::PatientId)> 
     }
     let options = StoreOptions { checkpoint_interval: 16, ..StoreOptions::insecure_fast_for_tests() };
     let practice = Practice::with(Kind::Postgres, options);
-    let p = practice.patient(1);
-    let doc = practice.session("dr_martin");
-    let report = doc.read_reports(p).unwrap().remove(0);
-    let mut corrected = report.content.clone();
-    corrected.title = "Compte rendu corrigé".into();
-    doc.write(p, Some(report.entry_id), corrected, Some("faute de frappe")).unwrap();
-    doc.record_opposition(p, "ines").unwrap();
+    let (p, _) = practice.corrected_patient();
     let Place::Server(schema) = &practice.place else { panic!("a server practice") };
     let (name, url) = (schema.name().to_string(), schema.url().to_string());
     Some((practice, name, url, p))

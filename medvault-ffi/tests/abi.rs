@@ -57,15 +57,14 @@ fn session(store: MvStore, user: &str) -> MvSession {
     s
 }
 
-fn practice() -> Practice {
-    let dir = tempfile::tempdir().unwrap();
-    let location = c(&dir.path().join("store").display().to_string());
+/// A new store at `location` with administrator `admin` (cheap key stretching).
+fn create(location: &str) -> MvStore {
     let pass = "admin: passphrase";
     let (mut store, mut json) = (0, null_mut());
     // SAFETY: valid strings and buffers; outputs writable.
     let rc = unsafe {
         mv_store_create(
-            location.as_ptr(),
+            c(location).as_ptr(),
             c("admin").as_ptr(),
             pass.as_ptr(),
             pass.len(),
@@ -77,6 +76,12 @@ fn practice() -> Practice {
     assert_eq!(rc, MV_OK, "{}", last_error());
     let shares: serde_json::Value = serde_json::from_str(&take(json)).unwrap();
     assert_eq!(shares["recovery_shares"].as_array().map(Vec::len), Some(5));
+    store
+}
+
+fn practice() -> Practice {
+    let dir = tempfile::tempdir().unwrap();
+    let store = create(&dir.path().join("store").display().to_string());
     let admin = session(store, "admin");
     for (user, role) in [("claire", "secretary"), ("dr_martin", "physician"), ("dpo", "auditor")] {
         let pass = format!("{user}: passphrase");
@@ -358,22 +363,7 @@ fn the_version_is_the_crate_version() {
 #[test]
 fn a_store_on_a_postgresql_server() {
     let Some(schema) = medvault::testing::TestSchema::new("ffi") else { return };
-    let pass = "admin: passphrase";
-    let (mut store, mut json) = (0, null_mut());
-    // SAFETY: valid strings and buffers; outputs writable.
-    let rc = unsafe {
-        mv_store_create(
-            c(schema.url()).as_ptr(),
-            c("admin").as_ptr(),
-            pass.as_ptr(),
-            pass.len(),
-            c(FAST).as_ptr(),
-            &mut store,
-            &mut json,
-        )
-    };
-    assert_eq!(rc, MV_OK, "{}", last_error());
-    take(json);
+    let store = create(schema.url());
     let admin = session(store, "admin");
     let mut out = null_mut();
     let dpo_pass = "dpo: passphrase";

@@ -186,6 +186,21 @@ impl Practice {
     }
 }
 
+impl Practice {
+    /// The tamper tests' fixture: patient 1 with a corrected report (two revisions) and an
+    /// opposition of theirs to the nurse. Returns the patient and the report's entry.
+    pub fn corrected_patient(&self) -> (medvault::PatientId, medvault::EntryId) {
+        let p = self.patient(1);
+        let doc = self.session("dr_martin");
+        let report = doc.read_reports(p).unwrap().remove(0);
+        let mut corrected = report.content.clone();
+        corrected.title = "Compte rendu corrigé".into();
+        doc.write(p, Some(report.entry_id), corrected, Some("faute de frappe")).unwrap();
+        doc.record_opposition(p, "ines").unwrap();
+        (p, report.entry_id)
+    }
+}
+
 pub fn identity(seed: u64) -> Identity {
     Synth::new(seed).identity()
 }
