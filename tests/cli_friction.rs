@@ -211,3 +211,20 @@ fn completions_manual_version_and_no_colour() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("store created"), "the log was written");
     assert!(!out.stderr.contains(&0x1b) && !out.stdout.contains(&0x1b), "an escape sequence was printed");
 }
+
+#[test]
+fn the_dpo_report_gives_its_figures_as_json() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    cli.cmd("claire").args(["read", &p, "--section", "exams"]).assert().code(3);
+    let r = cli.json("dpo", &["audit", "report", "--since", "2000-01-01", "--until", "2100-01-01"]);
+    assert!(r["accesses"].as_u64().is_some_and(|n| n >= 2), "{r}");
+    assert!(r["accesses_per_user"].as_array().is_some_and(|u| !u.is_empty()), "{r}");
+    assert!(r["findings"].is_array() && r["break_glass"].is_array(), "{r}");
+    let denied = r["denied"].as_array().unwrap();
+    assert!(denied.iter().any(|e| e["agent"]["name"] == "claire" && e["entity"]["section"] == "exams"), "{r}");
+    // The page still needs --out; the figures and the page are each audited as a query.
+    cli.cmd("dpo").args(["audit", "report", "--since", "2000-01-01", "--until", "2100-01-01"]).assert().code(2);
+    let q = cli.json("dpo", &["audit", "log", "--action", "audit-query", "--by", "dpo"]);
+    assert!(q.as_array().unwrap().iter().any(|e| e["detail"].as_str().is_some_and(|d| d.starts_with("DPO report"))));
+}

@@ -126,11 +126,14 @@ pub enum AuditCmd {
         #[arg(long)]
         until: String,
         /// Output HTML file (created owner-only), or `-` for standard output.
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "json")]
+        out: Option<PathBuf>,
         /// Replace an existing output file.
         #[arg(long)]
         force: bool,
+        /// Print the report's figures as JSON on standard output instead of the page.
+        #[arg(long, conflicts_with_all = ["out", "force"])]
+        json: bool,
     },
 }
 
@@ -142,6 +145,7 @@ impl AuditCmd {
             AuditCmd::Log { json: true, .. }
                 | AuditCmd::Verify { json: true, .. }
                 | AuditCmd::BreakGlass { json: true, .. }
+                | AuditCmd::Report { json: true, .. }
         )
     }
 }
@@ -353,10 +357,16 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                 );
             }
         }
-        AuditCmd::Report { since, until, out, force } => {
-            let page = s.audit_report(Timestamp::parse(&since)?, Timestamp::parse(&until)?)?;
-            io::write_output(&out, page.as_bytes(), force)?;
-            eprintln!("report written to {}", io::output_name(&out));
+        AuditCmd::Report { since, until, out, force, .. } => {
+            let (since, until) = (Timestamp::parse(&since)?, Timestamp::parse(&until)?);
+            match out {
+                Some(out) => {
+                    let page = s.audit_report(since, until)?;
+                    io::write_output(&out, page.as_bytes(), force)?;
+                    eprintln!("report written to {}", io::output_name(&out));
+                }
+                None => print_json(&s.audit_report_summary(since, until)?)?,
+            }
         }
         AuditCmd::Prune => {
             let n = s.prune_audit()?;
