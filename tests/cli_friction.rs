@@ -228,3 +228,40 @@ fn the_dpo_report_gives_its_figures_as_json() {
     let q = cli.json("dpo", &["audit", "log", "--action", "audit-query", "--by", "dpo"]);
     assert!(q.as_array().unwrap().iter().any(|e| e["detail"].as_str().is_some_and(|d| d.starts_with("DPO report"))));
 }
+
+#[test]
+fn a_new_user_is_told_who_delivers_their_keys_and_a_holder_delivers_in_one_command() {
+    let cli = Cli::new();
+    let p = cli.patient();
+    cli.json("martin", &["write", &p, "--section", "reports", "--input", &data("report.json")]);
+    let out = cli
+        .cmd("alice")
+        .args(["user", "add", "paul", "--role", "nurse"])
+        .env("MEDVAULT_NEW_PASSPHRASE", cli_harness::pass("paul"))
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let said = stderr(&out);
+    assert!(said.contains("cannot read yet") && said.contains("martin"), "{said}");
+    // (The administrator holds no clinical key: their commands deliver nothing.)
+    let users = cli.json("alice", &["user", "list"]);
+    let paul = users.as_array().unwrap().iter().find(|u| u["name"] == "paul").unwrap().clone();
+    assert!(paul["pending_keys"].as_array().is_some_and(|k| !k.is_empty()), "{paul}");
+    assert!(paul["deliverable_by"].as_array().unwrap().iter().any(|u| u == "martin"), "{paul}");
+    cli.cmd("alice").args(["care-team", "add", &p, "paul"]).assert().success();
+    // Until a holder unlocks, paul holds no reports key.
+    cli.cmd("paul").args(["read", &p, "--section", "reports"]).assert().failure();
+    let out = cli.cmd("martin").args(["user", "deliver"]).assert().success().get_output().clone();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("delivered to paul"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    cli.cmd("paul").args(["read", &p, "--section", "reports"]).assert().success();
+    let users = cli.json("alice", &["user", "list"]);
+    let paul = users.as_array().unwrap().iter().find(|u| u["name"] == "paul").unwrap().clone();
+    assert_eq!(paul["pending_keys"].as_array().map(Vec::len), Some(0), "{paul}");
+    let again = cli.cmd("martin").args(["user", "deliver"]).assert().success().get_output().clone();
+    assert!(stderr(&again).contains("nobody was waiting"), "{}", stderr(&again));
+}

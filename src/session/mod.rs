@@ -62,6 +62,8 @@ pub struct Session {
     id: SessionId,
     context: AccessContext,
     durability: Durability,
+    /// Keys this session sealed to other users when it unlocked: (user name, key names).
+    delivered: parking_lot::Mutex<Vec<(String, Vec<String>)>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -84,7 +86,23 @@ impl Session {
         context: AccessContext,
     ) -> Self {
         let durability = inner.durability;
-        Session { inner, user, keys: parking_lot::RwLock::new(Arc::new(keys)), box_secret, id, context, durability }
+        Session {
+            inner,
+            user,
+            keys: parking_lot::RwLock::new(Arc::new(keys)),
+            box_secret,
+            id,
+            context,
+            durability,
+            delivered: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The keys this session delivered when it unlocked: the users it sealed keys to, and the
+    /// names of those keys (`section(exams)`, `blindindex`, ...). A user added after a key's
+    /// holders last unlocked waits for the next unlock of one of them.
+    pub fn delivered_at_unlock(&self) -> Vec<(String, Vec<String>)> {
+        self.delivered.lock().clone()
     }
 
     /// The keys this session holds now.
@@ -224,8 +242,10 @@ impl Session {
                 );
             }
         }
+        let mut handed = Vec::new();
         for (name, kinds) in delivered {
             let what: Vec<String> = kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect();
+            handed.push((name.clone(), what.clone()));
             drafts.push(
                 self.draft(
                     Action::KeyDelivery,
@@ -236,6 +256,7 @@ impl Session {
             );
         }
         self.commit(drafts, batch)?;
+        *self.delivered.lock() = handed;
         if enrolled_self {
             self.refresh_keys()?;
         }

@@ -34,6 +34,9 @@ pub struct UserSummary {
     pub created_at: Timestamp,
     /// Sections and keys not yet delivered.
     pub pending_keys: Vec<String>,
+    /// Active users holding a pending key, any of whom delivers it at their next unlock
+    /// (`medvault user deliver`).
+    pub deliverable_by: Vec<String>,
 }
 
 fn target(name: &str) -> Entity {
@@ -227,18 +230,27 @@ impl Session {
             Denied::ManageUsers,
         )?;
         let backend = self.inner.backend.as_ref();
-        let mut out = Vec::new();
+        let mut idents = Vec::new();
         for r in keyring::all_users(backend)? {
-            let ident = r.signed.verify("user", &self.inner.header.directory_public)?;
-            let mut pending = Vec::new();
+            idents.push(r.signed.verify("user", &self.inner.header.directory_public)?.clone());
+        }
+        let has = |id, kind, version| -> Result<bool> {
+            Ok(backend.get(Space::Grants, &keyring::records::grant_key(id, kind, version))?.is_some())
+        };
+        let mut out = Vec::new();
+        for ident in &idents {
+            let (mut pending, mut by) = (Vec::new(), Vec::new());
             if !ident.revoked {
                 for kind in &ident.entitled {
                     for v in keyring::live_key_versions(backend, &self.inner.header, *kind)? {
-                        if backend
-                            .get(Space::Grants, &keyring::records::grant_key(ident.id, *kind, v.version))?
-                            .is_none()
-                        {
-                            pending.push(format!("{kind:?} v{}", v.version).to_lowercase());
+                        if has(ident.id, *kind, v.version)? {
+                            continue;
+                        }
+                        pending.push(format!("{kind:?} v{}", v.version).to_lowercase());
+                        for holder in idents.iter().filter(|h| !h.revoked && h.id != ident.id) {
+                            if has(holder.id, *kind, v.version)? && !by.contains(&holder.name) {
+                                by.push(holder.name.clone());
+                            }
                         }
                     }
                 }
@@ -249,6 +261,7 @@ impl Session {
                 revoked: ident.revoked,
                 created_at: ident.created_at,
                 pending_keys: pending,
+                deliverable_by: by,
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

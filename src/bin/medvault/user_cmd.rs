@@ -82,6 +82,9 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Deliver the keys you hold to the users still waiting for them (it happens at every
+    /// unlock; this command does only that, and says to whom).
+    Deliver,
     /// Lift a user's lockout after failed unlocks.
     Unlock {
         /// Login name.
@@ -180,10 +183,21 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
             } else {
                 eprintln!("user {name} added with role(s) {}", roles.join(", "));
                 if !added.pending.is_empty() {
-                    eprintln!(
-                        "keys pending delivery: {} (delivered when a user holding them next unlocks)",
-                        kinds(&added.pending).join(", ")
-                    );
+                    let holders: Vec<String> = s
+                        .list_users()?
+                        .into_iter()
+                        .find(|u| u.name == name)
+                        .map(|u| u.deliverable_by)
+                        .unwrap_or_default();
+                    eprintln!("{name} cannot read yet: keys pending delivery: {}", kinds(&added.pending).join(", "));
+                    if holders.is_empty() {
+                        eprintln!("no active user holds them yet: they are delivered once a holder exists and unlocks");
+                    } else {
+                        eprintln!(
+                            "delivered at the next unlock of any of: {} (or ask one of them to run `medvault user deliver`)",
+                            holders.join(", ")
+                        );
+                    }
                 }
             }
         }
@@ -204,7 +218,7 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
             if g.json {
                 print_json(&users)?;
             } else {
-                let mut t = io::table(&["user", "roles", "status", "created", "keys pending"]);
+                let mut t = io::table(&["user", "roles", "status", "created", "keys pending", "deliverable by"]);
                 for u in &users {
                     t.add_row(vec![
                         u.name.clone(),
@@ -212,9 +226,19 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
                         if u.revoked { "revoked".into() } else { "active".to_string() },
                         u.created_at.to_string(),
                         u.pending_keys.join(", "),
+                        u.deliverable_by.join(", "),
                     ]);
                 }
                 println!("{t}");
+            }
+        }
+        UserCmd::Deliver => {
+            let delivered = s.delivered_at_unlock();
+            if delivered.is_empty() {
+                eprintln!("nobody was waiting for a key you hold");
+            }
+            for (user, keys) in &delivered {
+                println!("delivered to {user}: {}", keys.join(", "));
             }
         }
         UserCmd::Unlock { name } => {
