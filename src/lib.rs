@@ -73,17 +73,19 @@ pub use crypto::recovery::RecoveryShare;
 pub use error::{
     Denied, Error, Existing, Fault, IntegrityError, Missing, Object, PolicyError, RecoveryError, Result, StorageError,
 };
+pub use keyring::profiles::StaffProfile;
 pub use location::StoreLocation;
 pub use migrate::migrate;
 pub use model::{
-    AttachmentId, Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, InvalidInput, PatientId, Report,
-    ReportKind, Section, Sex, Timestamp, UserId,
+    AttachmentId, Date, Entry, EntryId, Exam, ExamKind, Identity, IdentityStatus, Interpretation, InvalidInput,
+    PatientId, Report, ReportKind, Section, Sex, Timestamp, UserId,
 };
 pub use policy::{AccessSettings, Policy, RoleRights};
 pub use session::access::CareMember;
 pub use session::attachments::AttachmentInfo;
 pub use session::break_glass::BreakGlassRecord;
 pub use session::opened::Opened;
+pub use session::profiles::StaffMember;
 pub use session::records::FindQuery;
 pub use session::rotation::{KeyVersionInfo, RewrapProgress};
 pub use session::users::{UserAdded, UserSummary};

@@ -87,6 +87,8 @@ pub enum Action {
     /// A store restored from a backup older than an anchored checkpoint, forced by an
     /// administrator (the reason is sealed).
     RestoreForced,
+    /// A professional's name and profession set by an administrator.
+    ProfileSet,
 }
 
 impl Action {
@@ -121,7 +123,8 @@ impl Action {
             | Action::KeyRewrap
             | Action::KeyPolicy
             | Action::RecordBaseline
-            | Action::RestoreForced => "U",
+            | Action::RestoreForced
+            | Action::ProfileSet => "U",
             Action::Unlock | Action::Export | Action::CheckpointExport | Action::Backup => "E",
         }
     }

@@ -42,9 +42,9 @@ struct EventProofV1 {
     checkpoint: Checkpoint,
 }
 
-/// The certificate stored for the key that signed `checkpoint`, if a user key signed it.
-pub(crate) fn signer_cert(backend: &dyn Backend, checkpoint: &Checkpoint) -> Result<Option<Signed<SignerCert>>> {
-    match backend.get(Space::Signers, &checkpoint.signer)? {
+/// The certificate stored for a signing key (`None` for a key no user holds: the store audit key).
+pub(crate) fn signer_cert(backend: &dyn Backend, public: &[u8; 32]) -> Result<Option<Signed<SignerCert>>> {
+    match backend.get(Space::Signers, public)? {
         Some(v) => Ok(Some(codec::decode::<SignerRecord>(&v, Object::SignerCert)?.cert)),
         None => Ok(None),
     }
@@ -62,7 +62,7 @@ impl EventProof {
         let path = merkle::inclusion_proof(&BackendNodes(backend), seq, checkpoint.head.size).map_err(|_| {
             Error::Invalid(InvalidInput::Rule("the event is not covered by the newest checkpoint yet: sign one first"))
         })?;
-        let signer = signer_cert(backend, &checkpoint)?;
+        let signer = signer_cert(backend, &checkpoint.signer)?;
         Ok(EventProof { format: 2, event, seq, path, checkpoint, signer })
     }
 

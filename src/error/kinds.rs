@@ -175,12 +175,18 @@ pub enum Object {
     /// A user signing key's certificate.
     #[error("signer certificate")]
     SignerCert,
+    /// A professional's name and profession.
+    #[error("staff profile")]
+    Profile,
     /// The witness of acknowledged commits.
     #[error("witness")]
     Witness,
     /// An audit extract file.
     #[error("audit extract")]
     Extract,
+    /// A sealed patient copy (HTML).
+    #[error("patient copy")]
+    PatientCopy,
     /// A copy made by `migrate`.
     #[error("migrated copy")]
     MigratedCopy,

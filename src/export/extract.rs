@@ -59,7 +59,7 @@ pub struct ExtractReport {
 }
 
 /// JSON of a signer certificate (hex keys, millisecond times).
-fn cert_json(cert: &Signed<SignerCert>) -> Value {
+pub(crate) fn cert_json(cert: &Signed<SignerCert>) -> Value {
     let c = &cert.body;
     json!({
         "format": c.format,
@@ -74,7 +74,7 @@ fn cert_json(cert: &Signed<SignerCert>) -> Value {
 }
 
 /// Parses [`cert_json`] (the signature is checked later, against the verifier's key).
-fn cert_from_json(v: &Value, line: usize) -> Result<Signed<SignerCert>> {
+pub(crate) fn cert_from_json(v: &Value, line: usize) -> Result<Signed<SignerCert>> {
     let text =
         |name: &'static str| -> Result<&str> { field(v, name, line)?.as_str().ok_or_else(|| bad_at(line, name)) };
     let fail = |what: &'static str| bad_at(line, what);
@@ -162,7 +162,7 @@ fn bad_at(line: usize, what: &'static str) -> Error {
     IntegrityError::new(Object::Extract, Fault::AtLine { line, what }).into()
 }
 
-fn field<'a>(v: &'a Value, name: &'static str, line: usize) -> Result<&'a Value> {
+pub(crate) fn field<'a>(v: &'a Value, name: &'static str, line: usize) -> Result<&'a Value> {
     v.get(name).ok_or_else(|| IntegrityError::new(Object::Extract, Fault::MissingField { line, field: name }).into())
 }
 

@@ -10,8 +10,10 @@ pub mod bulk;
 pub mod extract;
 pub mod fhir;
 pub mod files;
+pub mod fr;
 pub mod html;
 pub mod report;
+pub mod seal;
 
 use crate::audit::{Action, AuditEvent, AuditQuery, Entity};
 use crate::error::Result;
@@ -44,6 +46,8 @@ pub struct PatientExport {
     pub attachments: Vec<crate::AttachmentInfo>,
     /// Every audit event about this patient, oldest first.
     pub access_history: Vec<AuditEvent>,
+    /// How to name the professionals who appear above (writers, readers, the exporter), by login.
+    pub staff: std::collections::BTreeMap<String, crate::StaffMember>,
 }
 
 impl PatientExport {
@@ -93,7 +97,16 @@ impl Session {
         let ((((identity, reports), exams), mut attachments), exam_attachments) =
             self.release(&[identity_grant, reports_grant, exams_grant], opened)?;
         attachments.extend(exam_attachments);
+        let mut staff = self.staff_directory()?;
+        let mut named: std::collections::BTreeSet<&str> = history.iter().map(|e| e.agent.name.as_str()).collect();
+        named.extend(identity.iter().map(|e| e.recorded_by.as_str()));
+        named.extend(reports.iter().map(|e| e.recorded_by.as_str()));
+        named.extend(exams.iter().map(|e| e.recorded_by.as_str()));
+        named.extend(attachments.iter().map(|a| a.added_by.as_str()));
+        named.insert(self.user.name.as_str());
+        staff.retain(|login, _| named.contains(login.as_str()));
         Ok(PatientExport {
+            staff,
             format: "medvault-patient-export-v1",
             store: self.header().store,
             patient,

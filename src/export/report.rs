@@ -4,7 +4,8 @@
 //! repeated denials.
 //! Self-contained HTML, no script, no external resource.
 
-use crate::audit::{Action, AuditEvent, AuditQuery, Outcome};
+use super::fr;
+use crate::audit::{Action, AuditEvent, AuditQuery, Outcome, Purpose};
 use crate::error::{Denied, Result};
 use crate::model::Timestamp;
 use crate::session::{BreakGlassRecord, Session};
@@ -19,12 +20,23 @@ pub const MANY_EXPORTS: usize = 10;
 /// Denials of one user in one day that count as repeated.
 pub const REPEATED_DENIALS_PER_DAY: usize = 3;
 
+/// Accesses of one user on one day that count as an unusual volume when they are also at least
+/// [`VOLUME_FACTOR`] times that user's median day in the period.
+pub const MANY_ACCESSES_PER_DAY: usize = 100;
+/// How far above a user's usual day a day must be to count as unusual.
+pub const VOLUME_FACTOR: usize = 3;
+
 /// A pattern worth the DPO's attention.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct Finding {
-    /// Who.
+    /// Who (login).
     pub user: String,
-    /// What.
+    /// Which rule flagged it: `bulk-export`, `many-exports`, `many-patients-per-hour`,
+    /// `unusual-volume`, `night`, `repeated-denials`, `outside-care-team`,
+    /// `break-glass-unreviewed`.
+    pub kind: &'static str,
+    /// What, in French.
     pub what: String,
 }
 
@@ -32,79 +44,131 @@ fn is_access(e: &AuditEvent) -> bool {
     matches!(e.action, Action::Read | Action::Write | Action::Search | Action::Export | Action::PatientCreate)
 }
 
-/// Night in metropolitan France, approximated in UTC (21:00-05:00 UTC is 22:00-06:00 CET).
-fn at_night(t: Timestamp) -> bool {
-    let hour = t.0.rem_euclid(86_400_000) / 3_600_000;
-    !(5..21).contains(&hour)
+fn finding(user: &str, kind: &'static str, what: String) -> Finding {
+    Finding { user: user.to_string(), kind, what }
 }
 
-/// Unusual patterns in a list of events (oldest first).
-pub fn findings(events: &[AuditEvent]) -> Vec<Finding> {
+/// The largest number of distinct patients within any one-hour window of `rs` (time order).
+fn worst_hour(rs: &[(i64, crate::model::PatientId)]) -> usize {
+    let mut start = 0;
+    let mut worst = 0;
+    for end in 0..rs.len() {
+        while rs[end].0 - rs[start].0 > 3_600_000 {
+            start += 1;
+        }
+        let distinct: BTreeSet<_> = rs[start..=end].iter().map(|(_, p)| p).collect();
+        worst = worst.max(distinct.len());
+    }
+    worst
+}
+
+/// Unusual patterns in a list of events (oldest first) and the period's break-glass accesses.
+/// Days and nights are those of Paris (daylight saving included).
+pub fn findings(events: &[AuditEvent], break_glass: &[BreakGlassRecord]) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut reads: BTreeMap<&str, Vec<(i64, crate::model::PatientId)>> = BTreeMap::new();
     let mut night: BTreeMap<&str, usize> = BTreeMap::new();
     let mut denials: BTreeMap<(&str, String), usize> = BTreeMap::new();
     let mut exported: BTreeMap<&str, BTreeSet<crate::model::PatientId>> = BTreeMap::new();
+    let mut per_day: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut outside: BTreeMap<&str, (usize, BTreeSet<crate::model::PatientId>)> = BTreeMap::new();
     for e in events {
+        let user = e.agent.name.as_str();
+        let ok = e.outcome == Outcome::Success;
         if matches!(e.action, Action::Read | Action::Export)
-            && e.outcome == Outcome::Success
+            && ok
             && let Some(p) = e.entity.patient
         {
-            reads.entry(&e.agent.name).or_default().push((e.recorded_at.0, p));
+            reads.entry(user).or_default().push((e.recorded_at.0, p));
         }
-        if e.action == Action::Export && e.outcome == Outcome::Success {
+        if e.action == Action::Export && ok {
             match e.entity.patient {
                 Some(p) => {
-                    exported.entry(&e.agent.name).or_default().insert(p);
+                    exported.entry(user).or_default().insert(p);
                 }
-                None if e.detail.as_deref() == Some(super::bulk::BULK_EXPORT) => out.push(Finding {
-                    user: e.agent.name.clone(),
-                    what: format!("exported every patient's file at once (bulk export) at {}", e.recorded_at),
-                }),
+                None if e.detail.as_deref() == Some(super::bulk::BULK_EXPORT) => out.push(finding(
+                    user,
+                    "bulk-export",
+                    format!("export en masse de tous les dossiers le {}", fr::date_time(e.recorded_at)),
+                )),
                 None => {}
             }
         }
-        if is_access(e) && at_night(e.recorded_at) {
-            *night.entry(&e.agent.name).or_default() += 1;
+        if is_access(e) {
+            if fr::at_night(e.recorded_at) {
+                *night.entry(user).or_default() += 1;
+            }
+            *per_day.entry(user).or_default().entry(fr::iso_day(e.recorded_at)).or_default() += 1;
+            // Clinical sections need care-team membership; the policy lets anyone else in only
+            // under break-glass, which marks the access as an emergency.
+            if ok
+                && e.purpose == Purpose::Emergency
+                && let Some(p) = e.entity.patient
+            {
+                let o = outside.entry(user).or_default();
+                o.0 += 1;
+                o.1.insert(p);
+            }
         }
         if e.outcome == Outcome::Denied {
-            let day = e.recorded_at.date().map(|d| d.to_string()).unwrap_or_default();
-            *denials.entry((&e.agent.name, day)).or_default() += 1;
+            *denials.entry((user, fr::day(e.recorded_at))).or_default() += 1;
         }
     }
     for (user, rs) in &reads {
-        // Sliding one-hour window over the user's reads.
-        let mut start = 0;
-        let mut worst = 0;
-        for end in 0..rs.len() {
-            while rs[end].0 - rs[start].0 > 3_600_000 {
-                start += 1;
-            }
-            let distinct: BTreeSet<_> = rs[start..=end].iter().map(|(_, p)| p).collect();
-            worst = worst.max(distinct.len());
-        }
+        let worst = worst_hour(rs);
         if worst >= MANY_PATIENTS_PER_HOUR {
-            out.push(Finding {
-                user: user.to_string(),
-                what: format!("read or exported {worst} distinct patients within one hour"),
-            });
+            out.push(finding(
+                user,
+                "many-patients-per-hour",
+                format!("{worst} dossiers différents consultés ou exportés en moins d'une heure"),
+            ));
         }
     }
     for (user, patients) in exported {
         if patients.len() >= MANY_EXPORTS {
-            out.push(Finding {
-                user: user.to_string(),
-                what: format!("exported the files of {} distinct patients in the period", patients.len()),
-            });
+            out.push(finding(
+                user,
+                "many-exports",
+                format!("dossiers complets de {} patients différents exportés sur la période", patients.len()),
+            ));
+        }
+    }
+    for (user, days) in &per_day {
+        let mut counts: Vec<usize> = days.values().copied().collect();
+        counts.sort_unstable();
+        let median = counts.get(counts.len() / 2).copied().unwrap_or(0);
+        for (day, n) in days {
+            if *n >= MANY_ACCESSES_PER_DAY && (counts.len() < 3 || *n >= VOLUME_FACTOR * median.max(1)) {
+                let day = day.split('-').rev().collect::<Vec<_>>().join("/");
+                out.push(finding(
+                    user,
+                    "unusual-volume",
+                    format!("volume inhabituel : {n} accès le {day} (jour médian de la période : {median})"),
+                ));
+            }
         }
     }
     for (user, n) in night {
-        out.push(Finding { user: user.to_string(), what: format!("{n} access(es) at night (22:00-06:00)") });
+        out.push(finding(user, "night", format!("{n} accès de nuit (22 h - 6 h, heure de Paris)")));
     }
     for ((user, day), n) in denials {
         if n >= REPEATED_DENIALS_PER_DAY {
-            out.push(Finding { user: user.to_string(), what: format!("{n} refused accesses on {day}") });
+            out.push(finding(user, "repeated-denials", format!("{n} accès refusés le {day}")));
         }
+    }
+    for (user, (n, patients)) in outside {
+        out.push(finding(
+            user,
+            "outside-care-team",
+            format!("{n} accès hors équipe de soins (bris de glace), à {} dossier(s) de patient", patients.len()),
+        ));
+    }
+    for b in break_glass.iter().filter(|b| b.reviewed_by.is_none()) {
+        out.push(finding(
+            &b.user,
+            "break-glass-unreviewed",
+            format!("accès en urgence n° {} du {} non encore revu", b.seq, fr::date_time(b.opened_at)),
+        ));
     }
     out
 }
@@ -126,8 +190,9 @@ fn bars(title: &str, data: &[(String, usize)]) -> Markup {
     }
 }
 
-const STYLE: &str = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:.9em}\
-td,th{border:1px solid #bbb;padding:.3em}th{background:#eee}";
+const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;font-size:.9em}\
+td,th{border:1px solid #bbb;padding:.3em;text-align:left;vertical-align:top}th{background:#eee}.todo{font-weight:bold}\
+@media print{body{margin:0;font-size:10pt}h2{break-after:avoid}tr,li{break-inside:avoid}thead{display:table-header-group}}";
 
 /// What the report shows, gathered before rendering.
 struct ReportData<'a> {
@@ -138,44 +203,67 @@ struct ReportData<'a> {
     users: Vec<(String, usize)>,
     found: Vec<Finding>,
     break_glass: Vec<BreakGlassRecord>,
+    staff: BTreeMap<String, crate::StaffMember>,
+}
+
+/// `dr_martin — Dr Jean Martin, médecin généraliste` (the login first: the DPO searches by it).
+fn who(d: &ReportData<'_>, login: &str) -> String {
+    match d.staff.get(login) {
+        Some(crate::StaffMember { full_name: Some(n), profession: Some(p), .. }) => format!("{login} — {n}, {p}"),
+        Some(m) => format!("{login} — {}", fr::roles(&m.roles)),
+        None => login.to_string(),
+    }
 }
 
 /// The page (every value escaped by the template engine).
 fn render(d: &ReportData<'_>) -> String {
     let accesses: usize = d.users.iter().map(|(_, n)| n).sum();
     let denied: Vec<&AuditEvent> = d.events.iter().filter(|e| e.outcome == Outcome::Denied).collect();
+    let days: Vec<(String, usize)> =
+        d.days.iter().map(|(day, n)| (day.split('-').rev().collect::<Vec<_>>().join("/"), *n)).collect();
     let markup = html! {
         (DOCTYPE)
         html lang="fr" {
-            head { meta charset="utf-8"; title { "Rapport du DPO" } style { (PreEscaped(STYLE)) } }
+            head { meta charset="utf-8"; title { "Rapport du délégué à la protection des données" } style { (PreEscaped(STYLE)) } }
             body {
-                h1 { "Rapport d'audit des accès" }
-                p { "Du " (d.since) " au " (d.until) " — " (d.events.len()) " événements, dont " (accesses) " accès aux dossiers." }
-                h2 { "Accès par jour" } (bars("Accès par jour", &d.days))
-                h2 { "Accès par utilisateur" } (bars("Accès par utilisateur", &d.users))
+                h1 { "Rapport d'audit des accès aux dossiers" }
+                p { "Du " (fr::date_time(d.since)) " au " (fr::date_time(d.until)) " (heure de Paris) : " (d.events.len())
+                    " événements, dont " (accesses) " accès aux dossiers." }
                 h2 { "Points d'attention (" (d.found.len()) ")" }
-                ul { @for f in &d.found { li data-finding { b { (f.user) } " : " (f.what) } } }
+                @if d.found.is_empty() { p { "Aucun." } }
+                ul { @for f in &d.found { li data-finding=(f.kind) { b { (who(d, &f.user)) } " : " (f.what) } } }
+                h2 { "Accès par jour" } (bars("Accès par jour", &days))
+                h2 { "Accès par utilisateur" } (bars("Accès par utilisateur", &d.users))
                 h2 { "Accès en urgence (bris de glace) : " (d.break_glass.len()) }
                 table {
-                    tr { th { "N°" } th { "Ouvert le" } th { "Utilisateur" } th { "Patient" } th { "Justification" } th { "Revue" } }
+                    thead { tr { th { "N°" } th { "Ouvert le" } th { "Utilisateur" } th { "Patient" } th { "Justification" } th { "Revue" } } }
                     @for b in &d.break_glass {
                         tr data-break-glass=(b.seq) {
-                            td { (b.seq) } td { (b.opened_at) } td { (b.user) } td { (b.patient) } td { (b.justification.as_deref().unwrap_or("(scellée pour d'autres lecteurs)")) }
-                            td { @match &b.reviewed_by { Some(r) => { "revu par " (r) }, None => { "À REVOIR" } } }
+                            td { (b.seq) } td { (fr::date_time(b.opened_at)) } td { (who(d, &b.user)) } td { (b.patient) }
+                            td { (b.justification.as_deref().unwrap_or("(scellée pour d'autres lecteurs)")) }
+                            td { @match (&b.reviewed_by, b.reviewed_at) {
+                                (Some(r), Some(t)) => { "revu par " (r) " le " (fr::date_time(t)) },
+                                (Some(r), None) => { "revu par " (r) },
+                                _ => { span.todo { "À REVOIR" } },
+                            } }
                         }
                     }
                 }
                 h2 { "Accès refusés : " (denied.len()) }
                 table {
-                    tr { th { "N°" } th { "Date" } th { "Utilisateur" } th { "Action" } th { "Patient" } th { "Motif" } }
+                    thead { tr { th { "N°" } th { "Date" } th { "Utilisateur" } th { "Action" } th { "Partie du dossier" } th { "Patient" } } }
                     @for e in &denied {
                         tr data-denied=(e.seq) {
-                            td { (e.seq) } td { (e.recorded_at) } td { (e.agent.name) } td { (e.action.name()) }
+                            td { (e.seq) } td { (fr::date_time(e.recorded_at)) } td { (who(d, &e.agent.name)) } td { (fr::action(e.action)) }
+                            td { (e.entity.section.map(fr::section).unwrap_or("—")) }
                             td { (e.entity.patient.map(|p| p.to_string()).unwrap_or_default()) }
-                            td { (e.detail.as_deref().unwrap_or("")) }
                         }
                     }
                 }
+                p { small { "Règles : nuit = 22 h - 6 h à Paris ; " (MANY_PATIENTS_PER_HOUR) " dossiers ou plus en une heure ; "
+                    (MANY_EXPORTS) " exports de dossiers complets ou plus ; " (REPEATED_DENIALS_PER_DAY) " refus ou plus dans une journée ; "
+                    "volume inhabituel = " (MANY_ACCESSES_PER_DAY) " accès ou plus dans une journée et au moins " (VOLUME_FACTOR)
+                    " fois le jour médian de l'utilisateur ; hors équipe de soins = accès permis par un bris de glace." } }
             }
         }
     };
@@ -250,7 +338,7 @@ impl Session {
         let mut per_day: BTreeMap<String, usize> = BTreeMap::new();
         let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
         for e in events.iter().filter(|e| is_access(e)) {
-            *per_day.entry(e.recorded_at.date().map(|d| d.to_string()).unwrap_or_default()).or_default() += 1;
+            *per_day.entry(fr::iso_day(e.recorded_at)).or_default() += 1;
             *per_user.entry(e.agent.name.clone()).or_default() += 1;
         }
         let data = ReportData {
@@ -259,8 +347,9 @@ impl Session {
             events: &[],
             days: per_day.into_iter().collect(),
             users: per_user.into_iter().collect(),
-            found: findings(&events),
+            found: findings(&events, &bg),
             break_glass: bg,
+            staff: self.staff_directory()?,
         };
         Ok((data, events))
     }

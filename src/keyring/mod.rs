@@ -10,6 +10,7 @@
 //! - An administrator's session holds no section key; it creates a section key version only
 //!   when granting a section that has none yet, seals it and drops it at once.
 
+pub(crate) mod profiles;
 pub(crate) mod records;
 pub(crate) mod signers;
 

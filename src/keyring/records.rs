@@ -194,6 +194,7 @@ fn signed_object(what: &str) -> Object {
         "user" => Object::UserRecord,
         "key-state" => Object::KeyState,
         "signer" => Object::SignerCert,
+        "profile" => Object::Profile,
         _ => Object::KeyVersion,
     }
 }

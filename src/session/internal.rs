@@ -145,7 +145,15 @@ impl Session {
         &self,
         checkpoint: &Checkpoint,
     ) -> Result<Option<crate::keyring::Signed<crate::keyring::signers::SignerCert>>> {
-        crate::audit::proof::signer_cert(self.inner.backend.as_ref(), checkpoint)
+        crate::audit::proof::signer_cert(self.inner.backend.as_ref(), &checkpoint.signer)
+    }
+
+    /// The certificate of a signing key, if a user key.
+    pub(crate) fn signer_cert_of(
+        &self,
+        public: &[u8; 32],
+    ) -> Result<Option<crate::keyring::Signed<crate::keyring::signers::SignerCert>>> {
+        crate::audit::proof::signer_cert(self.inner.backend.as_ref(), public)
     }
 
     /// An inclusion proof of event `seq` against `checkpoint`.

@@ -14,6 +14,7 @@ pub(crate) mod notes;
 pub(crate) mod opened;
 pub(crate) mod patient_header;
 pub(crate) mod patient_keys;
+pub(crate) mod profiles;
 pub(crate) mod records;
 pub(crate) mod rotation;
 pub(crate) mod users;

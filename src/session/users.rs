@@ -37,14 +37,18 @@ pub struct UserSummary {
     /// Active users holding a pending key, any of whom delivers it at their next unlock
     /// (`medvault user deliver`).
     pub deliverable_by: Vec<String>,
+    /// Name documents show (`medvault user profile`), if set.
+    pub full_name: Option<String>,
+    /// Profession documents show, if set.
+    pub profession: Option<String>,
 }
 
-fn target(name: &str) -> Entity {
+pub(super) fn target(name: &str) -> Entity {
     Entity { target_user: Some(name.to_string()), ..Entity::default() }
 }
 
 impl Session {
-    fn directory_signer(&self, action: Action, name: &str) -> Result<crate::crypto::SigningSecret> {
+    pub(super) fn directory_signer(&self, action: Action, name: &str) -> Result<crate::crypto::SigningSecret> {
         self.require(self.policy_ref().may_manage(&self.user.roles), action, target(name), Denied::ManageUsers)?;
         self.keys()
             .signer(KeyKind::Directory)
@@ -237,8 +241,10 @@ impl Session {
         let has = |id, kind, version| -> Result<bool> {
             Ok(backend.get(Space::Grants, &keyring::records::grant_key(id, kind, version))?.is_some())
         };
+        let profiles = self.staff_profiles()?;
         let mut out = Vec::new();
         for ident in &idents {
+            let profile = profiles.get(&ident.id);
             let (mut pending, mut by) = (Vec::new(), Vec::new());
             if !ident.revoked {
                 for kind in &ident.entitled {
@@ -262,6 +268,8 @@ impl Session {
                 created_at: ident.created_at,
                 pending_keys: pending,
                 deliverable_by: by,
+                full_name: profile.map(|p| p.full_name.clone()),
+                profession: profile.map(|p| p.profession.clone()),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

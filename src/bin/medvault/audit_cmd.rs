@@ -378,9 +378,14 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
     Ok(())
 }
 
-/// `verify-extract`: without the store's key, an extract can only be checked against itself
-/// (anyone can make a consistent file): that takes `--no-key`, said out loud.
-pub fn verify_extract(file: PathBuf, key: Option<String>, no_key: bool, json: bool) -> CmdResult {
+/// Reads a file to check: `--key` or `--no-key` is required (without the store's key a file can
+/// only be checked against itself, which anyone can make: that takes `--no-key`, said out loud).
+fn file_to_check(
+    file: &PathBuf,
+    key: Option<String>,
+    no_key: bool,
+    what: &str,
+) -> Result<(String, Option<[u8; 32]>), Failure> {
     if key.is_none() && !no_key {
         return Err(Failure::Usage(
             "give --key KEY (the store's verification key, as its DPO published it: `medvault audit key`), \
@@ -388,10 +393,39 @@ pub fn verify_extract(file: PathBuf, key: Option<String>, no_key: bool, json: bo
                 .into(),
         ));
     }
-    let text = std::fs::read(&file).map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))?;
-    let text =
-        String::from_utf8(text).map_err(|_| Failure::Integrity("the extract is not valid UTF-8 (modified?)".into()))?;
-    let key = io::parse_key(key)?;
+    let text = std::fs::read(file).map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| Failure::Integrity(format!("the {what} is not valid UTF-8 (modified?)")))?;
+    Ok((text, io::parse_key(key)?))
+}
+
+/// `verify-copy`: a sealed patient copy.
+pub fn verify_copy(file: PathBuf, key: Option<String>, no_key: bool, json: bool) -> CmdResult {
+    let (text, key) = file_to_check(&file, key, no_key, "copy")?;
+    let r = medvault::export::seal::verify_copy(&text, key.as_ref())
+        .map_err(|e| Failure::Integrity(format!("copy rejected: {e}")))?;
+    if json {
+        return print_json(&serde_json::json!({ "ok": true, "report": r }));
+    }
+    let by = match &r.signed_by {
+        Some(b) => format!("sealed by {b}"),
+        None => "sealed by the key inside the file".to_string(),
+    };
+    println!(
+        "copy OK: patient {} of store {}, unchanged since {} ({by}); SHA-256 {}",
+        r.patient, r.store, r.signed_at, r.sha256
+    );
+    if !r.key_given {
+        println!(
+            "warning: checked without --key: the file is consistent with itself, which anyone can make; give the key the practice published"
+        );
+    }
+    Ok(())
+}
+
+/// `verify-extract`: an audit extract.
+pub fn verify_extract(file: PathBuf, key: Option<String>, no_key: bool, json: bool) -> CmdResult {
+    let (text, key) = file_to_check(&file, key, no_key, "extract")?;
     match medvault::export::extract::verify_extract(&text, key.as_ref()) {
         Ok(r) => {
             if json {

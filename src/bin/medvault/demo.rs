@@ -64,6 +64,9 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     let admin = unlock(&store, "admin", "poste-admin", Purpose::Operations)?;
     for (user, role, who) in STAFF {
         admin.add_user(user, &[role.to_string()], pass(user).as_bytes())?;
+        if let Some((name, profession)) = who.split_once(", ") {
+            admin.set_profile(user, name, profession)?;
+        }
         println!("[admin] account {user:<11} role {role:<10} {who}");
     }
     println!(
@@ -241,11 +244,12 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     );
     // 8. The patient asks for a copy of the file with its access history (RGPD art. 15).
     let gp = unlock(&store, "dr_martin", "cabinet-1", Purpose::PatientRequest)?;
-    let copy = gp.export_patient(patient)?;
+    let (copy, page) = gp.patient_copy_html(patient)?;
     let html_path = dir.join("copie-dossier-patient.html");
     let fhir_path = dir.join("copie-dossier-patient.fhir.json");
     let write = |p: &std::path::Path, text: String| std::fs::write(p, text).map_err(Error::Output);
-    write(&html_path, medvault::export::html::page(&copy))?;
+    let sealed = medvault::export::seal::verify_copy(&page, Some(&store.verification_key()))?;
+    write(&html_path, page)?;
     write(&fhir_path, serde_json::to_string_pretty(&medvault::export::fhir::bundle(&copy)).map_err(Error::Json)?)?;
     println!(
         "\n[patient request] dr_martin exports the patient's copy ({} access events listed, {} attachments): {} and {}",
@@ -253,6 +257,11 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
         copy.attachments.len(),
         html_path.display(),
         fhir_path.display()
+    );
+    println!(
+        "[patient request] the HTML copy is sealed by {} and checks without the store (SHA-256 {})",
+        sealed.signed_by.as_ref().map_or_else(|| "an unnamed key".to_string(), |b| b.to_string()),
+        sealed.sha256
     );
     // 9. A verifiable extract for the regulator, checked without the store.
     let extract =
@@ -286,6 +295,11 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     );
     println!("  MEDVAULT_USER=admin MEDVAULT_PASSPHRASE=demo-admin-passphrase {exe} user list");
     println!("  {exe} verify-extract {} --key {}", dir.join("extrait-audit.ndjson").display(), hex::encode(public_key));
+    println!(
+        "  {exe} verify-copy {} --key {}",
+        dir.join("copie-dossier-patient.html").display(),
+        hex::encode(public_key)
+    );
     Ok(())
 }
 

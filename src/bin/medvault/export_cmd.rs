@@ -12,7 +12,7 @@ pub enum ExportFormat {
     Fhir,
     /// medvault's native JSON.
     Json,
-    /// Printable HTML page in French.
+    /// Printable HTML page in French, sealed (check it with `medvault verify-copy`).
     Html,
 }
 
@@ -61,12 +61,20 @@ pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
     match c {
         ExportCmd::Patient { patient, format, out, force, attachments } => {
-            let x = s.export_patient(crate::patient_cmd::patient_id(&s, &patient)?)?;
-            let text = match format {
-                ExportFormat::Fhir => serde_json::to_string_pretty(&medvault::export::fhir::bundle(&x))
-                    .map_err(|e| Failure::Other(e.to_string()))?,
-                ExportFormat::Json => x.to_json()?,
-                ExportFormat::Html => medvault::export::html::page(&x),
+            let id = crate::patient_cmd::patient_id(&s, &patient)?;
+            let (x, text) = match format {
+                ExportFormat::Fhir => {
+                    let x = s.export_patient(id)?;
+                    let text = serde_json::to_string_pretty(&medvault::export::fhir::bundle(&x))
+                        .map_err(|e| Failure::Other(e.to_string()))?;
+                    (x, text)
+                }
+                ExportFormat::Json => {
+                    let x = s.export_patient(id)?;
+                    let text = x.to_json()?;
+                    (x, text)
+                }
+                ExportFormat::Html => s.patient_copy_html(id)?,
             };
             io::write_output(&out, text.as_bytes(), force)?;
             eprintln!(

@@ -114,6 +114,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a sealed patient copy (HTML) without any store: not one byte changed, and who sealed it.
+    VerifyCopy {
+        /// The copy (`export patient --format html`).
+        file: PathBuf,
+        /// The practice's verification key (hex, `medvault audit key`), as it published it.
+        #[arg(long)]
+        key: Option<String>,
+        /// Check the file's consistency only, without the practice's key (anyone can make a
+        /// consistent file: this proves nothing about who wrote it).
+        #[arg(long, conflicts_with = "key")]
+        no_key: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Restore a user's access with recovery shares.
     Recover(user_cmd::RecoverArgs),
     /// Write a backup of the whole store (still encrypted, audit log included), or check one.
@@ -272,6 +287,7 @@ fn main() -> ExitCode {
         Command::Keys(c) => keys_cmd::keys(g, c),
         Command::Export(c) => export_cmd::export(g, c),
         Command::VerifyExtract { file, key, no_key, json } => audit_cmd::verify_extract(file, key, no_key, json),
+        Command::VerifyCopy { file, key, no_key, json } => audit_cmd::verify_copy(file, key, no_key, json),
         Command::Retention(c) => rights_cmd::retention(g, c),
         Command::Erase { patient } => rights_cmd::erase(g, patient),
         Command::Requests(c) => rights_cmd::requests(g, c),

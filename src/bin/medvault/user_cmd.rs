@@ -53,9 +53,26 @@ pub enum UserCmd {
         /// Role (repeat for several).
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// Name the patient copy shows (`Dr Claire Martin`); with --profession.
+        #[arg(long, requires = "profession")]
+        full_name: Option<String>,
+        /// Profession the patient copy shows (`médecin généraliste`); with --full-name.
+        #[arg(long, requires = "full_name")]
+        profession: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
+    },
+    /// Set the name and profession a patient's copy shows for a user (instead of the login).
+    Profile {
+        /// Login name.
+        name: String,
+        /// Full name (`Dr Claire Martin`).
+        #[arg(long)]
+        full_name: String,
+        /// Profession (`médecin généraliste`).
+        #[arg(long)]
+        profession: String,
     },
     /// Replace a user's roles (keys of removed roles are deleted; those of added roles are
     /// sealed now if you hold them, else by a holder at their next unlock).
@@ -172,9 +189,16 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
                 }
             }
         }
-        UserCmd::Add { name, roles, .. } => {
+        UserCmd::Profile { name, full_name, profession } => {
+            s.set_profile(&name, &full_name, &profession)?;
+            eprintln!("{name} is shown as « {full_name} ({profession}) » in patient copies");
+        }
+        UserCmd::Add { name, roles, full_name, profession, .. } => {
             let pass = io::new_passphrase(&name)?;
             let added = s.add_user(&name, &roles, pass.as_bytes())?;
+            if let (Some(n), Some(p)) = (&full_name, &profession) {
+                s.set_profile(&name, n, p)?;
+            }
             let kinds = |v: &[medvault::KeyKind]| v.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>();
             if g.json {
                 print_json(
@@ -218,10 +242,22 @@ pub fn run(g: &Global, c: UserCmd) -> CmdResult {
             if g.json {
                 print_json(&users)?;
             } else {
-                let mut t = io::table(&["user", "roles", "status", "created", "keys pending", "deliverable by"]);
+                let mut t = io::table(&[
+                    "user",
+                    "name, profession",
+                    "roles",
+                    "status",
+                    "created",
+                    "keys pending",
+                    "deliverable by",
+                ]);
                 for u in &users {
                     t.add_row(vec![
                         u.name.clone(),
+                        match (&u.full_name, &u.profession) {
+                            (Some(n), Some(p)) => format!("{n}, {p}"),
+                            _ => "-".into(),
+                        },
                         u.roles.join(", "),
                         if u.revoked { "revoked".into() } else { "active".to_string() },
                         u.created_at.to_string(),

@@ -1,0 +1,120 @@
+//! The patient's copy as a patient reads it: French throughout, Paris time, professionals by
+//! name and profession, codes in words, print-safe marks, replaced versions labelled, and a
+//! seal that `verify_copy` checks without the store (one changed byte anywhere fails).
+
+mod common;
+use common::every_backend;
+
+use common::Practice;
+use medvault::audit::SignedBy;
+use medvault::export::html::{MARK_EMERGENCY, MARK_REFUSED, MARK_REPLACED};
+use medvault::export::seal::verify_copy;
+use medvault::{ManualClock, StoreOptions, Timestamp};
+use std::sync::Arc;
+
+/// A practice whose clock is in summer time, a patient with a corrected report and a corrected
+/// lab result, a refusal and a break-glass access; returns the practice and the sealed copy.
+fn copy(kind: common::Kind) -> (Practice, medvault::PatientId, String) {
+    let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-07-14T08:00:00Z").unwrap()));
+    let practice =
+        Practice::with(kind, StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() });
+    let admin = practice.session("admin");
+    admin.set_profile("dr_martin", "Dr Jean Martin", "médecin généraliste").unwrap();
+    admin.add_user("oncall", &["physician".into()], common::PASS).unwrap();
+    drop(admin);
+    let p = practice.patient(11);
+    let doc = practice.session("dr_martin");
+    let rep = doc.read_reports(p).unwrap().remove(0);
+    let mut r = rep.content.clone();
+    r.title = "Consultation du 2 novembre (corrigée)".into();
+    clock.advance_millis(3_600_000);
+    doc.write(p, Some(rep.entry_id), r, Some("erreur de date")).unwrap();
+    let exam = doc.read_exams(p).unwrap().remove(0);
+    let mut e = exam.content.clone();
+    e.interpretation = Some(medvault::Interpretation::LL);
+    doc.write(p, Some(exam.entry_id), e, Some("résultat contrôlé")).unwrap();
+    // The secretary may not read exams: a refusal.
+    practice.session("claire").read_exams(p).unwrap_err();
+    // At 23:30 Paris time (21:30 UTC in summer), an emergency access.
+    clock.set(Timestamp::parse("2026-07-14T21:30:00Z").unwrap());
+    let oncall = practice.session("oncall");
+    oncall.break_glass(p, "Appel nocturne du centre 15, dossier nécessaire", None).unwrap();
+    oncall.read_exams(p).unwrap();
+    clock.set(Timestamp::parse("2026-07-15T09:00:00Z").unwrap());
+    let (_, page) = practice.session("dr_martin").patient_copy_html(p).unwrap();
+    (practice, p, page)
+}
+
+every_backend! {
+fn the_copy_is_in_french_with_paris_time_names_words_and_print_safe_marks(kind) {
+    let (_practice, _p, page) = copy(kind);
+    for french in [
+        "Copie du dossier médical",
+        "par Dr Jean Martin (médecin généraliste)",
+        "15/07/2026 à 11:00", // the copy's time: 09:00 UTC in summer
+        "14/07/2026 à 23:30", // the emergency access, in Paris time
+        "accès en urgence (bris de glace)",
+        "consultation",
+        "très bas (valeur critique)",
+        "Sexe",
+        "Lieu de naissance",
+        "Courriel",
+        "secrétaire médicale",
+        "révision 1 — VERSION REMPLACÉE le 14/07/2026 à 11:00 par la révision 2",
+        "(en vigueur)",
+        "erreur de date",
+    ] {
+        assert!(page.contains(french), "the copy lacks {french:?}");
+    }
+    // Every coloured state is also written: a black-and-white print keeps it.
+    for mark in [MARK_EMERGENCY, MARK_REFUSED, MARK_REPLACED] {
+        assert!(page.contains(mark), "mark {mark:?} missing");
+    }
+    assert!(page.contains("@media print") && page.contains("thead{display:table-header-group}"));
+    // No raw code or English word of the audit vocabulary reaches the patient.
+    for raw in [
+        ">read<", ">denied<", ">success<", ">treatment<", ">emergency<", ">secretary<", ">physician<", ">LL<",
+        ">N<", "identity<", "reports<", "exams<", "T08:00:00", "Z<", "break-glass #",
+    ] {
+        assert!(!page.contains(raw), "raw code {raw:?} in the copy");
+    }
+}
+}
+
+every_backend! {
+fn a_sealed_copy_verifies_with_the_practice_key_and_fails_on_any_change(kind) {
+    let (practice, p, page) = copy(kind);
+    let key = practice.store.verification_key();
+    let r = verify_copy(&page, Some(&key)).unwrap();
+    assert_eq!(r.patient, p);
+    assert!(matches!(r.signed_by, Some(SignedBy::User { ref name, .. }) if name == "dr_martin"), "{:?}", r.signed_by);
+    // Without the key: consistent, but it says nothing about who.
+    let unkeyed = verify_copy(&page, None).unwrap();
+    assert!(!unkeyed.key_given && unkeyed.signed_by.is_none());
+    // Another practice's key refuses it.
+    let other = Practice::new();
+    assert!(verify_copy(&page, Some(&other.store.verification_key())).is_err());
+    // One changed byte anywhere (page, readable seal, seal data) fails; so do cuts.
+    let bytes = page.as_bytes();
+    let step = (bytes.len() / 400).max(1);
+    let (mut tried, mut caught) = (0, 0);
+    for i in (0..bytes.len()).step_by(step).chain([bytes.len() - 5, bytes.len() - 40]) {
+        let mut b = bytes.to_vec();
+        b[i] = if b[i] == b'x' { b'y' } else { b'x' };
+        let Ok(text) = String::from_utf8(b) else { continue };
+        tried += 1;
+        if verify_copy(&text, Some(&key)).is_err() {
+            caught += 1;
+        }
+    }
+    println!("patient copy: {caught} of {tried} one-byte changes caught");
+    assert_eq!(caught, tried);
+    assert!(tried > 300);
+    for cut in [10, page.len() / 2, page.len() - 30] {
+        assert!(verify_copy(&page[..cut], Some(&key)).is_err(), "cut at {cut}");
+    }
+    // The unsealed page is not a copy.
+    let unsealed = medvault::export::html::page(&practice.session("dr_martin").export_patient(p).unwrap());
+    assert!(verify_copy(&unsealed, Some(&key)).is_err());
+}
+}
