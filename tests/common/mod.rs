@@ -204,3 +204,37 @@ impl Practice {
 pub fn identity(seed: u64) -> Identity {
     Synth::new(seed).identity()
 }
+
+/// A practice whose clock is in summer time, a patient with a corrected report and a corrected
+/// lab result, a refusal and a break-glass access (the patient-copy and browser tests);
+/// returns the practice, the patient and the sealed copy.
+pub fn copy_fixture(kind: Kind) -> (Practice, medvault::PatientId, String) {
+    let clock = Arc::new(medvault::ManualClock::new(medvault::Timestamp::parse("2026-07-14T08:00:00Z").unwrap()));
+    let practice =
+        Practice::with(kind, StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() });
+    let admin = practice.session("admin");
+    admin.set_profile("dr_martin", "Dr Jean Martin", "médecin généraliste").unwrap();
+    admin.add_user("oncall", &["physician".into()], PASS).unwrap();
+    drop(admin);
+    let p = practice.patient(11);
+    let doc = practice.session("dr_martin");
+    let rep = doc.read_reports(p).unwrap().remove(0);
+    let mut r = rep.content.clone();
+    r.title = "Consultation du 2 novembre (corrigée)".into();
+    clock.advance_millis(3_600_000);
+    doc.write(p, Some(rep.entry_id), r, Some("erreur de date")).unwrap();
+    let exam = doc.read_exams(p).unwrap().remove(0);
+    let mut e = exam.content.clone();
+    e.interpretation = Some(medvault::Interpretation::LL);
+    doc.write(p, Some(exam.entry_id), e, Some("résultat contrôlé")).unwrap();
+    // The secretary may not read exams: a refusal.
+    practice.session("claire").read_exams(p).unwrap_err();
+    // At 23:30 Paris time (21:30 UTC in summer), an emergency access.
+    clock.set(medvault::Timestamp::parse("2026-07-14T21:30:00Z").unwrap());
+    let oncall = practice.session("oncall");
+    oncall.break_glass(p, "Appel nocturne du centre 15, dossier nécessaire", None).unwrap();
+    oncall.read_exams(p).unwrap();
+    clock.set(medvault::Timestamp::parse("2026-07-15T09:00:00Z").unwrap());
+    let (_, page) = practice.session("dr_martin").patient_copy_html(p).unwrap();
+    (practice, p, page)
+}
