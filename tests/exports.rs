@@ -142,6 +142,10 @@ fn fhir_exports_of_the_demo_store_validate_with_an_independent_validator() {
     run("dr_martin", &["export", "patient", &patient, "--format", "fhir", "--out", bundle.to_str().unwrap()]);
     let bulk = dir.path().join("bulk");
     run("dr_martin", &["export", "all", "--out", bulk.to_str().unwrap()]);
+    // Our own stricter check: every reference of the Bundle resolves to one of its entries
+    // (fullUrl), nothing appears twice, no replaced document is current.
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(fhir::check_bundle(&b), Vec::<String>::new());
     let mut files = vec![bundle.display().to_string()];
     let mut kinds = Vec::new();
     for e in std::fs::read_dir(&bulk).unwrap() {
@@ -152,7 +156,11 @@ fn fhir_exports_of_the_demo_store_validate_with_an_independent_validator() {
     kinds.sort();
     // The physician may not read the audit log: no AuditEvent in the bulk export (the patient
     // copy, validated too, carries that patient's access history).
-    assert_eq!(kinds, ["DocumentReference.ndjson", "Observation.ndjson", "Patient.ndjson"], "{files:?}");
+    assert_eq!(
+        kinds,
+        ["DocumentReference.ndjson", "Observation.ndjson", "Patient.ndjson", "Provenance.ndjson"],
+        "{files:?}"
+    );
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fhir/validate.py");
     let out = Command::new(python).arg(script).args(&files).output().unwrap();
     assert!(
@@ -278,10 +286,17 @@ fn bulk_ndjson_round_trip_matches_the_store(kind) {
         assert_eq!(fhir["name"][0]["family"], id.birth_name.as_str());
         assert_eq!(fhir["birthDate"], id.birth_date.to_string().as_str());
         let exam = doc.read_exams(*p).unwrap().pop().unwrap();
-        let o = obs.iter().find(|r| r["id"] == format!("{}-r1", exam.entry_id).as_str()).expect("exam exported");
+        let o = obs.iter().find(|r| r["id"] == exam.entry_id.to_string().as_str()).expect("exam exported");
         assert_eq!(o["code"]["coding"][0]["code"], exam.content.code.as_deref().unwrap());
         assert_eq!(o["subject"]["reference"], format!("Patient/{p}").as_str());
     }
     assert!(docs.iter().any(|d| d["status"] == "superseded") && docs.iter().any(|d| d["relatesTo"].is_array()));
+    // Every reference of the export resolves to a resource in it; nothing appears twice.
+    let mut all = Vec::new();
+    for kind in ["Patient", "DocumentReference", "Observation", "DiagnosticReport", "Provenance"] {
+        all.extend(read(kind));
+    }
+    assert_eq!(fhir::check_resources(&all), Vec::<String>::new());
+    assert_eq!(read("Provenance").len(), 6 + 7 + 6, "one per revision of every identity, report and exam");
 }
 }

@@ -1,6 +1,7 @@
 //! Portability: every patient as FHIR NDJSON, one file per resource type (the Bulk Data
 //! layout: `Patient.ndjson`, `DocumentReference.ndjson`, `Observation.ndjson`,
-//! `DiagnosticReport.ndjson`, and `AuditEvent.ndjson` for a caller with the audit right). Each
+//! `DiagnosticReport.ndjson`, `Provenance.ndjson`, and `AuditEvent.ndjson` for a caller with
+//! the audit right). Each
 //! patient goes through the same checks and audit as a patient copy; patients the user may not
 //! fully read are skipped (and the refusals are in the audit log).
 //!
@@ -57,9 +58,7 @@ pub fn export_all(s: &Session, dir: &Path, replace: bool, mut progress: impl FnM
             Err(e) => return Err(e),
         };
         summary.patients += 1;
-        let bundle = fhir::bundle(&x);
-        for entry in &bundle.entry {
-            let res = &entry.resource;
+        for res in &fhir::resources(&x) {
             let kind = res.resource_type().to_string();
             if kind == "AuditEvent" && !with_audit {
                 continue;

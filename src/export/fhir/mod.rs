@@ -1,11 +1,18 @@
-//! FHIR R4 (4.0.1) rendering of a patient export: a `collection` Bundle with the Patient (the
-//! INS matricule as identifier only when the identity status is QUAL), reports as
+//! FHIR R4 (4.0.1) rendering of a patient export: the Patient (the INS matricule as identifier,
+//! typed INS-NIR or INS-NIA, only when the identity status is QUAL), reports as
 //! DocumentReference, lab results as Observation (LOINC, UCUM), other exams as DiagnosticReport,
-//! and the access history as AuditEvent. Every revision is included: each carries its revision
-//! in `meta.versionId`; a newer report revision `replaces` the older one, older ones are
-//! `superseded`.
+//! the access history as AuditEvent, and the history of every revision as Provenance.
+//!
+//! History stays history: one current resource per patient and per exam (its revision in
+//! `meta.versionId`), and for each revision a Provenance naming who wrote it, when and why, the
+//! version it replaced contained in it; every revision of a report is its own document, the
+//! newer one `replaces` the older, which is `superseded`. [`bundle`] assembles a `collection`
+//! Bundle whose references all resolve to its entries; [`check_bundle`] checks that.
 
+mod assemble;
 pub mod types;
+
+pub use assemble::{bundle, check_bundle, check_resources, resources};
 
 use super::PatientExport;
 use crate::AttachmentInfo;
@@ -57,7 +64,25 @@ pub(crate) fn patient(x: &PatientExport, rev: &Entry<Identity>) -> Patient {
     // Only a qualified identity may be shared with its INS matricule.
     let identifier = match (i.identity_status, &i.ins_matricule, &i.ins_oid) {
         (IdentityStatus::QUAL, Some(m), Some(oid)) => {
-            vec![Identifier { use_: "official".into(), system: format!("urn:oid:{oid}"), value: m.clone() }]
+            // French INS identifier types (FR Core, table fr-v2-0203).
+            let (code, display) = if oid.ends_with(".4.9") {
+                ("INS-NIA", "NIA (numéro identifiant attente)")
+            } else {
+                ("INS-NIR", "NIR définitif")
+            };
+            vec![Identifier {
+                use_: "official".into(),
+                type_: Some(CodeableConcept {
+                    coding: vec![Coding::new(
+                        "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203",
+                        code,
+                        Some(display),
+                    )],
+                    text: None,
+                }),
+                system: format!("urn:oid:{oid}"),
+                value: m.clone(),
+            }]
         }
         _ => Vec::new(),
     };
@@ -204,7 +229,7 @@ fn interpretation_code(i: Interpretation) -> &'static str {
 }
 
 /// The Observation (lab result) or DiagnosticReport (other exams) of one exam revision.
-pub(crate) fn exam(x: &PatientExport, r: &Entry<Exam>, latest: bool) -> Resource {
+pub(crate) fn exam(x: &PatientExport, r: &Entry<Exam>) -> Resource {
     let c = &r.content;
     let coding = match (&c.code_system, &c.code) {
         (Some(sys), Some(code)) => vec![Coding::new(sys, code, Some(&c.label))],
@@ -212,7 +237,8 @@ pub(crate) fn exam(x: &PatientExport, r: &Entry<Exam>, latest: bool) -> Resource
     };
     let code = CodeableConcept { coding, text: Some(c.label.clone()) };
     let status = if r.revision > 1 { "amended" } else { "final" };
-    let id = rev_id(&r.entry_id, r.revision);
+    // One resource per exam: its revisions are its versions (Provenance keeps the replaced ones).
+    let id = r.entry_id.to_string();
     if c.kind != ExamKind::Lab {
         return Resource::DiagnosticReport(Box::new(DiagnosticReport {
             resource_type: "DiagnosticReport",
@@ -228,9 +254,6 @@ pub(crate) fn exam(x: &PatientExport, r: &Entry<Exam>, latest: bool) -> Resource
         }));
     }
     let mut note = Vec::new();
-    if !latest {
-        note.push(Annotation { text: format!("Révision {} remplacée par une révision ultérieure", r.revision) });
-    }
     if let Some(reason) = &r.reason {
         note.push(Annotation { text: format!("Correction : {reason}") });
     }
@@ -296,6 +319,25 @@ fn purpose_code(p: Purpose) -> &'static str {
     }
 }
 
+/// How the Bundle names a professional: `Dr Jean Martin (médecin généraliste)`, with the login
+/// as identifier.
+pub(crate) fn staff_reference(x: &PatientExport, login: &str) -> Reference {
+    let display = match x.staff.get(login) {
+        Some(crate::StaffMember { full_name: Some(n), profession: Some(p), .. }) => format!("{n} ({p})"),
+        _ => login.to_string(),
+    };
+    Reference {
+        identifier: Some(Identifier {
+            use_: "usual".into(),
+            type_: None,
+            system: format!("urn:medvault:store:{}:user", x.store),
+            value: login.to_string(),
+        }),
+        display: Some(display),
+        reference: None,
+    }
+}
+
 /// The AuditEvent of one access-history row. Break-glass accesses carry the `BTG` purpose.
 pub(crate) fn audit_event(x: &PatientExport, e: &Event) -> AuditEvent {
     const ACT_REASON: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
@@ -308,8 +350,12 @@ pub(crate) fn audit_event(x: &PatientExport, e: &Event) -> AuditEvent {
     if let Some(s) = e.entity.section {
         detail.push(AuditDetail { type_: "section".into(), value_string: s.name().into() });
     }
-    if let Some(en) = e.entity.entry {
+    // The identity is one entry per patient: its id says nothing, its revision does.
+    if let Some(en) = e.entity.entry.filter(|en| *en != EntryId::IDENTITY) {
         detail.push(AuditDetail { type_: "entry".into(), value_string: en.to_string() });
+    }
+    if let Some(rev) = e.entity.revision {
+        detail.push(AuditDetail { type_: "revision".into(), value_string: rev.to_string() });
     }
     AuditEvent {
         resource_type: "AuditEvent",
@@ -326,11 +372,27 @@ pub(crate) fn audit_event(x: &PatientExport, e: &Event) -> AuditEvent {
         outcome_desc: e.detail.clone(),
         purpose_of_event: vec![CodeableConcept { coding: purpose, text: None }],
         agent: vec![AuditAgent {
-            who: Reference::display(&e.agent.name),
+            type_: CodeableConcept {
+                coding: vec![Coding::new(
+                    "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                    "humanuser",
+                    Some("human user"),
+                )],
+                text: None,
+            },
+            who: staff_reference(x, &e.agent.name),
             role: e.agent.roles.iter().map(|r| CodeableConcept { coding: Vec::new(), text: Some(r.clone()) }).collect(),
             requestor: true,
         }],
-        source: AuditSource { observer: Reference::display(&e.agent.workstation) },
+        source: AuditSource {
+            site: format!("medvault store {}", x.store),
+            observer: Reference::display(&e.agent.workstation),
+            type_: vec![Coding::new(
+                "http://terminology.hl7.org/CodeSystem/security-source-type",
+                "4",
+                Some("Application Server"),
+            )],
+        },
         entity: vec![AuditEntity {
             what: subject(x),
             type_: Coding::new("http://terminology.hl7.org/CodeSystem/audit-entity-type", "1", Some("Person")),
@@ -339,42 +401,55 @@ pub(crate) fn audit_event(x: &PatientExport, e: &Event) -> AuditEvent {
     }
 }
 
-/// The whole export as a FHIR R4 `collection` Bundle.
-pub fn bundle(x: &PatientExport) -> Bundle {
-    let pid = x.patient.to_string();
-    let mut entry = Vec::new();
-    let mut push = |parts: &[&str], resource: Resource| entry.push(BundleEntry { full_url: urn(parts), resource });
-    for rev in &x.identity {
-        push(&[&pid, "Patient", &rev.revision.to_string()], Resource::Patient(Box::new(patient(x, rev))));
+/// The Provenance of one revision of a resource (`target`, e.g. `Patient/<id>`): who wrote it,
+/// when, why; with the version it replaced contained in it.
+pub(crate) fn provenance<T>(x: &PatientExport, target: &str, rev: &Entry<T>, replaced: Option<Resource>) -> Provenance {
+    let (code, display) = if rev.revision == 1 { ("CREATE", "create") } else { ("UPDATE", "revise") };
+    let mut contained = Vec::new();
+    let mut entity = Vec::new();
+    if let Some(mut old) = replaced {
+        let local = format!("r{}", rev.revision - 1);
+        old.strip_version();
+        set_id(&mut old, &local);
+        contained.push(old);
+        entity.push(ProvenanceEntity { role: "revision", what: Reference::to(format!("#{local}")) });
     }
-    for r in &x.reports {
-        let latest = !x.reports.iter().any(|o| o.entry_id == r.entry_id && o.revision > r.revision);
-        let d = document_reference(x, r, latest);
-        push(&[&pid, "DocumentReference", &d.id.clone()], Resource::DocumentReference(Box::new(d)));
+    let id_part = target.rsplit('/').next().unwrap_or(target);
+    Provenance {
+        resource_type: "Provenance",
+        id: format!("prov-{id_part}-r{}", rev.revision),
+        contained,
+        target: vec![Reference::to(target.to_string())],
+        recorded: rev.recorded_at.to_string(),
+        reason: rev.reason.iter().map(|r| CodeableConcept { coding: Vec::new(), text: Some(r.clone()) }).collect(),
+        activity: CodeableConcept {
+            coding: vec![Coding::new("http://terminology.hl7.org/CodeSystem/v3-DataOperation", code, Some(display))],
+            text: None,
+        },
+        agent: vec![ProvenanceAgent {
+            type_: CodeableConcept {
+                coding: vec![Coding::new(
+                    "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                    "author",
+                    Some("Author"),
+                )],
+                text: None,
+            },
+            who: staff_reference(x, &rev.recorded_by),
+        }],
+        entity,
     }
-    for r in &x.exams {
-        let latest = !x.exams.iter().any(|o| o.entry_id == r.entry_id && o.revision > r.revision);
-        let resource = exam(x, r, latest);
-        let target = match &resource {
-            Resource::DiagnosticReport(d) => format!("DiagnosticReport/{}", d.id),
-            Resource::Observation(o) => format!("Observation/{}", o.id),
-            _ => String::new(),
-        };
-        push(&[&pid, "Exam", &rev_id(&r.entry_id, r.revision)], resource);
-        for a in x.attachments.iter().filter(|a| latest && a.section == Section::Exams && a.entry == r.entry_id) {
-            let d = exam_attachment(x, a, &target);
-            push(&[&pid, "DocumentReference", &d.id.clone()], Resource::DocumentReference(Box::new(d)));
-        }
-    }
-    for e in &x.access_history {
-        push(&[&pid, "AuditEvent", &e.seq.to_string()], Resource::AuditEvent(Box::new(audit_event(x, e))));
-    }
-    Bundle {
-        resource_type: "Bundle",
-        id: urn(&[&pid, "bundle", &x.exported_at.to_string()]).trim_start_matches("urn:uuid:").to_string(),
-        meta: Meta { last_updated: Some(x.exported_at.to_string()), ..Meta::default() },
-        type_: "collection",
-        timestamp: x.exported_at.to_string(),
-        entry,
-    }
+}
+
+/// Gives a (contained) resource another id.
+fn set_id(r: &mut Resource, id: &str) {
+    let slot = match r {
+        Resource::Patient(p) => &mut p.id,
+        Resource::DocumentReference(p) => &mut p.id,
+        Resource::Observation(p) => &mut p.id,
+        Resource::DiagnosticReport(p) => &mut p.id,
+        Resource::AuditEvent(p) => &mut p.id,
+        Resource::Provenance(p) => &mut p.id,
+    };
+    *slot = id.to_string();
 }

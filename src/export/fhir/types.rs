@@ -45,6 +45,9 @@ pub struct Reference {
     /// Literal reference (`Patient/<id>`).
     #[serde(skip_serializing_if = "none")]
     pub reference: Option<String>,
+    /// Logical reference (a user's login).
+    #[serde(skip_serializing_if = "none")]
+    pub identifier: Option<Identifier>,
     /// Display text.
     #[serde(skip_serializing_if = "none")]
     pub display: Option<String>,
@@ -53,11 +56,11 @@ pub struct Reference {
 impl Reference {
     /// A literal reference.
     pub fn to(reference: String) -> Reference {
-        Reference { reference: Some(reference), display: None }
+        Reference { reference: Some(reference), ..Reference::default() }
     }
     /// A display-only reference.
     pub fn display(text: &str) -> Reference {
-        Reference { reference: None, display: Some(text.to_string()) }
+        Reference { display: Some(text.to_string()), ..Reference::default() }
     }
 }
 
@@ -82,6 +85,9 @@ pub struct Identifier {
     /// `official`.
     #[serde(rename = "use")]
     pub use_: String,
+    /// Kind of identifier (`INS-NIR`, `INS-NIA`).
+    #[serde(rename = "type", skip_serializing_if = "none")]
+    pub type_: Option<CodeableConcept>,
     /// Namespace (`urn:oid:...`).
     pub system: String,
     /// Value.
@@ -358,6 +364,9 @@ pub struct DiagnosticReport {
 /// AuditEvent.agent.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AuditAgent {
+    /// Kind of participant (a human user).
+    #[serde(rename = "type")]
+    pub type_: CodeableConcept,
     /// Who.
     pub who: Reference,
     /// Roles.
@@ -370,8 +379,13 @@ pub struct AuditAgent {
 /// AuditEvent.source.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct AuditSource {
+    /// The store (`medvault store <id>`).
+    pub site: String,
     /// Workstation.
     pub observer: Reference,
+    /// Kind of source (`4`, application server).
+    #[serde(rename = "type")]
+    pub type_: Vec<Coding>,
 }
 
 /// AuditEvent.entity.detail.
@@ -445,6 +459,8 @@ pub enum Resource {
     DiagnosticReport(Box<DiagnosticReport>),
     /// AuditEvent.
     AuditEvent(Box<AuditEvent>),
+    /// Provenance.
+    Provenance(Box<Provenance>),
 }
 
 impl Resource {
@@ -456,18 +472,89 @@ impl Resource {
             Resource::Observation(r) => r.resource_type,
             Resource::DiagnosticReport(r) => r.resource_type,
             Resource::AuditEvent(r) => r.resource_type,
+            Resource::Provenance(r) => r.resource_type,
         }
     }
+    /// The resource's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Resource::Patient(r) => &r.id,
+            Resource::DocumentReference(r) => &r.id,
+            Resource::Observation(r) => &r.id,
+            Resource::DiagnosticReport(r) => &r.id,
+            Resource::AuditEvent(r) => &r.id,
+            Resource::Provenance(r) => &r.id,
+        }
+    }
+    /// Drops `meta.versionId` and `meta.lastUpdated` (a contained resource may not carry them).
+    pub fn strip_version(&mut self) {
+        let meta = match self {
+            Resource::Patient(r) => &mut r.meta,
+            Resource::DocumentReference(r) => &mut r.meta,
+            Resource::Observation(r) => &mut r.meta,
+            Resource::DiagnosticReport(r) => &mut r.meta,
+            Resource::AuditEvent(_) | Resource::Provenance(_) => return,
+        };
+        meta.version_id = None;
+        meta.last_updated = None;
+    }
+}
+
+/// Provenance.agent.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProvenanceAgent {
+    /// `author`.
+    #[serde(rename = "type")]
+    pub type_: CodeableConcept,
+    /// Who.
+    pub who: Reference,
+}
+
+/// Provenance.entity.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProvenanceEntity {
+    /// `revision`: the version this one replaced.
+    pub role: &'static str,
+    /// The replaced version (a contained resource, `#r1`).
+    pub what: Reference,
+}
+
+/// Provenance: who wrote one revision of a resource, when and why; a replaced version's
+/// content is contained in the Provenance of the revision that replaced it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Provenance {
+    /// `Provenance`.
+    pub resource_type: &'static str,
+    /// Id (`prov-<resource>-r<revision>`).
+    pub id: String,
+    /// The replaced version, when this revision replaced one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contained: Vec<Resource>,
+    /// The resource (its current version).
+    pub target: Vec<Reference>,
+    /// When the revision was written.
+    pub recorded: String,
+    /// Why (the correction's reason).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reason: Vec<CodeableConcept>,
+    /// CREATE or UPDATE.
+    pub activity: CodeableConcept,
+    /// Who wrote it.
+    pub agent: Vec<ProvenanceAgent>,
+    /// The version it replaced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entity: Vec<ProvenanceEntity>,
 }
 
 /// Bundle.entry.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleEntry {
-    /// `urn:uuid:...`.
+    /// `urn:uuid:...`; every reference inside the Bundle to this resource is this URN.
     pub full_url: String,
-    /// The resource.
-    pub resource: Resource,
+    /// The resource, its references rewritten to the entries' `fullUrl`s.
+    pub resource: serde_json::Value,
 }
 
 /// Bundle.
