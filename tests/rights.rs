@@ -111,8 +111,8 @@ fn retention_rules_adult_minor_deceased_and_hold() {
 #[test]
 fn request_deadlines_follow_the_law() {
     let t = Timestamp::parse("2026-11-02T09:00:00Z").unwrap();
-    let recent = Timestamp::parse("2024-01-01").unwrap();
-    let old = Timestamp::parse("2015-01-01").unwrap();
+    let recent = Some(Date::parse("2024-01-01").unwrap());
+    let old = Some(Date::parse("2015-01-01").unwrap());
     let (earliest, due, rule) = deadline(RequestKind::Copy, t, recent);
     assert_eq!(earliest, Some(Timestamp::parse("2026-11-04T09:00:00Z").unwrap()), "48-hour reflection");
     assert_eq!(due, Timestamp::parse("2026-11-10T09:00:00Z").unwrap(), "8 days");
@@ -122,6 +122,86 @@ fn request_deadlines_follow_the_law() {
     assert!(rule.contains("2 months"));
     let (e, due, _) = deadline(RequestKind::Erasure, t, old);
     assert_eq!((e, due), (None, Timestamp::parse("2026-12-02T09:00:00Z").unwrap()));
+    // Five years to the day is not "more than five years"; one day more is.
+    let (_, due, _) = deadline(RequestKind::Copy, t, Some(Date::parse("2021-11-02").unwrap()));
+    assert!(due < Timestamp::parse("2026-11-11").unwrap());
+    let (_, due, _) = deadline(RequestKind::Copy, t, Some(Date::parse("2021-11-01").unwrap()));
+    assert!(due > Timestamp::parse("2026-12-31").unwrap());
+    // No information date known: the 8-day deadline, never a late one.
+    let (_, due, _) = deadline(RequestKind::Copy, t, None);
+    assert_eq!(due, Timestamp::parse("2026-11-10T09:00:00Z").unwrap());
+}
+
+every_backend! {
+fn the_two_month_rule_uses_the_dates_of_the_information_not_of_the_store(kind) {
+    // The file was opened in the store in 2019, but everything in it dates from 2026: 8 days.
+    let clock = Arc::new(ManualClock::new(Timestamp::parse("2019-03-01T09:00:00Z").unwrap()));
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
+    let practice = Practice::with(kind, options);
+    let mut synth = Synth::new(5);
+    let doc = practice.session("dr_martin");
+    let recent_file = doc.create_patient(synth.identity()).unwrap();
+    clock.set(Timestamp::parse("2026-11-02T09:00:00Z").unwrap());
+    let doc = practice.session("dr_martin");
+    doc.append_report(recent_file, synth.report("Dr Martin", Date::parse("2026-10-01").unwrap())).unwrap();
+    // A file created today from an older practice's records: a 2014 report, so 2 months.
+    let imported = doc.create_patient(synth.identity()).unwrap();
+    doc.append_report(imported, synth.report("Dr Martin", Date::parse("2014-06-12").unwrap())).unwrap();
+    let now = clock.now();
+    let recent = doc.register_request(recent_file, RequestKind::Copy, now).unwrap();
+    assert!(recent.rule.contains("8 days"), "{}", recent.rule);
+    assert_eq!(recent.oldest_information, Some(Date::parse("2026-10-01").unwrap()));
+    let old = doc.register_request(imported, RequestKind::Copy, now).unwrap();
+    assert!(old.rule.contains("2 months"), "{}", old.rule);
+    assert_eq!(old.oldest_information, Some(Date::parse("2014-06-12").unwrap()));
+    // The DPO may read no clinical date: the 8-day deadline, never a late one.
+    let by_dpo = practice.session("dpo").register_request(imported, RequestKind::Copy, now).unwrap();
+    assert!(by_dpo.rule.contains("8 days") && by_dpo.oldest_information.is_none());
+}
+}
+
+every_backend! {
+fn a_copy_request_is_answered_by_an_export_the_register_remembers(kind) {
+    use medvault::rights::{CopyFormat, NewRequest, Requester, Resolution};
+    let clock = Arc::new(ManualClock::new(Timestamp::parse("2026-11-02T09:00:00Z").unwrap()));
+    let options = StoreOptions { clock: clock.clone(), ..StoreOptions::insecure_fast_for_tests() };
+    let practice = Practice::with(kind, options);
+    let p = practice.patient(3);
+    let dpo = practice.session("dpo");
+    let mut new = NewRequest::new(RequestKind::Copy, clock.now());
+    new.requester = Requester::LegalRepresentative;
+    new.sections = vec![medvault::Section::Reports, medvault::Section::Exams];
+    let req = dpo.register(p, &new).unwrap();
+    assert_eq!((req.requester, req.sections.len()), (Requester::LegalRepresentative, 2));
+    let rect = dpo.register_request(p, RequestKind::Rectification, clock.now()).unwrap();
+    let doc = practice.session("dr_martin");
+    // Not within the 48-hour reflection period.
+    assert!(matches!(doc.answer_copy_request(&req.id, CopyFormat::Html), Err(medvault::Error::Invalid(_))));
+    assert!(matches!(doc.answer_copy_request(&rect.id, CopyFormat::Html), Err(medvault::Error::Invalid(_))));
+    clock.advance_millis(3 * 86_400_000);
+    let (closed, page) = doc.answer_copy_request(&req.id, CopyFormat::Html).unwrap();
+    let answer = closed.answer.clone().unwrap();
+    let sealed = medvault::export::seal::verify_copy(&page, Some(&practice.store.verification_key())).unwrap();
+    assert_eq!(answer.export.as_ref().unwrap().sha256, sealed.sha256, "the register names the copy handed over");
+    assert_eq!((answer.by.as_str(), answer.resolution, answer.at), ("dr_martin", Resolution::Done, clock.now()));
+    assert!(matches!(doc.answer_copy_request(&req.id, CopyFormat::Html), Err(medvault::Error::AlreadyExists(_))));
+    dpo.close_request_as(&rect.id, Resolution::Refused).unwrap();
+    // Closed requests stay in the register, with how they were answered.
+    assert!(dpo.list_requests(false).unwrap().is_empty());
+    let all = dpo.request_register().unwrap();
+    assert_eq!(all.len(), 2);
+    let kept = all.iter().find(|r| r.id == req.id).unwrap();
+    assert_eq!(kept.answer.as_ref().unwrap().export.as_ref().unwrap().format, "html");
+    let refused = all.iter().find(|r| r.id == rect.id).unwrap();
+    assert_eq!(refused.answer.as_ref().unwrap().resolution, Resolution::Refused);
+    // The export that answered is in the log, before the request's closing.
+    let events = dpo
+        .audit_query(&medvault::AuditQuery { patient: Some(p), ..Default::default() })
+        .unwrap();
+    let export = events.iter().rposition(|e| e.action == medvault::Action::Export).unwrap();
+    let closing = events.iter().rposition(|e| e.action == medvault::Action::Request).unwrap();
+    assert!(export < closing);
+}
 }
 
 every_backend! {

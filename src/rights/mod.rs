@@ -4,5 +4,7 @@
 mod requests;
 mod retention;
 
-pub use requests::{PatientRequest, RequestKind, deadline};
+pub use requests::{
+    Answer, AnswerExport, CopyFormat, NewRequest, PatientRequest, RequestKind, Requester, Resolution, deadline,
+};
 pub use retention::Retention;

@@ -237,6 +237,19 @@ impl Session {
         Ok((AccessFacts { in_care_team, opposed, break_glass: active.is_some() }, active))
     }
 
+    /// Whether this session could read `section` of `patient` now in the normal way (its roles,
+    /// its keys, the care team, no opposition; break-glass aside). Decides nothing, audits nothing.
+    pub(crate) fn may_read_now(&self, patient: PatientId, section: Section) -> Result<bool> {
+        if !self.keys().holds(crate::crypto::KeyKind::Section(section)) {
+            return Ok(false);
+        }
+        let (facts, _) = self.access_facts(patient)?;
+        Ok(matches!(
+            self.inner.header.policy.decide(&self.user.roles, section, false, facts),
+            Decision::Allow { emergency: false }
+        ))
+    }
+
     /// Decides an access and audits a refusal. On success, the grant says what was allowed and
     /// whether break-glass allowed it.
     pub(crate) fn authorize(&self, action: Action, patient: PatientId, section: Section, write: bool) -> Result<Grant> {

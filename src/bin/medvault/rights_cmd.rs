@@ -3,9 +3,11 @@
 use crate::io::{self, print_json};
 use crate::{CmdResult, Global};
 use clap::Subcommand;
-use medvault::rights::RequestKind;
+use medvault::Section;
 use medvault::rights::Retention;
+use medvault::rights::{CopyFormat, NewRequest, RequestKind, Requester, Resolution};
 use medvault::{Purpose, Timestamp};
+use std::path::PathBuf;
 
 #[derive(Subcommand)]
 pub enum RetentionCmd {
@@ -41,7 +43,7 @@ pub enum RetentionCmd {
 
 #[derive(Subcommand)]
 pub enum RequestsCmd {
-    /// Register a patient's request; prints its legal deadline.
+    /// Register a patient's request; prints its id and legal deadline.
     Add {
         /// Patient id.
         patient: String,
@@ -51,20 +53,47 @@ pub enum RequestsCmd {
         /// When it was received (RFC 3339 or YYYY-MM-DD; default now).
         #[arg(long)]
         received: Option<String>,
+        /// Who asked: patient, legal_representative, heir or designated_physician.
+        #[arg(long, default_value = "patient")]
+        requester: String,
+        /// A part of the file concerned (identity, reports, exams; repeat; default the whole file).
+        #[arg(long = "section")]
+        sections: Vec<String>,
     },
-    /// Open requests, earliest deadline first.
+    /// The register: open requests, earliest deadline first (--all: closed ones too, with how
+    /// they were answered).
     List {
         /// Only those past their deadline.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "all")]
         overdue: bool,
+        /// Closed requests too.
+        #[arg(long)]
+        all: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
     },
-    /// Close an answered request.
+    /// Answer a copy request: export the file, record which export answered it, close it.
+    Answer {
+        /// Request id.
+        id: String,
+        /// html (sealed French copy), fhir or json.
+        #[arg(long, value_enum, default_value = "html")]
+        format: crate::export_cmd::ExportFormat,
+        /// Output file (created owner-only), or `-` for standard output.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Close a request answered outside medvault (a correction made, an erasure refused...).
     Close {
         /// Request id.
         id: String,
+        /// done, refused or withdrawn.
+        #[arg(long, default_value = "done")]
+        resolution: String,
     },
 }
 
@@ -144,45 +173,75 @@ pub fn erase(g: &Global, patient: String) -> CmdResult {
 pub fn requests(g: &Global, c: RequestsCmd) -> CmdResult {
     let (store, s) = io::session(g, Purpose::PatientRequest)?;
     match c {
-        RequestsCmd::Add { patient, kind, received } => {
+        RequestsCmd::Add { patient, kind, received, requester, sections } => {
             let when = match received {
                 Some(t) => Timestamp::parse(&t)?,
                 None => Timestamp::now(),
             };
-            let r =
-                s.register_request(crate::patient_cmd::patient_id(&s, &patient)?, RequestKind::parse(&kind)?, when)?;
+            let mut new = NewRequest::new(RequestKind::parse(&kind)?, when);
+            new.requester = Requester::parse(&requester)?;
+            new.sections = sections.iter().map(|x| Section::parse(x)).collect::<Result<_, _>>()?;
+            let r = s.register(crate::patient_cmd::patient_id(&s, &patient)?, &new)?;
             println!("{}", r.id);
             eprintln!(
-                "request {} registered: due {}{} ({})",
+                "request {} registered: due {}{} ({}{})",
                 r.id,
                 r.deadline,
                 r.earliest.map(|e| format!(", not before {e}")).unwrap_or_default(),
-                r.rule
+                r.rule,
+                r.oldest_information.map(|d| format!("; oldest information found: {d}")).unwrap_or_default()
             );
         }
-        RequestsCmd::List { overdue, .. } => {
-            let list = s.list_requests(overdue)?;
+        RequestsCmd::List { overdue, all, .. } => {
+            let list = if all { s.request_register()? } else { s.list_requests(overdue)? };
             if g.json {
                 print_json(&list)?;
             } else {
                 let now = Timestamp::now();
-                let mut t = io::table(&["id", "patient", "kind", "received", "due", "status"]);
+                let mut t = io::table(&["id", "patient", "kind", "asked by", "received", "due", "status"]);
                 for r in &list {
+                    let status = match (&r.answer, r.closed_at) {
+                        (Some(a), _) => format!(
+                            "{} {} by {}{}",
+                            a.resolution,
+                            a.at,
+                            a.by,
+                            a.export
+                                .as_ref()
+                                .map(|x| format!(" ({} export {})", x.format, &x.sha256[..12]))
+                                .unwrap_or_default()
+                        ),
+                        (None, Some(at)) => format!("closed {at}"),
+                        (None, None) if r.is_overdue(now) => "OVERDUE".into(),
+                        (None, None) => "open".into(),
+                    };
                     t.add_row(vec![
                         r.id.clone(),
                         r.patient.to_string()[..8].to_string(),
-                        format!("{:?}", r.kind).to_lowercase(),
+                        r.kind.to_string(),
+                        r.requester.to_string(),
                         r.received_at.to_string(),
                         r.deadline.to_string(),
-                        if r.is_overdue(now) { "OVERDUE".into() } else { "open".to_string() },
+                        status,
                     ]);
                 }
                 println!("{t}");
             }
         }
-        RequestsCmd::Close { id } => {
-            s.close_request(&id)?;
-            eprintln!("request {id} closed");
+        RequestsCmd::Answer { id, format, out, force } => {
+            let format = match format {
+                crate::export_cmd::ExportFormat::Html => CopyFormat::Html,
+                crate::export_cmd::ExportFormat::Fhir => CopyFormat::Fhir,
+                crate::export_cmd::ExportFormat::Json => CopyFormat::Json,
+            };
+            let (r, text) = s.answer_copy_request(&id, format)?;
+            io::write_output(&out, text.as_bytes(), force)?;
+            let sha = r.answer.as_ref().and_then(|a| a.export.as_ref()).map(|x| x.sha256.clone()).unwrap_or_default();
+            eprintln!("request {id} answered with {} (SHA-256 {sha}) and closed", io::output_name(&out));
+        }
+        RequestsCmd::Close { id, resolution } => {
+            s.close_request_as(&id, Resolution::parse(&resolution)?)?;
+            eprintln!("request {id} closed ({resolution})");
         }
     }
     drop(s);
