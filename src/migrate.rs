@@ -75,7 +75,7 @@ pub fn migrate(src: &Path, dst: &Path, to: Engine) -> Result<MigrationReport> {
         }
     }
     let h = &store.inner.header;
-    let report = verify::verify(copy.as_ref(), h, None)?;
+    let report = verify::verify(copy.as_ref(), h, None, &mut |_| {})?;
     if !report.is_ok() {
         let seq = report.first_bad_seq().unwrap_or(0);
         return Err(IntegrityError::new(Object::MigratedCopy, Fault::Broken("the copy's audit log does not verify"))

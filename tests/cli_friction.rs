@@ -265,3 +265,44 @@ fn a_new_user_is_told_who_delivers_their_keys_and_a_holder_delivers_in_one_comma
     let again = cli.cmd("martin").args(["user", "deliver"]).assert().success().get_output().clone();
     assert!(stderr(&again).contains("nobody was waiting"), "{}", stderr(&again));
 }
+
+/// Long jobs show a progress bar on a terminal, and print nothing of it into pipes and scripts.
+#[test]
+fn long_jobs_show_progress_on_a_terminal_only() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    }
+    let cli = Cli::new();
+    cli.patient();
+    let bin = assert_cmd::cargo::cargo_bin("medvault");
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("full.mvbackup");
+    for (user, args, bar) in [
+        ("dpo", vec!["audit", "verify"], "verifying the audit log"),
+        ("alice", vec!["backup", "--out", backup.to_str().unwrap()], "writing the backup"),
+        ("dpo", vec!["backup", "verify", backup.to_str().unwrap()], "checking the backup"),
+    ] {
+        let line = format!("{} {}", bin.display(), args.join(" "));
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MEDVAULT_STORE", &cli.store)
+            .env("MEDVAULT_USER", user)
+            .env("MEDVAULT_PASSPHRASE", cli_harness::pass(user))
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{line}: {shown}");
+        assert!(shown.contains(bar), "no progress bar on a terminal for {args:?}: {shown}");
+        // The same job in a pipe: no bar, no terminal control codes.
+        if args[1] == "--out" {
+            std::fs::remove_file(&backup).unwrap();
+        }
+        let piped = cli.cmd(user).args(&args).assert().success().get_output().clone();
+        let text = format!("{}{}", String::from_utf8_lossy(&piped.stdout), stderr(&piped));
+        assert!(!text.contains(bar) && !text.contains('\u{1b}'), "{args:?} printed its bar into a pipe: {text}");
+    }
+}

@@ -177,8 +177,13 @@ fn signed_heads(
     Ok((heads, signed_size, by))
 }
 
-/// Verifies the whole log of a store.
-pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option<&Checkpoint>) -> Result<VerifyReport> {
+/// Verifies the whole log of a store; `progress` is told how many events were checked.
+pub(crate) fn verify(
+    backend: &dyn Backend,
+    header: &StoreHeader,
+    anchor: Option<&Checkpoint>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport> {
     let store = header.store;
     let mut problems = Vec::new();
     let (signers, bad) = TrustedSigners::load(backend, header)?;
@@ -280,6 +285,7 @@ pub(crate) fn verify(backend: &dyn Backend, header: &StoreHeader, anchor: Option
             }
             w.push(leaf);
         }
+        progress(w.frontier.size);
         match page.last() {
             Some((k, _)) if page.len() == 4096 => {
                 lo = k.clone();

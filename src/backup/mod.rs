@@ -316,7 +316,7 @@ pub(super) fn verify_loaded(
         Some(a) => crate::audit::anchor::latest(a, first.store)?,
         None => None,
     };
-    let report = verify::verify(into, &header, anchor.as_ref())?;
+    let report = verify::verify(into, &header, anchor.as_ref(), &mut |_| {})?;
     if let Some(p) = report.problems.first() {
         let older = anchor.is_some() && report.problems.iter().any(|p| p.what.contains("truncated or rolled back"));
         let what = if older {

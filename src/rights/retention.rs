@@ -193,8 +193,20 @@ impl Session {
     /// Every file past its retention period (not under hold); purges them unless `dry_run`.
     /// Returns (patient, status) for every file examined.
     pub fn purge_expired(&self, dry_run: bool) -> Result<Vec<(PatientId, Retention)>> {
+        self.purge_expired_with_progress(dry_run, &mut |_, _| {})
+    }
+
+    /// [`Session::purge_expired`], telling `progress` (files examined, files in the store).
+    pub fn purge_expired_with_progress(
+        &self,
+        dry_run: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<(PatientId, Retention)>> {
         let mut out = Vec::new();
-        for patient in self.patient_ids()? {
+        let ids = self.patient_ids()?;
+        let total = ids.len() as u64;
+        for (n, patient) in ids.into_iter().enumerate() {
+            progress(n as u64, total);
             let Some(h) = self.patient_header(patient)? else { continue };
             if h.purged_at.is_some() {
                 continue;

@@ -30,7 +30,17 @@ impl Session {
     /// Verifies the whole audit log, optionally against an anchored checkpoint. Audited (the
     /// verification event is appended after the check, so it does not hide a truncated tail).
     pub fn verify_audit(&self, anchor: Option<&Checkpoint>) -> Result<VerifyReport> {
+        self.verify_audit_with_progress(anchor, &mut |_, _| {})
+    }
+
+    /// [`Session::verify_audit`], telling `progress` (events checked, events in the log) as it goes.
+    pub fn verify_audit_with_progress(
+        &self,
+        anchor: Option<&Checkpoint>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<VerifyReport> {
         self.require_auditor(Action::AuditVerify)?;
+        let total = self.log_size();
         let h = &self.inner.header;
         // Without an explicit anchor, the newest one in the configured anchor folder.
         let configured = match (anchor, &self.inner.location) {
@@ -41,7 +51,8 @@ impl Session {
             _ => None,
         };
         let anchor = anchor.or(configured.as_ref());
-        let mut report = crate::audit::verify::verify(self.inner.backend.as_ref(), h, anchor)?;
+        let mut report =
+            crate::audit::verify::verify(self.inner.backend.as_ref(), h, anchor, &mut |done| progress(done, total))?;
         if let Some(p) = self.inner.witness_problem.lock().as_ref() {
             report.problems.insert(0, p.into());
         }

@@ -260,7 +260,12 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                 Some(p) => Some(Checkpoint::from_json(&io::read_text_limited(&p.display().to_string())?)?),
                 None => None,
             };
-            let report = s.verify_audit(anchor.as_ref())?;
+            let bar = io::progress("verifying the audit log", Some(0), false);
+            let report = s.verify_audit_with_progress(anchor.as_ref(), &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
             if g.json {
                 print_json(&report)?;
             }

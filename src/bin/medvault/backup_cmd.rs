@@ -69,18 +69,24 @@ pub struct RestoreArgs {
     pub reason: Option<String>,
 }
 
-fn open(files: &[PathBuf]) -> Result<Vec<std::io::BufReader<std::fs::File>>, Failure> {
-    files
-        .iter()
-        .map(|file| {
-            std::fs::File::open(file)
-                .map(std::io::BufReader::new)
-                .map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))
-        })
-        .collect()
+/// A backup file being read, counted by the job's progress bar.
+type Input = indicatif::ProgressBarIter<std::io::BufReader<std::fs::File>>;
+
+/// Opens backup files for one job; its progress bar counts the bytes read from all of them.
+fn open(files: &[PathBuf], what: &str) -> Result<(Vec<Input>, indicatif::ProgressBar), Failure> {
+    let mut total = 0;
+    let mut opened = Vec::new();
+    for file in files {
+        let f =
+            std::fs::File::open(file).map_err(|e| Failure::Other(format!("cannot read {}: {e}", file.display())))?;
+        total += f.metadata().map(|m| m.len()).unwrap_or(0);
+        opened.push(std::io::BufReader::new(f));
+    }
+    let bar = io::progress(what, Some(total), true);
+    Ok((opened.into_iter().map(|r| bar.wrap_read(r)).collect(), bar))
 }
 
-fn as_chain(readers: &mut [std::io::BufReader<std::fs::File>]) -> Vec<&mut dyn std::io::Read> {
+fn as_chain(readers: &mut [Input]) -> Vec<&mut dyn std::io::Read> {
     readers.iter_mut().map(|r| r as &mut dyn std::io::Read).collect()
 }
 
@@ -92,8 +98,10 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
     match a.cmd {
         Some(BackupCmd::Verify { files, key }) => {
             let key = io::parse_key(key)?;
-            let mut readers = open(&files)?;
-            let r = medvault::backup::verify_backup(&mut as_chain(&mut readers), key.as_ref())?;
+            let (mut readers, bar) = open(&files, "checking the backup")?;
+            let r = medvault::backup::verify_backup(&mut as_chain(&mut readers), key.as_ref());
+            bar.finish_and_clear();
+            let r = r?;
             println!(
                 "backup OK: store {}, {} file(s), snapshot of {}, {} audit events verified (heads signed by {})",
                 r.store,
@@ -113,9 +121,11 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
             let out =
                 a.out.ok_or_else(|| Failure::Usage("backup needs --out FILE (or `backup verify FILE`)".into()))?;
             let (_store, s) = io::session(g, Purpose::Operations)?;
-            let mut base = open(&a.since)?;
+            let (mut base, _) = open(&a.since, "reading the base backups")?;
+            let bar = io::progress("writing the backup", None, true);
             let mut take = |w: &mut dyn std::io::Write| {
-                if base.is_empty() { s.backup(w) } else { s.backup_since(&mut as_chain(&mut base), w) }
+                let mut w = bar.wrap_write(w);
+                if base.is_empty() { s.backup(&mut w) } else { s.backup_since(&mut as_chain(&mut base), &mut w) }
             };
             let r = if out == std::path::Path::new("-") {
                 take(&mut std::io::stdout().lock())?
@@ -128,6 +138,7 @@ pub fn backup(g: &Global, a: BackupArgs) -> CmdResult {
                 file.finish().map_err(|e| io::output_failure(&out, e))?;
                 r
             };
+            bar.finish_and_clear();
             let chain: Vec<String> =
                 a.since.iter().chain(std::iter::once(&out)).map(|p| p.display().to_string()).collect();
             eprintln!(
@@ -151,7 +162,7 @@ pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
     };
     let engine = medvault::Engine::parse(&a.engine).ok_or_else(|| Failure::Other("unknown engine".into()))?;
     let key = io::parse_key(a.key)?;
-    let mut readers = open(&a.files)?;
+    let (mut readers, bar) = open(&a.files, "restoring")?;
     let chain = &mut as_chain(&mut readers);
     let r = match (a.force, &a.anchor_dir, &a.reason) {
         (true, Some(anchor_dir), Some(reason)) => {
@@ -173,6 +184,7 @@ pub fn restore(g: &Global, a: RestoreArgs) -> CmdResult {
         }
         _ => medvault::backup::restore(chain, &into, engine, key.as_ref(), a.anchor_dir.as_deref())?,
     };
+    bar.finish_and_clear();
     println!(
         "restored store {} into {}: {} records, {} audit events verified (heads signed by {})",
         r.store,

@@ -108,12 +108,7 @@ pub fn export(g: &Global, c: ExportCmd) -> CmdResult {
         }
         ExportCmd::All { out, force } => {
             create_folder(&out)?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("exporting [{bar:40}] {pos}/{len} patients")
-                    .map_err(|e| Failure::Other(e.to_string()))?
-                    .progress_chars("=> "),
-            );
+            let bar = io::progress("exporting patients", Some(0), false);
             let summary = medvault::export::bulk::export_all(&s, &out, force, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);

@@ -194,3 +194,23 @@ pub fn table(header: &[&str]) -> comfy_table::Table {
     t.set_header(header.to_vec());
     t
 }
+
+/// A progress bar on standard error for a long job (`len` items or bytes, `None`: unknown,
+/// a counter). indicatif draws only on a terminal: in scripts and pipes nothing is printed.
+pub fn progress(what: &str, len: Option<u64>, bytes: bool) -> indicatif::ProgressBar {
+    let template = match (len.is_some(), bytes) {
+        (true, true) => "{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+        (true, false) => "{msg} [{bar:40}] {pos}/{len} ({eta})",
+        (false, true) => "{spinner} {msg}: {bytes} ({elapsed})",
+        (false, false) => "{spinner} {msg}: {pos} ({elapsed})",
+    };
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}

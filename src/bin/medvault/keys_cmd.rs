@@ -1,7 +1,7 @@
 //! `keys ...`: section key versions (rotate, rewrap, retire).
 
 use crate::io;
-use crate::{CmdResult, Failure, Global};
+use crate::{CmdResult, Global};
 use clap::Subcommand;
 use medvault::{Purpose, Section};
 
@@ -81,13 +81,7 @@ pub fn keys(g: &Global, c: KeysCmd) -> CmdResult {
         }
         KeysCmd::Rewrap { section } => {
             let section = Section::parse(&section)?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len}")
-                    .map_err(|e| Failure::Other(e.to_string()))?
-                    .progress_chars("=> "),
-            );
-            bar.set_message(format!("rewrapping {section}"));
+            let bar = io::progress(&format!("rewrapping {section}"), Some(0), false);
             let p = s.rewrap_section(section, usize::MAX, |done, total| {
                 bar.set_length(total);
                 bar.set_position(done);

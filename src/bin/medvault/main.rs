@@ -229,7 +229,12 @@ fn migrate(g: &Global, to: &str, out: Option<PathBuf>) -> CmdResult {
         name.push(format!("-{to}"));
         dir.with_file_name(name)
     });
-    let r = medvault::migrate(&dir, &out, to)?;
+    // No count to show: a spinner says the copy, comparison and verification are under way.
+    let bar = io::progress("migrating (copy, comparison, verification)", None, false);
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let r = medvault::migrate(&dir, &out, to);
+    bar.finish_and_clear();
+    let r = r?;
     println!(
         "copied {} records ({} audit events, verified) from {} to {} in {}",
         r.records,

@@ -130,7 +130,13 @@ pub fn retention(g: &Global, c: RetentionCmd) -> CmdResult {
             }
         }
         RetentionCmd::Purge { dry_run, .. } => {
-            let all = s.purge_expired(dry_run)?;
+            let bar = io::progress("examining files", Some(0), false);
+            let all = s.purge_expired_with_progress(dry_run, &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            });
+            bar.finish_and_clear();
+            let all = all?;
             let expired: Vec<_> = all.iter().filter(|(_, r)| matches!(r, Retention::Expired { .. })).collect();
             if g.json {
                 let v: Vec<_> =
