@@ -306,3 +306,57 @@ fn long_jobs_show_progress_on_a_terminal_only() {
         assert!(!text.contains(bar) && !text.contains('\u{1b}'), "{args:?} printed its bar into a pipe: {text}");
     }
 }
+
+/// `audit log` in a 100-column terminal: no line wider than the terminal, no time, action or
+/// id cut in two; columns that do not fit are left out and named.
+#[test]
+fn the_audit_log_fits_a_100_column_terminal_without_cutting_words() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    }
+    let cli = Cli::new();
+    let p = cli.patient();
+    cli.cmd("claire").args(["read", &p, "--section", "exams"]).assert().code(3);
+    cli.cmd("dpo")
+        .args(["audit", "report", "--since", "2026-01-01", "--until", "2030-01-01", "--out", "-"])
+        .assert()
+        .success();
+    let bin = assert_cmd::cargo::cargo_bin("medvault");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("stty cols 100; {} audit log --limit 12", bin.display()), "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MEDVAULT_STORE", &cli.store)
+        .env("MEDVAULT_USER", "dpo")
+        .env("MEDVAULT_PASSPHRASE", cli_harness::pass("dpo"))
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "{text}");
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('│') && !l.contains("seq")).collect();
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "wider than the terminal: {line}");
+    }
+    // Each event's first line carries its whole time and action.
+    let firsts: Vec<&&str> = rows
+        .iter()
+        .filter(|l| l.split('┆').next().is_some_and(|c| c.trim_matches(['│', ' ']).parse::<u64>().is_ok()))
+        .collect();
+    assert_eq!(firsts.len(), 12, "{text}");
+    for l in &firsts {
+        let cells: Vec<&str> = l.split('┆').map(|c| c.trim_matches(['│', ' '])).collect();
+        assert_eq!(cells[1].len(), 19, "time cut: {l}");
+        assert!(medvault::Action::parse(cells[3]).is_ok(), "action cut: {l}");
+    }
+    // Wrapped details break between words only.
+    let details: String = rows
+        .iter()
+        .filter_map(|l| l.rsplit('┆').next())
+        .map(|c| c.trim_matches(['│', ' ']))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(details.contains("DPO report"), "{text}");
+    assert!(text.contains("too narrow for: role"), "{text}");
+}

@@ -214,24 +214,36 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
                     w.flush().map_err(|e| Failure::Other(e.to_string()))?;
                 }
                 Format::Table => {
-                    let mut t = io::table(&[
-                        "seq",
-                        "time (UTC)",
-                        "user",
-                        "role",
-                        "action",
-                        "outcome",
-                        "purpose",
-                        "patient",
-                        "section",
+                    let rows = events
+                        .iter()
+                        .map(|e| {
+                            let mut r = row(e);
+                            r[1] = r[1].replacen('T', " ", 1).chars().take(19).collect();
+                            r[7] = r[7].get(..8).unwrap_or("").to_string();
+                            r.truncate(11);
+                            r.remove(9);
+                            r
+                        })
+                        .collect();
+                    let (t, hidden) = io::fitted_table(
+                        &[
+                            "seq",
+                            "time (UTC)",
+                            "user",
+                            "role",
+                            "action",
+                            "outcome",
+                            "purpose",
+                            "patient",
+                            "section",
+                            "detail",
+                        ],
+                        rows,
                         "detail",
-                    ]);
-                    for e in &events {
-                        let mut r = row(e);
-                        r[7] = r[7].get(..8).unwrap_or("").to_string();
-                        r.truncate(11);
-                        r.remove(9);
-                        t.add_row(r);
+                        &["role", "section", "purpose", "outcome"],
+                    );
+                    if !hidden.is_empty() {
+                        eprintln!("(too narrow for: {}; widen the terminal or add --json)", hidden.join(", "));
                     }
                     println!("{t}");
                     match events.last() {

@@ -214,3 +214,62 @@ pub fn progress(what: &str, len: Option<u64>, bytes: bool) -> indicatif::Progres
     bar.set_message(what.to_string());
     bar
 }
+
+/// A table that fits the terminal without cutting words: every column but `wrap` keeps its
+/// content on one line; when the terminal is too narrow, the columns of `drop` go first, in
+/// that order, and only then does `wrap` narrow (to no less than 16 characters), wrapping
+/// between words. Returns the table and the columns left out. Off a terminal nothing is left
+/// out and nothing wraps.
+pub fn fitted_table(
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+    wrap: &str,
+    drop: &[&str],
+) -> (comfy_table::Table, Vec<String>) {
+    use comfy_table::{ColumnConstraint, Width};
+    let probe = comfy_table::Table::new();
+    let terminal = if probe.is_tty() { probe.width() } else { None };
+    let chars = |s: &str| s.chars().count();
+    let natural: Vec<usize> = (0..header.len())
+        .map(|i| {
+            let head = header[i].split_whitespace().map(chars).max().unwrap_or(0);
+            rows.iter().map(|r| r.get(i).map_or(0, |c| chars(c))).max().unwrap_or(0).max(head)
+        })
+        .collect();
+    let mut keep: Vec<usize> = (0..header.len()).collect();
+    let width_of = |keep: &[usize]| -> usize {
+        keep.iter().map(|&i| if header[i] == wrap { natural[i].min(16) } else { natural[i] } + 3).sum::<usize>() + 1
+    };
+    let mut hidden = Vec::new();
+    if let Some(max) = terminal.map(usize::from) {
+        for name in drop {
+            if width_of(&keep) <= max {
+                break;
+            }
+            if let Some(pos) = keep.iter().position(|&i| header[i] == *name) {
+                keep.remove(pos);
+                hidden.push(name.to_string());
+            }
+        }
+    }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    if terminal.is_some() {
+        t.set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    } else {
+        t.set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    }
+    t.set_header(keep.iter().map(|&i| header[i]).collect::<Vec<_>>());
+    for r in rows {
+        t.add_row(keep.iter().map(|&i| r.get(i).cloned().unwrap_or_default()).collect::<Vec<_>>());
+    }
+    for (n, &i) in keep.iter().enumerate() {
+        if header[i] != wrap
+            && let Some(col) = t.column_mut(n)
+        {
+            let w = u16::try_from(natural[i]).unwrap_or(u16::MAX);
+            col.set_constraint(ColumnConstraint::Absolute(Width::Fixed(w.saturating_add(2))));
+        }
+    }
+    (t, hidden)
+}
