@@ -48,6 +48,7 @@ mod codec;
 mod crypto;
 mod error;
 pub mod export;
+pub mod import;
 pub mod json;
 mod keyring;
 mod layout;

@@ -105,3 +105,37 @@ fn a_request_goes_from_register_to_sealed_answer_and_stays_listed() {
     assert_eq!(all.as_array().unwrap().len(), 2);
     assert!(all.as_array().unwrap().iter().any(|r| r["answer"]["resolution"] == "refused"));
 }
+
+/// `import fhir` at the command line: a dry run, the import, a second run that adds nothing.
+#[test]
+fn import_fhir_from_an_export_folder_is_idempotent() {
+    let source = Cli::new();
+    let p = source.patient();
+    source
+        .cmd("martin")
+        .args(["write", &p, "--section", "reports", "--input", &cli_harness::data("report.json")])
+        .assert()
+        .success();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("export");
+    source.cmd("martin").args(["export", "all", "--out", out.to_str().unwrap()]).assert().success();
+    let target = Cli::new();
+    let dry = target.json("martin", &["import", "fhir", out.to_str().unwrap(), "--dry-run"]);
+    assert_eq!((dry["dry_run"].as_bool(), dry["patients_created"].as_u64()), (Some(true), Some(1)));
+    // Nothing was written by the dry run: the import creates the patient.
+    let done = target.json("martin", &["import", "fhir", out.to_str().unwrap()]);
+    assert_eq!((done["patients_created"].as_u64(), done["report_revisions"].as_u64()), (Some(1), Some(1)));
+    let again = target.json("martin", &["import", "fhir", out.to_str().unwrap()]);
+    assert_eq!((again["patients_created"].as_u64(), again["patients_present"].as_u64()), (Some(0), Some(1)));
+    assert_eq!((again["report_revisions"].as_u64(), again["entries_present"].as_u64()), (Some(0), Some(1)));
+    // A folder without FHIR files: a clear error, exit 1.
+    let empty = tempfile::tempdir().unwrap();
+    let err = target
+        .cmd("martin")
+        .args(["import", "fhir", empty.path().to_str().unwrap()])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    assert!(stderr(&err).contains("no .ndjson or .json file"), "{}", stderr(&err));
+}

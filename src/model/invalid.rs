@@ -58,6 +58,9 @@ pub enum InvalidInput {
         /// Where and why, without the value.
         detail: String,
     },
+    /// An import file that cannot be read as FHIR: the file, the line and why (never a value).
+    #[error("import: {0}")]
+    Import(String),
 }
 
 impl InvalidInput {

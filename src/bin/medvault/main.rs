@@ -10,6 +10,7 @@ mod audit_cmd;
 mod backup_cmd;
 mod demo;
 mod export_cmd;
+mod import_cmd;
 mod io;
 mod keys_cmd;
 mod patient_cmd;
@@ -135,6 +136,9 @@ enum Command {
     Backup(backup_cmd::BackupArgs),
     /// Create a new store folder from a backup, after checking it.
     Restore(backup_cmd::RestoreArgs),
+    /// Bring files from another system in (FHIR R4).
+    #[command(subcommand)]
+    Import(import_cmd::ImportCmd),
     /// Copy the store to another embedded engine and verify the copy (the source is left as it
     /// is; point MEDVAULT_STORE at the copy to switch).
     Migrate {
@@ -263,6 +267,7 @@ fn wants_json(c: &Command) -> bool {
         Command::Audit(a) => a.json(),
         Command::Retention(r) => r.json(),
         Command::Requests(r) => r.json(),
+        Command::Import(i) => i.json(),
         _ => false,
     }
 }
@@ -298,6 +303,7 @@ fn main() -> ExitCode {
         Command::Requests(c) => rights_cmd::requests(g, c),
         Command::Recover(a) => user_cmd::recover(g, a),
         Command::Migrate { to, out } => migrate(g, &to, out),
+        Command::Import(c) => import_cmd::import(g, c),
         Command::Backup(a) => backup_cmd::backup(g, a),
         Command::Restore(a) => backup_cmd::restore(g, a),
         Command::Demo { dir, patients } => demo::run(dir, patients).map_err(Failure::Lib),

@@ -245,6 +245,14 @@ pub(crate) fn exam(x: &PatientExport, r: &Entry<Exam>) -> Resource {
             id,
             meta: meta(r.revision, &r.recorded_at),
             status,
+            category: vec![CodeableConcept {
+                coding: vec![if c.kind == ExamKind::Imaging {
+                    Coding::new("http://terminology.hl7.org/CodeSystem/v2-0074", "RAD", Some("Radiology"))
+                } else {
+                    Coding::new("http://terminology.hl7.org/CodeSystem/v2-0074", "OTH", Some("Other"))
+                }],
+                text: None,
+            }],
             code,
             subject: subject(x),
             effective_date_time: c.date.to_string(),

@@ -346,6 +346,8 @@ pub struct DiagnosticReport {
     pub meta: Meta,
     /// `final` / `amended`.
     pub status: &'static str,
+    /// `RAD` (imaging) or `OTH` (other), HL7 v2 table 0074.
+    pub category: Vec<CodeableConcept>,
     /// What exam.
     pub code: CodeableConcept,
     /// The patient.
