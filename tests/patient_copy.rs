@@ -79,6 +79,16 @@ fn a_sealed_copy_verifies_with_the_practice_key_and_fails_on_any_change(kind) {
     for cut in [10, page.len() / 2, page.len() - 30] {
         assert!(verify_copy(&page[..cut], Some(&key)).is_err(), "cut at {cut}");
     }
+    // Another spelling of the same seal (upper-case hex decodes to the same signature bytes) is
+    // refused: the seal has one canonical form (found by the `patient_copy` fuzz target).
+    let open = page.find("<!--medvault-seal:").unwrap() + "<!--medvault-seal:".len();
+    let close = open + page[open..].find("-->").unwrap();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut seal: serde_json::Value = serde_json::from_slice(&engine.decode(&page[open..close]).unwrap()).unwrap();
+    seal["signature"] = seal["signature"].as_str().unwrap().to_uppercase().into();
+    let respelled = format!("{}{}{}", &page[..open], engine.encode(seal.to_string()), &page[close..]);
+    assert!(verify_copy(&respelled, Some(&key)).is_err(), "a re-spelled seal passed");
     // The unsealed page is not a copy.
     let unsealed = medvault::export::html::page(&practice.session("dr_martin").export_patient(p).unwrap());
     assert!(verify_copy(&unsealed, Some(&key)).is_err());

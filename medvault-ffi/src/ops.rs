@@ -224,14 +224,14 @@ pub fn break_glass(session: u64, patient_id: &str, justification: &str, hours: u
     to_json(&json!({"break_glass": seq}))
 }
 
-/// A patient's copy (`fhir`, `json` or `html`), audited as an export.
+/// A patient's copy (`fhir`, `json` or `html`: the sealed French page), audited as an export.
 pub fn export_patient(session: u64, patient_id: &str, format: &str) -> R<Vec<u8>> {
     let s = handles::session(session)?;
-    let x = s.export_patient(patient(patient_id)?)?;
+    let p = patient(patient_id)?;
     let text = match format {
-        "fhir" => to_json(&medvault::export::fhir::bundle(&x))?,
-        "json" => x.to_json()?,
-        "html" => medvault::export::html::page(&x),
+        "fhir" => to_json(&medvault::export::fhir::bundle(&s.export_patient(p)?))?,
+        "json" => s.export_patient(p)?.to_json()?,
+        "html" => s.patient_copy_html(p)?.1,
         _ => return Err(FfiError::input("the export format is one of fhir, json, html")),
     };
     Ok(text.into_bytes())

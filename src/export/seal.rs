@@ -25,6 +25,7 @@ use base64::Engine;
 use maud::html;
 use serde::Serialize;
 use serde_json::{Value, json};
+
 use sha2::{Digest, Sha256};
 
 /// Format name inside the seal.
@@ -35,6 +36,28 @@ const CLOSE: &str = "-->";
 
 fn message(sha256: &[u8], signed_at: Timestamp, patient: PatientId) -> Vec<u8> {
     [DOMAIN, sha256, &signed_at.0.to_le_bytes(), &patient.0].concat()
+}
+
+/// The seal's JSON. Verification rebuilds it from the values it parsed and requires the same
+/// bytes, so that no field has two spellings (upper-case hex, spaces, escapes) that pass.
+fn seal_json(
+    store: StoreId,
+    patient: PatientId,
+    sha256: &[u8],
+    signed_at: Timestamp,
+    signature: &[u8; 64],
+    cert: &crate::keyring::Signed<crate::keyring::signers::SignerCert>,
+) -> String {
+    json!({
+        "format": FORMAT,
+        "store": store.to_string(),
+        "patient": patient.to_string(),
+        "sha256": hex::encode(sha256),
+        "signed_at_ms": signed_at.0,
+        "signature": hex::encode(signature),
+        "signer": cert_json(cert),
+    })
+    .to_string()
 }
 
 /// The readable part of the seal (a function of the seal's JSON only).
@@ -66,19 +89,11 @@ impl Session {
         let digest = Sha256::digest(unsealed.as_bytes());
         let signed_at = self.now();
         let signature = signer.sign(&message(&digest, signed_at, patient));
-        let seal = json!({
-            "format": FORMAT,
-            "store": x.store.to_string(),
-            "patient": patient.to_string(),
-            "sha256": hex::encode(digest),
-            "signed_at_ms": signed_at.0,
-            "signature": hex::encode(signature),
-            "signer": cert_json(&cert),
-        });
+        let seal = seal_json(x.store, patient, &digest, signed_at, &signature, &cert);
         let block = format!(
             "{}{OPEN}{}{CLOSE}",
             readable(&hex::encode(digest), signed_at, &cert.body.name),
-            base64::engine::general_purpose::STANDARD.encode(seal.to_string())
+            base64::engine::general_purpose::STANDARD.encode(seal)
         );
         let sealed = unsealed.replacen(SEAL_PLACEHOLDER, &block, 1);
         Ok((x, sealed))
@@ -154,6 +169,10 @@ pub fn verify_copy(page: &str, key: Option<&[u8; 32]>) -> Result<CopyReport> {
     }
     if cert.body.store != store {
         return Err(bad("the signer belongs to another store"));
+    }
+    let canonical = seal_json(store, patient, &digest, signed_at, &signature, &cert);
+    if base64::engine::general_purpose::STANDARD.encode(canonical) != page[json_start..close] {
+        return Err(bad("the seal is not in its one canonical form (a modified copy)"));
     }
     let signed_by = match key {
         Some(k) => {

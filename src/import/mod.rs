@@ -115,13 +115,29 @@ fn existing(s: &Session, file: &PatientFile) -> Result<Option<PatientId>> {
     Ok(None)
 }
 
-/// Writes a chain as a new entry (revision 1, then each correction with its reason).
-fn write_chain<T: SectionContent + Clone>(s: &Session, p: PatientId, chain: &Chain<T>) -> Result<u64> {
+/// Writes a chain as a new entry (revision 1, then each correction with its reason). A
+/// revision the store refuses (a rule that needs the store, such as a date in the future) ends
+/// the chain there, reported; other errors stop the import.
+fn write_chain<T: SectionContent + Clone>(
+    s: &Session,
+    p: PatientId,
+    chain: &Chain<T>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<u64> {
     let mut entry: Option<EntryId> = None;
-    for rev in &chain.revisions {
+    for (n, rev) in chain.revisions.iter().enumerate() {
         let reason = rev.reason.as_deref().unwrap_or("révision importée");
-        let (e, _) = s.write(p, entry, rev.content.clone(), entry.map(|_| reason))?;
-        entry = Some(e);
+        match s.write(p, entry, rev.content.clone(), entry.map(|_| reason)) {
+            Ok((e, _)) => entry = Some(e),
+            Err(Error::Invalid(e)) => {
+                skipped.push(Skipped {
+                    what: chain.source.clone(),
+                    why: format!("revision {} and later not imported: {e}", n + 1),
+                });
+                return Ok(n as u64);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(chain.revisions.len() as u64)
 }
@@ -198,7 +214,7 @@ pub fn import_fhir(
             if present(&stored_reports, chain) {
                 report.entries_present += 1;
             } else if let Some(p) = p.filter(|_| !dry_run) {
-                report.report_revisions += write_chain(s, p, chain)?;
+                report.report_revisions += write_chain(s, p, chain, &mut report.skipped)?;
             } else {
                 report.report_revisions += chain.revisions.len() as u64;
             }
@@ -207,7 +223,7 @@ pub fn import_fhir(
             if present(&stored_exams, chain) {
                 report.entries_present += 1;
             } else if let Some(p) = p.filter(|_| !dry_run) {
-                report.exam_revisions += write_chain(s, p, chain)?;
+                report.exam_revisions += write_chain(s, p, chain, &mut report.skipped)?;
             } else {
                 report.exam_revisions += chain.revisions.len() as u64;
             }

@@ -5,7 +5,9 @@
 //! Nothing here writes, and no error message repeats a value read from the files (only
 //! resource ids, file names, line numbers and field names).
 
-use crate::model::{Date, Exam, ExamKind, Identity, IdentityStatus, Interpretation, Report, ReportKind, Sex};
+use crate::model::{
+    Date, Exam, ExamKind, Identity, IdentityStatus, Interpretation, Report, ReportKind, SectionContent, Sex,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -41,6 +43,14 @@ pub struct Skipped {
 
 fn skip(what: &str, why: &str) -> Skipped {
     Skipped { what: what.to_string(), why: why.to_string() }
+}
+
+/// Content read from a resource, checked against the model's own rules (the message names the
+/// field and the rule, never the value).
+fn checked<T: SectionContent>(read: Result<T, &'static str>) -> Result<T, String> {
+    let content = read.map_err(str::to_string)?;
+    content.validate().map_err(|e| format!("refused by the model's rules: {e}"))?;
+    Ok(content)
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -260,13 +270,13 @@ pub(crate) fn group(res: &Resources) -> (Vec<PatientFile>, Vec<Skipped>) {
         let mut revisions = Vec::new();
         let mut bad = None;
         for (v, reason) in history(p) {
-            match identity(&v) {
+            match checked(identity(&v)) {
                 Ok(content) => revisions.push(Revision { content, reason }),
                 Err(e) => bad = Some(e),
             }
         }
         if let Some(why) = bad {
-            skipped.push(skip(&pk, why));
+            skipped.push(skip(&pk, &why));
             continue;
         }
         let mut file = PatientFile {
@@ -308,19 +318,19 @@ pub(crate) fn group(res: &Resources) -> (Vec<PatientFile>, Vec<Skipped>) {
                     ));
                 }
                 let reason = provenance.get(&key(d)).and_then(|l| l.last()).and_then(|p| text(&p["reason"][0]["text"]));
-                match report(d) {
+                match checked(report(d)) {
                     Ok(content) => chain.revisions.push(Revision { content, reason }),
                     Err(e) => failed = Some(e),
                 }
                 let k = key(d);
                 current = docs.iter().find(|n| replaces(n).as_deref() == Some(k.as_str())).copied();
                 if chain.revisions.len() > 1000 {
-                    failed = Some("a chain of replaced documents does not end");
+                    failed = Some("a chain of replaced documents does not end".to_string());
                     break;
                 }
             }
             match failed {
-                Some(why) => skipped.push(skip(&chain.source, why)),
+                Some(why) => skipped.push(skip(&chain.source, &why)),
                 None => file.reports.push(chain),
             }
         }
@@ -331,13 +341,13 @@ pub(crate) fn group(res: &Resources) -> (Vec<PatientFile>, Vec<Skipped>) {
             let mut chain = Chain { source: key(r), revisions: Vec::new() };
             let mut failed = None;
             for (v, reason) in history(r) {
-                match exam(&v) {
+                match checked(exam(&v)) {
                     Ok(content) => chain.revisions.push(Revision { content, reason }),
                     Err(e) => failed = Some(e),
                 }
             }
             match failed {
-                Some(why) => skipped.push(skip(&chain.source, why)),
+                Some(why) => skipped.push(skip(&chain.source, &why)),
                 None => file.exams.push(chain),
             }
         }
