@@ -77,10 +77,7 @@ fn a_request_goes_from_register_to_sealed_answer_and_stays_listed() {
     assert_eq!(r["answer"]["export"]["format"], "html");
     let sha = r["answer"]["export"]["sha256"].as_str().unwrap().to_string();
     // The copy checks with the practice's key, and its hash is the one the register holds.
-    let key = String::from_utf8(cli.cmd("dpo").args(["audit", "key"]).assert().success().get_output().stdout.clone())
-        .unwrap()
-        .trim()
-        .to_string();
+    let key = cli.stdout("dpo", &["audit", "key"]);
     let checked = cli.json("dpo", &["verify-copy", copy.to_str().unwrap(), "--key", &key]);
     assert_eq!(checked["report"]["sha256"], sha.as_str());
     assert_eq!(checked["report"]["signed_by"]["name"], "martin");
@@ -90,17 +87,8 @@ fn a_request_goes_from_register_to_sealed_answer_and_stays_listed() {
     cli.cmd("dpo").args(["verify-copy", copy.to_str().unwrap(), "--key", &key]).assert().code(4);
     // A second answer is refused; another request closed as refused is listed as such.
     cli.cmd("martin").args(["requests", "answer", &id, "--out", "-"]).assert().code(1);
-    let rect = String::from_utf8(
-        cli.cmd("dpo")
-            .args(["requests", "add", &p, "--kind", "rectification"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone(),
-    )
-    .unwrap();
-    cli.cmd("dpo").args(["requests", "close", rect.trim(), "--resolution", "refused"]).assert().success();
+    let rect = cli.stdout("dpo", &["requests", "add", &p, "--kind", "rectification"]);
+    cli.cmd("dpo").args(["requests", "close", &rect, "--resolution", "refused"]).assert().success();
     let all = cli.json("dpo", &["requests", "list", "--all"]);
     assert_eq!(all.as_array().unwrap().len(), 2);
     assert!(all.as_array().unwrap().iter().any(|r| r["answer"]["resolution"] == "refused"));

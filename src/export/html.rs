@@ -12,7 +12,7 @@
 //! Rendered with `maud`: every interpolated value is HTML-escaped by the template engine;
 //! nothing is written into the page unescaped except the fixed style sheet.
 
-use super::{PatientExport, fr};
+use super::{PatientExport, fr, revision_groups};
 use crate::audit::{Action, AuditEvent, Outcome, Purpose};
 use crate::model::{Entry, ExamKind, Identity};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -69,26 +69,6 @@ fn revision_label<T>(revs: &[&Entry<T>], rev: &Entry<T>) -> String {
     }
 }
 
-/// Revisions grouped by entry, each group oldest first, groups in first-appearance order.
-fn by_entry<T>(entries: &[Entry<T>]) -> Vec<Vec<&Entry<T>>> {
-    let mut order = Vec::new();
-    let mut groups: BTreeMap<crate::model::EntryId, Vec<&Entry<T>>> = BTreeMap::new();
-    for e in entries {
-        if !groups.contains_key(&e.entry_id) {
-            order.push(e.entry_id);
-        }
-        groups.entry(e.entry_id).or_default().push(e);
-    }
-    order
-        .into_iter()
-        .filter_map(|id| groups.remove(&id))
-        .map(|mut g| {
-            g.sort_by_key(|e| e.revision);
-            g
-        })
-        .collect()
-}
-
 fn identity_block(x: &PatientExport) -> Markup {
     let Some(current) = x.identity.last() else {
         return html! { p { "Aucune identité enregistrée." } };
@@ -143,7 +123,7 @@ fn reports(x: &PatientExport) -> Markup {
     html! {
         table {
             thead { tr { th { "Date" } th { "Type" } th { "Auteur" } th { "Titre" } th { "Texte" } th { "Version" } th { "Motif de correction" } } }
-            @for group in by_entry(&x.reports) {
+            @for group in revision_groups(&x.reports) {
                 @for r in &group {
                     @let replaced = group.iter().any(|o| o.revision > r.revision);
                     tr data-entry=(format!("{}-r{}", r.entry_id, r.revision)) class=[replaced.then_some("old")] {
@@ -163,7 +143,7 @@ fn exams(x: &PatientExport) -> Markup {
         table {
             thead { tr { th { "Date" } th { "Examen" } th { "Code" } th { "Résultat" } th { "Valeurs de référence" }
                  th { "Interprétation" } th { "Réalisé par" } th { "Version" } th { "Motif de correction" } } }
-            @for group in by_entry(&x.exams) {
+            @for group in revision_groups(&x.exams) {
                 @for r in &group {
                     @let c = &r.content;
                     @let replaced = group.iter().any(|o| o.revision > r.revision);

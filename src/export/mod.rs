@@ -50,6 +50,27 @@ pub struct PatientExport {
     pub staff: std::collections::BTreeMap<String, crate::StaffMember>,
 }
 
+/// Revisions grouped by entry (each group oldest first), groups in order of first appearance.
+pub(crate) fn revision_groups<T>(entries: &[Entry<T>]) -> Vec<Vec<&Entry<T>>> {
+    let mut order = Vec::new();
+    let mut groups: std::collections::BTreeMap<crate::model::EntryId, Vec<&Entry<T>>> =
+        std::collections::BTreeMap::new();
+    for e in entries {
+        if !groups.contains_key(&e.entry_id) {
+            order.push(e.entry_id);
+        }
+        groups.entry(e.entry_id).or_default().push(e);
+    }
+    order
+        .into_iter()
+        .filter_map(|id| groups.remove(&id))
+        .map(|mut g| {
+            g.sort_by_key(|e| e.revision);
+            g
+        })
+        .collect()
+}
+
 impl PatientExport {
     /// The current identity (last revision).
     pub fn current_identity(&self) -> Option<&Identity> {

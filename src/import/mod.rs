@@ -154,6 +154,28 @@ fn present<T: PartialEq>(stored: &[Entry<T>], chain: &Chain<T>) -> bool {
     current.values().any(|e| e.content == last.content)
 }
 
+/// Adds the chains the store does not hold yet to patient `p` (`None`: a dry run, or a patient
+/// not created yet, so only counted). Returns the revisions written (or that would be).
+fn import_chains<T: SectionContent + Clone + PartialEq>(
+    s: &Session,
+    p: Option<PatientId>,
+    stored: &[Entry<T>],
+    chains: &[Chain<T>],
+    report: &mut ImportReport,
+) -> Result<u64> {
+    let mut revisions = 0;
+    for chain in chains {
+        if present(stored, chain) {
+            report.entries_present += 1;
+        } else if let Some(p) = p {
+            revisions += write_chain(s, p, chain, &mut report.skipped)?;
+        } else {
+            revisions += chain.revisions.len() as u64;
+        }
+    }
+    Ok(revisions)
+}
+
 /// Imports FHIR R4 from `path` (see the module documentation). `progress` is told (patients
 /// done, patients in the files).
 pub fn import_fhir(
@@ -210,24 +232,9 @@ pub fn import_fhir(
             (Some(p), _) => (s.read_reports(p)?, s.read_exams(p)?),
             _ => (Vec::new(), Vec::new()),
         };
-        for chain in &file.reports {
-            if present(&stored_reports, chain) {
-                report.entries_present += 1;
-            } else if let Some(p) = p.filter(|_| !dry_run) {
-                report.report_revisions += write_chain(s, p, chain, &mut report.skipped)?;
-            } else {
-                report.report_revisions += chain.revisions.len() as u64;
-            }
-        }
-        for chain in &file.exams {
-            if present(&stored_exams, chain) {
-                report.entries_present += 1;
-            } else if let Some(p) = p.filter(|_| !dry_run) {
-                report.exam_revisions += write_chain(s, p, chain, &mut report.skipped)?;
-            } else {
-                report.exam_revisions += chain.revisions.len() as u64;
-            }
-        }
+        let p = p.filter(|_| !dry_run);
+        report.report_revisions += import_chains(s, p, &stored_reports, &file.reports, &mut report)?;
+        report.exam_revisions += import_chains(s, p, &stored_exams, &file.exams, &mut report)?;
     }
     progress(total, total);
     Ok(report)

@@ -202,28 +202,9 @@ impl Resources {
             entries.iter().filter_map(|e| Some((e["fullUrl"].as_str()?.to_string(), key(&e["resource"])))).collect();
         for e in entries {
             let mut r = e["resource"].clone();
-            relative(&mut r, &map);
+            crate::export::fhir::rewrite_references(&mut r, &map);
             self.items.push(r);
         }
-    }
-}
-
-fn relative(v: &mut Value, map: &BTreeMap<String, String>) {
-    match v {
-        Value::Object(o) => {
-            for (k, child) in o.iter_mut() {
-                if k == "reference"
-                    && let Value::String(s) = child
-                    && let Some(t) = map.get(s.as_str())
-                {
-                    *s = t.clone();
-                } else {
-                    relative(child, map);
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(|c| relative(c, map)),
-        _ => {}
     }
 }
 

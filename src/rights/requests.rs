@@ -175,8 +175,9 @@ pub struct PatientRequest {
     pub answer: Option<Answer>,
 }
 
-/// Format 1 of a request (read only).
+/// Format 1 of a request (read only; tests write it).
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct RequestV1 {
     format: u16,
     id: String,
@@ -460,24 +461,9 @@ impl Session {
 mod tests {
     use super::*;
 
-    /// The layout earlier releases wrote (format 1).
-    #[derive(Serialize)]
-    struct V1 {
-        format: u16,
-        id: String,
-        patient: PatientId,
-        kind: RequestKind,
-        received_at: Timestamp,
-        earliest: Option<Timestamp>,
-        deadline: Timestamp,
-        rule: String,
-        registered_by: String,
-        closed_at: Option<Timestamp>,
-    }
-
     #[test]
     fn requests_of_format_1_still_read_and_new_ones_are_format_2() {
-        let v1 = V1 {
+        let v1 = RequestV1 {
             format: 1,
             id: "0011223344556677".into(),
             patient: PatientId([7; 16]),

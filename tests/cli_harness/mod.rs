@@ -79,6 +79,12 @@ impl Cli {
         serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out)))
     }
 
+    /// Runs a command that must succeed and returns its standard output, trimmed.
+    pub fn stdout(&self, user: &str, args: &[&str]) -> String {
+        let out = self.cmd(user).args(args).assert().success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap().trim().to_string()
+    }
+
     pub fn patient(&self) -> String {
         let v = self.json("claire", &["patient", "create", "--input", &data("identity.json")]);
         let p = v["patient"].as_str().unwrap().to_string();

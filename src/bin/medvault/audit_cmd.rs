@@ -395,6 +395,24 @@ pub fn audit(g: &Global, c: AuditCmd) -> CmdResult {
     Ok(())
 }
 
+/// What `verify-extract` and `verify-copy` take.
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// The file.
+    file: PathBuf,
+    /// The store's verification key (hex, `medvault audit key`), as its practice published it;
+    /// for an extract of a store older than per-user signing keys, its audit key.
+    #[arg(long)]
+    key: Option<String>,
+    /// Check the file's consistency only, without the store's key (anyone can make a
+    /// consistent file: this proves nothing about who wrote it).
+    #[arg(long, conflicts_with = "key")]
+    no_key: bool,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Reads a file to check: `--key` or `--no-key` is required (without the store's key a file can
 /// only be checked against itself, which anyone can make: that takes `--no-key`, said out loud).
 fn file_to_check(
@@ -417,8 +435,9 @@ fn file_to_check(
 }
 
 /// `verify-copy`: a sealed patient copy.
-pub fn verify_copy(file: PathBuf, key: Option<String>, no_key: bool, json: bool) -> CmdResult {
-    let (text, key) = file_to_check(&file, key, no_key, "copy")?;
+pub fn verify_copy(a: CheckArgs) -> CmdResult {
+    let (text, key) = file_to_check(&a.file, a.key, a.no_key, "copy")?;
+    let json = a.json;
     let r = medvault::export::seal::verify_copy(&text, key.as_ref())
         .map_err(|e| Failure::Integrity(format!("copy rejected: {e}")))?;
     if json {
@@ -441,8 +460,9 @@ pub fn verify_copy(file: PathBuf, key: Option<String>, no_key: bool, json: bool)
 }
 
 /// `verify-extract`: an audit extract.
-pub fn verify_extract(file: PathBuf, key: Option<String>, no_key: bool, json: bool) -> CmdResult {
-    let (text, key) = file_to_check(&file, key, no_key, "extract")?;
+pub fn verify_extract(a: CheckArgs) -> CmdResult {
+    let (text, key) = file_to_check(&a.file, a.key, a.no_key, "extract")?;
+    let json = a.json;
     match medvault::export::extract::verify_extract(&text, key.as_ref()) {
         Ok(r) => {
             if json {

@@ -99,37 +99,11 @@ enum Command {
     /// The register of patients' requests and their legal deadlines.
     #[command(subcommand)]
     Requests(rights_cmd::RequestsCmd),
-    /// Check an audit extract without any store (for a regulator, a court, a patient).
-    VerifyExtract {
-        /// The extract (NDJSON).
-        file: PathBuf,
-        /// The store's verification key (hex, `medvault audit key`), as published by its DPO;
-        /// for an extract of a store older than per-user signing keys, its audit key.
-        #[arg(long)]
-        key: Option<String>,
-        /// Check the file's consistency only, without the store's key (anyone can make a
-        /// consistent file: this proves nothing about who wrote it).
-        #[arg(long, conflicts_with = "key")]
-        no_key: bool,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check a sealed patient copy (HTML) without any store: not one byte changed, and who sealed it.
-    VerifyCopy {
-        /// The copy (`export patient --format html`).
-        file: PathBuf,
-        /// The practice's verification key (hex, `medvault audit key`), as it published it.
-        #[arg(long)]
-        key: Option<String>,
-        /// Check the file's consistency only, without the practice's key (anyone can make a
-        /// consistent file: this proves nothing about who wrote it).
-        #[arg(long, conflicts_with = "key")]
-        no_key: bool,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Check an audit extract (NDJSON) without any store (for a regulator, a court, a patient).
+    VerifyExtract(audit_cmd::CheckArgs),
+    /// Check a sealed patient copy (HTML, `export patient --format html`) without any store:
+    /// not one byte changed, and who sealed it.
+    VerifyCopy(audit_cmd::CheckArgs),
     /// Restore a user's access with recovery shares.
     Recover(user_cmd::RecoverArgs),
     /// Write a backup of the whole store (still encrypted, audit log included), or check one.
@@ -296,8 +270,8 @@ fn main() -> ExitCode {
         Command::Audit(c) => audit_cmd::audit(g, c),
         Command::Keys(c) => keys_cmd::keys(g, c),
         Command::Export(c) => export_cmd::export(g, c),
-        Command::VerifyExtract { file, key, no_key, json } => audit_cmd::verify_extract(file, key, no_key, json),
-        Command::VerifyCopy { file, key, no_key, json } => audit_cmd::verify_copy(file, key, no_key, json),
+        Command::VerifyExtract(a) => audit_cmd::verify_extract(a),
+        Command::VerifyCopy(a) => audit_cmd::verify_copy(a),
         Command::Retention(c) => rights_cmd::retention(g, c),
         Command::Erase { patient } => rights_cmd::erase(g, patient),
         Command::Requests(c) => rights_cmd::requests(g, c),

@@ -5,29 +5,10 @@
 
 use super::types::{Bundle, BundleEntry, Meta, Resource};
 use super::{PatientExport, audit_event, document_reference, exam, patient, provenance, urn};
-use crate::model::{Entry, Section};
+use crate::export::revision_groups;
+use crate::model::Section;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Revisions grouped by entry (each group oldest first), in order of first appearance.
-fn groups<T>(entries: &[Entry<T>]) -> Vec<Vec<&Entry<T>>> {
-    let mut order: Vec<crate::model::EntryId> = Vec::new();
-    let mut by: BTreeMap<crate::model::EntryId, Vec<&Entry<T>>> = BTreeMap::new();
-    for e in entries {
-        if !by.contains_key(&e.entry_id) {
-            order.push(e.entry_id);
-        }
-        by.entry(e.entry_id).or_default().push(e);
-    }
-    order
-        .iter()
-        .filter_map(|id| by.remove(id))
-        .map(|mut g| {
-            g.sort_by_key(|e| e.revision);
-            g
-        })
-        .collect()
-}
 
 /// Every resource of a patient export, references relative (`Patient/<id>`): the NDJSON form.
 pub fn resources(x: &PatientExport) -> Vec<Resource> {
@@ -38,13 +19,13 @@ pub fn resources(x: &PatientExport) -> Vec<Resource> {
         out.push(Resource::Patient(Box::new(patient(x, current))));
     }
     let mut provenances = Vec::new();
-    for group in groups(&x.identity) {
+    for group in revision_groups(&x.identity) {
         for (i, rev) in group.iter().enumerate() {
             let replaced = i.checked_sub(1).map(|j| Resource::Patient(Box::new(patient(x, group[j]))));
             provenances.push(Resource::Provenance(Box::new(provenance(x, &patient_ref, rev, replaced))));
         }
     }
-    for group in groups(&x.reports) {
+    for group in revision_groups(&x.reports) {
         for rev in &group {
             let latest = Some(rev.revision) == group.last().map(|r| r.revision);
             let d = document_reference(x, rev, latest);
@@ -53,7 +34,7 @@ pub fn resources(x: &PatientExport) -> Vec<Resource> {
             provenances.push(Resource::Provenance(Box::new(provenance(x, &target, rev, None))));
         }
     }
-    for group in groups(&x.exams) {
+    for group in revision_groups(&x.exams) {
         let Some(current) = group.last() else { continue };
         let resource = exam(x, current);
         let target = format!("{}/{}", resource.resource_type(), resource.id());
@@ -73,8 +54,9 @@ pub fn resources(x: &PatientExport) -> Vec<Resource> {
     out
 }
 
-/// Rewrites every literal reference found in `map` (recursively), leaving `#local` ones.
-fn rewrite(v: &mut Value, map: &BTreeMap<String, String>) {
+/// Rewrites every literal reference found in `map` (recursively), leaving the others: to
+/// fullUrls when assembling a Bundle, back to `Type/id` when importing one.
+pub(crate) fn rewrite(v: &mut Value, map: &BTreeMap<String, String>) {
     match v {
         Value::Object(o) => {
             for (k, child) in o.iter_mut() {

@@ -12,6 +12,7 @@
 mod assemble;
 pub mod types;
 
+pub(crate) use assemble::rewrite as rewrite_references;
 pub use assemble::{bundle, check_bundle, check_resources, resources};
 
 use super::PatientExport;
