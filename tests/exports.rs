@@ -226,6 +226,10 @@ fn the_dpo_report_shows_volumes_break_glass_denials_and_unusual_patterns(kind) {
     assert!(flagged("dr_martin", "many-exports"), "export volume not flagged");
     assert!(flagged("oncall", "outside-care-team"), "access outside the care team not flagged");
     assert!(flagged("oncall", "break-glass-unreviewed"), "unreviewed break-glass not flagged");
+    // 35 files exported in full (three sections each) in one afternoon: an unusual volume; the
+    // nurse's 35 reads are not.
+    assert!(flagged("dr_martin", "unusual-volume"), "volume not flagged: {:?}", summary.findings);
+    assert!(!flagged("ines", "unusual-volume"));
     // In French, with Paris time: 23:30 UTC on 22 November is 00:30 on the 23rd in Paris.
     for text in [
         "35 dossiers différents consultés ou exportés en moins d'une heure",

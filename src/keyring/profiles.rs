@@ -1,7 +1,7 @@
 //! Professionals' names and professions, as documents show them (the patient copy names who
 //! read the file by name and profession, not by login).
 //!
-//! One directory-signed record per user, in Meta at `profile/` ‖ user id (docs/format.md §3.8):
+//! One directory-signed record per user, in Meta at `profile/` ‖ user id (docs/format.md §1, §4):
 //! an administrator sets it; readers check the directory signature, so a name planted or edited
 //! through raw storage access is refused, not shown. Names of professionals are not patient
 //! data: they are stored in clear, like login names.

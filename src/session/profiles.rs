@@ -5,7 +5,8 @@ use super::Session;
 use super::users::target;
 use crate::audit::{Action, Outcome};
 use crate::error::{Error, Missing, Result};
-use crate::keyring::{self, profiles};
+use crate::keyring;
+use crate::keyring::profiles::{self, StaffProfile};
 use crate::model::UserId;
 use crate::storage::Batch;
 use serde::Serialize;
@@ -24,8 +25,6 @@ pub struct StaffMember {
     /// Current roles.
     pub roles: Vec<String>,
 }
-
-use crate::keyring::profiles::StaffProfile;
 
 impl Session {
     /// Sets the name and profession that documents show for a user (administrators). Audited;

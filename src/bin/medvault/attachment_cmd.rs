@@ -60,7 +60,11 @@ pub fn attach(g: &Global, a: AttachArgs) -> CmdResult {
         std::fs::File::open(&a.file).map_err(|e| Failure::Other(format!("cannot open {}: {e}", a.file.display())))?;
     let (store, s) = io::session(g, Purpose::Treatment)?;
     let p = crate::patient_cmd::patient_id(&s, &a.patient)?;
-    let id = s.attach(p, section, entry, &name, &media_type, &mut std::io::BufReader::new(&mut file))?;
+    let size = file.metadata().map(|m| m.len()).ok();
+    let bar = io::progress("attaching", size, true);
+    let id = s.attach(p, section, entry, &name, &media_type, &mut bar.wrap_read(std::io::BufReader::new(&mut file)));
+    bar.finish_and_clear();
+    let id = id?;
     if g.json {
         print_json(&json!({ "attachment": id.to_string(), "entry": entry.to_string() }))?;
     } else {
@@ -91,7 +95,10 @@ pub fn write_attachment(
     force: bool,
 ) -> Result<AttachmentInfo, Failure> {
     let mut file = PrivateFile::create(out, force)?;
-    match s.read_attachment(p, section, entry, id, &mut file) {
+    let bar = io::progress("writing the attachment", None, true);
+    let read = s.read_attachment(p, section, entry, id, &mut bar.wrap_write(&mut file));
+    bar.finish_and_clear();
+    match read {
         Ok(info) => {
             file.finish()?;
             Ok(info)
