@@ -242,9 +242,21 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
             format!("FIRST BAD SEQ {:?}", report.first_bad_seq())
         }
     );
-    // 8. The patient asks for a copy of the file with its access history (RGPD art. 15).
+    // 8. The patient asked three days ago for a copy of the file with its access history (RGPD
+    // art. 15): the DPO registers the request, the physician answers it with a sealed copy.
+    let mut asked = medvault::rights::NewRequest::new(
+        medvault::rights::RequestKind::Copy,
+        medvault::Timestamp(medvault::Timestamp::now().0 - 3 * 86_400_000),
+    );
+    asked.requester = medvault::rights::Requester::Patient;
+    let request = dpo.register(patient, &asked)?;
+    println!(
+        "\n[patient request] the DPO registers the patient's request {}: due {} ({})",
+        request.id, request.deadline, request.rule
+    );
     let gp = unlock(&store, "dr_martin", "cabinet-1", Purpose::PatientRequest)?;
-    let (copy, page) = gp.patient_copy_html(patient)?;
+    let (answered, page) = gp.answer_copy_request(&request.id, medvault::rights::CopyFormat::Html)?;
+    let copy = gp.export_patient(patient)?;
     let html_path = dir.join("copie-dossier-patient.html");
     let fhir_path = dir.join("copie-dossier-patient.fhir.json");
     let write = |p: &std::path::Path, text: String| std::fs::write(p, text).map_err(Error::Output);
@@ -252,7 +264,8 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     write(&html_path, page)?;
     write(&fhir_path, serde_json::to_string_pretty(&medvault::export::fhir::bundle(&copy)).map_err(Error::Json)?)?;
     println!(
-        "\n[patient request] dr_martin exports the patient's copy ({} access events listed, {} attachments): {} and {}",
+        "[patient request] dr_martin answers it and the register closes it with the copy's SHA-256 ({}); the copy lists {} access events and {} attachments: {} and {}",
+        answered.answer.as_ref().and_then(|a| a.export.as_ref()).map_or("", |x| &x.sha256[..16]),
         copy.access_history.len(),
         copy.attachments.len(),
         html_path.display(),
@@ -289,6 +302,7 @@ pub fn run(dir: Option<PathBuf>, patients: u32) -> Result<(), Error> {
     println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} audit log --patient {patient}");
     println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} audit break-glass --pending");
     println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} audit verify");
+    println!("  MEDVAULT_USER=dpo MEDVAULT_PASSPHRASE=demo-dpo-passphrase {exe} requests list --all");
     println!("  MEDVAULT_USER=ines MEDVAULT_PASSPHRASE=demo-ines-passphrase {exe} read {patient} --section exams");
     println!(
         "  MEDVAULT_USER=claire MEDVAULT_PASSPHRASE=demo-claire-passphrase {exe} read {patient} --section exams   # refused: exit 3"
