@@ -208,12 +208,21 @@ pub fn import_fhir(
                 let Some(first) = revs.next() else { continue };
                 match s.create_patient(first.content.clone()) {
                     Ok(p) => {
-                        for rev in revs {
-                            s.update_identity(
-                                p,
-                                rev.content.clone(),
-                                rev.reason.as_deref().unwrap_or("révision importée"),
-                            )?;
+                        for (n, rev) in revs.enumerate() {
+                            let reason = rev.reason.as_deref().unwrap_or("révision importée");
+                            match s.update_identity(p, rev.content.clone(), reason) {
+                                Ok(_) => {}
+                                // A rule that needs the store (an INS another file carries):
+                                // the identity stays at its last accepted revision, reported.
+                                Err(Error::Invalid(e)) => {
+                                    report.skipped.push(Skipped {
+                                        what: file.source.clone(),
+                                        why: format!("identity revision {} and later not imported: {e}", n + 2),
+                                    });
+                                    break;
+                                }
+                                Err(e) => return Err(e),
+                            }
                         }
                         report.patients_created += 1;
                         Some(p)
