@@ -269,13 +269,8 @@ fn a_new_user_is_told_who_delivers_their_keys_and_a_holder_delivers_in_one_comma
 /// Long jobs show a progress bar on a terminal, and print nothing of it into pipes and scripts.
 #[test]
 fn long_jobs_show_progress_on_a_terminal_only() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
-        return;
-    }
     let cli = Cli::new();
     cli.patient();
-    let bin = assert_cmd::cargo::cargo_bin("medvault");
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("full.mvbackup");
     for (user, args, bar) in [
@@ -283,19 +278,12 @@ fn long_jobs_show_progress_on_a_terminal_only() {
         ("alice", vec!["backup", "--out", backup.to_str().unwrap()], "writing the backup"),
         ("dpo", vec!["backup", "verify", backup.to_str().unwrap()], "checking the backup"),
     ] {
-        let line = format!("{} {}", bin.display(), args.join(" "));
-        let out = std::process::Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("MEDVAULT_STORE", &cli.store)
-            .env("MEDVAULT_USER", user)
-            .env("MEDVAULT_PASSPHRASE", cli_harness::pass(user))
-            .env("TERM", "xterm")
-            .output()
-            .unwrap();
+        let Some(out) = cli.in_terminal(user, 120, &args) else {
+            eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+            return;
+        };
         let shown = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{line}: {shown}");
+        assert!(out.status.success(), "{args:?}: {shown}");
         assert!(shown.contains(bar), "no progress bar on a terminal for {args:?}: {shown}");
         // The same job in a pipe: no bar, no terminal control codes.
         if args[1] == "--out" {
@@ -311,10 +299,6 @@ fn long_jobs_show_progress_on_a_terminal_only() {
 /// id cut in two; columns that do not fit are left out and named.
 #[test]
 fn the_audit_log_fits_a_100_column_terminal_without_cutting_words() {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
-        return;
-    }
     let cli = Cli::new();
     let p = cli.patient();
     cli.cmd("claire").args(["read", &p, "--section", "exams"]).assert().code(3);
@@ -322,17 +306,10 @@ fn the_audit_log_fits_a_100_column_terminal_without_cutting_words() {
         .args(["audit", "report", "--since", "2026-01-01", "--until", "2030-01-01", "--out", "-"])
         .assert()
         .success();
-    let bin = assert_cmd::cargo::cargo_bin("medvault");
-    let out = std::process::Command::new("script")
-        .args(["-qec", &format!("stty cols 100; {} audit log --limit 12", bin.display()), "/dev/null"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("MEDVAULT_STORE", &cli.store)
-        .env("MEDVAULT_USER", "dpo")
-        .env("MEDVAULT_PASSPHRASE", cli_harness::pass("dpo"))
-        .env("TERM", "xterm")
-        .output()
-        .unwrap();
+    let Some(out) = cli.in_terminal("dpo", 100, &["audit", "log", "--limit", "12"]) else {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    };
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     assert!(out.status.success(), "{text}");
     let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('│') && !l.contains("seq")).collect();

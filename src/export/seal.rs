@@ -80,6 +80,11 @@ fn readable(sha256: &str, signed_at: Timestamp, signer_name: &str) -> String {
 impl Session {
     /// Exports the patient's file, renders it in French and seals it.
     pub fn patient_copy_html(&self, patient: PatientId) -> Result<(PatientExport, String)> {
+        self.sealed_copy(patient).map(|(x, page, _)| (x, page))
+    }
+
+    /// [`Session::patient_copy_html`], with the SHA-256 (hex) its seal signs.
+    pub(crate) fn sealed_copy(&self, patient: PatientId) -> Result<(PatientExport, String, String)> {
         let x = self.export_patient(patient)?;
         let unsealed = html::page(&x);
         let signer = self.live_signer()?;
@@ -96,7 +101,7 @@ impl Session {
             base64::engine::general_purpose::STANDARD.encode(seal)
         );
         let sealed = unsealed.replacen(SEAL_PLACEHOLDER, &block, 1);
-        Ok((x, sealed))
+        Ok((x, sealed, hex::encode(digest)))
     }
 }
 

@@ -434,8 +434,7 @@ impl Session {
         }
         let (name, text, sha) = match format {
             CopyFormat::Html => {
-                let (_, page) = self.patient_copy_html(req.patient)?;
-                let sha = crate::export::seal::verify_copy(&page, None)?.sha256;
+                let (_, page, sha) = self.sealed_copy(req.patient)?;
                 ("html", page, sha)
             }
             CopyFormat::Fhir => {

@@ -85,6 +85,25 @@ impl Cli {
         String::from_utf8(out).unwrap().trim().to_string()
     }
 
+    /// Runs `medvault ARGS` as `user` in a terminal of `cols` columns (under util-linux
+    /// `script`); `None` when `script` is missing. The terminal's output is in `stdout`.
+    pub fn in_terminal(&self, user: &str, cols: u16, args: &[&str]) -> Option<std::process::Output> {
+        std::process::Command::new("script").arg("--version").output().ok()?;
+        let bin = assert_cmd::cargo::cargo_bin("medvault");
+        let line = format!("stty cols {cols}; {} {}", bin.display(), args.join(" "));
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("MEDVAULT_STORE", &self.store)
+            .env("MEDVAULT_USER", user)
+            .env("MEDVAULT_PASSPHRASE", pass(user))
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        Some(out)
+    }
+
     pub fn patient(&self) -> String {
         let v = self.json("claire", &["patient", "create", "--input", &data("identity.json")]);
         let p = v["patient"].as_str().unwrap().to_string();
