@@ -58,14 +58,17 @@ pub(crate) enum AttachmentState {
 }
 
 /// An attachment as stored: ciphertext and public counts only.
+#[serde_with::serde_as]
 #[derive(Serialize, Deserialize)]
 pub(crate) struct StoredAttachment {
     pub format: u16,
     pub state: AttachmentState,
     /// Generation of the patient key wrapping the data key.
     pub generation: u32,
+    #[serde_as(as = "serde_with::Bytes")]
     pub wrapped_key: Vec<u8>,
     /// `codec(Description)` sealed under the data key.
+    #[serde_as(as = "serde_with::Bytes")]
     pub description: Vec<u8>,
 }
 

@@ -62,6 +62,10 @@ pub struct Args {
     /// Events in the server column's W6 log (default: as W6).
     #[arg(long)]
     pub pg_events: Option<u64>,
+    /// Only medvault's W1-W4 (and W8) at `--patients`, nothing else: for profiling one path
+    /// (`perf record -p`, `strace -c -p`) without the other contenders in the way.
+    #[arg(long, conflicts_with = "postgres_only")]
+    pub medvault_only: bool,
     /// Where to build the stores (default: a temporary folder, removed at the end).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -102,6 +106,9 @@ fn run(a: &Args) -> Res<()> {
     println!("# medvault benchmark\n");
     if a.postgres_only {
         return server::column(a, kdf, &body);
+    }
+    if a.medvault_only {
+        return medvault_alone(a, &root, kdf, &body);
     }
     println!(
         "patients {} (one {} B report each), {} s x {} runs (median), W5 {} patients, W6/W7 {} events; kdf Argon2id m={} KiB t={} p={}\n",
@@ -200,6 +207,24 @@ fn run(a: &Args) -> Res<()> {
 
     core(a, &root, kdf, &body)?;
     server::column(a, kdf, &body)
+}
+
+/// medvault's W1-W4 alone, one line per workload (`--medvault-only`).
+fn medvault_alone(a: &Args, root: &std::path::Path, kdf: KdfParams, body: &str) -> Res<()> {
+    eprintln!("loading medvault (redb), pid {}...", std::process::id());
+    let (m, spent) = mv::Medvault::load(&root.join("alone-medvault"), Engine::Redb, kdf, a.patients, Some(body))?;
+    println!(
+        "load {:.1} s, disk / plaintext {:.2}x\n",
+        spent.wall.as_secs_f64(),
+        m.disk_bytes() as f64 / plaintext(a.patients, a.report_bytes) as f64
+    );
+    println!("| workload | ops/s | CPU us/op | KB written/op |\n|---|---|---|---|");
+    for w in [W1, W2, W3, W4] {
+        eprintln!("{} starts", w.label);
+        let s = workload::measure(&m, w, a.seconds, a.runs, body)?;
+        println!("| {} {} | {:.0} | {:.0} | {:.1} |", w.label, w.what, s.ops_per_s, s.cpu_us, s.bytes / 1000.0);
+    }
+    Ok(())
 }
 
 /// Where medvault's bytes go: logical key + value bytes by keyspace.

@@ -27,20 +27,24 @@ const RECOVERY: [u8; 16] = [0; 16];
 const NOTE_FORMAT: u16 = 1;
 
 /// One reader's copy of a note's key.
+#[serde_with::serde_as]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NoteRecipient {
     /// A user id, or all zeros for the recovery key.
     pub user: [u8; 16],
     /// The note key sealed to that reader (`Binding::NoteKey`).
+    #[serde_as(as = "serde_with::Bytes")]
     pub sealed_key: Vec<u8>,
 }
 
 /// A note as stored: ciphertext and its readers' sealed keys only.
+#[serde_with::serde_as]
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SealedNote {
     pub format: u16,
     pub recipients: Vec<NoteRecipient>,
     /// The text under the note key (`Binding::Note`).
+    #[serde_as(as = "serde_with::Bytes")]
     pub text: Vec<u8>,
 }
 

@@ -33,10 +33,12 @@ use serde::{Deserialize, Serialize};
 pub(crate) const PATIENT_KEY_FORMAT: u16 = 1;
 
 /// A patient key as stored: wrapped under one section key version.
+#[serde_with::serde_as]
 #[derive(Serialize, Deserialize)]
 pub(crate) struct StoredPatientKey {
     pub format: u16,
     pub key_version: u32,
+    #[serde_as(as = "serde_with::Bytes")]
     pub wrapped: Vec<u8>,
 }
 

@@ -25,14 +25,18 @@ pub(crate) const REVISION_FORMAT_SECTION_KEY: u16 = 1;
 /// Revisions written now: the data key wrapped under the patient key.
 pub(crate) const REVISION_FORMAT: u16 = 2;
 
-/// One stored revision: ciphertext only.
+/// One stored revision: ciphertext only. (The byte strings are read and written as byte
+/// strings, not as sequences of bytes: the same encoding, decoded with one copy.)
+#[serde_with::serde_as]
 #[derive(Serialize, Deserialize)]
 pub(crate) struct StoredRevision {
     pub format: u16,
     /// Format 1: the section key version wrapping the data key. Format 2: the generation of
     /// the patient key wrapping it.
     pub key_version: u32,
+    #[serde_as(as = "serde_with::Bytes")]
     pub wrapped_key: Vec<u8>,
+    #[serde_as(as = "serde_with::Bytes")]
     pub payload: Vec<u8>,
 }
 

@@ -51,7 +51,7 @@ pub struct Committer {
     io: Mutex<Marks>,
     commits: AtomicU64,
     syncs: AtomicU64,
-    witness: Option<WitnessFile>,
+    witness: Option<Arc<WitnessFile>>,
     lease: Arc<Lease>,
 }
 
@@ -69,7 +69,7 @@ impl Committer {
             io: Mutex::new(Marks::default()),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
-            witness,
+            witness: witness.map(Arc::new),
         }
     }
 
@@ -97,12 +97,23 @@ impl Committer {
             }
             return Ok(());
         }
-        self.backend.apply_durable(batch)?;
+        let newest = mark.or_else(|| marks.pending.clone());
+        let unwitnessed = newest.clone().filter(|m| marks.durable.as_ref() != Some(m));
+        let witness = self.witness.clone();
+        self.backend.apply_durable_then(
+            batch,
+            Box::new(move || match (witness, unwitnessed) {
+                (Some(w), Some(m)) => w.write(&m),
+                _ => Ok(()),
+            }),
+        )?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         marks.since_durable = 0;
-        let newest = mark.or_else(|| marks.pending.take());
         marks.pending = None;
-        self.record(&mut marks, newest)
+        if newest.is_some() {
+            marks.durable = newest;
+        }
+        Ok(())
     }
 
     /// Runs `f` on the backend while no commit can start or be in flight (a consistent view

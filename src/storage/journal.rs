@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 /// File name of the journal in a store folder.
 pub(crate) const FILE: &str = "medvault.journal";
@@ -193,6 +194,16 @@ impl Journal {
     /// before this returns. A failed write leaves the journal as it was (the next record
     /// overwrites the partial one); a failed sync is reported as [`JournalFault::Sync`].
     pub(crate) fn append(&mut self, batch: &Batch, sync: bool) -> Result<(), JournalFault> {
+        self.write(batch)?;
+        if sync {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` as the next record, without a sync (a failed write leaves the journal
+    /// as it was).
+    pub(crate) fn write(&mut self, batch: &Batch) -> Result<(), JournalFault> {
         let rec = encode(self.epoch, self.index, self.synced, batch).map_err(JournalFault::Write)?;
         self.file
             .seek(SeekFrom::Start(self.offset))
@@ -200,19 +211,25 @@ impl Journal {
             .map_err(|e| JournalFault::Write(StorageError::from_io(e)))?;
         self.offset += rec.len() as u64;
         self.index += 1;
-        if sync {
-            self.sync()?;
-        }
         Ok(())
     }
 
     /// Makes every record written so far durable.
     pub(crate) fn sync(&mut self) -> Result<(), JournalFault> {
         if self.synced < self.index {
-            self.file.sync_data().map_err(|e| JournalFault::Sync(StorageError::from_io(e)))?;
-            self.synced = self.index;
+            self.sync_file()?;
+            self.mark_synced();
         }
         Ok(())
+    }
+
+    fn sync_file(&self) -> Result<(), JournalFault> {
+        self.file.sync_data().map_err(|e| JournalFault::Sync(StorageError::from_io(e)))
+    }
+
+    /// Records that every record written so far was made durable (by a [`Syncer`]).
+    pub(crate) fn mark_synced(&mut self) {
+        self.synced = self.index;
     }
 
     /// Whether the epoch is long enough for a checkpoint.
@@ -236,6 +253,62 @@ impl Journal {
     /// Empties the file (after a final checkpoint: nothing in it is needed any more).
     pub(crate) fn clear(&mut self) {
         let _ = self.file.set_len(0);
+    }
+}
+
+/// A thread that `fdatasync`s the journal, then runs what must follow the sync (the witness
+/// write), while the writer applies the same batch to redb: the sync's wait and the apply's
+/// work overlap. One job at a time (the writer holds the journal's lock throughout).
+pub(crate) struct Syncer {
+    jobs: mpsc::Sender<SyncJob>,
+}
+
+struct SyncJob {
+    then: super::AfterSync,
+    done: mpsc::SyncSender<Result<StorageResult<()>, JournalFault>>,
+}
+
+/// A sync in flight.
+pub(crate) struct SyncPending(mpsc::Receiver<Result<StorageResult<()>, JournalFault>>);
+
+impl Syncer {
+    /// Starts the thread over a second handle on the journal's file; `None` if it cannot be
+    /// started (the writer then syncs in line).
+    pub(crate) fn start(journal: &Journal) -> Option<Syncer> {
+        let file = journal.file.try_clone().ok()?;
+        let (jobs, rx) = mpsc::channel::<SyncJob>();
+        std::thread::Builder::new()
+            .name("medvault-journal-sync".into())
+            .spawn(move || {
+                for job in rx {
+                    let result = match file.sync_data() {
+                        Ok(()) => Ok((job.then)()),
+                        Err(e) => Err(JournalFault::Sync(StorageError::from_io(e))),
+                    };
+                    let _ = job.done.send(result);
+                }
+            })
+            .ok()?;
+        Some(Syncer { jobs })
+    }
+
+    /// Hands the thread a sync followed by `then`; gives `then` back if the thread is gone.
+    pub(crate) fn begin(&self, then: super::AfterSync) -> Result<SyncPending, super::AfterSync> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.jobs.send(SyncJob { then, done }).map(|()| SyncPending(wait)).map_err(|e| e.0.then)
+    }
+}
+
+impl SyncPending {
+    /// The sync's outcome (`Err`: the sync failed or its thread died) and, inside, `then`'s.
+    pub(crate) fn wait(self) -> Result<StorageResult<()>, JournalFault> {
+        self.0.recv().unwrap_or_else(|_| {
+            Err(JournalFault::Sync(StorageError::Engine {
+                engine: "redb journal",
+                what: "the journal's sync thread stopped",
+                source: None,
+            }))
+        })
     }
 }
 

@@ -276,6 +276,9 @@ pub enum Order {
     Descending,
 }
 
+/// What runs once a durable batch is on disk, before the commit returns (the witness write).
+pub type AfterSync = Box<dyn FnOnce() -> StorageResult<()> + Send>;
+
 /// The narrow interface every storage backend implements.
 pub trait Backend: Send + Sync {
     /// Reads one value.
@@ -292,6 +295,15 @@ pub trait Backend: Send + Sync {
     fn apply_durable(&self, batch: &Batch) -> StorageResult<()> {
         self.apply(batch)?;
         self.flush()
+    }
+
+    /// [`Backend::apply_durable`], then `then` (the witness write), which runs once the batch
+    /// is durable and before this returns; its error is this call's. An engine that makes a
+    /// batch durable apart from applying it (redb's journal) overrides this to run `then` on
+    /// another thread, after the sync, while it applies the batch.
+    fn apply_durable_then(&self, batch: &Batch, then: AfterSync) -> StorageResult<()> {
+        self.apply_durable(batch)?;
+        then()
     }
 
     /// Reads several values of one keyspace, in the order of `keys`. A server backend reads

@@ -4,8 +4,10 @@
 //!
 //! Durability: every batch is first written to the journal as one record, then committed to
 //! redb with `Durability::None` (visible at once). [`Backend::apply_durable`] `fdatasync`s the
-//! journal between the two (the group committer's path: one small sequential write and one sync
-//! per group); [`Backend::flush`] syncs the journal. A checkpoint (every 256 records or 4 MiB,
+//! journal between the two; [`Backend::apply_durable_then`] (the group committer's path: one
+//! small sequential write and one sync per group) has the journal's sync thread `fdatasync` it
+//! and then write the witness while this side applies the batch to redb, and returns when both
+//! are done; [`Backend::flush`] syncs the journal. A checkpoint (every 256 records or 4 MiB,
 //! at open and on close) commits redb with `Durability::Immediate` together with the next epoch
 //! number, after which the journal starts again. At open, the records of the current epoch are
 //! replayed. A crash loses the unsynced suffix whole, never part of a batch. If the journal
@@ -14,7 +16,7 @@
 //! file (`ConcurrencyMode::ExclusiveWriter`); a second gets [`StorageError::StoreBusy`].
 
 use super::engine::{self, guarded};
-use super::journal::{Journal, JournalFault, Replayed};
+use super::journal::{Journal, JournalFault, Replayed, Syncer};
 use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key, take_ordered};
 use crate::error::StorageError;
 use parking_lot::Mutex;
@@ -41,6 +43,8 @@ pub struct RedbBackend {
     db: redb::Database,
     dir: PathBuf,
     journal: Mutex<Journal>,
+    /// The journal's sync thread (`None` if it could not be started).
+    syncer: Option<Syncer>,
     /// Set when the journal and redb may disagree (a failed sync, or a batch redb refused after
     /// the journal took it): every later call fails until the store is reopened.
     poisoned: AtomicBool,
@@ -111,8 +115,13 @@ impl RedbBackend {
             }
         })?;
         let (journal, replay) = Journal::open(dir, epoch)?;
-        let backend =
-            RedbBackend { db, dir: dir.to_path_buf(), journal: Mutex::new(journal), poisoned: AtomicBool::new(false) };
+        let backend = RedbBackend {
+            db,
+            dir: dir.to_path_buf(),
+            syncer: Syncer::start(&journal),
+            journal: Mutex::new(journal),
+            poisoned: AtomicBool::new(false),
+        };
         // Replays the journal and starts a new epoch in one durable transaction; the table
         // exists from the first one on, so readers never see it missing.
         backend.checkpoint_with(&mut backend.journal.lock(), &replay)?;
@@ -200,6 +209,51 @@ impl Backend for RedbBackend {
 
     fn apply_durable(&self, batch: &Batch) -> StorageResult<()> {
         self.journaled(batch, true)
+    }
+
+    /// The batch is written to the journal; then, at the same time, the journal's sync thread
+    /// `fdatasync`s it and runs `then` (the witness) while this thread applies the batch to
+    /// redb without durability. Nothing is acknowledged before both are done, and the order a
+    /// crash can observe is unchanged: journal record durable, then witness mark; redb's own
+    /// non-durable state is rebuilt from the journal at open whatever it held. A failed sync or
+    /// apply poisons the backend, as in [`RedbBackend::journaled`].
+    fn apply_durable_then(&self, batch: &Batch, then: super::AfterSync) -> StorageResult<()> {
+        self.check_usable()?;
+        let mut j = self.journal.lock();
+        match j.write(batch) {
+            Ok(()) => {}
+            Err(JournalFault::Write(e)) => return Err(e),
+            Err(f @ JournalFault::Sync(_)) => return Err(self.poison(f.into_error())),
+        }
+        let started = match &self.syncer {
+            Some(s) => s.begin(then),
+            None => Err(then),
+        };
+        let pending = match started {
+            Ok(pending) => Some(pending),
+            Err(then) => {
+                // No sync thread: sync, witness, apply, one after the other.
+                j.sync().map_err(|f| self.poison(f.into_error()))?;
+                then()?;
+                None
+            }
+        };
+        let applied = self.commit(batch);
+        let witnessed = match pending.map(super::journal::SyncPending::wait) {
+            Some(Ok(witnessed)) => {
+                j.mark_synced();
+                witnessed
+            }
+            Some(Err(fault)) => return Err(self.poison(fault.into_error())),
+            None => Ok(()),
+        };
+        applied.map_err(|e| self.poison(e))?;
+        if j.wants_checkpoint()
+            && let Err(e) = self.checkpoint_with(&mut j, &[])
+        {
+            self.poison(e);
+        }
+        witnessed
     }
 
     fn flush(&self) -> StorageResult<()> {
@@ -350,5 +404,37 @@ mod tests {
         assert_eq!(view.scan_prefix(Space::Records, &[]).unwrap().len(), 1);
         assert_eq!(db.get(Space::Records, b"a").unwrap().as_deref(), Some(&b"2"[..]));
         assert!(view.apply(&Batch::new()).is_err() && view.flush().is_err());
+    }
+
+    /// The witness step runs once per durable batch, after the journal record is on disk, and
+    /// its failure is the commit's (the batch itself stays applied and durable).
+    #[test]
+    fn the_step_after_the_sync_sees_the_record_on_disk_and_its_error_is_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let db = RedbBackend::open(&path).unwrap();
+        assert!(db.syncer.is_some(), "the sync thread starts");
+        let journal = path.join(super::super::journal::FILE);
+        for (i, fail) in [(1u8, false), (2, true), (3, false)] {
+            let mut b = Batch::new();
+            b.put(Space::Records, vec![i], vec![i; 300]);
+            let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let (seen2, journal2) = (seen.clone(), journal.clone());
+            let then: crate::storage::AfterSync = Box::new(move || {
+                seen2.store(std::fs::metadata(&journal2).map(|m| m.len()).unwrap_or(0), Ordering::SeqCst);
+                if fail {
+                    Err(StorageError::Engine { engine: "test", what: "witness refused", source: None })
+                } else {
+                    Ok(())
+                }
+            });
+            let r = db.apply_durable_then(&b, then);
+            assert_eq!(r.is_err(), fail, "batch {i}");
+            assert!(seen.load(Ordering::SeqCst) >= 300 * i as u64, "the journal held batch {i} when the step ran");
+            assert_eq!(db.get(Space::Records, &[i]).unwrap(), Some(vec![i; 300]), "batch {i} applied");
+        }
+        drop(db);
+        let db = RedbBackend::open(&path).unwrap();
+        assert_eq!(db.scan_prefix(Space::Records, &[]).unwrap().len(), 3, "all three survive a reopen");
     }
 }
