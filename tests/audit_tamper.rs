@@ -181,3 +181,37 @@ fn replacing_the_store_with_an_older_copy_is_caught_by_an_anchor() {
     let foreign = other.session("dpo").export_checkpoint().unwrap();
     assert!(!verify(&mem, Some(&foreign)).is_ok());
 }
+
+/// `verify` reads the log a page of 4,096 events at a time, one page ahead of the checks: damage
+/// on either side of a page boundary, and in a later page, is found at its own sequence number.
+#[test]
+fn damage_across_verify_pages_is_found_where_it_is() {
+    let mem = Arc::new(MemoryBackend::new());
+    let practice = Practice::on(mem.clone(), StoreOptions::insecure_fast_for_tests());
+    let p = practice.patient(0);
+    let ines = practice.session("ines");
+    while practice.store.audit_size() < 2 * 4096 + 300 {
+        ines.read_exams(p).unwrap();
+    }
+    drop(ines);
+    drop(practice);
+    let pristine = mem.scan_prefix(Space::AuditEvents, &[]).unwrap();
+    assert!(verify(&mem, None).is_ok(), "untouched log of {} events", pristine.len());
+    let restore =
+        |seq: u64| put(&mem, Space::AuditEvents, seq.to_be_bytes().to_vec(), pristine[seq as usize].1.clone());
+    let mut caught = 0;
+    for seq in [4095u64, 4096, 4097, 8191, 8192, 8200] {
+        let mut v = event_at(&mem, seq);
+        let at = v.len() / 2;
+        v[at] ^= 0x01;
+        put(&mem, Space::AuditEvents, seq.to_be_bytes().to_vec(), v);
+        assert_eq!(verify(&mem, None).first_bad_seq(), Some(seq), "edited event {seq}");
+        restore(seq);
+        delete(&mem, Space::AuditEvents, seq.to_be_bytes().to_vec());
+        assert_eq!(verify(&mem, None).first_bad_seq(), Some(seq), "deleted event {seq}");
+        restore(seq);
+        caught += 2;
+    }
+    assert_eq!(caught, 12);
+    assert!(verify(&mem, None).is_ok(), "restored log verifies again");
+}

@@ -178,6 +178,74 @@ fn signed_heads(
 }
 
 /// Verifies the whole log of a store; `progress` is told how many events were checked.
+/// Events read in one page, with the stored leaves of the same sequence numbers.
+struct EventPage {
+    events: Vec<crate::storage::Pair>,
+    leaves: std::collections::HashMap<u64, [u8; 32]>,
+}
+
+const PAGE: usize = 4096;
+
+/// Reads the log from `horizon` a page at a time and sends each page, until the end, an error,
+/// or the receiver hangs up.
+fn read_pages(backend: &dyn Backend, horizon: u64, tx: &std::sync::mpsc::SyncSender<Result<EventPage>>) {
+    let mut lo: Vec<u8> = horizon.to_be_bytes().to_vec();
+    loop {
+        let page = match read_page(backend, &lo) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let next = match page.events.last() {
+            Some((k, _)) if page.events.len() == PAGE => {
+                let mut next = k.clone();
+                next.push(0);
+                Some(next)
+            }
+            _ => None,
+        };
+        if tx.send(Ok(page)).is_err() {
+            return;
+        }
+        match next {
+            Some(n) => lo = n,
+            None => return,
+        }
+    }
+}
+
+/// One page of events from `lo`, and the stored leaves of the sequence numbers its first key
+/// starts (the walker checks that the keys are those numbers, and stops at the first that is
+/// not).
+fn read_page(backend: &dyn Backend, lo: &[u8]) -> Result<EventPage> {
+    let events = backend.range(Space::AuditEvents, lo, None, Order::Ascending, PAGE)?;
+    // The stored leaves of this page's events, read in one ordered range (not one lookup per
+    // event: at millions of events those random reads were most of verify's time).
+    let first = events.first().and_then(|(k, _)| <[u8; 8]>::try_from(k.as_slice()).ok()).map(u64::from_be_bytes);
+    let mut leaves = std::collections::HashMap::with_capacity(events.len());
+    if let Some(first) = first {
+        let end = first.saturating_add(events.len() as u64);
+        for (k, v) in backend.range(
+            Space::AuditNodes,
+            &node_key(0, first),
+            Some(&node_key(0, end)),
+            Order::Ascending,
+            events.len(),
+        )? {
+            if let (Some(index), Ok(leaf)) =
+                (k.get(1..9).and_then(|i| <[u8; 8]>::try_from(i).ok()), <[u8; 32]>::try_from(v))
+                && k.len() == 9
+                && k.first() == Some(&0)
+            {
+                leaves.insert(u64::from_be_bytes(index), leaf);
+            }
+        }
+    }
+    Ok(EventPage { events, leaves })
+}
+
 pub(crate) fn verify(
     backend: &dyn Backend,
     header: &StoreHeader,
@@ -219,81 +287,64 @@ pub(crate) fn verify(
 
     let mut records: Option<Records> = None;
     let mut unsigned_kinds_ok = true;
-    let mut lo: Vec<u8> = horizon.to_be_bytes().to_vec();
-    'scan: loop {
-        let page = backend.range(Space::AuditEvents, &lo, None, Order::Ascending, 4096)?;
-        // The stored leaves of this page's events, read in one ordered range (not one lookup
-        // per event: at millions of events those random reads were most of verify's time).
-        let first = w.frontier.size;
-        let end = first + page.len() as u64;
-        let mut leaves = std::collections::HashMap::with_capacity(page.len());
-        for (k, v) in backend.range(
-            Space::AuditNodes,
-            &node_key(0, first),
-            Some(&node_key(0, end)),
-            Order::Ascending,
-            page.len(),
-        )? {
-            if let (Some(index), Ok(leaf)) =
-                (k.get(1..9).and_then(|i| <[u8; 8]>::try_from(i).ok()), <[u8; 32]>::try_from(v))
-                && k.len() == 9
-                && k.first() == Some(&0)
-            {
-                leaves.insert(u64::from_be_bytes(index), leaf);
-            }
-        }
-        for (k, v) in &page {
-            let expected = w.frontier.size;
-            let key_seq = <[u8; 8]>::try_from(k.as_slice()).map(u64::from_be_bytes).ok();
-            if key_seq != Some(expected) {
-                w.problems.push(Problem {
-                    seq: expected,
-                    what: match key_seq {
-                        Some(s) if s > expected => {
-                            format!("events {expected}..{s} are missing (deleted)")
+    // Pages are read one ahead on a second thread (events, then their stored leaves), so that
+    // reading the engine and hashing the events overlap.
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, pages) = std::sync::mpsc::sync_channel::<Result<EventPage>>(1);
+        scope.spawn(move || read_pages(backend, horizon, &tx));
+        'scan: for page in pages {
+            let EventPage { events: page, leaves } = page?;
+            for (k, v) in &page {
+                let expected = w.frontier.size;
+                let key_seq = <[u8; 8]>::try_from(k.as_slice()).map(u64::from_be_bytes).ok();
+                if key_seq != Some(expected) {
+                    w.problems.push(Problem {
+                        seq: expected,
+                        what: match key_seq {
+                            Some(s) if s > expected => {
+                                format!("events {expected}..{s} are missing (deleted)")
+                            }
+                            _ => "event stored under an unexpected key".into(),
+                        },
+                    });
+                    break 'scan;
+                }
+                let leaf = merkle::leaf_hash(v);
+                match AuditEvent::decode(v) {
+                    Ok(ev) if ev.seq == expected => {
+                        if expected >= signed_size && !ev.is_pre_authentication() {
+                            unsigned_kinds_ok = false;
                         }
-                        _ => "event stored under an unexpected key".into(),
-                    },
-                });
-                break 'scan;
-            }
-            let leaf = merkle::leaf_hash(v);
-            match AuditEvent::decode(v) {
-                Ok(ev) if ev.seq == expected => {
-                    if expected >= signed_size && !ev.is_pre_authentication() {
-                        unsigned_kinds_ok = false;
-                    }
-                    let baseline = ev.format >= 2
-                        && ((ev.seq == 0 && ev.action == Action::StoreCreate) || ev.action == Action::RecordBaseline);
-                    if baseline && records.is_none() {
-                        records = Some(Records::new());
-                    }
-                    if let Some(r) = records.as_mut() {
-                        for w in ev.writes {
-                            r.insert((w.space, w.key), (w.state, ev.seq));
+                        let baseline = ev.format >= 2
+                            && ((ev.seq == 0 && ev.action == Action::StoreCreate)
+                                || ev.action == Action::RecordBaseline);
+                        if baseline && records.is_none() {
+                            records = Some(Records::new());
                         }
+                        if let Some(r) = records.as_mut() {
+                            for w in ev.writes {
+                                r.insert((w.space, w.key), (w.state, ev.seq));
+                            }
+                        }
+                    }
+                    Ok(ev) => w.problems.push(Problem {
+                        seq: expected,
+                        what: format!("event claims seq {} (moved or swapped)", ev.seq),
+                    }),
+                    Err(_) => {
+                        w.problems.push(Problem { seq: expected, what: "event bytes do not decode (edited)".into() })
                     }
                 }
-                Ok(ev) => w
-                    .problems
-                    .push(Problem { seq: expected, what: format!("event claims seq {} (moved or swapped)", ev.seq) }),
-                Err(_) => w.problems.push(Problem { seq: expected, what: "event bytes do not decode (edited)".into() }),
+                if leaves.get(&expected) != Some(&leaf) {
+                    w.problems
+                        .push(Problem { seq: expected, what: "event does not match its Merkle leaf (edited)".into() });
+                }
+                w.push(leaf);
             }
-            if leaves.get(&expected) != Some(&leaf) {
-                w.problems
-                    .push(Problem { seq: expected, what: "event does not match its Merkle leaf (edited)".into() });
-            }
-            w.push(leaf);
+            progress(w.frontier.size);
         }
-        progress(w.frontier.size);
-        match page.last() {
-            Some((k, _)) if page.len() == 4096 => {
-                lo = k.clone();
-                lo.push(0);
-            }
-            _ => break,
-        }
-    }
+        Ok(())
+    })?;
     let Walker { frontier, mut problems, .. } = w;
     let size = frontier.size;
     if let Some((&max_signed, _)) = heads.iter().next_back()
