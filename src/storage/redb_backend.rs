@@ -229,13 +229,13 @@ impl Backend for RedbBackend {
             Some(s) => s.begin(then),
             None => Err(then),
         };
-        let pending = match started {
-            Ok(pending) => Some(pending),
+        let (pending, in_line) = match started {
+            Ok(pending) => (Some(pending), Ok(())),
             Err(then) => {
-                // No sync thread: sync, witness, apply, one after the other.
+                // No sync thread: sync and witness here, then the apply (which happens whatever
+                // the witness did: the journal holds the batch durably).
                 j.sync().map_err(|f| self.poison(f.into_error()))?;
-                then()?;
-                None
+                (None, then())
             }
         };
         let applied = self.commit(batch);
@@ -245,7 +245,7 @@ impl Backend for RedbBackend {
                 witnessed
             }
             Some(Err(fault)) => return Err(self.poison(fault.into_error())),
-            None => Ok(()),
+            None => in_line,
         };
         applied.map_err(|e| self.poison(e))?;
         if j.wants_checkpoint()
@@ -410,10 +410,19 @@ mod tests {
     /// its failure is the commit's (the batch itself stays applied and durable).
     #[test]
     fn the_step_after_the_sync_sees_the_record_on_disk_and_its_error_is_returned() {
+        for with_thread in [true, false] {
+            the_step_after_the_sync(with_thread);
+        }
+    }
+
+    fn the_step_after_the_sync(with_thread: bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
-        let db = RedbBackend::open(&path).unwrap();
+        let mut db = RedbBackend::open(&path).unwrap();
         assert!(db.syncer.is_some(), "the sync thread starts");
+        if !with_thread {
+            db.syncer = None;
+        }
         let journal = path.join(super::super::journal::FILE);
         for (i, fail) in [(1u8, false), (2, true), (3, false)] {
             let mut b = Batch::new();
