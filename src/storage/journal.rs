@@ -260,7 +260,19 @@ impl Journal {
 /// write), while the writer applies the same batch to redb: the sync's wait and the apply's
 /// work overlap. One job at a time (the writer holds the journal's lock throughout).
 pub(crate) struct Syncer {
-    jobs: mpsc::Sender<SyncJob>,
+    jobs: Option<mpsc::Sender<SyncJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Syncer {
+    /// Closes the queue and waits for the thread to end (it has no job left: the writer waits
+    /// for each one).
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 struct SyncJob {
@@ -277,7 +289,7 @@ impl Syncer {
     pub(crate) fn start(journal: &Journal) -> Option<Syncer> {
         let file = journal.file.try_clone().ok()?;
         let (jobs, rx) = mpsc::channel::<SyncJob>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("medvault-journal-sync".into())
             .spawn(move || {
                 for job in rx {
@@ -289,13 +301,16 @@ impl Syncer {
                 }
             })
             .ok()?;
-        Some(Syncer { jobs })
+        Some(Syncer { jobs: Some(jobs), thread: Some(thread) })
     }
 
     /// Hands the thread a sync followed by `then`; gives `then` back if the thread is gone.
     pub(crate) fn begin(&self, then: super::AfterSync) -> Result<SyncPending, super::AfterSync> {
         let (done, wait) = mpsc::sync_channel(1);
-        self.jobs.send(SyncJob { then, done }).map(|()| SyncPending(wait)).map_err(|e| e.0.then)
+        match &self.jobs {
+            Some(jobs) => jobs.send(SyncJob { then, done }).map(|()| SyncPending(wait)).map_err(|e| e.0.then),
+            None => Err(then),
+        }
     }
 }
 
