@@ -13,7 +13,7 @@
 
 use super::lease::Lease;
 use super::witness::WitnessFile;
-use super::{Backend, Batch, StorageResult};
+use super::{AfterSync, Backend, Batch, StorageResult};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +38,15 @@ struct Marks {
     durable: Option<Vec<u8>>,
     /// Non-durable transactions since the last durable one.
     since_durable: u64,
+}
+
+impl Marks {
+    /// `newest` is durable and the witness holds it (no mark: nothing changes).
+    fn witnessed(&mut self, newest: Option<Vec<u8>>) {
+        if newest.is_some() {
+            self.durable = newest;
+        }
+    }
 }
 
 /// A run of non-durable transactions is closed by a durable one after this many: it bounds what
@@ -98,21 +107,11 @@ impl Committer {
             return Ok(());
         }
         let newest = mark.or_else(|| marks.pending.clone());
-        let unwitnessed = newest.clone().filter(|m| marks.durable.as_ref() != Some(m));
-        let witness = self.witness.clone();
-        self.backend.apply_durable_then(
-            batch,
-            Box::new(move || match (witness, unwitnessed) {
-                (Some(w), Some(m)) => w.write(&m),
-                _ => Ok(()),
-            }),
-        )?;
+        self.backend.apply_durable_then(batch, self.witness_step(&marks, &newest))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         marks.since_durable = 0;
         marks.pending = None;
-        if newest.is_some() {
-            marks.durable = newest;
-        }
+        marks.witnessed(newest);
         Ok(())
     }
 
@@ -130,18 +129,20 @@ impl Committer {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         marks.since_durable = 0;
         let newest = marks.pending.take();
-        self.record(&mut marks, newest)
+        self.witness_step(&marks, &newest)()?;
+        marks.witnessed(newest);
+        Ok(())
     }
 
-    fn record(&self, marks: &mut Marks, newest: Option<Vec<u8>>) -> StorageResult<()> {
-        let Some(m) = newest else { return Ok(()) };
-        if let Some(w) = &self.witness
-            && marks.durable.as_ref() != Some(&m)
-        {
-            w.write(&m)?;
-        }
-        marks.durable = Some(m);
-        Ok(())
+    /// What follows a durable sync: `newest` written to the witness, unless there is no
+    /// witness, no mark, or the witness already holds it.
+    fn witness_step(&self, marks: &Marks, newest: &Option<Vec<u8>>) -> AfterSync {
+        let unwitnessed = newest.clone().filter(|m| marks.durable.as_ref() != Some(m));
+        let witness = self.witness.clone();
+        Box::new(move || match (witness, unwitnessed) {
+            (Some(w), Some(m)) => w.write(&m),
+            _ => Ok(()),
+        })
     }
 
     /// (engine transactions, syncs) since this committer was made: how many operations share

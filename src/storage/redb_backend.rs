@@ -186,9 +186,9 @@ impl Backend for RedbBackend {
     }
 
     fn get_many(&self, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
-        // One read transaction for all of them (one page-cache walk per key, one setup).
+        // One read transaction for all of them.
         self.check_usable()?;
-        self.read(|t| keys.iter().map(|k| get_in(t, space, k)).collect())
+        self.read(|t| get_many_in(t, space, keys))
     }
 
     fn range(
@@ -220,11 +220,7 @@ impl Backend for RedbBackend {
     fn apply_durable_then(&self, batch: &Batch, then: super::AfterSync) -> StorageResult<()> {
         self.check_usable()?;
         let mut j = self.journal.lock();
-        match j.write(batch) {
-            Ok(()) => {}
-            Err(JournalFault::Write(e)) => return Err(e),
-            Err(f @ JournalFault::Sync(_)) => return Err(self.poison(f.into_error())),
-        }
+        j.write(batch).map_err(|f| self.journal_fault(f))?;
         let started = match &self.syncer {
             Some(s) => s.begin(then),
             None => Err(then),
@@ -248,11 +244,7 @@ impl Backend for RedbBackend {
             None => in_line,
         };
         applied.map_err(|e| self.poison(e))?;
-        if j.wants_checkpoint()
-            && let Err(e) = self.checkpoint_with(&mut j, &[])
-        {
-            self.poison(e);
-        }
+        self.checkpoint_if_due(&mut j);
         witnessed
     }
 
@@ -290,6 +282,59 @@ fn get_in(t: &ReadTable, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u
     Ok(t.get(k.as_slice()).map_err(|e| map(e, None))?.map(|v| v.value().to_vec()))
 }
 
+/// Keys one thread of [`get_many_in`] looks up, at least: below twice this, one thread does all.
+const KEYS_PER_THREAD: usize = 6;
+
+/// Threads of one [`get_many_in`], the caller's included.
+const MAX_READ_THREADS: usize = 16;
+
+/// Values of many keys, in the order of `keys`. Keys spread over the table (the events of one
+/// patient's history, scattered in a long log) each cost a page read that misses redb's cache
+/// and often the operating system's: several threads share the keys, so that those reads wait
+/// on the device together instead of one after another. Every thread reads the same read
+/// transaction; a thread that cannot be started leaves its keys to the caller's thread.
+fn get_many_in(t: &ReadTable, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
+    let lookup = |part: &[&[u8]]| -> StorageResult<Vec<Option<Vec<u8>>>> {
+        guarded(ENGINE, || part.iter().map(|k| get_in(t, space, k)).collect())
+    };
+    if keys.len() < 2 * KEYS_PER_THREAD {
+        return lookup(keys);
+    }
+    let threads = keys.len().div_ceil(KEYS_PER_THREAD).min(MAX_READ_THREADS);
+    let mut parts = keys.chunks(keys.len().div_ceil(threads));
+    let own = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let helpers: Vec<Helper<'_, '_>> = parts
+            .map(|part| {
+                let spawned =
+                    std::thread::Builder::new().name("medvault-read".into()).spawn_scoped(scope, move || lookup(part));
+                match spawned {
+                    Ok(handle) => Helper::Running(handle),
+                    Err(_) => Helper::InLine(part),
+                }
+            })
+            .collect();
+        let mut out = lookup(own)?;
+        for helper in helpers {
+            let found = match helper {
+                Helper::Running(handle) => handle.join().unwrap_or(Err(StorageError::Corrupted {
+                    engine: ENGINE,
+                    what: "a reading thread failed (caught panic)",
+                })),
+                Helper::InLine(part) => lookup(part),
+            }?;
+            out.extend(found);
+        }
+        Ok(out)
+    })
+}
+
+/// One share of the keys of [`get_many_in`]: a thread looking it up, or left to the caller.
+enum Helper<'scope, 'k> {
+    Running(std::thread::ScopedJoinHandle<'scope, StorageResult<Vec<Option<Vec<u8>>>>>),
+    InLine(&'k [&'k [u8]]),
+}
+
 /// A range of a table, as `Backend::range` describes it.
 fn range_in(
     t: &ReadTable,
@@ -311,6 +356,10 @@ fn range_in(
 impl Backend for RedbSnapshot {
     fn get(&self, space: Space, key: &[u8]) -> StorageResult<Option<Vec<u8>>> {
         guarded(ENGINE, || get_in(&self.table, space, key))
+    }
+
+    fn get_many(&self, space: Space, keys: &[&[u8]]) -> StorageResult<Vec<Option<Vec<u8>>>> {
+        guarded(ENGINE, || get_many_in(&self.table, space, keys))
     }
 
     fn range(
@@ -345,19 +394,29 @@ impl RedbBackend {
     fn journaled(&self, batch: &Batch, durable: bool) -> StorageResult<()> {
         self.check_usable()?;
         let mut j = self.journal.lock();
-        match j.append(batch, durable) {
-            Ok(()) => {}
-            Err(JournalFault::Write(e)) => return Err(e),
-            Err(f @ JournalFault::Sync(_)) => return Err(self.poison(f.into_error())),
-        }
+        j.append(batch, durable).map_err(|f| self.journal_fault(f))?;
         self.commit(batch).map_err(|e| self.poison(e))?;
-        // The batch is in: a failed checkpoint only stops what follows.
+        self.checkpoint_if_due(&mut j);
+        Ok(())
+    }
+
+    /// A journal write that failed left the journal as it was (the error is returned); a failed
+    /// sync may have left it anywhere, so it poisons the backend.
+    fn journal_fault(&self, f: JournalFault) -> StorageError {
+        match f {
+            JournalFault::Write(e) => e,
+            f @ JournalFault::Sync(_) => self.poison(f.into_error()),
+        }
+    }
+
+    /// Checkpoints the journal into redb when it has grown enough. The batch just applied is
+    /// in either way: a failed checkpoint poisons the backend, which only stops what follows.
+    fn checkpoint_if_due(&self, j: &mut Journal) {
         if j.wants_checkpoint()
-            && let Err(e) = self.checkpoint_with(&mut j, &[])
+            && let Err(e) = self.checkpoint_with(j, &[])
         {
             self.poison(e);
         }
-        Ok(())
     }
 
     /// One non-durable write transaction holding the whole batch.
@@ -404,6 +463,30 @@ mod tests {
         assert_eq!(view.scan_prefix(Space::Records, &[]).unwrap().len(), 1);
         assert_eq!(db.get(Space::Records, b"a").unwrap().as_deref(), Some(&b"2"[..]));
         assert!(view.apply(&Batch::new()).is_err() && view.flush().is_err());
+    }
+
+    /// Enough keys to spread over every reading thread come back in the order asked, missing
+    /// ones as `None`, from the backend and from a snapshot alike.
+    #[test]
+    fn many_keys_come_back_in_order_whatever_thread_read_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = RedbBackend::open(&dir.path().join("s")).unwrap();
+        let mut b = Batch::new();
+        for i in (0u16..400).step_by(2) {
+            b.put(Space::Records, i.to_be_bytes().to_vec(), vec![i as u8; 1 + (i as usize % 700)]);
+        }
+        db.apply(&b).unwrap();
+        let view = db.snapshot().unwrap().expect("redb has snapshots");
+        for count in [0usize, 1, 2 * KEYS_PER_THREAD - 1, 2 * KEYS_PER_THREAD, 7 * KEYS_PER_THREAD + 3, 400] {
+            // Descending, so that order comes from `keys`, not from the table.
+            let keys: Vec<[u8; 2]> = (0..count as u16).rev().map(|i| i.to_be_bytes()).collect();
+            let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+            let want: Vec<Option<Vec<u8>>> =
+                (0..count as u16).rev().map(|i| (i % 2 == 0).then(|| vec![i as u8; 1 + (i as usize % 700)])).collect();
+            assert_eq!(db.get_many(Space::Records, &refs).unwrap(), want, "{count} keys");
+            assert_eq!(view.get_many(Space::Records, &refs).unwrap(), want, "{count} keys, snapshot");
+            assert!(db.get_many(Space::Patients, &refs).unwrap().iter().all(Option::is_none), "another space");
+        }
     }
 
     /// The witness step runs once per durable batch, after the journal record is on disk, and
