@@ -20,7 +20,8 @@ pub struct History {
     pub store: Store,
     pub patients: Vec<PatientId>,
     pub events: u64,
-    pub fill: Spent,
+    /// How the log was filled (`None`: reopened).
+    pub fill: Option<Spent>,
 }
 
 impl History {
@@ -61,7 +62,23 @@ impl History {
         }
         let fill = start.since();
         drop(session);
-        Ok(History { store, patients: ids, events, fill })
+        Ok(History { store, patients: ids, events, fill: Some(fill) })
+    }
+
+    /// The log an earlier run left in `dir`; its patients are those of its newest events.
+    pub fn reopen(dir: &std::path::Path) -> Res<History> {
+        let store = Store::open(dir).map_err(e)?;
+        let dpo = store.unlock("dpo", PASS, AccessContext::operations("bench")).map_err(e)?;
+        let newest = dpo.audit_query(&AuditQuery { limit: 5_000, ..AuditQuery::default() }).map_err(e)?;
+        let mut patients: Vec<PatientId> = newest.iter().filter_map(|ev| ev.entity.patient).collect();
+        patients.sort_unstable();
+        patients.dedup();
+        let events = dpo.export_checkpoint().map_err(e)?.head.size;
+        drop(dpo);
+        if patients.is_empty() {
+            return Err(format!("{}: no patient in the newest events", dir.display()));
+        }
+        Ok(History { store, patients, events, fill: None })
     }
 
     /// W6: `queries` lookups of one patient's whole history by the DPO; latencies.

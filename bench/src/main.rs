@@ -66,6 +66,11 @@ pub struct Args {
     /// (`perf record -p`, `strace -c -p`) without the other contenders in the way.
     #[arg(long, conflicts_with = "postgres_only")]
     pub medvault_only: bool,
+    /// Only W6 and W7 on the log of `--w6-events` events: for profiling and side-by-side
+    /// comparisons of the history path. With `--dir`, a log an earlier run left there is
+    /// reopened instead of filled again (its patients are read back from its newest events).
+    #[arg(long, conflicts_with_all = ["postgres_only", "medvault_only"])]
+    pub history_only: bool,
     /// Where to build the stores (default: a temporary folder, removed at the end).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -109,6 +114,22 @@ fn run(a: &Args) -> Res<()> {
     }
     if a.medvault_only {
         return medvault_alone(a, &root, kdf, &body);
+    }
+    if a.history_only {
+        let dir = root.join("w6-medvault");
+        let h = if dir.exists() {
+            eprintln!("reopening the log in {}...", dir.display());
+            history::History::reopen(&dir)?
+        } else {
+            eprintln!("filling a log of {} events (W6, W7)...", a.w6_events);
+            history::History::build(
+                &medvault::StoreLocation::Folder(dir),
+                kdf,
+                a.w6_events,
+                (a.w6_events / 100).max(10) as usize,
+            )?
+        };
+        return print_history(&h);
     }
     println!(
         "patients {} (one {} B report each), {} s x {} runs (median), W5 {} patients, W6/W7 {} events; kdf Argon2id m={} KiB t={} p={}\n",
@@ -181,16 +202,27 @@ fn run(a: &Args) -> Res<()> {
         a.w6_events,
         (a.w6_events / 100).max(10) as usize,
     )?;
+    print_history(&h)?;
+    drop(h);
+
+    core(a, &root, kdf, &body)?;
+    server::column(a, kdf, &body)
+}
+
+/// W6 and W7 on a log (and how it was filled, if it was filled by this run).
+fn print_history(h: &history::History) -> Res<()> {
     let (mut w6, found) = h.patient_history(200)?;
     let (checked, took) = h.verify()?;
     let rss_after = peak_rss();
     println!("## Log of {} events\n", thousands(h.events));
     println!("| measure | medvault (redb) | target |\n|---|---|---|");
-    println!(
-        "| fill through the log's own append (5,000 events a group) | {:.0} events/s, {:.0} B written/event | |",
-        h.events as f64 / h.fill.wall.as_secs_f64(),
-        h.fill.written as f64 / h.events.max(1) as f64
-    );
+    if let Some(fill) = &h.fill {
+        println!(
+            "| fill through the log's own append (5,000 events a group) | {:.0} events/s, {:.0} B written/event | |",
+            h.events as f64 / fill.wall.as_secs_f64(),
+            fill.written as f64 / h.events.max(1) as f64
+        );
+    }
     println!(
         "| W6 one patient's history ({:.0} events on average), p50 / p99 | {} / {} | p99 <= 5 ms |",
         found as f64 / 200.0,
@@ -203,10 +235,7 @@ fn run(a: &Args) -> Res<()> {
         ms(took)
     );
     println!("| peak RSS so far | {} MiB | |\n", rss_after / (1024 * 1024));
-    drop(h);
-
-    core(a, &root, kdf, &body)?;
-    server::column(a, kdf, &body)
+    Ok(())
 }
 
 /// medvault's W1-W4 alone, one line per workload (`--medvault-only`).

@@ -65,7 +65,7 @@ pub fn column(a: &Args, kdf: KdfParams, body: &str) -> Res<()> {
     let schema = Schema::new(&base, "history");
     let h = crate::history::History::build(&StoreLocation::Server(schema.store_url()), kdf, events, patients)?;
     let (mut m_w6, m_found) = h.patient_history(200)?;
-    let m_fill = h.fill.wall;
+    let m_fill = h.fill.as_ref().map_or(std::time::Duration::ZERO, |f| f.wall);
     drop(h);
     drop(schema);
     eprintln!("... and PostgreSQL + audit table");
