@@ -13,6 +13,7 @@ pub(crate) mod group;
 pub(crate) mod lockout;
 pub(crate) mod log;
 pub(crate) mod merkle;
+mod pages;
 pub(crate) mod proof;
 pub(crate) mod query;
 pub(crate) mod retention;

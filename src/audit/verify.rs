@@ -12,13 +12,14 @@ use super::checkpoint::Checkpoint;
 use super::event::{Action, AuditEvent, RecordState, record_digest};
 use super::log::{BackendNodes, META_HEAD, META_TREE, node_key};
 use super::merkle::{self, Frontier, Hash};
+use super::pages::{EventPage, read_pages};
 use super::retention;
 use crate::codec;
 use crate::error::{Fault, IntegrityError, Object, Result};
 use crate::keyring::StoreHeader;
 use crate::keyring::signers::{SignedBy, TrustedSigners};
 use crate::model::StoreId;
-use crate::storage::{Backend, Order, Space};
+use crate::storage::{Backend, Space};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -178,74 +179,6 @@ fn signed_heads(
 }
 
 /// Verifies the whole log of a store; `progress` is told how many events were checked.
-/// Events read in one page, with the stored leaves of the same sequence numbers.
-struct EventPage {
-    events: Vec<crate::storage::Pair>,
-    leaves: std::collections::HashMap<u64, [u8; 32]>,
-}
-
-const PAGE: usize = 4096;
-
-/// Reads the log from `horizon` a page at a time and sends each page, until the end, an error,
-/// or the receiver hangs up.
-fn read_pages(backend: &dyn Backend, horizon: u64, tx: &std::sync::mpsc::SyncSender<Result<EventPage>>) {
-    let mut lo: Vec<u8> = horizon.to_be_bytes().to_vec();
-    loop {
-        let page = match read_page(backend, &lo) {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        };
-        let next = match page.events.last() {
-            Some((k, _)) if page.events.len() == PAGE => {
-                let mut next = k.clone();
-                next.push(0);
-                Some(next)
-            }
-            _ => None,
-        };
-        if tx.send(Ok(page)).is_err() {
-            return;
-        }
-        match next {
-            Some(n) => lo = n,
-            None => return,
-        }
-    }
-}
-
-/// One page of events from `lo`, and the stored leaves of the sequence numbers its first key
-/// starts (the walker checks that the keys are those numbers, and stops at the first that is
-/// not).
-fn read_page(backend: &dyn Backend, lo: &[u8]) -> Result<EventPage> {
-    let events = backend.range(Space::AuditEvents, lo, None, Order::Ascending, PAGE)?;
-    // The stored leaves of this page's events, read in one ordered range (not one lookup per
-    // event: at millions of events those random reads were most of verify's time).
-    let first = events.first().and_then(|(k, _)| <[u8; 8]>::try_from(k.as_slice()).ok()).map(u64::from_be_bytes);
-    let mut leaves = std::collections::HashMap::with_capacity(events.len());
-    if let Some(first) = first {
-        let end = first.saturating_add(events.len() as u64);
-        for (k, v) in backend.range(
-            Space::AuditNodes,
-            &node_key(0, first),
-            Some(&node_key(0, end)),
-            Order::Ascending,
-            events.len(),
-        )? {
-            if let (Some(index), Ok(leaf)) =
-                (k.get(1..9).and_then(|i| <[u8; 8]>::try_from(i).ok()), <[u8; 32]>::try_from(v))
-                && k.len() == 9
-                && k.first() == Some(&0)
-            {
-                leaves.insert(u64::from_be_bytes(index), leaf);
-            }
-        }
-    }
-    Ok(EventPage { events, leaves })
-}
-
 pub(crate) fn verify(
     backend: &dyn Backend,
     header: &StoreHeader,
@@ -287,8 +220,8 @@ pub(crate) fn verify(
 
     let mut records: Option<Records> = None;
     let mut unsigned_kinds_ok = true;
-    // Pages are read one ahead on a second thread (events, then their stored leaves), so that
-    // reading the engine and hashing the events overlap.
+    // Pages are read ahead on other threads (events, then their stored leaves; `pages`), so
+    // that reading the engine and hashing the events overlap.
     std::thread::scope(|scope| -> Result<()> {
         let (tx, pages) = std::sync::mpsc::sync_channel::<Result<EventPage>>(1);
         scope.spawn(move || read_pages(backend, horizon, &tx));
