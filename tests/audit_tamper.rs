@@ -182,7 +182,7 @@ fn replacing_the_store_with_an_older_copy_is_caught_by_an_anchor() {
     assert!(!verify(&mem, Some(&foreign)).is_ok());
 }
 
-/// `verify` reads the log a page of 4,096 events at a time, one page ahead of the checks: damage
+/// `verify` reads the log a page of 4,096 events at a time, ahead of the checks: damage
 /// on either side of a page boundary, and in a later page, is found at its own sequence number.
 #[test]
 fn damage_across_verify_pages_is_found_where_it_is() {
@@ -214,4 +214,68 @@ fn damage_across_verify_pages_is_found_where_it_is() {
     }
     assert_eq!(caught, 12);
     assert!(verify(&mem, None).is_ok(), "restored log verifies again");
+}
+
+/// On a real redb store, with a log of more whole pages than `verify` has reading threads (so
+/// that each reads several) and a short page at the end: an event edited or deleted in a whole
+/// page, in a page a reader reaches on its second round, and in the last, short page is found
+/// at its own sequence number, the store closed and reopened from disk around each change.
+#[test]
+fn damage_in_any_page_of_a_long_log_on_redb_is_found_where_it_is() {
+    use medvault::backend::RedbBackend;
+    use medvault::testing::audit::EventDraft;
+    const PAGE: u64 = 4096;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let open = || Arc::new(RedbBackend::open(&path).unwrap());
+    {
+        let practice = Practice::on(open(), StoreOptions::insecure_fast_for_tests());
+        let p = practice.patient(0);
+        let ines = practice.session("ines");
+        while practice.store.audit_size() < 10 * PAGE + 300 {
+            let drafts = (0..5_000)
+                .map(|_| {
+                    let agent = Agent {
+                        user: None,
+                        name: "ines".into(),
+                        roles: vec!["physician".into()],
+                        session: None,
+                        workstation: "test".into(),
+                    };
+                    EventDraft::new(Action::Read, Outcome::Success, agent, Purpose::Treatment)
+                        .entity(Entity { patient: Some(p), ..Entity::default() })
+                })
+                .collect();
+            medvault::testing::append_events(&ines, drafts).unwrap();
+        }
+    }
+    let verify_on_disk = || {
+        let store = Store::open_with_backend(open(), Arc::new(SystemClock)).unwrap();
+        store.unlock("dpo", PASS, ctx()).unwrap().verify_audit(None).unwrap()
+    };
+    let change = |f: &dyn Fn(&mut Batch)| {
+        let b = open();
+        let mut batch = Batch::new();
+        f(&mut batch);
+        b.apply(&batch).unwrap();
+        b.flush().unwrap();
+    };
+    let untouched = verify_on_disk();
+    assert!(untouched.is_ok(), "untouched log: {:?}", untouched.problems);
+    let mut caught = 0;
+    for seq in [PAGE + 17, 8 * PAGE + 5, 10 * PAGE + 100] {
+        let key = seq.to_be_bytes().to_vec();
+        let pristine = open().get(Space::AuditEvents, &key).unwrap().expect("the event is there");
+        let mut edited = pristine.clone();
+        let at = edited.len() / 2;
+        edited[at] ^= 0x01;
+        change(&|b| b.put(Space::AuditEvents, key.clone(), edited.clone()));
+        assert_eq!(verify_on_disk().first_bad_seq(), Some(seq), "edited event {seq}");
+        change(&|b| b.delete(Space::AuditEvents, key.clone()));
+        assert_eq!(verify_on_disk().first_bad_seq(), Some(seq), "deleted event {seq}");
+        change(&|b| b.put(Space::AuditEvents, key.clone(), pristine.clone()));
+        caught += 2;
+    }
+    assert_eq!(caught, 6);
+    assert!(verify_on_disk().is_ok(), "restored log verifies again");
 }
