@@ -281,4 +281,15 @@ fn a_format_2_redb_store_opens_decrypts_and_verifies() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.engine(), Some(medvault::Engine::Redb));
     check_golden(&store);
+    drop(store);
+    // Its witness was of the first layout (two 256-byte slots); it now has the second (two
+    // 512-byte slots, 4 KiB apart) and still tells what was acknowledged.
+    let witness = std::fs::read(dir.path().join("medvault.witness")).unwrap();
+    assert_eq!(std::fs::metadata(std::path::Path::new(REDB_FIXTURE).join("medvault.witness")).unwrap().len(), 512);
+    assert_eq!(witness.len(), 4096 + 512);
+    assert!(witness.starts_with(b"MVWITNS2") || witness[4096..].starts_with(b"MVWITNS2"));
+    check_golden(&Store::open(dir.path()).unwrap());
+    // The database file of the fixture, put back: the converted witness saw newer events.
+    std::fs::copy(std::path::Path::new(REDB_FIXTURE).join("medvault.redb"), dir.path().join("medvault.redb")).unwrap();
+    assert!(matches!(Store::open(dir.path()), Err(medvault::Error::Integrity(_))), "the loss goes unnoticed");
 }

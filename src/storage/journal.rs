@@ -31,7 +31,7 @@ const HASH: usize = 32;
 const PUT: u8 = 1;
 const DELETE: u8 = 2;
 /// A checkpoint is taken after this many records in an epoch...
-const CHECKPOINT_RECORDS: u64 = 256;
+const CHECKPOINT_RECORDS: u64 = 4096;
 /// ... or once the epoch holds this many bytes.
 const CHECKPOINT_BYTES: u64 = 4 << 20;
 
