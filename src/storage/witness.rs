@@ -53,13 +53,19 @@ struct State {
 
 fn slot_bytes(counter: u64, payload: &[u8]) -> [u8; SLOT] {
     let mut s = [0u8; SLOT];
-    s[..8].copy_from_slice(MAGIC);
+    fill_slot(&mut s, MAGIC, counter, payload);
+    s
+}
+
+/// Writes a slot of `s.len()` bytes (zeros where the payload ends) into `s`.
+fn fill_slot(s: &mut [u8], magic: &[u8; 8], counter: u64, payload: &[u8]) {
+    let size = s.len();
+    s[..8].copy_from_slice(magic);
     s[8..16].copy_from_slice(&counter.to_le_bytes());
     s[16..18].copy_from_slice(&(payload.len() as u16).to_le_bytes());
     s[18..18 + payload.len()].copy_from_slice(payload);
-    let digest = Sha256::digest(&s[..SLOT - 32]);
-    s[SLOT - 32..].copy_from_slice(&digest);
-    s
+    let digest = Sha256::digest(&s[..size - 32]);
+    s[size - 32..].copy_from_slice(&digest);
 }
 
 /// A slot of `size` bytes with `magic` at the start of `s`, if intact.
@@ -321,12 +327,7 @@ mod tests {
     /// A slot of the first layout.
     fn slot_1(counter: u64, payload: &[u8]) -> Vec<u8> {
         let mut s = vec![0u8; SLOT_1];
-        s[..8].copy_from_slice(MAGIC_1);
-        s[8..16].copy_from_slice(&counter.to_le_bytes());
-        s[16..18].copy_from_slice(&(payload.len() as u16).to_le_bytes());
-        s[18..18 + payload.len()].copy_from_slice(payload);
-        let digest = Sha256::digest(&s[..SLOT_1 - 32]);
-        s[SLOT_1 - 32..].copy_from_slice(&digest);
+        fill_slot(&mut s, MAGIC_1, counter, payload);
         s
     }
 
