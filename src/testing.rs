@@ -149,6 +149,12 @@ pub fn open_records_with(
     Ok(opened)
 }
 
+/// The newest intact mark of a witness file's bytes, with its counter (either layout), for
+/// fuzzing the witness reader.
+pub fn witness_mark(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+    crate::storage::witness::newest(bytes)
+}
+
 /// Parses one backup file (its structure, lengths and SHA-256) without rebuilding anything:
 /// the backup decoder alone, for fuzzing.
 pub fn parse_backup(mut bytes: &[u8]) -> Result<()> {

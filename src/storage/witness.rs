@@ -87,7 +87,7 @@ fn intact_slots(bytes: &[u8]) -> impl Iterator<Item = (u64, Vec<u8>)> + '_ {
 }
 
 /// The intact slot with the largest counter.
-fn newest(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
+pub(crate) fn newest(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
     intact_slots(bytes).max_by_key(|(c, _)| *c)
 }
 
@@ -322,6 +322,37 @@ mod tests {
         let bytes = std::fs::read(dir.path().join(WITNESS_FILE)).unwrap();
         assert_eq!(parse_slot(&bytes[BLOCK..], MAGIC, SLOT), Some((3, b"buffered".to_vec())));
         assert_eq!(parse_slot(&bytes, MAGIC, SLOT), Some((2, b"refused".to_vec())));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// One flipped bit anywhere in the file: the reader returns the newest mark, or the one
+        /// before it when the flip lies in the newest slot; never another, never a panic.
+        #[test]
+        fn one_flipped_bit_leaves_the_newest_mark_or_the_one_before(
+            payloads in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64), 1..6),
+            at in 0..FILE_LEN,
+            bit in 0..8u8,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let w = WitnessFile::open(dir.path()).unwrap();
+            for p in &payloads {
+                w.write(p).unwrap();
+            }
+            let mut bytes = std::fs::read(dir.path().join(WITNESS_FILE)).unwrap();
+            bytes[at] ^= 1 << bit;
+            std::fs::write(dir.path().join(WITNESS_FILE), &bytes).unwrap();
+            let n = payloads.len();
+            let last = WitnessRead::Mark(payloads[n - 1].clone());
+            let before = if n >= 2 { WitnessRead::Mark(payloads[n - 2].clone()) } else { WitnessRead::Missing };
+            let newest_slot = (n % 2) * BLOCK..(n % 2) * BLOCK + SLOT;
+            let got = read(dir.path()).unwrap();
+            if newest_slot.contains(&at) {
+                proptest::prop_assert_eq!(got, before);
+            } else {
+                proptest::prop_assert_eq!(got, last);
+            }
+        }
     }
 
     /// A slot of the first layout.
