@@ -155,6 +155,9 @@ pub fn witness_mark(bytes: &[u8]) -> Option<(u64, Vec<u8>)> {
     crate::storage::witness::newest(bytes)
 }
 
+/// The largest mark a witness slot holds.
+pub const WITNESS_MAX_PAYLOAD: usize = crate::storage::witness::MAX_PAYLOAD;
+
 /// Parses one backup file (its structure, lengths and SHA-256) without rebuilding anything:
 /// the backup decoder alone, for fuzzing.
 pub fn parse_backup(mut bytes: &[u8]) -> Result<()> {

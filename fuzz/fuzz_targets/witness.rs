@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Some((_, mark)) = medvault::testing::witness_mark(data) {
-        assert!(mark.len() <= 462, "a mark longer than a slot holds");
+        assert!(mark.len() <= medvault::testing::WITNESS_MAX_PAYLOAD, "a mark longer than a slot holds");
     }
 });

@@ -36,8 +36,10 @@ const FILE_LEN: usize = BLOCK + SLOT;
 /// The first layout: two slots of 256 bytes, one after the other.
 const MAGIC_1: &[u8; 8] = b"MVWITNS1";
 const SLOT_1: usize = 256;
+/// Bytes of a slot that are not payload: magic, counter, length, hash.
+const SLOT_OVERHEAD: usize = 8 + 8 + 2 + 32;
 /// Largest payload a slot holds.
-pub(crate) const MAX_PAYLOAD: usize = SLOT - 8 - 8 - 2 - 32;
+pub(crate) const MAX_PAYLOAD: usize = SLOT - SLOT_OVERHEAD;
 
 /// The witness file of one store.
 pub struct WitnessFile {
@@ -76,7 +78,7 @@ fn parse_slot(s: &[u8], magic: &[u8; 8], size: usize) -> Option<(u64, Vec<u8>)> 
     }
     let counter = u64::from_le_bytes(s[8..16].try_into().ok()?);
     let len = u16::from_le_bytes([s[16], s[17]]) as usize;
-    (len <= size - 50).then(|| (counter, s[18..18 + len].to_vec()))
+    (len <= size - SLOT_OVERHEAD).then(|| (counter, s[18..18 + len].to_vec()))
 }
 
 /// Every intact slot of either layout in `bytes`.
