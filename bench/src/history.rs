@@ -3,6 +3,7 @@
 
 use crate::measure::{Counters, Pick, Spent};
 use crate::mv::{PASS, USER};
+use crate::unlock::{Argon2Alone, Series};
 use crate::workload::Res;
 use medvault::audit::{Action, Agent, AuditQuery, Entity, Outcome, Purpose};
 use medvault::model::Section;
@@ -14,8 +15,13 @@ fn e(err: medvault::Error) -> String {
     format!("medvault: {err}")
 }
 
-/// A store whose log holds `events` reads of `patients` patients by 50 physicians, one of
-/// whom is `USER`.
+/// Physicians whose names the log's events carry, in turn.
+pub const AGENTS: u64 = 50;
+/// Of them, those with an account besides `USER` (`dr_01`...): W9's first unlocks.
+const ACCOUNTS: u64 = 6;
+
+/// A store whose log holds `events` reads of `patients` patients by [`AGENTS`] physicians:
+/// `USER` and `dr_01`... (the first [`ACCOUNTS`] of those hold accounts too).
 pub struct History {
     pub store: Store,
     pub patients: Vec<PatientId>,
@@ -32,6 +38,9 @@ impl History {
             let admin = store.unlock("admin", PASS, AccessContext::operations("bench")).map_err(e)?;
             admin.add_user(USER, &["physician".to_string()], PASS).map_err(e)?;
             admin.add_user("dpo", &["auditor".to_string()], PASS).map_err(e)?;
+            for n in 1..=ACCOUNTS {
+                admin.add_user(&agent_name(n), &["physician".to_string()], PASS).map_err(e)?;
+            }
         }
         let ids: Vec<PatientId> = (0..patients.max(1)).map(|_| PatientId::random()).collect();
         let session = store.unlock(USER, PASS, AccessContext::treatment("bench")).map_err(e)?;
@@ -42,10 +51,9 @@ impl History {
             let chunk = (events - written).min(5_000);
             let drafts = (0..chunk)
                 .map(|k| {
-                    let n = (written + k) % 50;
                     let agent = Agent {
                         user: None,
-                        name: if n == 0 { USER.to_string() } else { format!("dr_{n:02}") },
+                        name: agent_name((written + k) % AGENTS),
                         roles: vec!["physician".into()],
                         session: None,
                         workstation: "bench".into(),
@@ -81,6 +89,23 @@ impl History {
         Ok(History { store, patients, events, fill: None })
     }
 
+    /// W9: the first unlock of `USER` (whose last unlock came before the fill) and of each
+    /// account `dr_01`... (never unlocked), each after Argon2id alone. Only for a log this run
+    /// filled: a reopened one may have been unlocked since.
+    pub fn first_unlocks(&self, argon: &Argon2Alone) -> Res<Series> {
+        let mut series = Series::default();
+        for n in 0..=ACCOUNTS {
+            series.sample(argon, || {
+                let t = Instant::now();
+                let s = self.store.unlock(&agent_name(n), PASS, AccessContext::treatment("bench")).map_err(e)?;
+                let d = t.elapsed();
+                drop(s);
+                Ok(d)
+            })?;
+        }
+        Ok(series)
+    }
+
     /// W6: `queries` lookups of one patient's whole history by the DPO; latencies.
     pub fn patient_history(&self, queries: usize) -> Res<(Vec<Duration>, usize)> {
         let dpo = self.store.unlock("dpo", PASS, AccessContext::operations("bench")).map_err(e)?;
@@ -111,4 +136,9 @@ impl History {
         }
         Ok((report.size, d))
     }
+}
+
+/// The name the `n`-th physician's events carry (`USER` for 0).
+fn agent_name(n: u64) -> String {
+    if n == 0 { USER.to_string() } else { format!("dr_{n:02}") }
 }

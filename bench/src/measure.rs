@@ -73,6 +73,12 @@ pub fn peak_rss() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Starts a new peak: the next [`peak_rss`] is the peak from now on (Linux: writing 5 to
+/// `/proc/self/clear_refs` resets `VmHWM` to the current resident size). Returns whether it did.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// Total size of the files under `dir` (allocated blocks are what the disk holds; sparse
 /// preallocation would flatter the apparent size, so both are taken and the larger kept).
 pub fn disk_bytes(dir: &Path) -> u64 {
