@@ -62,6 +62,12 @@ pub fn backend(store: &Store) -> Arc<dyn Backend> {
     store.raw_backend()
 }
 
+/// (engine transactions, durable syncs) of the store's committer so far: how many groups,
+/// and of them how many were made durable (benchmarks divide operations by these).
+pub fn commit_stats(store: &Store) -> (u64, u64) {
+    store.inner.committer.stats()
+}
+
 /// Appends `drafts` through the session's audit log as one durable group, exactly as an
 /// operation would (signed tree head, indexes): the benchmarks' prefill of very long logs.
 pub fn append_events(session: &Session, drafts: Vec<crate::audit::event::EventDraft>) -> Result<()> {

@@ -232,6 +232,10 @@ struct MvWorker {
 }
 
 impl Contender for Medvault {
+    fn commit_stats(&self) -> Option<(u64, u64)> {
+        Some(medvault::testing::commit_stats(&self.store))
+    }
+
     fn name(&self) -> String {
         match self.place {
             Place::Folder(_) => format!("medvault ({})", self.engine),

@@ -17,6 +17,10 @@ pub trait Contender: Sync {
     fn patients(&self) -> usize;
     /// Bytes on disk.
     fn disk_bytes(&self) -> u64;
+    /// (engine transactions, durable syncs) so far, for a contender that counts them.
+    fn commit_stats(&self) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// One thread's handle.
@@ -66,6 +70,8 @@ pub struct Sample {
     pub cpu_us: f64,
     /// Bytes sent to storage per operation.
     pub bytes: f64,
+    /// Operations per durable sync, for a contender that counts its syncs.
+    pub ops_per_sync: Option<f64>,
 }
 
 /// Runs `w` against `c` for `seconds`, `runs` times; returns the run with the median rate.
@@ -87,6 +93,7 @@ fn once(c: &dyn Contender, w: Workload, seconds: f64, report: &str, run: u64) ->
     let done = AtomicU64::new(0);
     let failed: parking_lot::Mutex<Option<String>> = parking_lot::Mutex::new(None);
     let n = c.patients();
+    let stats_before = c.commit_stats();
     let start = Counters::now();
     std::thread::scope(|s| {
         for (id, mut worker) in workers.into_iter().enumerate() {
@@ -118,7 +125,12 @@ fn once(c: &dyn Contender, w: Workload, seconds: f64, report: &str, run: u64) ->
         return Err(format!("{} {}: {e}", c.name(), w.label));
     }
     let ops = done.load(Ordering::Relaxed).max(1);
+    let ops_per_sync = match (stats_before, c.commit_stats()) {
+        (Some((_, s0)), Some((_, s1))) if s1 > s0 => Some(ops as f64 / (s1 - s0) as f64),
+        _ => None,
+    };
     Ok(Sample {
+        ops_per_sync,
         ops_per_s: ops as f64 / spent.wall.as_secs_f64(),
         cpu_us: spent.cpu_seconds * 1e6 / ops as f64,
         bytes: spent.written as f64 / ops as f64,
