@@ -95,13 +95,7 @@ impl History {
     pub fn first_unlocks(&self, argon: &Argon2Alone) -> Res<Series> {
         let mut series = Series::default();
         for n in 0..=ACCOUNTS {
-            series.sample(argon, || {
-                let t = Instant::now();
-                let s = self.store.unlock(&agent_name(n), PASS, AccessContext::treatment("bench")).map_err(e)?;
-                let d = t.elapsed();
-                drop(s);
-                Ok(d)
-            })?;
+            series.sample(argon, || crate::unlock::timed(&self.store, &agent_name(n)))?;
         }
         Ok(series)
     }

@@ -154,10 +154,10 @@ fn run(a: &Args) -> Res<()> {
     // behind it; the unlocks after that have none.
     let argon = unlock::Argon2Alone::new(kdf)?;
     let mut w9_history = unlock::Series::default();
-    w9_history.sample(&argon, || big.unlock_time(mv::USER))?;
+    w9_history.sample(&argon, || unlock::timed(&big.store, mv::USER))?;
     let mut w9_none = unlock::Series::default();
     for _ in 0..9 {
-        w9_none.sample(&argon, || big.unlock_time(mv::USER))?;
+        w9_none.sample(&argon, || unlock::timed(&big.store, mv::USER))?;
     }
     let big_disk = disk_bytes(&root.join("w5-medvault"));
     let big_plain = plaintext(a.w5_patients, 0);

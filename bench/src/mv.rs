@@ -214,15 +214,6 @@ impl Medvault {
         }
         Ok(out)
     }
-
-    /// W9: the time of one unlock of `user` (the session is closed after).
-    pub fn unlock_time(&self, user: &str) -> Res<Duration> {
-        let t = Instant::now();
-        let s = self.session(user)?;
-        let d = t.elapsed();
-        drop(s);
-        Ok(d)
-    }
 }
 
 struct MvWorker {

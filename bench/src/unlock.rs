@@ -7,7 +7,7 @@
 
 use crate::mv::PASS;
 use crate::workload::Res;
-use medvault::KdfParams;
+use medvault::{AccessContext, KdfParams, Store};
 use std::time::{Duration, Instant};
 
 /// Argon2id with the store's parameters, alone: what an unlock cannot go below.
@@ -28,6 +28,15 @@ impl Argon2Alone {
         self.0.hash_password_into(PASS, b"medvault-bench-salt", &mut out).map_err(|e| e.to_string())?;
         Ok(t.elapsed())
     }
+}
+
+/// The time of one unlock of `user` (for treatment; the session is closed after, untimed).
+pub fn timed(store: &Store, user: &str) -> Res<Duration> {
+    let t = Instant::now();
+    let session = store.unlock(user, PASS, AccessContext::treatment("bench")).map_err(|e| format!("medvault: {e}"))?;
+    let d = t.elapsed();
+    drop(session);
+    Ok(d)
 }
 
 /// Unlocks timed alternately with Argon2id alone.
