@@ -118,6 +118,7 @@ fn run(a: &Args) -> Res<()> {
     }
     if a.history_only {
         let dir = root.join("w6-medvault");
+        measure::reset_peak_rss();
         let h = if dir.exists() {
             eprintln!("reopening the log in {}...", dir.display());
             history::History::reopen(&dir)?
@@ -196,6 +197,8 @@ fn run(a: &Args) -> Res<()> {
     print_breakdown(&big_breakdown, big_plain);
 
     eprintln!("filling a log of {} events (W6, W7)...", a.w6_events);
+    // The log's peaks are its own, not those of the populations before it.
+    measure::reset_peak_rss();
     let h = history::History::build(
         &medvault::StoreLocation::Folder(root.join("w6-medvault")),
         kdf,
@@ -211,7 +214,8 @@ fn run(a: &Args) -> Res<()> {
 
 /// W6 and W7 on a log (and how it was filled, and W9 on its users, if this run filled it).
 fn print_history(h: &history::History, kdf: KdfParams) -> Res<()> {
-    // Peak resident size per phase, where the kernel lets the peak be reset.
+    // Peak resident size per phase, where the kernel lets the peak be reset (the caller reset
+    // it before filling or reopening the log).
     let fill_rss = peak_rss();
     let resets = measure::reset_peak_rss();
     let (mut w6, found) = h.patient_history(200)?;
@@ -254,7 +258,7 @@ fn print_history(h: &history::History, kdf: KdfParams) -> Res<()> {
     let mib = |b: u64| b / (1024 * 1024);
     if resets {
         println!(
-            "| peak RSS: up to here (the fill or reopening, and what came before) / during W6 / during W7 | {} / {} / {} MiB | |\n",
+            "| peak RSS during the fill (or the reopening) / during W6 / during W7 | {} / {} / {} MiB | |\n",
             mib(fill_rss),
             mib(w6_rss),
             mib(w7_rss)
