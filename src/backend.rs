@@ -13,6 +13,4 @@ pub use crate::storage::memory::MemoryBackend;
 pub use crate::storage::postgres::{PostgresBackend, is_server_url};
 pub use crate::storage::redb_backend::RedbBackend;
 pub use crate::storage::sled_backend::SledBackend;
-pub use crate::storage::{
-    AfterSync, Backend, Batch, DurableWait, Expectation, Op, Order, Pair, Space, StorageResult, prefix_end,
-};
+pub use crate::storage::{AfterSync, Backend, Batch, Expectation, Op, Order, Pair, Space, StorageResult, prefix_end};

@@ -1,21 +1,14 @@
 //! Group commit: every operation's batch (its events, Merkle nodes, index entries and its own
 //! writes) is staged in sequence order under the log's lock, then queued here. The first
-//! waiter that finds no group being begun becomes the leader: it takes everything queued, signs
+//! waiter that finds no commit running becomes the leader: it takes everything queued, signs
 //! one tree head for the whole group (and a checkpoint at each interval the group crosses),
-//! and begins the group's commit: one engine transaction, applied, with its one sync started.
-//! It then gives up the lead, so that the next group is begun while this one's sync runs, and
-//! waits for the sync. No lock is held across that I/O but the committer's own; operations
-//! wait only for the group that holds their own events.
+//! and commits the group in one engine transaction with one sync, then wakes the others. No
+//! lock is held across that I/O but the committer's own; operations wait only for the group
+//! that holds their own events.
 //!
-//! Groups resolve in ticket order: an operation is acknowledged only once its group is durable
-//! *and* every group before it has resolved, so that no acknowledged event follows one that
-//! may still be lost. If a group fails, none of its operations is acknowledged. If it failed
-//! while being begun, the operations queued behind it fail too (their sequence numbers
-//! followed the lost ones) and the log reloads its state from storage before taking new
-//! appends: no gap, no fork. If it failed after (its sync or its witness write), it was
-//! already applied: the failure takes the lead back to do the same reload, which then also
-//! holds every group begun meanwhile (a failed sync leaves the backend refusing everything
-//! until the store is reopened, so those fail too).
+//! If a group fails to commit, none of its operations is acknowledged, the operations queued
+//! behind it fail too (their sequence numbers followed the lost ones), and the log reloads its
+//! state from storage before taking new appends: no gap, no fork.
 
 use super::checkpoint::{Checkpoint, TreeHead};
 use super::event::AuditEvent;
@@ -24,18 +17,9 @@ use crate::codec;
 use crate::crypto::SigningSecret;
 use crate::error::{Error, Result, StorageError};
 use crate::model::{StoreId, Timestamp};
-use crate::storage::commit::CommitWait;
 use crate::storage::{Batch, Committer, Order, Space};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::sync::Arc;
-
-fn group_failed() -> Error {
-    Error::AuditUnavailable(StorageError::Engine {
-        engine: "group commit",
-        what: "the group holding this operation failed to commit",
-        source: None,
-    })
-}
 
 /// One operation's staged writes.
 pub(crate) struct Staged {
@@ -57,38 +41,15 @@ struct Queue {
     items: Vec<Staged>,
     /// Tickets handed out; ticket `n` is the `n`-th staged item.
     issued: u64,
-    /// Every ticket up to this one was taken into a group by a leader.
-    taken: u64,
-    /// Every ticket up to this one is resolved: committed, or failed.
-    resolved: u64,
-    /// Groups (first and last ticket) resolved before a group ahead of them.
-    early: Vec<(u64, u64)>,
+    /// Every ticket up to this one is committed (or failed).
+    done: u64,
     /// Ticket ranges (inclusive) whose group failed.
     failed: Vec<(u64, u64)>,
-    /// A leader is beginning a group (or resetting the log after a failure).
     leading: bool,
     /// Events in storage.
     applied_size: u64,
     /// Size covered by the stored signed head.
     signed_size: u64,
-}
-
-impl Queue {
-    /// Records that the group `lo..=hi` resolved; `resolved` moves past every group that has
-    /// resolved with no unresolved group before it.
-    fn resolve(&mut self, lo: u64, hi: u64, failed: bool) {
-        if failed {
-            self.failed.push((lo, hi));
-        }
-        self.early.push((lo, hi));
-        while let Some(i) = self.early.iter().position(|(lo, _)| *lo == self.resolved + 1) {
-            self.resolved = self.early.swap_remove(i).1;
-        }
-    }
-
-    fn has_failed(&self, ticket: u64) -> bool {
-        self.failed.iter().any(|(lo, hi)| (*lo..=*hi).contains(&ticket))
-    }
 }
 
 /// The queue of staged operations and its leader election.
@@ -109,9 +70,7 @@ impl GroupCommit {
             queue: Mutex::new(Queue {
                 items: Vec::new(),
                 issued: 0,
-                taken: 0,
-                resolved: 0,
-                early: Vec::new(),
+                done: 0,
                 failed: Vec::new(),
                 leading: false,
                 applied_size: size,
@@ -162,8 +121,7 @@ impl GroupCommit {
             let lo = q.issued - q.items.len() as u64 + 1;
             let hi = q.issued;
             q.items.clear();
-            q.taken = hi;
-            q.resolve(lo, hi, true);
+            q.failed.push((lo, hi));
         }
         self.wake.notify_all();
     }
@@ -175,73 +133,57 @@ impl GroupCommit {
         q.signed_size = signed;
     }
 
-    /// Returns once the group holding `ticket` is committed (durable if any of its items asked)
-    /// and every group before it has resolved. `on_failure` is called, without this queue's
-    /// lock and while leading (so that no other group is begun meanwhile), when a group this
-    /// thread led failed: the log resets its state and fails what was queued behind.
+    /// Returns once the group holding `ticket` is committed (durable if any of its items asked).
+    /// `on_failure` is called, without this queue's lock and while still leading (so that no
+    /// other group commits meanwhile), when a group this thread led failed: the log resets its
+    /// state and fails what was queued behind.
     pub(crate) fn wait(&self, committer: &Committer, ticket: u64, on_failure: &dyn Fn()) -> Result<()> {
         let mut q = self.queue.lock();
         loop {
-            if q.has_failed(ticket) {
-                return Err(group_failed());
+            if q.failed.iter().any(|(lo, hi)| (*lo..=*hi).contains(&ticket)) {
+                return Err(Error::AuditUnavailable(StorageError::Engine {
+                    engine: "group commit",
+                    what: "the group holding this operation failed to commit",
+                    source: None,
+                }));
             }
-            if q.resolved >= ticket {
+            if q.done >= ticket {
                 return Ok(());
             }
-            if q.leading || q.taken >= ticket {
+            if q.leading {
                 self.wake.wait(&mut q);
                 continue;
             }
             q.leading = true;
             let items = std::mem::take(&mut q.items);
-            let (lo, hi) = (q.taken + 1, q.issued);
-            q.taken = hi;
+            let upto = q.issued;
+            let lo = upto - items.len() as u64 + 1;
             let (applied, signed) = (q.applied_size, q.signed_size);
-            let begun = MutexGuard::unlocked(&mut q, || self.begin_group(committer, items, applied, signed));
-            let landed = match begun {
-                Ok((size, signed, pending)) => {
+            let result = MutexGuard::unlocked(&mut q, || self.commit_group(committer, items, applied, signed));
+            match result {
+                Ok((size, signed)) => {
+                    q.done = upto;
                     q.applied_size = size;
                     q.signed_size = signed;
                     q.leading = false;
                     self.wake.notify_all();
-                    let landed = MutexGuard::unlocked(&mut q, || pending.wait().map_err(Error::AuditUnavailable));
-                    if landed.is_ok() {
-                        q.resolve(lo, hi, false);
-                        self.wake.notify_all();
-                        continue;
-                    }
-                    // Applied, then lost or unwitnessed: take the lead back for the reset.
-                    q.resolve(lo, hi, true);
-                    self.wake.notify_all();
-                    while q.leading {
-                        self.wake.wait(&mut q);
-                    }
-                    q.leading = true;
-                    landed
                 }
                 Err(e) => {
-                    q.resolve(lo, hi, true);
-                    Err(e)
+                    q.failed.push((lo, upto));
+                    q.done = upto;
+                    // The log's in-memory tree ran ahead of storage: it resets it under its own
+                    // lock (never taken while holding this queue's lock).
+                    MutexGuard::unlocked(&mut q, on_failure);
+                    q.leading = false;
+                    self.wake.notify_all();
+                    return Err(e);
                 }
-            };
-            // The log's in-memory tree may have run ahead of storage: it resets it under its
-            // own lock (never taken while holding this queue's lock).
-            MutexGuard::unlocked(&mut q, on_failure);
-            q.leading = false;
-            self.wake.notify_all();
-            return landed;
+            }
         }
     }
 
-    /// Begins one group's commit; returns the stored (size, signed size) once it is applied,
-    /// and what finishes it.
-    fn begin_group<'c>(
-        &self,
-        committer: &'c Committer,
-        items: Vec<Staged>,
-        applied: u64,
-        signed: u64,
-    ) -> Result<(u64, u64, CommitWait<'c>)> {
+    /// Commits one group; returns the stored (size, signed size).
+    fn commit_group(&self, committer: &Committer, items: Vec<Staged>, applied: u64, signed: u64) -> Result<(u64, u64)> {
         let durable = items.iter().any(|i| i.durable);
         let last = items.iter().rev().find_map(|i| i.tree.map(|t| (t, i.time)));
         let signer = self.group_signer(&items, last.map(|(_, t)| t));
@@ -274,8 +216,8 @@ impl GroupCommit {
             new_signed = end;
         }
         let mark = last.map(|((end, root), _)| super::log::encode_mark(self.store, end, &root));
-        let pending = committer.begin(&batch, durable, mark).map_err(Error::AuditUnavailable)?;
-        Ok((size, new_signed, pending))
+        committer.commit(&batch, durable, mark).map_err(Error::AuditUnavailable)?;
+        Ok((size, new_signed))
     }
 
     /// Whether every stored event after the latest signed head is a failed unlock or the
@@ -310,40 +252,5 @@ impl GroupCommit {
     /// The stored signed size (for the explicit checkpoint's refusal).
     pub(crate) fn signed_size(&self) -> u64 {
         self.queue.lock().signed_size
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn queue() -> Queue {
-        Queue {
-            items: Vec::new(),
-            issued: 9,
-            taken: 9,
-            resolved: 0,
-            early: Vec::new(),
-            failed: Vec::new(),
-            leading: false,
-            applied_size: 0,
-            signed_size: 0,
-        }
-    }
-
-    /// A group that lands before the one ahead of it resolves nothing until that one has: an
-    /// operation is never acknowledged while an earlier group may still fail.
-    #[test]
-    fn groups_resolve_in_ticket_order_whatever_order_they_land_in() {
-        let mut q = queue();
-        q.resolve(5, 9, false);
-        assert_eq!(q.resolved, 0, "tickets 5..=9 wait for 1..=4");
-        q.resolve(3, 4, true);
-        assert_eq!(q.resolved, 0);
-        assert!(q.has_failed(3) && q.has_failed(4) && !q.has_failed(5));
-        q.resolve(1, 2, false);
-        assert_eq!(q.resolved, 9, "everything resolved once the first group has");
-        assert!(q.early.is_empty());
-        assert!(!q.has_failed(1) && !q.has_failed(9));
     }
 }

@@ -13,8 +13,8 @@
 
 use super::lease::Lease;
 use super::witness::WitnessFile;
-use super::{AfterSync, Backend, Batch, DurableWait, StorageResult};
-use parking_lot::{Condvar, Mutex};
+use super::{AfterSync, Backend, Batch, StorageResult};
+use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,18 +31,22 @@ pub enum Durability {
     Buffered,
 }
 
-/// Witness marks: the newest one applied, the newest one handed to a sync, and whether a run
-/// of non-durable transactions is open.
+/// Witness marks: the newest one applied, and the newest one known durable.
 #[derive(Default)]
 struct Marks {
-    /// Newest mark of a non-durable transaction, not yet handed to a sync.
     pending: Option<Vec<u8>>,
-    /// Newest mark handed to a sync (every later step writes it or a newer one), and its
-    /// number: marks are numbered in the order they are handed over.
-    handed: Option<Vec<u8>>,
-    handed_number: u64,
+    durable: Option<Vec<u8>>,
     /// Non-durable transactions since the last durable one.
     since_durable: u64,
+}
+
+impl Marks {
+    /// `newest` is durable and the witness holds it (no mark: nothing changes).
+    fn witnessed(&mut self, newest: Option<Vec<u8>>) {
+        if newest.is_some() {
+            self.durable = newest;
+        }
+    }
 }
 
 /// A run of non-durable transactions is closed by a durable one after this many: it bounds what
@@ -54,46 +58,10 @@ const MAX_NON_DURABLE_RUN: u64 = 128;
 pub struct Committer {
     backend: Arc<dyn Backend>,
     io: Mutex<Marks>,
-    /// Durable commits begun and not yet waited for.
-    in_flight: Mutex<u64>,
-    landed: Condvar,
-    /// Number of the newest mark the witness holds.
-    witnessed: Arc<AtomicU64>,
     commits: AtomicU64,
     syncs: AtomicU64,
     witness: Option<Arc<WitnessFile>>,
     lease: Arc<Lease>,
-}
-
-/// A commit begun by [`Committer::begin`]: applied, and (if durable) its sync running. Waiting
-/// for it (or dropping it) finishes it.
-#[must_use]
-pub struct CommitWait<'a> {
-    committer: &'a Committer,
-    wait: Option<DurableWait<'a>>,
-}
-
-impl CommitWait<'_> {
-    /// Returns once the commit is durable (if it was asked to be) and the witness holds its
-    /// mark; the error is the sync's or the witness's.
-    pub fn wait(mut self) -> StorageResult<()> {
-        self.finish()
-    }
-
-    fn finish(&mut self) -> StorageResult<()> {
-        let Some(wait) = self.wait.take() else { return Ok(()) };
-        let result = wait();
-        let mut n = self.committer.in_flight.lock();
-        *n = n.saturating_sub(1);
-        self.committer.landed.notify_all();
-        result
-    }
-}
-
-impl Drop for CommitWait<'_> {
-    fn drop(&mut self) {
-        let _ = self.finish();
-    }
 }
 
 impl Committer {
@@ -108,9 +76,6 @@ impl Committer {
             lease: Lease::new(backend.clone()),
             backend,
             io: Mutex::new(Marks::default()),
-            in_flight: Mutex::new(0),
-            landed: Condvar::new(),
-            witnessed: Arc::new(AtomicU64::new(0)),
             commits: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             witness: witness.map(Arc::new),
@@ -131,13 +96,6 @@ impl Committer {
     /// are on disk, and the witness holds the newest mark, before this returns. `mark` is the
     /// witness mark of the state the batch leaves.
     pub fn commit(&self, batch: &Batch, durable: bool, mark: Option<Vec<u8>>) -> StorageResult<()> {
-        self.begin(batch, durable, mark)?.wait()
-    }
-
-    /// [`Committer::commit`] in two halves: the batch is applied (and its sync started) when
-    /// this returns; [`CommitWait::wait`] finishes it. The next commit may begin before this
-    /// one is waited for; it lands after it. Engine transactions are begun one at a time.
-    pub fn begin(&self, batch: &Batch, durable: bool, mark: Option<Vec<u8>>) -> StorageResult<CommitWait<'_>> {
         let mut marks = self.io.lock();
         self.commits.fetch_add(1, Ordering::Relaxed);
         if !durable && marks.since_durable < MAX_NON_DURABLE_RUN {
@@ -146,59 +104,44 @@ impl Committer {
             if mark.is_some() {
                 marks.pending = mark;
             }
-            return Ok(CommitWait { committer: self, wait: None });
+            return Ok(());
         }
-        let step = self.witness_step(&mut marks, mark);
-        let wait = self.backend.begin_durable_then(batch, step)?;
+        let newest = mark.or_else(|| marks.pending.clone());
+        self.backend.apply_durable_then(batch, self.witness_step(&marks, &newest))?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         marks.since_durable = 0;
-        *self.in_flight.lock() += 1;
-        Ok(CommitWait { committer: self, wait: Some(wait) })
+        marks.pending = None;
+        marks.witnessed(newest);
+        Ok(())
     }
 
     /// Runs `f` on the backend while no commit can start or be in flight (a consistent view
     /// of everything committed, for backups).
     pub(crate) fn quiesced<R>(&self, f: impl FnOnce(&dyn Backend) -> R) -> R {
         let _marks = self.io.lock();
-        let mut n = self.in_flight.lock();
-        while *n > 0 {
-            self.landed.wait(&mut n);
-        }
-        drop(n);
         f(self.backend.as_ref())
     }
 
     /// Makes everything applied so far durable, and records the newest mark.
     pub fn sync_all(&self) -> StorageResult<()> {
         let mut marks = self.io.lock();
-        let step = self.witness_step(&mut marks, None);
-        self.backend.flush_then(step)?;
+        self.backend.flush()?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
         marks.since_durable = 0;
+        let newest = marks.pending.take();
+        self.witness_step(&marks, &newest)()?;
+        marks.witnessed(newest);
         Ok(())
     }
 
-    /// What follows a durable sync: the newest mark (`mark`, else the newest non-durable one,
-    /// else the newest handed over before) written to the witness, unless there is no witness,
-    /// no mark, or the witness already holds it. The step covers every step handed over before
-    /// it, as [`super::AfterSync`] requires: a backend may run only the newest one.
-    fn witness_step(&self, marks: &mut Marks, mark: Option<Vec<u8>>) -> AfterSync {
-        let newest = mark.or_else(|| marks.pending.take()).or_else(|| marks.handed.clone());
-        marks.pending = None;
-        if newest != marks.handed {
-            marks.handed.clone_from(&newest);
-            marks.handed_number += 1;
-        }
-        let number = marks.handed_number;
-        let (witness, witnessed) = (self.witness.clone(), self.witnessed.clone());
-        Box::new(move || {
-            let (Some(w), Some(m)) = (witness, newest) else { return Ok(()) };
-            if witnessed.load(Ordering::Acquire) >= number {
-                return Ok(());
-            }
-            w.write(&m)?;
-            witnessed.fetch_max(number, Ordering::AcqRel);
-            Ok(())
+    /// What follows a durable sync: `newest` written to the witness, unless there is no
+    /// witness, no mark, or the witness already holds it.
+    fn witness_step(&self, marks: &Marks, newest: &Option<Vec<u8>>) -> AfterSync {
+        let unwitnessed = newest.clone().filter(|m| marks.durable.as_ref() != Some(m));
+        let witness = self.witness.clone();
+        Box::new(move || match (witness, unwitnessed) {
+            (Some(w), Some(m)) => w.write(&m),
+            _ => Ok(()),
         })
     }
 

@@ -15,15 +15,13 @@
 //! before this one was written, so that a damaged record that a later intact record says was
 //! durable is told apart from the torn tail of a crash.
 
-use super::syncer::{SyncedUpto, Syncer};
 use super::{Batch, Op, StorageResult, physical_key};
 use crate::error::StorageError;
-use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::mpsc;
 
 /// File name of the journal in a store folder.
 pub(crate) const FILE: &str = "medvault.journal";
@@ -174,8 +172,6 @@ pub(crate) struct Journal {
     /// Records of this epoch made durable.
     synced: u64,
     offset: u64,
-    /// How far the sync thread's last sync reached (it may be ahead of `synced`).
-    synced_upto: SyncedUpto,
 }
 
 impl Journal {
@@ -186,10 +182,7 @@ impl Journal {
             super::engine::fsync_dir(dir)?;
         }
         let replay = scan(&bytes, epoch)?;
-        Ok((
-            Journal { file, epoch, index: 0, synced: 0, offset: 0, synced_upto: Arc::new(Mutex::new((epoch, 0))) },
-            replay,
-        ))
+        Ok((Journal { file, epoch, index: 0, synced: 0, offset: 0 }, replay))
     }
 
     /// The current epoch.
@@ -208,25 +201,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Starts the sync thread over a second handle on the file (`None`: the writer syncs in
-    /// line).
-    pub(crate) fn start_syncer(&self) -> Option<Syncer> {
-        let file = self.file.try_clone().ok()?;
-        Syncer::spawn(move || file.sync_data(), self.synced_upto.clone())
-    }
-
-    /// Where the next record goes: `(epoch, records written in it)`.
-    pub(crate) fn position(&self) -> (u64, u64) {
-        (self.epoch, self.index)
-    }
-
     /// Writes `batch` as the next record, without a sync (a failed write leaves the journal
     /// as it was).
     pub(crate) fn write(&mut self, batch: &Batch) -> Result<(), JournalFault> {
-        let (epoch, upto) = *self.synced_upto.lock();
-        if epoch == self.epoch {
-            self.synced = self.synced.max(upto);
-        }
         let rec = encode(self.epoch, self.index, self.synced, batch).map_err(JournalFault::Write)?;
         self.file
             .seek(SeekFrom::Start(self.offset))
@@ -250,8 +227,8 @@ impl Journal {
         self.file.sync_data().map_err(|e| JournalFault::Sync(StorageError::from_io(e)))
     }
 
-    /// Records that every record written so far was made durable.
-    fn mark_synced(&mut self) {
+    /// Records that every record written so far was made durable (by a [`Syncer`]).
+    pub(crate) fn mark_synced(&mut self) {
         self.synced = self.index;
     }
 
@@ -276,6 +253,77 @@ impl Journal {
     /// Empties the file (after a final checkpoint: nothing in it is needed any more).
     pub(crate) fn clear(&mut self) {
         let _ = self.file.set_len(0);
+    }
+}
+
+/// A thread that `fdatasync`s the journal, then runs what must follow the sync (the witness
+/// write), while the writer applies the same batch to redb: the sync's wait and the apply's
+/// work overlap. One job at a time (the writer holds the journal's lock throughout).
+pub(crate) struct Syncer {
+    jobs: Option<mpsc::Sender<SyncJob>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Syncer {
+    /// Closes the queue and waits for the thread to end (it has no job left: the writer waits
+    /// for each one).
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct SyncJob {
+    then: super::AfterSync,
+    done: mpsc::SyncSender<Result<StorageResult<()>, JournalFault>>,
+}
+
+/// A sync in flight.
+pub(crate) struct SyncPending(mpsc::Receiver<Result<StorageResult<()>, JournalFault>>);
+
+impl Syncer {
+    /// Starts the thread over a second handle on the journal's file; `None` if it cannot be
+    /// started (the writer then syncs in line).
+    pub(crate) fn start(journal: &Journal) -> Option<Syncer> {
+        let file = journal.file.try_clone().ok()?;
+        let (jobs, rx) = mpsc::channel::<SyncJob>();
+        let thread = std::thread::Builder::new()
+            .name("medvault-journal-sync".into())
+            .spawn(move || {
+                for job in rx {
+                    let result = match file.sync_data() {
+                        Ok(()) => Ok((job.then)()),
+                        Err(e) => Err(JournalFault::Sync(StorageError::from_io(e))),
+                    };
+                    let _ = job.done.send(result);
+                }
+            })
+            .ok()?;
+        Some(Syncer { jobs: Some(jobs), thread: Some(thread) })
+    }
+
+    /// Hands the thread a sync followed by `then`; gives `then` back if the thread is gone.
+    pub(crate) fn begin(&self, then: super::AfterSync) -> Result<SyncPending, super::AfterSync> {
+        let (done, wait) = mpsc::sync_channel(1);
+        match &self.jobs {
+            Some(jobs) => jobs.send(SyncJob { then, done }).map(|()| SyncPending(wait)).map_err(|e| e.0.then),
+            None => Err(then),
+        }
+    }
+}
+
+impl SyncPending {
+    /// The sync's outcome (`Err`: the sync failed or its thread died) and, inside, `then`'s.
+    pub(crate) fn wait(self) -> Result<StorageResult<()>, JournalFault> {
+        self.0.recv().unwrap_or_else(|_| {
+            Err(JournalFault::Sync(StorageError::Engine {
+                engine: "redb journal",
+                what: "the journal's sync thread stopped",
+                source: None,
+            }))
+        })
     }
 }
 

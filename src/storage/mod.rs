@@ -27,7 +27,6 @@ pub(crate) mod memory;
 pub(crate) mod postgres;
 pub(crate) mod redb_backend;
 pub(crate) mod sled_backend;
-pub(crate) mod syncer;
 pub(crate) mod witness;
 
 pub(crate) use commit::{Committer, Durability};
@@ -278,14 +277,7 @@ pub enum Order {
 }
 
 /// What runs once a durable batch is on disk, before the commit returns (the witness write).
-/// When one sync covers several batches, a backend may run only the newest batch's step: each
-/// step must therefore cover every step handed over before it (the committer's write the
-/// newest witness mark).
 pub type AfterSync = Box<dyn FnOnce() -> StorageResult<()> + Send>;
-
-/// The second half of [`Backend::begin_durable_then`]: returns once the batch is durable and
-/// its step has run, with the step's error or the sync's.
-pub type DurableWait<'a> = Box<dyn FnOnce() -> StorageResult<()> + 'a>;
 
 /// The narrow interface every storage backend implements.
 pub trait Backend: Send + Sync {
@@ -311,23 +303,6 @@ pub trait Backend: Send + Sync {
     /// another thread, after the sync, while it applies the batch.
     fn apply_durable_then(&self, batch: &Batch, then: AfterSync) -> StorageResult<()> {
         self.apply_durable(batch)?;
-        then()
-    }
-
-    /// [`Backend::apply_durable_then`] in two halves: this call applies the batch (visible to
-    /// reads, not yet durable) and starts its sync; the returned wait finishes it. Between the
-    /// two the caller may begin the next batch, which then lands after this one, so that a
-    /// second batch is written and applied while the first one's sync runs. An error from
-    /// either half is the batch's; an engine that does both at once (the default) returns a
-    /// wait that has nothing left to do.
-    fn begin_durable_then(&self, batch: &Batch, then: AfterSync) -> StorageResult<DurableWait<'_>> {
-        self.apply_durable_then(batch, then)?;
-        Ok(Box::new(|| Ok(())))
-    }
-
-    /// [`Backend::flush`], then `then`, after every durable batch begun before it.
-    fn flush_then(&self, then: AfterSync) -> StorageResult<()> {
-        self.flush()?;
         then()
     }
 

@@ -4,22 +4,19 @@
 //!
 //! Durability: every batch is first written to the journal as one record, then committed to
 //! redb with `Durability::None` (visible at once). [`Backend::apply_durable`] `fdatasync`s the
-//! journal between the two; [`Backend::begin_durable_then`] (the group committer's path: one
-//! small sequential write and one sync per group) hands the record to the journal's sync thread
-//! ([`super::syncer`]), which `fdatasync`s it and then writes the witness while this side
-//! applies the batch to redb; the next batch may be written and applied meanwhile, and one sync
-//! covers every record queued when it starts. [`Backend::flush`] goes through the same thread.
-//! A checkpoint (every 4096 records or 4 MiB, at open and on close) commits redb with
-//! `Durability::Immediate` together with the next epoch number, after which the journal starts
-//! again. At open, the records of the current epoch are replayed. A crash loses the unsynced
-//! suffix whole, never part of a batch. If the journal cannot be synced, or redb refuses a
-//! batch the journal holds, the backend refuses every later call until the store is reopened
-//! (and the journal replayed). Only one process may open the
+//! journal between the two; [`Backend::apply_durable_then`] (the group committer's path: one
+//! small sequential write and one sync per group) has the journal's sync thread `fdatasync` it
+//! and then write the witness while this side applies the batch to redb, and returns when both
+//! are done; [`Backend::flush`] syncs the journal. A checkpoint (every 256 records or 4 MiB,
+//! at open and on close) commits redb with `Durability::Immediate` together with the next epoch
+//! number, after which the journal starts again. At open, the records of the current epoch are
+//! replayed. A crash loses the unsynced suffix whole, never part of a batch. If the journal
+//! cannot be synced, or redb refuses a batch the journal holds, the backend refuses every later
+//! call until the store is reopened (and the journal replayed). Only one process may open the
 //! file (`ConcurrencyMode::ExclusiveWriter`); a second gets [`StorageError::StoreBusy`].
 
 use super::engine::{self, guarded};
-use super::journal::{Journal, JournalFault, Replayed};
-use super::syncer::Syncer;
+use super::journal::{Journal, JournalFault, Replayed, Syncer};
 use super::{Backend, Batch, Op, Order, Pair, Space, StorageResult, physical_bounds, physical_key, take_ordered};
 use crate::error::StorageError;
 use parking_lot::Mutex;
@@ -121,7 +118,7 @@ impl RedbBackend {
         let backend = RedbBackend {
             db,
             dir: dir.to_path_buf(),
-            syncer: journal.start_syncer(),
+            syncer: Syncer::start(&journal),
             journal: Mutex::new(journal),
             poisoned: AtomicBool::new(false),
         };
@@ -214,77 +211,47 @@ impl Backend for RedbBackend {
         self.journaled(batch, true)
     }
 
-    fn apply_durable_then(&self, batch: &Batch, then: super::AfterSync) -> StorageResult<()> {
-        self.begin_durable_then(batch, then)?()
-    }
-
-    /// The batch is written to the journal and handed to the journal's sync thread, which
+    /// The batch is written to the journal; then, at the same time, the journal's sync thread
     /// `fdatasync`s it and runs `then` (the witness) while this thread applies the batch to
-    /// redb without durability; the journal's lock is then released, so that the next batch
-    /// can be written and applied while this one's sync runs (the sync thread covers every
-    /// record queued meanwhile with its next sync). The returned wait gives the sync's outcome.
-    /// Nothing is acknowledged before both are done, and the order a crash can observe is
-    /// unchanged: journal records in order, each durable before its witness mark; redb's own
-    /// non-durable state is rebuilt from the journal at open whatever it held. A failed sync
-    /// or apply poisons the backend, as in [`RedbBackend::journaled`].
-    fn begin_durable_then(&self, batch: &Batch, then: super::AfterSync) -> StorageResult<super::DurableWait<'_>> {
+    /// redb without durability. Nothing is acknowledged before both are done, and the order a
+    /// crash can observe is unchanged: journal record durable, then witness mark; redb's own
+    /// non-durable state is rebuilt from the journal at open whatever it held. A failed sync or
+    /// apply poisons the backend, as in [`RedbBackend::journaled`].
+    fn apply_durable_then(&self, batch: &Batch, then: super::AfterSync) -> StorageResult<()> {
         self.check_usable()?;
         let mut j = self.journal.lock();
         j.write(batch).map_err(|f| self.journal_fault(f))?;
         let started = match &self.syncer {
-            Some(s) => s.begin(j.position(), then),
+            Some(s) => s.begin(then),
             None => Err(then),
         };
-        let pending = match started {
-            Ok(pending) => pending,
+        let (pending, in_line) = match started {
+            Ok(pending) => (Some(pending), Ok(())),
             Err(then) => {
                 // No sync thread: sync and witness here, then the apply (which happens whatever
                 // the witness did: the journal holds the batch durably).
                 j.sync().map_err(|f| self.poison(f.into_error()))?;
-                let witnessed = then();
-                self.commit(batch).map_err(|e| self.poison(e))?;
-                self.checkpoint_if_due(&mut j);
-                witnessed?;
-                return Ok(Box::new(|| Ok(())));
+                (None, then())
             }
         };
-        if let Err(e) = self.commit(batch) {
-            drop(j);
-            let _ = pending.wait();
-            return Err(self.poison(e));
-        }
+        let applied = self.commit(batch);
+        let witnessed = match pending.map(super::journal::SyncPending::wait) {
+            Some(Ok(witnessed)) => {
+                j.mark_synced();
+                witnessed
+            }
+            Some(Err(fault)) => return Err(self.poison(fault.into_error())),
+            None => in_line,
+        };
+        applied.map_err(|e| self.poison(e))?;
         self.checkpoint_if_due(&mut j);
-        drop(j);
-        Ok(Box::new(move || match pending.wait() {
-            Ok(witnessed) => witnessed,
-            Err(fault) => Err(self.poison(fault.into_error())),
-        }))
+        witnessed
     }
 
-    /// Through the sync thread when there is one, so that it lands after every batch begun
-    /// before it (and `then` after their steps).
     fn flush(&self) -> StorageResult<()> {
-        self.flush_then(Box::new(|| Ok(())))
-    }
-
-    fn flush_then(&self, then: super::AfterSync) -> StorageResult<()> {
         self.check_usable()?;
         let mut j = self.journal.lock();
-        let started = match &self.syncer {
-            Some(s) => s.begin(j.position(), then),
-            None => Err(then),
-        };
-        match started {
-            Ok(pending) => {
-                drop(j);
-                pending.wait().map_err(|f| self.poison(f.into_error()))?
-            }
-            Err(then) => {
-                j.sync().map_err(|f| self.poison(f.into_error()))?;
-                drop(j);
-                then()
-            }
-        }
+        j.sync().map_err(|f| self.poison(f.into_error()))
     }
 
     fn snapshot(&self) -> StorageResult<Option<Box<dyn Backend>>> {
@@ -520,41 +487,6 @@ mod tests {
             assert_eq!(view.get_many(Space::Records, &refs).unwrap(), want, "{count} keys, snapshot");
             assert!(db.get_many(Space::Patients, &refs).unwrap().iter().all(Option::is_none), "another space");
         }
-    }
-
-    /// A batch begun while the previous one's sync runs is written and applied at once (the
-    /// pipeline); when that sync fails, both batches fail, and so does every later call until
-    /// the store is reopened, which replays what the journal holds.
-    #[test]
-    fn a_failed_sync_fails_the_batch_begun_behind_it_and_poisons_the_backend() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s");
-        let mut db = RedbBackend::open(&path).unwrap();
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        db.syncer = Syncer::spawn(
-            move || {
-                let _ = gate.recv();
-                Err(std::io::Error::other("device gone"))
-            },
-            std::sync::Arc::new(Mutex::new((0, 0))),
-        );
-        let batch = |i: u8| {
-            let mut b = Batch::new();
-            b.put(Space::Records, vec![i], vec![i; 100]);
-            b
-        };
-        let first = db.begin_durable_then(&batch(1), Box::new(|| Ok(()))).unwrap();
-        let second = db.begin_durable_then(&batch(2), Box::new(|| Ok(()))).unwrap();
-        assert_eq!(db.get(Space::Records, &[2]).unwrap(), Some(vec![2; 100]), "applied before the sync ended");
-        release.send(()).unwrap();
-        assert!(first().is_err(), "the first batch's sync failed");
-        assert!(second().is_err(), "the batch begun behind it fails too");
-        assert!(db.get(Space::Records, &[1]).is_err(), "poisoned until reopened");
-        assert!(db.apply_durable(&batch(3)).is_err());
-        drop(db);
-        let db = RedbBackend::open(&path).unwrap();
-        assert_eq!(db.get(Space::Records, &[3]).unwrap(), None, "the refused batch is not there");
-        assert!(db.apply_durable(&batch(4)).is_ok(), "usable again after the reopen");
     }
 
     /// The witness step runs once per durable batch, after the journal record is on disk, and
