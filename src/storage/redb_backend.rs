@@ -7,7 +7,7 @@
 //! journal between the two; [`Backend::apply_durable_then`] (the group committer's path: one
 //! small sequential write and one sync per group) has the journal's sync thread `fdatasync` it
 //! and then write the witness while this side applies the batch to redb, and returns when both
-//! are done; [`Backend::flush`] syncs the journal. A checkpoint (every 256 records or 4 MiB,
+//! are done; [`Backend::flush`] syncs the journal. A checkpoint (every 4096 records or 4 MiB,
 //! at open and on close) commits redb with `Durability::Immediate` together with the next epoch
 //! number, after which the journal starts again. At open, the records of the current epoch are
 //! replayed. A crash loses the unsynced suffix whole, never part of a batch. If the journal
