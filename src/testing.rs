@@ -19,6 +19,7 @@ pub use crate::storage::crash::CrashBackend;
 pub use crate::storage::faulty::{Faults, FaultyBackend};
 #[cfg(feature = "postgres")]
 pub use crate::storage::postgres::testdb::{TestSchema, server_url as postgres_test_server};
+pub use crate::storage::scan_pages;
 
 /// The canonical binary codec of every stored structure.
 pub mod codec {

@@ -2,7 +2,7 @@
 
 use crate::measure::{self, Counters, Pick, Spent};
 use crate::workload::{Contender, Res, Worker};
-use medvault::backend::{Order, Space};
+use medvault::backend::Space;
 use medvault::synthetic::Synth;
 use medvault::{
     AccessContext, Date, Durability, Engine, FindQuery, Identity, KdfParams, PatientId, Report, Session, Store,
@@ -200,28 +200,21 @@ impl Medvault {
     }
 
     /// Logical bytes by keyspace (rows, key bytes, value bytes), before the engine lays them
-    /// out in pages: where W10's disk goes. Read a page of rows at a time, so that the tally
-    /// does not hold a keyspace in memory (at 1,000,000 patients the audit events alone are
-    /// 728 MB).
+    /// out in pages: where W10's disk goes. Read a page of rows at a time (`scan_pages`), so
+    /// that the tally does not hold a keyspace in memory (at 1,000,000 patients the audit
+    /// events alone are 728 MB).
     pub fn breakdown(&self) -> Res<Vec<(Space, u64, u64, u64)>> {
-        const PAGE: usize = 10_000;
         let backend = medvault::testing::backend(&self.store);
         let mut out = Vec::new();
         for space in Space::ALL {
             let (mut rows, mut keys, mut values) = (0u64, 0u64, 0u64);
-            let mut from = Vec::new();
-            loop {
-                let page =
-                    backend.range(space, &from, None, Order::Ascending, PAGE).map_err(|x| format!("medvault: {x}"))?;
+            medvault::testing::scan_pages(backend.as_ref(), space, &[], |page| {
                 rows += page.len() as u64;
                 keys += page.iter().map(|(k, _)| k.len() as u64).sum::<u64>();
                 values += page.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
-                match page.last() {
-                    // The smallest key after the last one read.
-                    Some((last, _)) if page.len() == PAGE => from = [last.as_slice(), &[0]].concat(),
-                    _ => break,
-                }
-            }
+                Ok::<(), medvault::backend::StorageError>(())
+            })
+            .map_err(|x| format!("medvault: {x}"))?;
             if rows > 0 {
                 out.push((space, rows, keys, values));
             }

@@ -48,7 +48,9 @@ pub(crate) fn page_rows(space: Space) -> usize {
 
 /// Calls `each` on the rows of `space` under `prefix`, in key order, a page at a time (bounded
 /// memory whatever the keyspace holds).
-pub(crate) fn scan_pages<E: From<crate::error::StorageError>>(
+// Re-exported by the `testing` module only; crate-private otherwise.
+#[cfg_attr(not(feature = "testing"), allow(unreachable_pub))]
+pub fn scan_pages<E: From<crate::error::StorageError>>(
     backend: &dyn Backend,
     space: Space,
     prefix: &[u8],
