@@ -76,6 +76,58 @@ fn audit_event_v2_encoding_is_stable_and_v1_still_decodes() {
     assert!(AuditEvent::decode(&relabelled).is_err());
 }
 
+/// Format 3: the event of format 2, its fields after the format in the compact encoding.
+fn event_v3() -> AuditEvent {
+    AuditEvent { format: 3, ..event_v2() }
+}
+
+#[test]
+fn audit_event_v3_encoding_is_stable_and_compact() {
+    let bytes = event_v3().encode().unwrap();
+    golden("audit_event_v3", &bytes);
+    assert_eq!(AuditEvent::decode(&bytes).unwrap(), event_v3());
+    // The layout, field by field (docs/format.md §2 and §4).
+    let mut want = String::from("0300"); // format u16 LE
+    want += "2a"; // seq 42, one byte
+    want += &format!("fd{}", hex::encode(1_795_334_400_000i64.wrapping_shl(1).to_le_bytes())); // zigzag i64
+    want += "02"; // action Read (index 2)
+    want += "01"; // outcome Denied
+    want += &format!("01{}", "01".repeat(16)); // agent.user
+    want += &format!("06{}", hex::encode("claire"));
+    want += &format!("0109{}", hex::encode("secretary")); // roles: one
+    want += &format!("01{}", "02".repeat(16)); // agent.session
+    want += &format!("09{}", hex::encode("accueil-1"));
+    want += "00"; // purpose Treatment
+    want += &format!("01{}", "03".repeat(16)); // entity.patient
+    want += "0102"; // entity.section Exams (index 2)
+    want += "00000000"; // entry, revision, query, target_user: none
+    let detail = "no role of this user may read the exams section";
+    want += &format!("01{:02x}{}", detail.len(), hex::encode(detail));
+    want += "03"; // three writes: space, key (length, bytes), state (variant; a digest is length-prefixed)
+    want +=
+        &format!("0725{}0120{}", "03".repeat(37), hex::encode(medvault::testing::audit::record_digest(b"ciphertext")));
+    want += &format!("1121{}00", "03".repeat(33));
+    want += &format!("0f08{}02", hex::encode(256u64.to_be_bytes()));
+    assert_eq!(hex::encode(&bytes), want);
+    assert!(bytes.len() * 100 < event_v2().encode().unwrap().len() * 75, "format 3 is at least a quarter smaller");
+    // Told apart from format 2 by the first two bytes only.
+    let mut relabelled = bytes.clone();
+    relabelled[0] = 2;
+    assert!(AuditEvent::decode(&relabelled).is_err());
+    // One byte string per meaning: seq 42 written in a longer form does not decode.
+    let mut longer = bytes[..2].to_vec();
+    longer.extend([0xfb, 42, 0]);
+    longer.extend(&bytes[3..]);
+    assert!(AuditEvent::decode(&longer).is_err());
+    // Truncated anywhere, or with a byte more, it does not decode.
+    for cut in 0..bytes.len() {
+        assert!(AuditEvent::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert!(AuditEvent::decode(&extra).is_err());
+}
+
 #[test]
 fn checkpoint_encoding_and_signature_are_stable() {
     // Ed25519 signatures are deterministic: a fixed key gives fixed bytes.

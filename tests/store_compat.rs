@@ -13,6 +13,7 @@ use medvault::{
     AccessContext, Date, Exam, ExamKind, Identity, IdentityStatus, Report, ReportKind, Section, Sex, Store,
     StoreOptions,
 };
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/golden/store-v1.txt");
@@ -146,6 +147,15 @@ fn a_format_1_store_opens_decrypts_and_verifies() {
         .filter(|(_, v)| medvault::AuditEvent::decode(v).unwrap().action == medvault::Action::RecordBaseline)
         .count();
     assert_eq!(baselines, 1);
+    // The log now holds the fixture's events of format 1 and this release's of format 3, and
+    // verified whole (check_golden).
+    assert_eq!(event_formats(&mem), BTreeSet::from([1, 3]));
+}
+
+/// The formats of the events a store holds.
+fn event_formats(backend: &MemoryBackend) -> BTreeSet<u16> {
+    let events = backend.scan_prefix(Space::AuditEvents, &[]).unwrap();
+    events.iter().map(|(_, v)| medvault::AuditEvent::decode(v).unwrap().format).collect()
 }
 
 #[test]
@@ -224,8 +234,10 @@ fn check_patient_key_store(fixture: &str) {
     let revisions = mem.scan_prefix(Space::Records, &[]).unwrap();
     assert!(revisions.iter().all(|(_, v)| v[..2] == [2, 0]), "every revision is of format 2");
     assert!(mem.scan_prefix(Space::PatientKeys, &[]).unwrap().len() >= 3, "one patient key per section");
+    assert_eq!(event_formats(&mem), BTreeSet::from([2]), "the fixture's events");
     let store = Store::open_with_backend(mem.clone(), Arc::new(medvault::SystemClock)).unwrap();
     check_golden(&store);
+    assert_eq!(event_formats(&mem), BTreeSet::from([2, 3]), "format 3 events after format 2 ones, verified");
     // Sealed notes: the hold reason and the justification open for their readers.
     let doc = store.unlock("doc", b"golden doctor pass", ctx()).unwrap();
     let p = doc.patient_ids().unwrap()[0];

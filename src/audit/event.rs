@@ -252,14 +252,18 @@ pub fn record_digest(value: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Current format of new events (2: with the records each operation wrote).
-pub(crate) const EVENT_FORMAT: u16 = 2;
+/// Current format of new events (3: the fields of format 2 in the compact encoding).
+pub(crate) const EVENT_FORMAT: u16 = 3;
+
+/// The fields of a format 3 event after its format, in the compact encoding (docs/format.md §4).
+type CompactBody = (u64, Timestamp, Action, Outcome, Agent, Purpose, Entity, Option<String>, Vec<RecordWrite>);
 
 /// One audit event as stored (the leaf data of the Merkle tree is its encoding,
-/// [`AuditEvent::encode`]; format 1 events have no `writes`).
+/// [`AuditEvent::encode`]; format 1 events have no `writes`; format 3 is format 2 with
+/// variable-width integers).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// Format version of the event encoding (1 or 2).
+    /// Format version of the event encoding (1, 2 or 3).
     pub format: u16,
     /// Sequence number (0-based, gap-free); equals the leaf index.
     pub seq: u64,
@@ -337,6 +341,22 @@ pub struct EventDraft {
 impl AuditEvent {
     /// The stored bytes of the event (the Merkle leaf data), in the layout of its format.
     pub fn encode(&self) -> crate::Result<Vec<u8>> {
+        if self.format == 3 {
+            let body = (
+                &self.seq,
+                &self.recorded_at,
+                &self.action,
+                &self.outcome,
+                &self.agent,
+                &self.purpose,
+                &self.entity,
+                &self.detail,
+                &self.writes,
+            );
+            let mut bytes = 3u16.to_le_bytes().to_vec();
+            bytes.extend(crate::codec::encode_compact(&body)?);
+            return Ok(bytes);
+        }
         let e = self.clone();
         let fields = EventFields {
             format: e.format,
@@ -361,13 +381,20 @@ impl AuditEvent {
         }
     }
 
-    /// Decodes stored event bytes of format 1 or 2 (strictly: one meaning per byte string).
+    /// Decodes stored event bytes of format 1, 2 or 3 (strictly: one meaning per byte string,
+    /// and for format 3 one byte string per meaning).
     pub fn decode(bytes: &[u8]) -> crate::Result<AuditEvent> {
-        match bytes.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]])) {
-            Some(1) => {
+        let split = bytes.split_first_chunk::<2>().map(|(format, body)| (u16::from_le_bytes(*format), body));
+        match split {
+            Some((3, body)) => {
+                let (seq, recorded_at, action, outcome, agent, purpose, entity, detail, writes): CompactBody =
+                    crate::codec::decode_compact(body, crate::error::Object::AuditEvent)?;
+                Ok(AuditEvent { format: 3, seq, recorded_at, action, outcome, agent, purpose, entity, detail, writes })
+            }
+            Some((1, _)) => {
                 Ok(crate::codec::decode::<EventFields>(bytes, crate::error::Object::AuditEvent)?.into_event(Vec::new()))
             }
-            Some(2) => {
+            Some((2, _)) => {
                 let (fields, writes): (EventFields, Vec<RecordWrite>) =
                     crate::codec::decode(bytes, crate::error::Object::AuditEvent)?;
                 Ok(fields.into_event(writes))
