@@ -153,6 +153,15 @@ impl Medvault {
         Ok((Medvault { store, place, ids, engine }, start.since()))
     }
 
+    /// Closes the store and opens it again: the size a store keeps at rest (an engine may hold
+    /// space between two durable commits that it gives back when it closes).
+    pub fn reopen(self) -> Res<Medvault> {
+        let Medvault { store, place, ids, engine } = self;
+        drop(store);
+        let store = Store::open_at(&place.location()).map_err(e)?;
+        Ok(Medvault { store, place, ids, engine })
+    }
+
     /// A new session of `user`, durable.
     pub fn session(&self, user: &str) -> Res<Session> {
         self.store.unlock(user, PASS, context()).map_err(e)

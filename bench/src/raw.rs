@@ -84,6 +84,22 @@ impl Raw {
         Ok(Raw { engine, dir: dir.to_path_buf(), db, patients, seq: AtomicU64::new(1), group: Group::new() })
     }
 
+    /// Closes the engine and opens its files again: the size a store keeps at rest.
+    pub fn reopen(self) -> Res<Raw> {
+        let Raw { engine, dir, db, patients, seq, group } = self;
+        drop(db);
+        let db = match engine {
+            RawEngine::Redb => Db::Redb(redb::Database::create(dir.join("raw.redb")).map_err(s)?),
+            RawEngine::Sled => {
+                let db = sled::open(dir.join("raw.sled")).map_err(s)?;
+                let reports = db.open_tree("reports").map_err(s)?;
+                let audit = db.open_tree("audit").map_err(s)?;
+                Db::Sled { reports, audit, db }
+            }
+        };
+        Ok(Raw { engine, dir, db, patients, seq, group })
+    }
+
     fn commit(&self, items: Vec<Item>, durable: bool) -> Res<()> {
         let mut records = Vec::with_capacity(items.len());
         let mut reports = Vec::new();
