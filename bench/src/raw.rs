@@ -50,13 +50,28 @@ fn record(user: &str, action: &str, patient: usize) -> Vec<u8> {
     format!("{{\"at\":1795000000,\"user\":\"{user}\",\"workstation\":\"poste\",\"action\":\"{action}\",\"outcome\":\"success\",\"patient\":{patient},\"section\":\"reports\"}}").into_bytes()
 }
 
+impl Db {
+    /// Opens (or creates) the engine's files in `dir`.
+    fn open(engine: RawEngine, dir: &Path) -> Res<Db> {
+        Ok(match engine {
+            RawEngine::Redb => Db::Redb(redb::Database::create(dir.join("raw.redb")).map_err(s)?),
+            RawEngine::Sled => {
+                let db = sled::open(dir.join("raw.sled")).map_err(s)?;
+                let reports = db.open_tree("reports").map_err(s)?;
+                let audit = db.open_tree("audit").map_err(s)?;
+                Db::Sled { reports, audit, db }
+            }
+        })
+    }
+}
+
 impl Raw {
     /// Creates the engine's files in `dir` and loads one report per patient.
     pub fn load(engine: RawEngine, dir: &Path, patients: usize, report: &str) -> Res<Raw> {
         std::fs::create_dir_all(dir).map_err(s)?;
-        let db = match engine {
-            RawEngine::Redb => {
-                let db = redb::Database::create(dir.join("raw.redb")).map_err(s)?;
+        let db = Db::open(engine, dir)?;
+        match &db {
+            Db::Redb(db) => {
                 for chunk in (0..patients).collect::<Vec<_>>().chunks(1000) {
                     let tx = db.begin_write().map_err(s)?;
                     {
@@ -68,19 +83,14 @@ impl Raw {
                     }
                     tx.commit().map_err(s)?;
                 }
-                Db::Redb(db)
             }
-            RawEngine::Sled => {
-                let db = sled::open(dir.join("raw.sled")).map_err(s)?;
-                let reports = db.open_tree("reports").map_err(s)?;
-                let audit = db.open_tree("audit").map_err(s)?;
+            Db::Sled { reports, db, .. } => {
                 for i in 0..patients {
                     reports.insert(key(i as u64, 0), report.as_bytes()).map_err(s)?;
                 }
                 db.flush().map_err(s)?;
-                Db::Sled { reports, audit, db }
             }
-        };
+        }
         Ok(Raw { engine, dir: dir.to_path_buf(), db, patients, seq: AtomicU64::new(1), group: Group::new() })
     }
 
@@ -88,15 +98,7 @@ impl Raw {
     pub fn reopen(self) -> Res<Raw> {
         let Raw { engine, dir, db, patients, seq, group } = self;
         drop(db);
-        let db = match engine {
-            RawEngine::Redb => Db::Redb(redb::Database::create(dir.join("raw.redb")).map_err(s)?),
-            RawEngine::Sled => {
-                let db = sled::open(dir.join("raw.sled")).map_err(s)?;
-                let reports = db.open_tree("reports").map_err(s)?;
-                let audit = db.open_tree("audit").map_err(s)?;
-                Db::Sled { reports, audit, db }
-            }
-        };
+        let db = Db::open(engine, &dir)?;
         Ok(Raw { engine, dir, db, patients, seq, group })
     }
 
